@@ -1,0 +1,166 @@
+"""Benchmark: Predictor.predict against the plain torchvision route, on a 12 MP image.
+
+Workload: one 4000x3000 photo, Mask R-CNN v1 with random weights (seed 0),
+score threshold 0 so the box head keeps up to 100 detections, CPU.
+
+Routes, each run in a fresh child process so peak memory is its own:
+  torchvision: model([tensor]) -> masks > 0.5 -> pycocotools RLE encode per mask
+  maskloop:    Predictor.predict(rgb) -> encode_rle of each cropped mask
+Both produce the same RLE strings; the script checks that too.
+
+Prints latency and peak-memory ratios (maskloop / torchvision) and writes them
+to bench/RESULTS.md. Usage: python bench/predict.py [--runs 2] [--size 4000x3000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRss:
+    """Samples this process's RSS every 2 ms; .peak is the highest seen."""
+
+    def __init__(self):
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def make_image(size: tuple[int, int]):
+    import cv2
+    from model.images import read_image
+    img = read_image(ROOT / "resources" / "demo" / "astronaut.png")
+    return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+
+
+def child(route: str, runs: int, size: tuple[int, int], out: str) -> None:
+    import numpy as np
+    import torch
+    from pycocotools import mask as mask_utils
+
+    from model import masks as M
+    from model.predictor import Predictor
+
+    torch.manual_seed(0)
+    pred = Predictor(weights="none", device="cpu", score_threshold=0.0)
+    img = make_image(size)
+    h, w = img.shape[:2]
+    pred.predict(img[:480, :640].copy())  # warm-up on a small crop
+
+    def torchvision_route():
+        with torch.inference_mode():
+            t = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+            res = pred.model([t])[0]
+            masks = (res["masks"][:, 0] > 0.5).numpy()
+            rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"].decode()
+                    for m in masks]
+            return list(zip(res["labels"].tolist(), rles, masks.any(axis=(1, 2)).tolist()))
+
+    def maskloop_route():
+        return [M.encode_rle(i.mask, i.offset, h, w)["counts"] for i in pred.predict(img)]
+
+    def comparable(result):
+        # MaskLoop drops empty masks and COCO's unused 'N/A' labels; compare the rest
+        if route == "maskloop":
+            return result
+        return [r for label, r, nonempty in result
+                if nonempty and pred.label_categories[label] is not None]
+
+    fn = torchvision_route if route == "torchvision" else maskloop_route
+    base = rss_bytes()
+    times, peak, rles = [], 0, []
+    for _ in range(runs):
+        with PeakRss() as mon:
+            t0 = time.perf_counter()
+            rles = fn()
+            times.append(time.perf_counter() - t0)
+        peak = max(peak, mon.peak - base)
+    Path(out).write_text(json.dumps({"times": times, "peak": peak, "rles": comparable(rles),
+                                     "detections": len(rles),
+                                     "threads": torch.get_num_threads()}))
+
+
+def write_results(section: str, body: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n\nEach section is rewritten by the script named in its heading.\n"
+    start = text.find(f"## {section}")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--size", default="4000x3000")
+    ap.add_argument("--child", choices=["torchvision", "maskloop"], help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    if args.child:
+        child(args.child, args.runs, size, args.out)
+        return
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for route in ("torchvision", "maskloop"):
+            out = os.path.join(tmp, route + ".json")
+            subprocess.run([sys.executable, __file__, "--child", route, "--runs", str(args.runs),
+                            "--size", args.size, "--out", out], check=True)
+            res[route] = json.loads(Path(out).read_text())
+    tv, ml = res["torchvision"], res["maskloop"]
+    t_tv, t_ml = statistics.median(tv["times"]), statistics.median(ml["times"])
+    same = tv["rles"] == ml["rles"]
+    lat, mem = t_ml / t_tv, ml["peak"] / tv["peak"]
+    gib = 1024 ** 3
+    lines = [
+        f"workload: {size[0]}x{size[1]} image, {tv['detections']} detections "
+        f"({len(ml['rles'])} with a non-empty mask and a COCO label), random weights, "
+        f"CPU, torch threads {ml['threads']}, median of {args.runs}",
+        f"torchvision route: {t_tv:.2f} s, peak +{tv['peak'] / gib:.2f} GiB",
+        f"maskloop route:    {t_ml:.2f} s, peak +{ml['peak'] / gib:.2f} GiB",
+        f"latency ratio {lat:.3f} (target <= 0.5), peak-memory ratio {mem:.3f} (target <= 0.1)",
+        f"identical RLE output: {same}",
+    ]
+    print("\n".join(lines))
+    body = (f"## predict (bench/predict.py)\n\n{time.strftime('%Y-%m-%d')}, "
+            f"{os.cpu_count()} CPU cores.\n\n" + "\n".join(f"- {l}" for l in lines) + "\n")
+    write_results("predict", body)
+    if not same:
+        sys.exit("the two routes disagree on the masks")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""MaskLoop entry point: `python main.py [gui|predict|evaluate|export] ...`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from model.cli import add_commands
+
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="MaskLoop: model-assisted instance segmentation "
+                    "(predict, review, correct, fine-tune).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from model.cli import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

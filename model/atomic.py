@@ -1,0 +1,47 @@
+"""Crash-safe file writes: a reader sees the old file or the new one, never half of each."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, IO
+
+
+def atomic_write(path: os.PathLike | str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through a temp file in the same folder, fsync it, then os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_json(path: os.PathLike | str, obj: Any, indent: int | None = None) -> None:
+    text = json.dumps(obj, indent=indent, separators=None if indent else (",", ":"),
+                      ensure_ascii=False, allow_nan=False)
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,64 @@
+"""Construct torchvision Mask R-CNN models and load weights into them with clear errors."""
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import resnet50
+from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops import FrozenBatchNorm2d
+
+from .errors import WeightsError
+from .weights import ARCH_V1, ARCH_V2, ARCHS
+
+
+def build_model(arch: str, num_classes: int, min_size: int = 800, max_size: int = 1333,
+                score_thresh: float = 0.05, detections_per_img: int = 100,
+                trainable_layers: int = 3) -> MaskRCNN:
+    """An untrained Mask R-CNN of the given arch.
+
+    v1 is built with FrozenBatchNorm2d whatever the weights, so torchvision's COCO
+    checkpoint, our fine-tuned ones and random init all share one layout, and
+    fine-tuning at batch size 1-2 is not thrown off by batch statistics.
+    """
+    common = dict(num_classes=num_classes, min_size=min_size, max_size=max_size,
+                  box_score_thresh=score_thresh, box_detections_per_img=detections_per_img)
+    if arch == ARCH_V1:
+        backbone = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+        backbone = _resnet_fpn_extractor(backbone, trainable_layers)
+        return MaskRCNN(backbone, **common)
+    if arch == ARCH_V2:
+        model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, **common)
+        _freeze_backbone(model, trainable_layers)
+        return model
+    raise WeightsError(f"unknown arch {arch!r}; choose {ARCHS[0]} or {ARCHS[1]}")
+
+
+def _freeze_backbone(model: MaskRCNN, trainable_layers: int) -> None:
+    # torchvision ignores trainable_backbone_layers when built without weights; we
+    # load weights afterwards, so apply the same rule by hand.
+    train = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
+    for name, param in model.backbone.body.named_parameters():
+        if all(not name.startswith(layer) for layer in train):
+            param.requires_grad_(False)
+
+
+def load_state(model: nn.Module, state_dict: dict, source: str, arch: str) -> None:
+    """load_state_dict, but a mismatch is explained instead of dumped as a traceback."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [(k, tuple(state_dict[k].shape), tuple(v.shape)) for k, v in own.items()
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensors missing (first: {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors (first: {unexpected[0]})")
+    for k, got, want in shapes[:3]:
+        problems.append(f"{k} is {'x'.join(map(str, got))} in the file but "
+                        f"{'x'.join(map(str, want))} in the model")
+    if problems:
+        ncls = model.roi_heads.box_predictor.cls_score.out_features
+        raise WeightsError(f"{source}: the weights do not fit {arch} with {ncls} classes "
+                           f"(background included): " + "; ".join(problems))
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,194 @@
+"""Headless subcommands: predict, evaluate, export. main.py wires them into argparse."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .annotations import Dataset, ImageRecord
+from .coco import FORMATS, load_dataset, save_dataset
+from .coco_validate import CocoFormatError
+from .errors import DeviceError, WeightsError
+from .evaluate import evaluate, format_table, load_predictions
+from .images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
+from .masks import POLYGON_TOLERANCE_PX
+from .progress import ProgressBar
+from .sources import open_path
+
+USER_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, FileNotFoundError,
+               ValueError)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- predict
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default="coco",
+                   help="coco (default; torchvision COCO, cached or downloaded), coco-v2, none "
+                        "(random init), or a checkpoint .pt/.pth path")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--min-size", type=int, default=None, help="shorter side the model sees (800)")
+    p.add_argument("--max-size", type=int, default=None, help="longer side cap (1333)")
+
+
+def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):
+    out = []
+    for rec in batch:
+        try:
+            out.append((rec, read_image(ds.image_path(rec), max_pixels), None))
+        except ImageReadError as e:
+            out.append((rec, None, e))
+    return out
+
+
+def _prefetched(ds: Dataset, recs: list[ImageRecord], batch_size: int, max_pixels: int):
+    """Decode the next batches on a thread while the model works on this one."""
+    batches = [recs[i:i + batch_size] for i in range(0, len(recs), batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = deque(pool.submit(_read_batch, ds, b, max_pixels) for b in batches[:2])
+        for nxt in batches[2:]:
+            yield pending.popleft().result()
+            pending.append(pool.submit(_read_batch, ds, nxt, max_pixels))
+        while pending:
+            yield pending.popleft().result()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predictor import Predictor  # torch model code only when needed
+
+    src = open_path(args.path, args.images, use_saved_annotations=False)
+    for w in src.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not src.images:
+        _err(f"{args.path}: no images found")
+        return 1
+    predictor = Predictor(weights=args.weights, device=args.device,
+                          score_threshold=args.score_threshold,
+                          min_size=args.min_size, max_size=args.max_size)
+    out = Dataset(categories=predictor.categories, image_root=src.image_root)
+    bar = ProgressBar(len(src.images), "predict")
+    skipped = 0
+    for batch in _prefetched(src, src.images, args.batch_size, args.max_pixels):
+        good = [(rec, img) for rec, img, e in batch if img is not None]
+        for rec, img, e in batch:
+            if e is not None:
+                skipped += 1
+                print(f"\nwarning: skipped {e}", file=sys.stderr)
+        preds = predictor.predict_batch([img for _, img in good]) if good else []
+        for (rec, img), instances in zip(good, preds):
+            h, w = img.shape[:2]
+            if rec.size_known and (rec.height, rec.width) != (h, w):
+                print(f"\nwarning: {rec.file_name}: file is {w}x{h}, the COCO record says "
+                      f"{rec.width}x{rec.height}; using the file's size", file=sys.stderr)
+            new = out.add_image(rec.file_name, w, h)
+            new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items() if k != "review"}
+            for inst in instances:
+                out.add_instance(new, inst)
+        bar.update(len(batch))
+    done = len(src.images) - skipped
+    save_dataset(out, args.out)
+    print(f"wrote {args.out}: {done} image(s), {out.num_instances()} instance(s)"
+          f"{f', {skipped} unreadable image(s) skipped' if skipped else ''}", file=sys.stderr)
+    return 0 if done > 0 else 1
+
+
+# -------------------------------------------------------------------------- evaluate
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    gt = load_dataset(args.gt, args.images)
+    results = load_predictions(Path(args.pred), gt)
+    metrics = evaluate(gt, results)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_table(metrics))
+    return 0
+
+
+# ---------------------------------------------------------------------------- export
+
+def _same_mask(a, b) -> bool:
+    return a.offset == b.offset and np.array_equal(a.mask, b.mask)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    ds = load_dataset(args.input, args.images)
+    report = save_dataset(ds, args.out, args.format, convert_all=True)
+    back = load_dataset(args.out, ds.image_root)
+    exact = sum(_same_mask(a, b) for (_, a), (_, b) in zip(ds.instances(), back.instances()))
+    n = report.annotations
+    print(f"wrote {args.out}: {len(ds.images)} image(s), {n} annotation(s) "
+          f"({report.rle} RLE, {report.polygon} polygon, {report.unchanged} already in "
+          f"{args.format} and left as they were)")
+    if args.format == "polygon":
+        kept = report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
+        if kept:
+            print(f"kept as RLE: {report.kept_rle_hole} with holes, {report.kept_rle_crowd} crowd, "
+                  f"{report.kept_rle_shape} no polygon reproduces within "
+                  f"{POLYGON_TOLERANCE_PX} px")
+        print(f"round trip: {exact}/{n} masks pixel-identical; the rest differ only on their "
+              f"boundary, by at most {POLYGON_TOLERANCE_PX} px")
+    else:
+        print(f"round trip: {exact}/{n} masks pixel-identical")
+        if exact != n:
+            _err("the RLE round trip changed some masks; please report this")
+            return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------ wire
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict masks for images, a folder or a COCO file",
+                       description="Run Mask R-CNN over PATH and write a COCO file with "
+                                   "scored annotations.")
+    p.add_argument("path", help="an image, a folder of images (recursive) or a COCO JSON")
+    p.add_argument("--out", required=True, help="output COCO JSON")
+    p.add_argument("--images", default=None, help="image root for a COCO JSON input "
+                                                  "(default: the JSON's folder)")
+    add_model_options(p)
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="drop detections below this score (0 keeps all; default 0.5)")
+    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images larger than this many pixels")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",
+                       description="Run COCOeval (bbox and segm) on PRED against GT.")
+    p.add_argument("gt", help="ground-truth COCO JSON")
+    p.add_argument("pred", help="predictions: a COCO JSON with scores or a results list")
+    p.add_argument("--images", default=None, help="image root of GT (only to read sizes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="re-save a COCO file as RLE or polygons, losslessly",
+                       description="Normalise a COCO file through MaskLoop's store and "
+                                   "convert every annotation to one format.")
+    p.add_argument("input", help="input COCO JSON")
+    p.add_argument("--out", required=True, help="output COCO JSON")
+    p.add_argument("--format", choices=FORMATS, default="rle",
+                   help="rle (default, lossless) or polygon (masks with holes and crowd "
+                        f"regions stay RLE; boundary tolerance {POLYGON_TOLERANCE_PX} px)")
+    p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    p.set_defaults(func=cmd_export)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call a subcommand; user mistakes become one 'error:' line and exit code 2."""
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

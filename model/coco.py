@@ -1,0 +1,185 @@
+"""Lossless COCO instances JSON: load into a Dataset, save it back atomically.
+
+What nobody touched is written back as it came: the same segmentation (polygon
+coordinates or RLE string), bbox, area, key order and unknown keys. New and
+edited masks are written as compressed RLE (counts as str) or, on request, as
+polygons where a polygon can express them (no holes, see masks.POLYGON_TOLERANCE_PX).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import masks as M
+from .annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
+from .atomic import atomic_write_json
+from .coco_validate import CocoFormatError, validate
+
+FORMATS = ("rle", "polygon")
+_BIG3 = ("images", "annotations", "categories")
+
+
+@dataclass
+class SaveReport:
+    """How each annotation was written; the CLI prints it, tests assert on it."""
+    annotations: int = 0
+    unchanged: int = 0  # written back with their original segmentation
+    rle: int = 0
+    polygon: int = 0
+    kept_rle_hole: int = 0  # polygon asked for, but the mask has a hole
+    kept_rle_crowd: int = 0
+    kept_rle_shape: int = 0  # polygon asked for, but it would not reproduce the mask
+
+
+# ----------------------------------------------------------------------------- load
+
+def load_dataset(path: Path | str, image_root: Path | str | None = None) -> Dataset:
+    """Parse, validate and wrap a COCO file; masks are decoded lazily."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CocoFormatError(path, ["file not found"]) from None
+    except OSError as e:
+        raise CocoFormatError(path, [f"cannot read file: {e.strerror or e}"]) from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CocoFormatError(path, [f"not valid JSON: {e}"]) from None
+    return dataset_from_json(data, path=path, image_root=image_root)
+
+
+def dataset_from_json(data: dict, path: Path | None = None,
+                      image_root: Path | str | None = None) -> Dataset:
+    validate(data, path)
+    root = Path(image_root) if image_root is not None else (
+        path.parent if path is not None else Path("."))
+    categories = [Category(c["id"], c["name"], c.get("supercategory"), extra=c)
+                  for c in data["categories"]]
+    images, by_id, warnings = [], {}, []
+    for img in data["images"]:
+        rec = ImageRecord(id=img["id"], file_name=img["file_name"], width=img["width"],
+                          height=img["height"], status=img.get("review", "unreviewed"),
+                          extra=img)
+        rec.path_error = unsafe_file_name(rec.file_name)
+        if rec.path_error:
+            warnings.append(f"image id {rec.id}: {rec.path_error}; it will not be opened")
+        images.append(rec)
+        by_id[rec.id] = rec
+    for ann in data.get("annotations", []):
+        rec = by_id[ann["image_id"]]
+        rec.instances.append(Instance.from_annotation(ann, rec.height, rec.width))
+    ds = Dataset(categories, images, image_root=root, path=path,
+                 extra={k: v for k, v in data.items() if k not in _BIG3})
+    ds.key_order = list(data.keys())
+    ds.warnings = warnings
+    return ds
+
+
+# ----------------------------------------------------------------------------- save
+
+def _encode(inst: Instance, rec: ImageRecord, fmt: str, report: SaveReport):
+    h, w = rec.height, rec.width
+    if fmt == "polygon":
+        if inst.iscrowd:
+            report.kept_rle_crowd += 1
+        elif M.has_hole(inst.mask):
+            report.kept_rle_hole += 1
+        else:
+            polys = M.polygons_from_mask(inst.mask, inst.offset)
+            if M.polygon_reproduces(inst.mask, inst.offset, polys, h, w):
+                report.polygon += 1
+                return polys
+            report.kept_rle_shape += 1
+    report.rle += 1
+    return M.encode_rle(inst.mask, inst.offset, h, w)
+
+
+def _already_in(seg, fmt: str) -> bool:
+    if fmt == "polygon":
+        return isinstance(seg, list)
+    return isinstance(seg, dict) and isinstance(seg.get("counts"), str)
+
+
+def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
+                    convert_all: bool = False, report: SaveReport | None = None) -> dict:
+    report = report if report is not None else SaveReport()
+    report.annotations += 1
+    d: dict = dict(inst.original) if inst.original else {}
+    d["id"] = inst.id
+    d["image_id"] = rec.id
+    d["category_id"] = inst.category_id
+    if not inst.edited and not (convert_all and not _already_in(d["segmentation"], fmt)):
+        report.unchanged += 1
+        if "bbox" not in d:
+            d["bbox"] = inst.bbox
+        if "area" not in d:
+            d["area"] = inst.area
+    else:
+        d["segmentation"] = _encode(inst, rec, fmt, report)
+        if inst.edited or "area" not in d:
+            d["area"] = inst.area
+        if inst.edited or "bbox" not in d:
+            d["bbox"] = inst.bbox
+    d["iscrowd"] = int(inst.iscrowd)  # pycocotools' COCOeval needs the key
+    original = inst.original or {}
+    if inst.provenance_changed or any(k in original for k in ("source", "review", "score")):
+        if inst.score is not None or "score" in original:
+            d["score"] = inst.score
+        d["source"] = inst.source
+        d["review"] = inst.review
+        if inst.model is not None or "model" in original:
+            d["model"] = inst.model
+    return d
+
+
+def image_json(rec: ImageRecord) -> dict:
+    d = dict(rec.extra)
+    d["id"] = rec.id
+    d["file_name"] = rec.file_name
+    d["width"] = rec.width
+    d["height"] = rec.height
+    if rec.status != "unreviewed" or "review" in rec.extra:
+        d["review"] = rec.status
+    return d
+
+
+def dataset_json(ds: Dataset, fmt: str = "rle", convert_all: bool = False
+                 ) -> tuple[dict, SaveReport]:
+    """The COCO dict for a dataset; unknown root keys keep their place and order."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    report = SaveReport()
+    ids = ds.new_annotation_id
+    for rec in ds.images:
+        ds.ensure_size(rec)
+        for inst in rec.instances:
+            if inst.id is None:
+                inst.id = ids()
+    body = {
+        "images": [image_json(rec) for rec in ds.images],
+        "annotations": [annotation_json(inst, rec, fmt, convert_all, report)
+                        for rec in ds.images for inst in rec.instances],
+        "categories": [c.to_json() for c in ds.categories],
+    }
+    extra = dict(ds.extra)
+    if not ds.key_order:  # a new file: say what wrote it, as COCO files usually do
+        extra.setdefault("info", {"description": "MaskLoop annotations",
+                                  "date_created": _dt.date.today().isoformat()})
+        extra.setdefault("licenses", [])
+    out: dict = {}
+    for key in list(ds.key_order) + list(extra) + list(_BIG3):
+        if key in out:
+            continue
+        out[key] = body[key] if key in body else extra[key]
+    return out, report
+
+
+def save_dataset(ds: Dataset, path: Path | str, fmt: str = "rle",
+                 convert_all: bool = False) -> SaveReport:
+    """Atomically write the dataset as COCO JSON (temp file, fsync, os.replace)."""
+    data, report = dataset_json(ds, fmt, convert_all)
+    atomic_write_json(path, data)
+    return report

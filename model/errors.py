@@ -1,0 +1,13 @@
+"""Error types shared by the model layer; each message is meant for the user."""
+
+
+class Cancelled(Exception):
+    """Work stopped because the caller set its cancel event."""
+
+
+class DeviceError(RuntimeError):
+    """A requested compute device does not exist here."""
+
+
+class WeightsError(RuntimeError):
+    """Model weights could not be found, fetched or trusted; the message says what to do."""

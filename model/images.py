@@ -1,0 +1,146 @@
+"""Read any supported image file into RGB uint8, or fail with one clear error.
+
+OpenCV decodes (it handles 16-bit colour, palettes and EXIF orientation);
+Pillow reads only the header, so an oversized image is refused before a
+single pixel is decoded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: 600 MB as RGB, already far past any camera
+
+try:  # OpenCV reports decoder trouble on stderr; we report it through ImageReadError
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+except AttributeError:  # pragma: no cover - very old OpenCV
+    pass
+
+Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's warning
+
+_ROTATED_ORIENTATIONS = {5, 6, 7, 8}
+
+
+class ImageReadError(Exception):
+    """An image file could not be turned into pixels; the message names the file."""
+
+    def __init__(self, path: os.PathLike | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Every image file below folder, recursive, sorted, skipping hidden folders."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            p = Path(root) / name
+            if is_image_file(p) and not name.startswith("."):
+                found.append(p)
+    return sorted(found)
+
+
+def read_size(path: os.PathLike | str) -> tuple[int, int]:
+    """(width, height) as the pixels will be shown, from the header alone."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            try:
+                orientation = im.getexif().get(0x0112, 1)
+            except Exception:  # broken EXIF: OpenCV ignores it too
+                orientation = 1
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        if path.exists() and path.stat().st_size == 0:
+            raise ImageReadError(path, "file is empty (0 bytes)") from None
+        raise ImageReadError(path, f"not a readable image ({e})") from None
+    if orientation in _ROTATED_ORIENTATIONS:
+        w, h = h, w
+    return int(w), int(h)
+
+
+def _check_truncated_jpeg(path: Path, data: np.ndarray) -> None:
+    # Older OpenCV builds decode a cut-off JPEG to a half-grey image with a
+    # warning only; a JPEG without its end-of-image marker is truncated.
+    if data.size >= 2 and data[0] == 0xFF and data[1] == 0xD8:
+        tail = data[-4096:].tobytes()
+        if b"\xff\xd9" not in tail:
+            raise ImageReadError(path, "JPEG file is truncated (no end-of-image marker)")
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    """Deep images (16-bit, float) are stretched linearly from their own min to max.
+
+    A 12-bit microscope frame stored in 16 bits would be nearly black if divided
+    by 257; the stretch keeps it visible and is deterministic per file.
+    """
+    if img.dtype == np.uint8:
+        return img
+    img = img.astype(np.float32)
+    finite = np.isfinite(img)
+    if not finite.all():
+        img = np.where(finite, img, 0.0)
+    lo, hi = float(img.min()), float(img.max())
+    if hi <= lo:
+        return np.zeros(img.shape, dtype=np.uint8)
+    out = (img - lo) * (255.0 / (hi - lo))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def read_image(path: os.PathLike | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to an HxWx3 RGB uint8 array, EXIF orientation applied.
+
+    Grey, grey+alpha, RGBA, palette, 16-bit and float images all come back as
+    RGB uint8; alpha is dropped (the colour under it is kept, as Pillow's
+    convert("RGB") does). Raises ImageReadError for anything else.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "file not found")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "file is empty (0 bytes)")
+    try:
+        w, h = read_size(path)
+    except ImageReadError:
+        w = h = None  # Pillow does not know every variant; let OpenCV try
+    if w is not None and w * h > max_pixels:
+        raise ImageReadError(
+            path, f"image is {w}x{h} ({w * h:,} pixels), over the limit of "
+            f"{max_pixels:,} pixels (raise the pixel limit to open it)")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from None
+    _check_truncated_jpeg(path, data)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as e:
+        raise ImageReadError(path, f"decoder error: {str(e).strip().splitlines()[-1]}") from None
+    if img is None:
+        kind = "corrupt or truncated image" if w is not None else "not an image or corrupt"
+        raise ImageReadError(path, f"{kind}: the decoder could not read its pixels")
+    if img.shape[0] * img.shape[1] > max_pixels:
+        raise ImageReadError(path, f"image is {img.shape[1]}x{img.shape[0]}, over the pixel limit")
+    img = _to_uint8(img)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)

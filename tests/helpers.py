@@ -1,0 +1,87 @@
+"""Synthetic masks and COCO files for tests: holes, several parts, crowd regions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from model import masks as M
+
+
+def disc(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def ring(h: int, w: int, cx: float, cy: float, r_out: float, r_in: float) -> np.ndarray:
+    return disc(h, w, cx, cy, r_out) & ~disc(h, w, cx, cy, r_in)
+
+
+def two_parts(h: int, w: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[5:15, 5:20] = True
+    m[30:45, 40:55] = True
+    return m
+
+
+def write_image(path: Path, h: int = 64, w: int = 80, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def rle_full(mask: np.ndarray) -> dict:
+    h, w = mask.shape
+    return M.encode_rle(*M.tight_crop(mask), h, w)
+
+
+def make_coco(tmp: Path, cat_ids=(0, 3, 7), ann_ids=(4, 9, 10, 22, 23), with_images=True) -> Path:
+    """A COCO file with holes, multi-part masks, a crowd region, id gaps and extra keys."""
+    h, w = 64, 80
+    if with_images:
+        (tmp / "imgs").mkdir(exist_ok=True)
+        write_image(tmp / "imgs" / "a.png", h, w, 1)
+        write_image(tmp / "imgs" / "b.png", h, w, 2)
+    hole = ring(h, w, 30, 30, 20, 8)
+    parts = two_parts(h, w)
+    crowd = np.zeros((h, w), bool)
+    crowd[50:60, 0:30] = True
+    crowd_counts = M.rle_counts_from_crop(*M.tight_crop(crowd), h, w)
+    anns = [
+        {"id": ann_ids[0], "image_id": 0, "category_id": cat_ids[0], "segmentation": rle_full(hole),
+         "area": float(hole.sum()), "bbox": [10.0, 10.0, 41.0, 41.0], "iscrowd": 0,
+         "attributes": {"occluded": True}},
+        {"id": ann_ids[1], "image_id": 0, "category_id": cat_ids[1],
+         "segmentation": [[5, 5, 20, 5, 20, 15, 5, 15], [40, 30, 55, 30, 55, 45, 40, 45]],
+         "area": 375.0, "bbox": [5.0, 5.0, 50.0, 40.0], "iscrowd": 0},
+        {"id": ann_ids[2], "image_id": 0, "category_id": cat_ids[2],
+         "segmentation": {"size": [h, w], "counts": crowd_counts}, "area": float(crowd.sum()),
+         "bbox": [0.0, 50.0, 30.0, 10.0], "iscrowd": 1},
+        {"id": ann_ids[3], "image_id": 5, "category_id": cat_ids[0], "segmentation": rle_full(parts),
+         "area": float(parts.sum()), "bbox": [5.0, 5.0, 50.0, 40.0], "iscrowd": 0,
+         "score": 0.75, "source": "model", "review": "accepted", "model": "m1"},
+        {"id": ann_ids[4], "image_id": 5, "category_id": cat_ids[1],
+         "segmentation": [[60.5, 10.25, 75.0, 10.0, 70.0, 25.5]], "area": 100.0,
+         "bbox": [60.5, 10.0, 14.5, 15.5], "iscrowd": 0},
+    ]
+    data = {
+        "info": {"description": "test", "year": 2026},
+        "licenses": [{"id": 1, "name": "CC0"}],
+        "images": [
+            {"id": 0, "file_name": "imgs/a.png", "width": w, "height": h, "license": 1,
+             "flickr_url": "x"},
+            {"id": 5, "file_name": "imgs/b.png", "width": w, "height": h},
+        ],
+        "annotations": anns,
+        "categories": [
+            {"id": cat_ids[0], "name": "ring", "supercategory": "shape", "color": "#ff0000"},
+            {"id": cat_ids[1], "name": "box", "supercategory": "shape"},
+            {"id": cat_ids[2], "name": "crowd", "keypoints": []},
+        ],
+        "custom_root": {"k": [1, 2, 3]},
+    }
+    path = tmp / "coco.json"
+    path.write_text(json.dumps(data))
+    return path
