@@ -1,4 +1,4 @@
-"""MaskLoop entry point: `python main.py [gui|predict|evaluate|export] ...`."""
+"""MaskLoop entry point: `python main.py [gui|predict|evaluate|export] ...` (default: gui)."""
 from __future__ import annotations
 
 import argparse
@@ -14,15 +14,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "(predict, review, correct, fine-tune).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
+    from app.gui import add_gui_command
+
+    add_gui_command(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv or ["gui"])  # no arguments: the app on the demo images
     from model.cli import run
 
     return run(args)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write_section  # noqa: E402
 
 
 def rss_bytes() -> int:
@@ -110,18 +111,6 @@ def child(route: str, runs: int, size: tuple[int, int], out: str) -> None:
                                      "threads": torch.get_num_threads()}))
 
 
-def write_results(section: str, body: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n\nEach section is rewritten by the script named in its heading.\n"
-    start = text.find(f"## {section}")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2)
@@ -155,9 +144,7 @@ def main() -> None:
         f"identical RLE output: {same}",
     ]
     print("\n".join(lines))
-    body = (f"## predict (bench/predict.py)\n\n{time.strftime('%Y-%m-%d')}, "
-            f"{os.cpu_count()} CPU cores.\n\n" + "\n".join(f"- {l}" for l in lines) + "\n")
-    write_results("predict", body)
+    write_section("predict", "bench/predict.py", lines)
     if not same:
         sys.exit("the two routes disagree on the masks")
 

@@ -1,0 +1,1 @@
+"""The image canvas: a QGraphicsView whose scene coordinates are image pixels."""

@@ -1,0 +1,43 @@
+"""`python main.py gui [PATH]`: start the desktop application."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
+
+
+def add_gui_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="open the desktop application (the default command)",
+                       description="Open MaskLoop on an image, a folder of images or a COCO "
+                                   "JSON file (default: the bundled demo images).")
+    p.add_argument("path", nargs="?", default=None, help="image, folder or COCO JSON")
+    p.add_argument("--images", default=None, help="image root for a COCO JSON "
+                                                  "(default: the JSON's folder)")
+    p.add_argument("--weights", default=None, help="coco, coco-v2, none or a checkpoint path "
+                                                   "(default: the last one used, else coco)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--min-size", type=int, default=None, help="shorter side the model sees (800)")
+    p.add_argument("--max-size", type=int, default=None, help="longer side cap (1333)")
+    p.set_defaults(func=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from model.devices import configure_cpu_threads
+
+    from .main_window import MainWindow
+
+    configure_cpu_threads(reserve=1)  # one core stays with the UI
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("MaskLoop")
+    app.setOrganizationName("MaskLoop")
+    win = MainWindow(weights=args.weights, device=args.device, min_size=args.min_size,
+                     max_size=args.max_size)
+    win.show()
+    path = args.path or (DEMO if DEMO.is_dir() else None)
+    if path is not None:
+        win.open_path(path, args.images)
+    return app.exec()

@@ -1,0 +1,307 @@
+"""Background workers: image decoding and Mask R-CNN inference, each in its own QThread.
+
+Pattern (Qt's mandelbrot example): the UI thread hands requests over under a
+lock and wakes the worker; the worker takes the newest request first, checks a
+threading.Event between images and between model stages, and returns to its
+event loop when idle. A queued "cancel" signal would never reach a busy worker,
+so cancel is always an Event. Results carry request ids; the UI drops stale ones.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+
+from model.errors import Cancelled
+
+_LIVE_THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
+
+
+def running_threads() -> list[QThread]:
+    """Worker threads still running (tests assert this is empty after each test)."""
+    return [t for t in list(_LIVE_THREADS) if t.isRunning()]
+
+
+class QueueWorker(QObject):
+    """A QObject living in its own QThread that drains a task queue on wake-up."""
+
+    _wake = Signal()
+
+    def __init__(self, name: str):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.thread = QThread()
+        self.thread.setObjectName(name)
+        self.moveToThread(self.thread)
+        self._wake.connect(self._drain, Qt.QueuedConnection)
+        _LIVE_THREADS.add(self.thread)
+        self.thread.start()
+
+    def wake(self) -> None:
+        self._wake.emit()
+
+    def _next_task(self) -> Callable[[], None] | None:  # called with no lock held
+        raise NotImplementedError
+
+    @Slot()
+    def _drain(self) -> None:
+        while not self._stopping.is_set():
+            task = self._next_task()
+            if task is None:
+                return
+            task()
+
+    def _on_stop(self) -> None:
+        """Set cancel events so a busy task returns soon."""
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Stop, quit the thread's event loop and wait for it: never leave it running."""
+        self._stopping.set()
+        self._on_stop()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
+
+
+# --------------------------------------------------------------------------- images
+
+class ImageLoader(QueueWorker):
+    """Decodes images off the UI thread; the newest 'current' request goes first."""
+
+    loaded = Signal(int, int, object, object, str)  # request id, image id, rgb, bgra, error
+
+    def __init__(self, reader: Callable[[Path], np.ndarray] | None = None):
+        super().__init__("maskloop-image-loader")
+        from model.images import read_image
+        self._read = reader or read_image
+        self._queue: deque[tuple[int, int, Path]] = deque()
+
+    def request(self, request_id: int, image_id: int, path: Path, prefetch: list = ()) -> None:
+        """Replace whatever is queued: the current image first, then the prefetch list."""
+        with self._lock:
+            self._queue.clear()
+            self._queue.append((request_id, image_id, path))
+            self._queue.extend(prefetch)
+        self.wake()
+
+    def _next_task(self):
+        with self._lock:
+            if not self._queue:
+                return None
+            req = self._queue.popleft()
+        return lambda: self._load(*req)
+
+    def _load(self, request_id: int, image_id: int, path: Path) -> None:
+        from model.images import ImageReadError
+        from .qt_image import rgb_to_bgra
+        try:
+            rgb = self._read(path)
+            self.loaded.emit(request_id, image_id, rgb, rgb_to_bgra(rgb), "")
+        except ImageReadError as e:
+            self.loaded.emit(request_id, image_id, None, None, str(e))
+        except Exception as e:  # a reader bug must not kill the thread
+            self.loaded.emit(request_id, image_id, None, None, f"{path}: {e}")
+
+
+# ------------------------------------------------------------------------ inference
+
+@dataclass(frozen=True)
+class ModelSpec:
+    weights: str = "coco"
+    device: str = "auto"
+    score_floor: float = 0.05  # lowest score kept, so the threshold slider can show more
+    min_size: int | None = None
+    max_size: int | None = None
+
+
+@dataclass
+class ModelInfo:
+    spec: ModelSpec
+    model_id: str
+    device: str
+    categories: list
+    arch: str
+
+
+@dataclass
+class PredictRequest:
+    request_id: int
+    image_id: int
+    path: Path | None = None
+    image: np.ndarray | None = None  # a decoded array the UI already has; never mutated
+
+
+@dataclass
+class _Batch:
+    requests: deque
+    total: int
+    done: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+PredictorFactory = Callable[..., Any]  # Predictor(**kwargs)-compatible
+
+
+def default_factory(**kwargs):
+    from model.predictor import Predictor
+    return Predictor(**kwargs)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+class InferenceWorker(QueueWorker):
+    """Owns the Predictor. Order of work: model swap, current image, prefetch, batch."""
+
+    predicted = Signal(int, int, object, object)  # request id, image id, instances, (h, w)
+    failed = Signal(int, int, str, bool)  # request id, image id, message, out-of-memory
+    progress = Signal(int, int, float)  # batch done, total, ETA seconds
+    batchFinished = Signal(bool)  # True when cancelled
+    modelReady = Signal(object)  # ModelInfo
+    modelFailed = Signal(str)
+    downloadProgress = Signal(int, int)  # bytes done, total (0: unknown)
+    stateChanged = Signal(str)
+
+    def __init__(self, factory: PredictorFactory = default_factory,
+                 reader: Callable[[Path], np.ndarray] | None = None):
+        super().__init__("maskloop-inference")
+        from model.images import read_image
+        self._factory = factory
+        self._read = reader or read_image
+        self.predictor = None
+        self._model_req: ModelSpec | None = None
+        self._interactive: deque[PredictRequest] = deque()
+        self._batch: _Batch | None = None
+        self._cancel_interactive = threading.Event()
+        self._cancel_download = threading.Event()
+        self._running_image: int | None = None
+
+    # ------------------------------------------------- UI-thread API (thread-safe)
+    def load_model(self, spec: ModelSpec) -> None:
+        with self._lock:
+            self._model_req = spec
+            self._cancel_download.clear()
+        self.wake()
+
+    def predict(self, requests: list[PredictRequest]) -> None:
+        """Latest wins: queued interactive requests are replaced, a running one for
+        another image is cancelled."""
+        with self._lock:
+            self._interactive.clear()
+            self._interactive.extend(requests)
+            wanted = {r.image_id for r in requests}
+            if self._running_image is not None and self._running_image not in wanted:
+                self._cancel_interactive.set()
+        self.wake()
+
+    def predict_all(self, requests: list[PredictRequest]) -> None:
+        with self._lock:
+            if self._batch is not None:
+                self._batch.cancel.set()
+            self._batch = _Batch(deque(requests), len(requests))
+        self.wake()
+
+    def cancel_batch(self) -> None:
+        with self._lock:
+            if self._batch is not None:
+                self._batch.cancel.set()
+        self.wake()
+
+    def cancel_download(self) -> None:
+        self._cancel_download.set()
+
+    def _on_stop(self) -> None:
+        self._cancel_interactive.set()
+        self._cancel_download.set()
+        with self._lock:
+            if self._batch is not None:
+                self._batch.cancel.set()
+
+    # ---------------------------------------------------------- worker thread
+    def _next_task(self):
+        with self._lock:
+            if self._model_req is not None:
+                spec, self._model_req = self._model_req, None
+                return lambda: self._load(spec)
+            if self._interactive:
+                req = self._interactive.popleft()
+                self._running_image = req.image_id
+                self._cancel_interactive.clear()
+                return lambda: self._run_one(req, self._cancel_interactive, None)
+            batch = self._batch
+            if batch is not None:
+                if batch.cancel.is_set() or not batch.requests:
+                    self._batch = None
+                    cancelled = batch.cancel.is_set()
+                    return lambda: self._finish_batch(cancelled)
+                req = batch.requests.popleft()
+                self._running_image = req.image_id
+                return lambda: self._run_one(req, batch.cancel, batch)
+        self.stateChanged.emit("idle")
+        return None
+
+    def _finish_batch(self, cancelled: bool) -> None:
+        self.batchFinished.emit(cancelled)
+
+    def _load(self, spec: ModelSpec) -> None:
+        self.stateChanged.emit(f"loading model {spec.weights} on {spec.device}")
+        self.predictor = None
+
+        def progress(done: int, total: int) -> None:
+            self.downloadProgress.emit(done, total)
+        try:
+            self.predictor = self._factory(
+                weights=spec.weights, device=spec.device, score_threshold=spec.score_floor,
+                min_size=spec.min_size, max_size=spec.max_size, progress=progress,
+                cancel=self._cancel_download)
+        except Cancelled:
+            self.modelFailed.emit("Model download cancelled. Predictions are off until a "
+                                  "model is loaded; you can still review and edit.")
+            return
+        except Exception as e:  # WeightsError, DeviceError, or anything a checkpoint throws
+            self.modelFailed.emit(str(e) or type(e).__name__)
+            return
+        p = self.predictor
+        self.modelReady.emit(ModelInfo(spec, p.model_id, str(p.device), list(p.categories),
+                                       getattr(p, "arch", "")))
+
+    def _run_one(self, req: PredictRequest, cancel: threading.Event, batch: _Batch | None) -> None:
+        label = f"predicting image {batch.done + 1}/{batch.total}" if batch else "predicting"
+        self.stateChanged.emit(label)
+        try:
+            if self.predictor is None:
+                raise RuntimeError("no model is loaded (see Model > Weights)")
+            image = req.image if req.image is not None else self._read(req.path)
+            if cancel.is_set():
+                raise Cancelled()
+            instances = self.predictor.predict(image, cancel=cancel)
+            self.predicted.emit(req.request_id, req.image_id, instances, image.shape[:2])
+        except Cancelled:
+            pass
+        except Exception as e:
+            oom = is_out_of_memory(e)
+            msg = str(e) or type(e).__name__
+            if not oom and not hasattr(e, "path"):
+                msg = f"{msg}\n\n{traceback.format_exc(limit=3)}"
+            self.failed.emit(req.request_id, req.image_id, msg, oom)
+            if oom and batch is not None:
+                batch.cancel.set()
+        finally:
+            with self._lock:
+                self._running_image = None
+        if batch is not None and not batch.cancel.is_set():
+            batch.done += 1
+            elapsed = time.perf_counter() - batch.started
+            eta = elapsed / batch.done * (batch.total - batch.done)
+            self.progress.emit(batch.done, batch.total, eta)

@@ -1,0 +1,22 @@
+"""Shared by the bench scripts: rewrite one section of bench/RESULTS.md."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in its heading.\n"
+
+
+def write_section(name: str, script: str, lines: list[str]) -> None:
+    body = (f"## {name} ({script})\n\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores.\n\n"
+            + "\n".join(f"- {line}" for line in lines) + "\n")
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    start = text.find(f"## {name} (")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    RESULTS.write_text(text.rstrip("\n") + "\n")

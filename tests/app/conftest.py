@@ -1,0 +1,138 @@
+"""GUI test fixtures: an isolated QSettings file, a deterministic fake predictor, and a
+guard that fails any test leaving a QThread running."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.workers import running_threads
+from model.annotations import Category, Instance
+from model.errors import Cancelled
+from tests.helpers import write_image
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qapp):
+    yield
+    alive = running_threads()
+    for t in alive:  # stop them so one leak does not poison the next tests
+        t.quit()
+        t.wait(10_000)
+    assert not alive, f"test left QThreads running: {[t.objectName() for t in alive]}"
+
+
+class FakeConfig:
+    """Shared knobs the test turns while the worker thread runs."""
+
+    def __init__(self):
+        self.delay = 0.0
+        self.error: Exception | None = None
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.started = threading.Event()
+
+
+class FakePredictor:
+    """Three square instances per image, scores 0.9 / 0.6 / 0.3, deterministic."""
+
+    categories = [Category(1, "cat"), Category(2, "dog")]
+    arch = "fake"
+
+    def __init__(self, config: FakeConfig, weights="fake", device="cpu", **_):
+        if weights == "broken":
+            raise RuntimeError("broken.pt: not a readable PyTorch weights file")
+        self.config = config
+        self.model_id = f"fake:{weights}"
+        self.device = device
+
+    def predict(self, img: np.ndarray, cancel: threading.Event | None = None):
+        cfg = self.config
+        with cfg.lock:
+            cfg.calls += 1
+            call = cfg.calls
+        cfg.started.set()
+        if cfg.delay and cancel is not None and cancel.wait(cfg.delay):
+            raise Cancelled()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if cfg.error is not None:
+            raise cfg.error
+        h, w = img.shape[:2]
+        out = []
+        for k, (fx, fy, fs, score, cat) in enumerate([(0.1, 0.1, 0.3, 0.9, 1), (0.55, 0.55, 0.3, 0.6, 2),
+                                                      (0.6, 0.1, 0.2, 0.3, 1)]):
+            m = np.zeros((int(h * fs), int(w * fs)), bool)
+            m[...] = True
+            out.append(Instance(cat, m, (int(w * fx), int(h * fy)), score=score - call * 1e-4,
+                                source="model", model=self.model_id))
+        return out
+
+
+@pytest.fixture
+def fake():
+    return FakeConfig()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    s.setValue("autosave_seconds", 0)
+    return s
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for k in range(4):
+        write_image(d / f"img{k}.png", 96, 128, seed=k)
+    return d
+
+
+class Answers:
+    """Stands in for Notifier.ask: answers by dialog title, records what was asked."""
+
+    def __init__(self, defaults=None):
+        self.by_title = {"Unsaved changes": "Discard"} | dict(defaults or {})
+        self.asked: list[str] = []
+
+    def __call__(self, title, text, buttons, default=None):
+        self.asked.append(title)
+        return self.by_title.get(title)
+
+
+@pytest.fixture
+def make_window(qtbot, settings, fake):
+    from app.main_window import MainWindow
+    made = []
+
+    def make(weights="fake", device="cpu", factory=None, answers=None, **kw):
+        w = MainWindow(settings=settings, weights=weights, device=device,
+                       factory=factory or (lambda **k: FakePredictor(fake, **k)), **kw)
+        w.notifier.ask = answers or Answers()
+        qtbot.addWidget(w)
+        w.resize(1000, 700)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.notifier.ask = Answers()
+        w.close()
+
+
+def wait_model(qtbot, w, timeout=30_000):
+    if w.inference.info is None:
+        with qtbot.waitSignal(w.inference.modelReady, timeout=timeout):
+            pass
+
+
+def open_and_show(qtbot, w, path, timeout=30_000):
+    """Open a path and wait until the current image's pixels are on the canvas."""
+    with qtbot.waitSignal(w.inference.pixelsReady, timeout=timeout):
+        assert w.open_path(path)
