@@ -27,6 +27,8 @@ ACTIONS: list[ActionDef] = [
     ActionDef("actionOpenFolder", "Open &Folder…", "File", ("Ctrl+Shift+O",), "Open a folder of images"),
     ActionDef("actionSave", "&Save", "File", ("Ctrl+S",), "Save the COCO file"),
     ActionDef("actionSaveAs", "Save &As…", "File", ("Ctrl+Shift+S",), "Save the COCO file elsewhere"),
+    ActionDef("actionAutosave", "Autosave &interval…", "File", (),
+              "How often unsaved work is copied to the .maskloop/ recovery file"),
     ActionDef("actionQuit", "&Quit", "File", ("Ctrl+Q",)),
     ActionDef("actionUndo", "&Undo", "Edit", ("Ctrl+Z",)),
     ActionDef("actionRedo", "&Redo", "Edit", ("Ctrl+Shift+Z", "Ctrl+Y")),

@@ -40,7 +40,7 @@ class ImageListModel(QAbstractListModel):
         rec = self.doc.dataset.images[index.row()]
         if role == Qt.DisplayRole:
             n = len(self.doc.listed(rec))
-            return f"{rec.file_name}   ({n}, {STATE_LABEL[rec.status]})"
+            return f"{rec.file_name}  · {n} · {STATE_LABEL[rec.status]}"
         if role == Qt.DecorationRole:
             return STATE_COLOR[rec.status]
         if role == Qt.ToolTipRole:

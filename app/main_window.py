@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel,
+                               QMainWindow, QStyle,
                                QMessageBox, QProgressBar, QProgressDialog, QToolBar, QToolButton)
 
 from model.devices import available_devices
@@ -26,6 +27,14 @@ from .workers import ModelInfo, ModelSpec, default_factory
 WEIGHT_CHOICES = [("coco", "COCO (torchvision v1)"), ("coco-v2", "COCO v2"),
                   ("none", "Random init (train from scratch)")]
 MAX_RECENT = 10
+TOOLBAR_ICONS = {
+    "actionOpen": QStyle.SP_DialogOpenButton, "actionSave": QStyle.SP_DialogSaveButton,
+    "actionUndo": QStyle.SP_ArrowBack, "actionRedo": QStyle.SP_ArrowForward,
+    "actionPrevImage": QStyle.SP_MediaSeekBackward, "actionNextImage": QStyle.SP_MediaSeekForward,
+    "actionAccept": QStyle.SP_DialogApplyButton, "actionReject": QStyle.SP_DialogDiscardButton,
+    "actionMarkDone": QStyle.SP_DialogYesButton, "actionPredict": QStyle.SP_MediaPlay,
+    "actionPredictAll": QStyle.SP_MediaSkipForward, "actionCancel": QStyle.SP_MediaStop,
+}
 
 
 class MainWindow(QMainWindow):
@@ -123,7 +132,7 @@ class MainWindow(QMainWindow):
         f.addActions([a["actionOpen"], a["actionOpenFolder"]])
         self.recent_menu = f.addMenu("Open &Recent")
         f.addSeparator()
-        f.addActions([a["actionSave"], a["actionSaveAs"]])
+        f.addActions([a["actionSave"], a["actionSaveAs"], a["actionAutosave"]])
         f.addSeparator()
         f.addAction(a["actionQuit"])
         menus["Edit"].addActions([a["actionUndo"], a["actionRedo"]])
@@ -147,8 +156,12 @@ class MainWindow(QMainWindow):
             v.addAction(dock.toggleViewAction())
         menus["Help"].addActions([a["actionShortcuts"], a["actionAbout"]])
         self.menus = menus
+        style = self.style()
+        for name, icon in TOOLBAR_ICONS.items():
+            a[name].setIcon(style.standardIcon(icon))
         tb = QToolBar("Main")
         tb.setObjectName("mainToolBar")
+        tb.setToolButtonStyle(Qt.ToolButtonIconOnly)
         self.addToolBar(tb)
         tb.addActions([a["actionOpen"], a["actionSave"], a["actionUndo"], a["actionRedo"]])
         tb.addSeparator()
@@ -156,10 +169,13 @@ class MainWindow(QMainWindow):
                        a["actionReject"], a["actionMarkDone"]])
         tb.addSeparator()
         tb.addActions([a["actionPredict"], a["actionPredictAll"], a["actionCancel"]])
-        tb.addWidget(QLabel(" Weights "))
-        tb.addWidget(self.weights_combo)
-        tb.addWidget(QLabel(" Device "))
-        tb.addWidget(self.device_combo)
+        mt = QToolBar("Model")
+        mt.setObjectName("modelToolBar")
+        self.addToolBar(mt)
+        mt.addWidget(QLabel(" Weights "))
+        mt.addWidget(self.weights_combo)
+        mt.addWidget(QLabel(" Device "))
+        mt.addWidget(self.device_combo)
         self.cancel_button.setDefaultAction(a["actionCancel"])
         self._rebuild_recent()
 
@@ -171,6 +187,7 @@ class MainWindow(QMainWindow):
         a["actionSave"].triggered.connect(self.save)
         a["actionSaveAs"].triggered.connect(lambda: self.save(ask=True))
         a["actionQuit"].triggered.connect(self.close)
+        a["actionAutosave"].triggered.connect(self.ask_autosave_interval)
         a["actionAccept"].triggered.connect(lambda: self.review_selected("accepted"))
         a["actionReject"].triggered.connect(lambda: self.review_selected("rejected"))
         a["actionToggleHidden"].triggered.connect(self.toggle_hidden)
@@ -293,6 +310,17 @@ class MainWindow(QMainWindow):
         self._remember_recent(Path(path).resolve())
         self._update_title()
         return True
+
+    def ask_autosave_interval(self) -> None:
+        seconds, ok = QInputDialog.getInt(
+            self, "Autosave", "Copy unsaved work to the recovery file every N seconds (0: off):",
+            self.session.interval, 0, 3600, 10)
+        if ok:
+            self.set_autosave_interval(seconds)
+
+    def set_autosave_interval(self, seconds: int) -> None:
+        self.session.set_autosave_interval(seconds)
+        self.settings.setValue("autosave_seconds", seconds)
 
     def maybe_save(self) -> bool:
         """Ask before unsaved work would be lost; False means the user cancelled."""
@@ -509,6 +537,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1400, 900)
+            self.resizeDocks([self.docks[0], self.docks[1]], [300, 340], Qt.Horizontal)
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)

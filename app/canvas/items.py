@@ -81,7 +81,13 @@ class SelectionItem(QGraphicsPathItem):
 class LabelItem(QGraphicsItem):
     """'class 0.93' tag at an instance's top-left; stays the same size at any zoom."""
 
-    FONT = QFont()
+    _font: QFont | None = None
+
+    @classmethod
+    def font(cls) -> QFont:
+        if cls._font is None:  # made lazily: a QFont needs the QApplication to exist
+            cls._font = QFont()
+        return cls._font
 
     def __init__(self, text: str, color: tuple[int, int, int], pos: QPointF):
         super().__init__()
@@ -90,7 +96,7 @@ class LabelItem(QGraphicsItem):
         self.setPos(pos)
         self.text = text
         self.color = QColor(*color)
-        fm = QFontMetricsF(self.FONT)
+        fm = QFontMetricsF(self.font())
         self._rect = QRectF(0, -fm.height() - 2, fm.horizontalAdvance(text) + 6, fm.height() + 2)
 
     def boundingRect(self) -> QRectF:
@@ -101,5 +107,5 @@ class LabelItem(QGraphicsItem):
         painter.fillRect(QRectF(self._rect.left(), self._rect.top(), 3, self._rect.height()),
                          self.color)
         painter.setPen(QColor(255, 255, 255))
-        painter.setFont(self.FONT)
+        painter.setFont(self.font())
         painter.drawText(self._rect.adjusted(5, 0, 0, 0), Qt.AlignVCenter | Qt.AlignLeft, self.text)

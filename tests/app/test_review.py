@@ -366,3 +366,43 @@ def test_shortcuts_dialog_lists_keys(make_window):
         assert key in html
     w = make_window()
     action(w, "actionShortcuts").trigger()
+
+
+def test_download_progress_dialog_then_model_ready(qtbot, make_window, fake):
+    from PySide6.QtWidgets import QProgressDialog
+    from tests.app.conftest import FakePredictor
+
+    def downloading(progress=None, **kw):
+        for done in (0, 50_000_000, 170_000_000):
+            progress(done, 170_000_000)
+        return FakePredictor(fake, **kw)
+
+    w = make_window(factory=downloading)
+    with qtbot.waitSignal(w.inference.downloadProgress, timeout=30_000):
+        pass
+    dlg = w.findChild(QProgressDialog, "downloadDialog")
+    assert dlg is not None and dlg.maximum() == 170_000_000
+    wait_model(qtbot, w)
+    assert w._download is None  # closed once the model is ready
+
+
+def test_drop_a_folder_opens_it(qtbot, make_window, folder):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(w.inference.pixelsReady, timeout=30_000):
+        w.dropEvent(event)
+    assert len(w.doc.dataset.images) == 4
+
+
+def test_autosave_timer_writes_recovery(qtbot, make_window, folder):
+    w = make_window()
+    open_and_show(qtbot, w, folder)
+    wait_prediction(qtbot, w)
+    w.set_autosave_interval(1)
+    with qtbot.waitSignal(w.session.autosaved, timeout=10_000) as blocker:
+        pass
+    assert blocker.args[0].endswith("recovery.json")
