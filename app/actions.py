@@ -32,6 +32,36 @@ ACTIONS: list[ActionDef] = [
     ActionDef("actionQuit", "&Quit", "File", ("Ctrl+Q",)),
     ActionDef("actionUndo", "&Undo", "Edit", ("Ctrl+Z",)),
     ActionDef("actionRedo", "&Redo", "Edit", ("Ctrl+Shift+Z", "Ctrl+Y")),
+    ActionDef("actionHistory", "&History", "Edit", ("Ctrl+H",), "Show the undo history",
+              checkable=True),
+    ActionDef("actionSelectTool", "&Select", "Tools", ("V",),
+              "Click selects the top-most instance; Ctrl+click adds to the selection",
+              checkable=True),
+    ActionDef("actionBrush", "&Brush", "Tools", ("B",),
+              "Paint into the selected instance (Shift: erase); nothing selected: a new instance",
+              checkable=True),
+    ActionDef("actionEraser", "&Eraser", "Tools", ("E",),
+              "Erase from the selected instance, or from every instance when none is selected",
+              checkable=True),
+    ActionDef("actionPolygon", "&Polygon", "Tools", ("P",),
+              "Click vertices; Enter or double click adds the area (Shift: subtracts); "
+              "Backspace: undo vertex; Esc: cancel", checkable=True),
+    ActionDef("actionNewInstance", "&New instance", "Tools", ("N",),
+              "The next stroke or polygon starts a new instance of the current class"),
+    ActionDef("actionDeleteInstance", "&Delete instance", "Tools", ("Del",)),
+    ActionDef("actionBrushSmaller", "Smaller brush", "Tools", ("[",)),
+    ActionDef("actionBrushLarger", "Larger brush", "Tools", ("]",)),
+    ActionDef("actionUnoccupied", "Paint only &unoccupied pixels", "Tools", ("O",),
+              "Brush strokes never take pixels from other instances", checkable=True),
+    ActionDef("actionPickClass", "Choose &class…", "Tools", ("Ctrl+K",),
+              "Type-ahead class picker: relabels the selection, or sets the class for new ones"),
+    ActionDef("actionFillHoles", "&Fill holes", "Tools", (), "Fill the holes of the selected instance"),
+    ActionDef("actionRemoveIslands", "Remove small &islands…", "Tools", (),
+              "Remove parts of the selected instance smaller than N pixels"),
+    ActionDef("actionMerge", "&Merge selected", "Tools", ("Ctrl+M",),
+              "Merge the instances Ctrl+clicked into the first one selected"),
+    ActionDef("actionCategories", "C&ategories…", "Tools", (),
+              "Add, rename, recolour and delete classes"),
     ActionDef("actionAccept", "&Accept instance", "Review", ("A",),
               "Accept the selected instance and select the next unreviewed one"),
     ActionDef("actionReject", "&Reject instance", "Review", ("R",),
@@ -98,8 +128,14 @@ def shortcut_rows() -> list[tuple[str, str, str]]:
 def shortcuts_html() -> str:
     rows = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
                    for m, t, k in shortcut_rows())
-    extra = ("<tr><td>Canvas</td><td>Zoom</td><td><b>mouse wheel</b></td></tr>"
+    extra = ("<tr><td>Tools</td><td>Class 1-9 (relabel the selection, or the next new "
+             "instance)</td><td><b>1 ... 9</b></td></tr>"
+             "<tr><td>Tools</td><td>Brush size</td><td><b>Ctrl + wheel</b></td></tr>"
+             "<tr><td>Polygon</td><td>Close / subtract / undo vertex / cancel</td>"
+             "<td><b>Enter or double click / Shift+Enter / Backspace / Esc</b></td></tr>"
+             "<tr><td>Canvas</td><td>Zoom</td><td><b>mouse wheel</b></td></tr>"
              "<tr><td>Canvas</td><td>Pan</td><td><b>middle drag, or Space + drag</b></td></tr>"
-             "<tr><td>Canvas</td><td>Select instance</td><td><b>click</b></td></tr>")
+             "<tr><td>Canvas</td><td>Select instance / add to selection</td>"
+             "<td><b>click / Ctrl+click</b></td></tr>")
     return ("<table cellspacing=6><tr><th align=left>Menu</th><th align=left>Action</th>"
             f"<th align=left>Keys</th></tr>{rows}{extra}</table>")

@@ -45,7 +45,9 @@ class Document(QObject):
     currentChanged = Signal(int)  # row in dataset.images, -1 for none
     instancesChanged = Signal(int, object)  # image id, dirty Rect (None: the whole image)
     imageStateChanged = Signal(int)  # row
-    selectionChanged = Signal(object)  # Instance or None
+    selectionChanged = Signal(object)  # the primary selected Instance, or None
+    pixelsEdited = Signal(int, object)  # image id, Rect: live stroke pixels, nothing else changed
+    categoriesChanged = Signal()
     thresholdChanged = Signal(float)
     dirtyChanged = Signal(bool)
 
@@ -57,7 +59,7 @@ class Document(QObject):
         self.row = -1
         self.threshold = 0.5
         self.hidden: set[int] = set()  # id() of instances hidden from view (not saved)
-        self.selected: Instance | None = None
+        self.selection: list[Instance] = []  # the last one is the primary selection
         self.predicted: set[int] = set()  # image ids predicted by the current model
         self._background_changes = False
         self.generation = 0  # bumped by every change that is not an undo command
@@ -72,7 +74,7 @@ class Document(QObject):
         self.undo_stack.clear()
         self.hidden.clear()
         self.predicted.clear()
-        self.selected = None
+        self.selection = []
         self.row = -1
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._background_changes = False
@@ -135,10 +137,23 @@ class Document(QObject):
         if rec is not None:
             self.instancesChanged.emit(rec.id, instance_rect(inst))
 
+    @property
+    def selected(self) -> Instance | None:
+        return self.selection[-1] if self.selection else None
+
     def select(self, inst: Instance | None) -> None:
-        if inst is not self.selected:
-            self.selected = inst
+        new = [] if inst is None else [inst]
+        if len(new) != len(self.selection) or any(a is not b for a, b in zip(new, self.selection)):
+            self.selection = new
             self.selectionChanged.emit(inst)
+
+    def toggle_selected(self, inst: Instance) -> None:
+        """Ctrl+click: add to or remove from a multi-selection (merge needs two)."""
+        if any(i is inst for i in self.selection):
+            self.selection = [i for i in self.selection if i is not inst]
+        else:
+            self.selection = self.selection + [inst]
+        self.selectionChanged.emit(self.selected)
 
     def _owner(self, inst: Instance) -> ImageRecord | None:
         rec = self.current
@@ -150,12 +165,48 @@ class Document(QObject):
         return None
 
     # ------------------------------------------------- mutations (for commands)
-    def set_review(self, rec: ImageRecord, changes: list[tuple[Instance, str]]) -> None:
-        rect: Rect | None = None
-        for inst, review in changes:
-            inst.review = review
-            rect = union(rect, instance_rect(inst))
-        self.instancesChanged.emit(rec.id, rect if rect is not None else None)
+    def set_instance_attr(self, rec: ImageRecord, inst: Instance, name: str, value) -> None:
+        setattr(inst, name, value)
+        self.instancesChanged.emit(rec.id, instance_rect(inst))
+
+    def set_instance_mask(self, rec: ImageRecord, inst: Instance, mask: np.ndarray,
+                          offset, rect: Rect | None = None) -> None:
+        old = instance_rect(inst)
+        inst.set_mask(mask, offset)
+        self.instancesChanged.emit(rec.id, union(union(old, instance_rect(inst)), rect))
+
+    def insert_instance(self, rec: ImageRecord, inst: Instance, index: int) -> None:
+        if inst.id is None:
+            inst.id = self.dataset.new_annotation_id()
+        rec.instances.insert(min(index, len(rec.instances)), inst)
+        self.instancesChanged.emit(rec.id, instance_rect(inst))
+        self.imageStateChanged.emit(self.row_of(rec.id))
+
+    def remove_instance(self, rec: ImageRecord, inst: Instance) -> int:
+        index = next(k for k, i in enumerate(rec.instances) if i is inst)
+        del rec.instances[index]
+        self.hidden.discard(id(inst))
+        if any(i is inst for i in self.selection):
+            self.selection = [i for i in self.selection if i is not inst]
+            self.selectionChanged.emit(self.selected)
+        self.instancesChanged.emit(rec.id, instance_rect(inst))
+        self.imageStateChanged.emit(self.row_of(rec.id))
+        return index
+
+    def replace_category(self, old: Category | None, new: Category | None, index: int) -> None:
+        cats = self.dataset.categories
+        if old is not None:
+            pos = next(k for k, c in enumerate(cats) if c is old)
+            if new is None:
+                del cats[pos]
+            else:
+                cats[pos] = new
+        elif new is not None:
+            cats.insert(index if 0 <= index <= len(cats) else len(cats), new)
+        self.categoriesChanged.emit()
+        rec = self.current
+        if rec is not None:
+            self.instancesChanged.emit(rec.id, None)
 
     def set_status(self, rec: ImageRecord, status: str) -> None:
         if rec.status != status:

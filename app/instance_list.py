@@ -1,10 +1,13 @@
 """Instance list dock for the current image: class, score, source, review, visibility.
-Selection follows the canvas and drives it."""
+
+A model/view table: rows are computed when shown, so a change costs a model reset,
+not hundreds of widget items. Selection follows the canvas and drives it.
+"""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from model.annotations import Instance
 
@@ -12,34 +15,105 @@ from .document import Document
 
 COLUMNS = ["", "Class", "Score", "Source", "Review"]
 REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60)}
+GREY = QColor(140, 140, 140)
 
 
-class InstanceTable(QTableWidget):
+class InstanceModel(QAbstractTableModel):
     def __init__(self, doc: Document):
-        super().__init__(0, len(COLUMNS))
-        self.setObjectName("instanceList")
+        super().__init__()
         self.doc = doc
         self.rows: list[Instance] = []
+        self.names: dict[int, str] = {}
+
+    def refresh(self) -> None:
+        self.beginResetModel()
+        rec = self.doc.current
+        self.rows = [] if rec is None else self.doc.listed(rec)
+        self.names = {} if self.doc.dataset is None else self.doc.dataset.category_names()
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: QModelIndex):
+        f = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+        return f | Qt.ItemIsUserCheckable if index.column() == 0 else f
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        inst = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.CheckStateRole and col == 0:
+            return Qt.Unchecked if id(inst) in self.doc.hidden else Qt.Checked
+        if role == Qt.DisplayRole:
+            if col == 1:
+                return self.names.get(inst.category_id, str(inst.category_id))
+            if col == 2:
+                return "" if inst.score is None else f"{inst.score:.2f}"
+            if col == 3:
+                return inst.source
+            if col == 4:
+                return inst.review
+        if role == Qt.ForegroundRole and col > 0:
+            if col == 4 and inst.review in REVIEW_COLOR:
+                return QBrush(REVIEW_COLOR[inst.review])
+            if inst.review == "rejected":
+                return QBrush(GREY)
+        if role == Qt.ToolTipRole and col == 0:
+            return "visible on the canvas"
+        return None
+
+    def setData(self, index: QModelIndex, value, role=Qt.EditRole) -> bool:
+        if role == Qt.CheckStateRole and index.column() == 0:
+            checked = Qt.CheckState(value) == Qt.Checked
+            self.doc.set_hidden(self.rows[index.row()], not checked)
+            self.dataChanged.emit(index, index)
+            return True
+        return False
+
+
+class InstanceTable(QTableView):
+    def __init__(self, doc: Document):
+        super().__init__()
+        self.setObjectName("instanceList")
+        self.doc = doc
+        self.model_ = InstanceModel(doc)
+        self.setModel(self.model_)
         self._syncing = False
-        self.setHorizontalHeaderLabels(COLUMNS)
         self.verticalHeader().setVisible(False)
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         hdr = self.horizontalHeader()
-        hdr.setSectionResizeMode(QHeaderView.ResizeToContents)
+        # fixed widths: ResizeToContents would query every cell on each selection change
+        fm = self.fontMetrics()
+        for col, sample in ((0, "MM"), (2, "0.000"), (3, "edited"), (4, "unreviewed")):
+            hdr.setSectionResizeMode(col, QHeaderView.Interactive)
+            self.setColumnWidth(col, fm.horizontalAdvance(sample) + 18)
         hdr.setSectionResizeMode(1, QHeaderView.Stretch)
-        self.itemSelectionChanged.connect(self._on_selection)
-        self.itemChanged.connect(self._on_item_changed)
+        self.selectionModel().selectionChanged.connect(self._on_selection)
         doc.instancesChanged.connect(self._on_instances)
         doc.currentChanged.connect(lambda _r: self.rebuild())
         doc.datasetReset.connect(self.rebuild)
-        doc.selectionChanged.connect(self._follow)
+        doc.selectionChanged.connect(lambda _i: self._follow())
         doc.thresholdChanged.connect(lambda _t: self.rebuild())
+        doc.categoriesChanged.connect(self.rebuild)
+
+    @property
+    def rows(self) -> list[Instance]:
+        return self.model_.rows
+
+    def rowCount(self) -> int:
+        return self.model_.rowCount()
 
     def _on_instances(self, image_id: int, _rect) -> None:
-        if self._syncing:  # our own checkbox caused it; the table already shows it
-            return
         rec = self.doc.current
         if rec is not None and rec.id == image_id:
             self.rebuild()
@@ -47,55 +121,41 @@ class InstanceTable(QTableWidget):
     def rebuild(self) -> None:
         self._syncing = True
         try:
-            rec = self.doc.current
-            self.rows = [] if rec is None else self.doc.listed(rec)
-            names = {} if self.doc.dataset is None else self.doc.dataset.category_names()
-            self.setRowCount(len(self.rows))
-            for r, inst in enumerate(self.rows):
-                vis = QTableWidgetItem()
-                vis.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
-                vis.setCheckState(Qt.Unchecked if id(inst) in self.doc.hidden else Qt.Checked)
-                vis.setToolTip("visible on the canvas")
-                cells = [vis, QTableWidgetItem(names.get(inst.category_id, str(inst.category_id))),
-                         QTableWidgetItem("" if inst.score is None else f"{inst.score:.2f}"),
-                         QTableWidgetItem(inst.source), QTableWidgetItem(inst.review)]
-                color = REVIEW_COLOR.get(inst.review)
-                if color is not None:
-                    cells[4].setForeground(QBrush(color))
-                if inst.review == "rejected":
-                    for c in cells[1:]:
-                        c.setForeground(QBrush(QColor(140, 140, 140)))
-                for c, item in enumerate(cells):
-                    self.setItem(r, c, item)
-            self._follow(self.doc.selected)
+            self.model_.refresh()
+            self._follow()
         finally:
             self._syncing = False
 
-    def _follow(self, inst) -> None:
-        was = self._syncing
-        self._syncing = True
+    def _follow(self) -> None:
+        was, self._syncing = self._syncing, True
         try:
-            row = next((r for r, i in enumerate(self.rows) if i is inst), -1)
-            if row < 0:
-                self.clearSelection()
-            elif self.currentRow() != row or not self.selectionModel().isRowSelected(row):
-                self.selectRow(row)
-                self.scrollToItem(self.item(row, 1))
+            wanted = {id(i) for i in self.doc.selection}
+            sel = QItemSelection()
+            for r, inst in enumerate(self.rows):
+                if id(inst) in wanted:
+                    sel.select(self.model_.index(r, 0), self.model_.index(r, len(COLUMNS) - 1))
+            self.selectionModel().select(sel, QItemSelectionModel.ClearAndSelect)
+            primary = next((r for r, i in enumerate(self.rows) if i is self.doc.selected), -1)
+            if primary >= 0:
+                self.selectionModel().setCurrentIndex(self.model_.index(primary, 1),
+                                                      QItemSelectionModel.NoUpdate)
+                self.scrollTo(self.model_.index(primary, 1))
         finally:
             self._syncing = was
 
-    def _on_selection(self) -> None:
+    def currentRow(self) -> int:
+        return self.currentIndex().row()
+
+    def _on_selection(self, *_):
         if self._syncing:
             return
-        rows = {i.row() for i in self.selectedIndexes()}
-        self.doc.select(self.rows[min(rows)] if rows else None)
-
-    def _on_item_changed(self, item: QTableWidgetItem) -> None:
-        if self._syncing or item.column() != 0:
-            return
-        inst = self.rows[item.row()]
-        self._syncing = True
-        try:
-            self.doc.set_hidden(inst, item.checkState() != Qt.Checked)
-        finally:
-            self._syncing = False
+        rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
+        chosen = [self.rows[r] for r in rows]
+        if not chosen:
+            self.doc.select(None)
+        elif len(chosen) == 1:
+            self.doc.select(chosen[0])
+        else:
+            self.doc.select(chosen[0])
+            for inst in chosen[1:]:
+                self.doc.toggle_selected(inst)

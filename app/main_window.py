@@ -14,9 +14,10 @@ from model.devices import available_devices
 
 from .actions import build_actions, shortcuts_html
 from .canvas.view import CanvasView
-from .commands import SetImageStatusCommand, SetReviewCommand
+from .commands import review_command, status_command
 from .display_dock import DisplayPanel
 from .document import Document
+from .edit_wiring import EditWiring
 from .image_list import ImageListPanel
 from .inference import InferenceController
 from .instance_list import InstanceTable
@@ -60,6 +61,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_model_choosers(weights, device)
         self._build_menus_and_toolbar()
+        self.editing = EditWiring(self)
+        self._build_tools_menu()
         self._connect()
         self._restore_settings()
         self._update_title()
@@ -126,7 +129,7 @@ class MainWindow(QMainWindow):
         a = self.actions_
         mb = self.menuBar()
         menus = {}
-        for name in ("File", "Edit", "Review", "Model", "View", "Help"):
+        for name in ("File", "Edit", "Tools", "Review", "Model", "View", "Help"):
             menus[name] = mb.addMenu(f"&{name}")
         f = menus["File"]
         f.addActions([a["actionOpen"], a["actionOpenFolder"]])
@@ -135,7 +138,7 @@ class MainWindow(QMainWindow):
         f.addActions([a["actionSave"], a["actionSaveAs"], a["actionAutosave"]])
         f.addSeparator()
         f.addAction(a["actionQuit"])
-        menus["Edit"].addActions([a["actionUndo"], a["actionRedo"]])
+        menus["Edit"].addActions([a["actionUndo"], a["actionRedo"], a["actionHistory"]])
         r = menus["Review"]
         r.addActions([a[n] for n in ("actionAccept", "actionReject", "actionToggleHidden",
                                      "actionNextInstance", "actionPrevInstance")])
@@ -178,6 +181,19 @@ class MainWindow(QMainWindow):
         mt.addWidget(self.device_combo)
         self.cancel_button.setDefaultAction(a["actionCancel"])
         self._rebuild_recent()
+
+    def _build_tools_menu(self) -> None:
+        a, t = self.actions_, self.menus["Tools"]
+        t.addActions([a[n] for n in ("actionSelectTool", "actionBrush", "actionEraser",
+                                     "actionPolygon")])
+        t.addSeparator()
+        t.addActions([a[n] for n in ("actionNewInstance", "actionDeleteInstance",
+                                     "actionPickClass", "actionBrushSmaller",
+                                     "actionBrushLarger", "actionUnoccupied")])
+        t.addSeparator()
+        t.addActions([a[n] for n in ("actionFillHoles", "actionRemoveIslands", "actionMerge")])
+        t.addSeparator()
+        t.addAction(a["actionCategories"])
 
     # ------------------------------------------------------------------ signals
     def _connect(self) -> None:
@@ -370,7 +386,7 @@ class MainWindow(QMainWindow):
         if inst is None:
             self.step_instance(1)
             return
-        self.doc.undo_stack.push(SetReviewCommand(self.doc, rec, [inst], review))
+        self.doc.undo_stack.push(review_command(self.doc, rec, [inst], review))
         nxt = next((i for i in self.doc.listed(rec) if i.review == "unreviewed"
                     and id(i) not in self.doc.hidden), None)
         self.doc.select(nxt if nxt is not None else inst)
@@ -396,7 +412,7 @@ class MainWindow(QMainWindow):
         rec = self.doc.current
         if rec is None:
             return
-        self.doc.undo_stack.push(SetImageStatusCommand(self.doc, rec, rec.status != "done"))
+        self.doc.undo_stack.push(status_command(self.doc, rec, rec.status != "done"))
         if rec.status == "done":
             self.next_unreviewed()
 

@@ -29,7 +29,7 @@ class Instance:
     """
 
     __slots__ = ("id", "category_id", "score", "source", "review", "model", "iscrowd",
-                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance")
+                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance", "_loose")
 
     def __init__(self, category_id: int, mask: np.ndarray | None = None,
                  offset: M.Offset = (0, 0), *, id: int | None = None,
@@ -50,6 +50,7 @@ class Instance:
         self.original: dict | None = None  # the loaded annotation, until the mask changes
         self._lazy: tuple[Any, int, int] | None = None
         self._loaded_provenance: tuple | None = None
+        self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
             self._mask, self._offset = M.empty_mask()
         else:
@@ -96,10 +97,33 @@ class Instance:
     def set_mask(self, mask: np.ndarray, offset: M.Offset = (0, 0)) -> None:
         """Replace the mask. A model prediction changed by a person becomes `edited`."""
         self._lazy = None
+        self._loose = False
         self._store(mask, offset)
+        self._mark_edited()
+
+    def set_mask_live(self, buffer: np.ndarray, offset: M.Offset) -> None:
+        """Show a stroke's working buffer as this mask, uncropped and uncopied.
+
+        The caller keeps writing into `buffer` and must finish with set_mask();
+        until then bbox and area are computed from the pixels on every access.
+        """
+        self._lazy = None
+        view = buffer.view()
+        view.flags.writeable = False
+        self._mask, self._offset, self._loose = view, (int(offset[0]), int(offset[1])), True
+        self._mark_edited()
+
+    def _mark_edited(self) -> None:
         self.original = None if self.original is None else _strip_geometry(self.original)
         if self.source == "model":
             self.source = "edited"
+
+    def edit_state(self) -> tuple:
+        """What an edit changes besides pixels, so undo can restore it exactly."""
+        return (self.original, self.source)
+
+    def restore_edit_state(self, state: tuple) -> None:
+        self.original, self.source = state
 
     @property
     def edited(self) -> bool:
@@ -110,6 +134,8 @@ class Instance:
     def bbox(self) -> list[float]:
         if not self.edited and isinstance(self.original.get("bbox"), list):
             return list(self.original["bbox"])
+        if self._loose:
+            return M.bbox_of(*M.tight_crop(self._mask, self._offset))
         return M.bbox_of(self.mask, self.offset)
 
     @property

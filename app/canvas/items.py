@@ -58,8 +58,13 @@ class SelectionItem(QGraphicsPathItem):
         self._dark.setCosmetic(True)
 
     def set_instance(self, inst: Instance | None) -> None:
+        self.set_instances([] if inst is None else [inst])
+
+    def set_instances(self, instances: list[Instance]) -> None:
         path = QPainterPath()
-        if inst is not None and inst.mask.size:
+        for inst in instances:
+            if not inst.mask.size:
+                continue
             m = np.pad(inst.mask.view(np.uint8), 1)
             contours, _ = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
             ox, oy = inst.offset[0] - 1, inst.offset[1] - 1

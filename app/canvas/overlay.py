@@ -8,7 +8,7 @@ and the instances that touch it, never to the image.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from model.annotations import Instance
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), image pixels
+_KERNEL = np.ones((3, 3), np.uint8)
 ColorFn = Callable[[Instance], tuple[int, int, int]]
 
 
@@ -49,22 +50,21 @@ class OverlayCompositor:
         self._pixels = self.buffer.view(np.uint32)[..., 0]  # one word per pixel: fast masked fills
         self.opacity = 0.45
         self.outline = True
-        self._edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(inst) -> (mask, edge)
 
-    def _edge(self, inst: Instance) -> np.ndarray:
-        mask = inst.mask
-        cached = self._edges.get(id(inst))
-        if cached is not None and cached[0] is mask:
-            return cached[1]
-        m = np.pad(mask.view(np.uint8), 1)
-        edge = (m & ~cv2.erode(m, np.ones((3, 3), np.uint8)))[1:-1, 1:-1].astype(bool)
-        self._edges[id(inst)] = (mask, edge)
-        return edge
-
-    def forget(self, keep: Iterable[Instance]) -> None:
-        alive = {id(i) for i in keep}
-        for k in [k for k in self._edges if k not in alive]:
-            del self._edges[k]
+    @staticmethod
+    def _edge(inst: Instance, hit: Rect) -> np.ndarray:
+        """Outline pixels of `inst` inside `hit`, computed locally (1 px of context),
+        so a live brush stroke costs the stroke's area, not the instance's."""
+        ix, iy = inst.offset
+        h, w = inst.mask.shape
+        x0, y0, x1, y1 = hit
+        cx0, cy0 = max(x0 - 1, ix), max(y0 - 1, iy)
+        cx1, cy1 = min(x1 + 1, ix + w), min(y1 + 1, iy + h)
+        ctx = np.pad(inst.mask[cy0 - iy:cy1 - iy, cx0 - ix:cx1 - ix].view(np.uint8),
+                     ((cy0 - (y0 - 1), (y1 + 1) - cy1), (cx0 - (x0 - 1), (x1 + 1) - cx1)))
+        # pixels outside the instance's crop count as background, so its border is outlined
+        eroded = cv2.erode(ctx, _KERNEL, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return (ctx & ~eroded)[1:-1, 1:-1].astype(bool)
 
     def full_rect(self) -> Rect:
         return (0, 0, self.width, self.height)
@@ -92,8 +92,7 @@ class OverlayCompositor:
             sub = self._pixels[hy0:hy1, hx0:hx1]
             np.copyto(sub, fill, where=inst.mask[hy0 - iy:hy1 - iy, hx0 - ix:hx1 - ix])
             if self.outline:
-                edge = self._edge(inst)[hy0 - iy:hy1 - iy, hx0 - ix:hx1 - ix]
-                np.copyto(sub, line, where=edge)
+                np.copyto(sub, line, where=self._edge(inst, hit))
         return rect
 
     def hit_test(self, instances: Sequence[Instance], x: int, y: int) -> Instance | None:

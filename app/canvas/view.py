@@ -57,11 +57,12 @@ class CanvasView(QGraphicsView):
         self.image_id: int | None = None
         self._pan_from: QPointF | None = None
         self._space = False
-        self.tool = None  # set by the editing tools (issue: mask editing)
+        self.tool = None  # the active drawing tool (tools.py); None: select
         self._bands: list[Rect] = []  # overlay rectangles still to recomposite
         self._band_timer = QTimer(self, singleShot=True, interval=0)
         self._band_timer.timeout.connect(self._next_band)
         doc.instancesChanged.connect(self._on_instances_changed)
+        doc.pixelsEdited.connect(self._on_pixels_edited)
         doc.selectionChanged.connect(self._on_selection)
         doc.currentChanged.connect(self._on_current_changed)
 
@@ -139,7 +140,6 @@ class CanvasView(QGraphicsView):
             return
         drawn = self.doc.drawn(rec)
         if rect is None:
-            self.compositor.forget(drawn)
             rect = self.compositor.full_rect()
         x0, y0, x1, y1 = rect
         rows = max(1, BAND_PIXELS // max(1, x1 - x0))
@@ -149,7 +149,7 @@ class CanvasView(QGraphicsView):
         if self._bands:
             self._band_timer.start()
         self._update_labels()
-        self.selection_item.set_instance(self.doc.selected if self.doc.selected in drawn else None)
+        self._outline_selection(drawn)
 
     def _render(self, drawn, rect: Rect) -> None:
         done = self.compositor.render(drawn, self.instance_color, rect)
@@ -175,10 +175,28 @@ class CanvasView(QGraphicsView):
         if image_id == self.image_id:
             self.redraw_overlay(rect)
 
-    def _on_selection(self, inst) -> None:
+    def _on_pixels_edited(self, image_id: int, rect) -> None:
+        """A live stroke: recomposite just its rectangle; labels and outline wait for release."""
         rec = self.doc.current
-        shown = rec is not None and inst is not None and any(i is inst for i in self.doc.drawn(rec))
-        self.selection_item.set_instance(inst if shown else None)
+        if image_id == self.image_id and self.compositor is not None and rec is not None:
+            self._render(self.doc.drawn(rec), rect)
+
+    def set_tool(self, tool) -> None:
+        if self.tool is not None:
+            self.tool.deactivate()
+        self.tool = tool
+        if tool is not None:
+            tool.activate()
+
+    def _outline_selection(self, drawn=None) -> None:
+        rec = self.doc.current
+        if drawn is None:
+            drawn = self.doc.drawn(rec) if rec is not None and rec.id == self.image_id else []
+        ids = {id(i) for i in drawn}
+        self.selection_item.set_instances([i for i in self.doc.selection if id(i) in ids])
+
+    def _on_selection(self, _inst) -> None:
+        self._outline_selection()
 
     def _on_current_changed(self, _row: int) -> None:
         rec = self.doc.current
@@ -268,10 +286,20 @@ class CanvasView(QGraphicsView):
             return
         if event.button() == Qt.LeftButton:
             x, y = self._pixel(self.image_pos(event))
-            self.doc.select(self.hit_test(x, y))
+            hit = self.hit_test(x, y)
+            if event.modifiers() & Qt.ControlModifier and self.tool is None and hit is not None:
+                self.doc.toggle_selected(hit)  # Ctrl+click: multi-select (merge)
+            else:
+                self.doc.select(hit)  # in a drawing tool, Ctrl+click selects
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.tool is not None and self.tool.double_click(event, self.image_pos(event)):
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None:
@@ -304,6 +332,9 @@ class CanvasView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def keyPressEvent(self, event) -> None:
+        if self.tool is not None and self.tool.key(event):
+            event.accept()
+            return
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():
             self._space = True
             self.viewport().setCursor(Qt.OpenHandCursor)

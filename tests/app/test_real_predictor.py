@@ -9,6 +9,8 @@ from tests.helpers import write_image
 
 @pytest.mark.slow
 def test_real_predictor_in_the_worker(qtbot, make_window, tmp_path):
+    import torch
+    torch.manual_seed(0)  # the random weights decide what is found; keep them fixed
     d = tmp_path / "one"
     d.mkdir()
     write_image(d / "a.png", 64, 80)

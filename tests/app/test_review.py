@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QListView, QSlider, QTableWidget
+from PySide6.QtWidgets import QListView, QSlider, QTableView
 
 from model.coco import load_dataset
 from tests.app.conftest import Answers, open_and_show, wait_model
@@ -42,7 +42,7 @@ def test_object_names_and_actions_exist(make_window):
     w = make_window()
     assert w.objectName() == "MainWindow"
     find(w, QListView, "imageList")
-    find(w, QTableWidget, "instanceList")
+    find(w, QTableView, "instanceList")
     find(w, QSlider, "scoreThreshold")
     assert w.canvas.objectName() == "canvas"
     for name in ["actionOpen", "actionSave", "actionPredict", "actionPredictAll", "actionCancel",
@@ -75,9 +75,9 @@ def test_open_coco_shows_its_instances(qtbot, make_window, tmp_path):
     coco = make_coco(tmp_path)
     w = make_window()
     open_and_show(qtbot, w, coco)
-    table = find(w, QTableWidget, "instanceList")
+    table = find(w, QTableView, "instanceList")
     assert table.rowCount() == 3  # image 0: ring, two squares, crowd
-    assert table.item(0, 1).text() == "ring"
+    assert table.model().index(0, 1).data() == "ring"
     assert not w.doc.dirty
 
 
@@ -103,7 +103,7 @@ def test_click_selects_topmost_instance(qtbot, make_window, folder):
     pt = w.canvas.mapFromScene(QPointF(80.5, 65.5))  # inside the 0.6 square (70..108, 52..80)
     qtbot.mouseClick(w.canvas.viewport(), Qt.LeftButton, pos=pt)
     assert w.doc.selected is not None and w.doc.selected.score == pytest.approx(0.6, abs=0.01)
-    table = find(w, QTableWidget, "instanceList")
+    table = find(w, QTableView, "instanceList")
     assert table.currentRow() == 1
     table.selectRow(0)
     assert w.doc.selected.score == pytest.approx(0.9, abs=0.01)
@@ -139,7 +139,7 @@ def test_threshold_slider_hides_without_new_prediction(qtbot, make_window, folde
     wait_prediction(qtbot, w)
     calls = fake.calls
     slider = find(w, QSlider, "scoreThreshold")
-    table = find(w, QTableWidget, "instanceList")
+    table = find(w, QTableView, "instanceList")
     assert table.rowCount() == 2
     low = canvas_pixel(w, 100, 20)  # the 0.3 square: x 76..101, y 9..28
     slider.setValue(20)
