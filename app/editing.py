@@ -7,6 +7,7 @@ EditCommand holding the changed rectangle before and after.
 """
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from model.annotations import ImageRecord, Instance
@@ -16,6 +17,16 @@ from model.mask_edit import (Rect, WorkingMask, capsule, clip_rect, mask_rect, p
 from .commands import add_category_ops
 from .document import Document
 from .edits import EditCommand, InsertOp, PatchOp, RemoveOp, touch_status
+
+
+def occupied(others: list[Instance], rect: Rect) -> np.ndarray:
+    """Pixels of `rect` that other instances own, for 'paint only unoccupied pixels'."""
+    out = np.zeros((rect[3] - rect[1], rect[2] - rect[0]), bool)
+    for other in others:
+        r = mask_rect(other.mask, other.offset)
+        if r is not None and r[0] < rect[2] and r[2] > rect[0] and r[1] < rect[3] and r[3] > rect[1]:
+            out |= patch_of(other.mask, other.offset, rect)
+    return out
 
 
 class Stroke:
@@ -45,17 +56,8 @@ class Stroke:
             self.work[id(inst)] = entry
         return entry[1]
 
-    def _blocked(self, rect: Rect):
-        """Pixels other instances own, for 'paint only unoccupied pixels'."""
-        import numpy as np
-        out = None
-        for other in self.others:
-            r = mask_rect(other.mask, other.offset)
-            if r is None or r[0] >= rect[2] or r[2] <= rect[0] or r[1] >= rect[3] or r[3] <= rect[1]:
-                continue
-            p = patch_of(other.mask, other.offset, rect)
-            out = p if out is None else (out | p)
-        return out if out is not None else np.zeros((rect[3] - rect[1], rect[2] - rect[0]), bool)
+    def _blocked(self, rect: Rect) -> np.ndarray:
+        return occupied(self.others, rect)
 
     def add(self, x: float, y: float) -> Rect | None:
         """Extend the stroke to (x, y) in image coordinates; returns the repainted rect."""
@@ -212,6 +214,8 @@ class EditController(QObject):
             return None
         if not subtract and (self.new_armed or target is None):
             target, ops = self._new_instance_ops(rec)
+        if self.unoccupied and not subtract:
+            area = area & ~occupied([i for i in self.doc.drawn(rec) if i is not target], rect)
         before, state = (target.mask, target.offset), target.edit_state()
         current = patch_of(*before, rect)
         patch = (current & ~area) if subtract else (current | area)

@@ -6,11 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel,
-                               QMainWindow, QStyle,
-                               QMessageBox, QProgressBar, QProgressDialog, QToolBar, QToolButton)
-
-from model.devices import available_devices
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QStyle, QToolBar, QToolButton)
 
 from .actions import build_actions, shortcuts_html
 from .canvas.view import CanvasView
@@ -21,12 +18,11 @@ from .edit_wiring import EditWiring
 from .image_list import ImageListPanel
 from .inference import InferenceController
 from .instance_list import InstanceTable
+from .model_panel import ModelPanel
 from .notify import Notifier
 from .session import Session
-from .workers import ModelInfo, ModelSpec, default_factory
+from .workers import default_factory
 
-WEIGHT_CHOICES = [("coco", "COCO (torchvision v1)"), ("coco-v2", "COCO v2"),
-                  ("none", "Random init (train from scratch)")]
 MAX_RECENT = 10
 TOOLBAR_ICONS = {
     "actionOpen": QStyle.SP_DialogOpenButton, "actionSave": QStyle.SP_DialogSaveButton,
@@ -59,7 +55,7 @@ class MainWindow(QMainWindow):
             "actionRedo": self.doc.undo_stack.createRedoAction(self)})
         self._build_docks()
         self._build_status_bar()
-        self._build_model_choosers(weights, device)
+        self.model_panel = ModelPanel(self, weights, device)
         self._build_menus_and_toolbar()
         self.editing = EditWiring(self)
         self._build_tools_menu()
@@ -67,7 +63,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_title()
         if load_model:
-            self.apply_model_choice()
+            self.model_panel.apply_model_choice()
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, name: str, widget, area) -> QDockWidget:
@@ -104,26 +100,6 @@ class MainWindow(QMainWindow):
             sb.addWidget(w)
         for w in (self.progress, self.cancel_button, self.state_label, self.model_label):
             sb.addPermanentWidget(w)
-
-    def _build_model_choosers(self, weights: str | None, device: str | None) -> None:
-        self.weights_combo = QComboBox()
-        self.weights_combo.setObjectName("weightsChooser")
-        for spec, label in WEIGHT_CHOICES:
-            self.weights_combo.addItem(label, spec)
-        self.device_combo = QComboBox()
-        self.device_combo.setObjectName("deviceChooser")
-        for spec, label in available_devices():
-            self.device_combo.addItem(label, spec)
-        self._set_combo(self.weights_combo, weights or self.settings.value("weights", "coco"))
-        self._set_combo(self.device_combo, device or self.settings.value("device", "auto"))
-
-    @staticmethod
-    def _set_combo(combo: QComboBox, value: str) -> None:
-        i = combo.findData(value)
-        if i < 0:
-            combo.addItem(Path(value).name if ("/" in value or "\\" in value) else value, value)
-            i = combo.count() - 1
-        combo.setCurrentIndex(i)
 
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions_
@@ -176,9 +152,9 @@ class MainWindow(QMainWindow):
         mt.setObjectName("modelToolBar")
         self.addToolBar(mt)
         mt.addWidget(QLabel(" Weights "))
-        mt.addWidget(self.weights_combo)
+        mt.addWidget(self.model_panel.weights_combo)
         mt.addWidget(QLabel(" Device "))
-        mt.addWidget(self.device_combo)
+        mt.addWidget(self.model_panel.device_combo)
         self.cancel_button.setDefaultAction(a["actionCancel"])
         self._rebuild_recent()
 
@@ -218,7 +194,7 @@ class MainWindow(QMainWindow):
         a["actionPredictAllImages"].triggered.connect(lambda: inf.predict_all(True))
         a["actionCancel"].triggered.connect(inf.cancel)
         a["actionAutoPredict"].toggled.connect(self._set_auto_predict)
-        a["actionOpenCheckpoint"].triggered.connect(self.open_checkpoint_dialog)
+        a["actionOpenCheckpoint"].triggered.connect(self.model_panel.open_checkpoint_dialog)
         a["actionFit"].triggered.connect(self.canvas.fit)
         a["actionActualSize"].triggered.connect(self.canvas.actual_size)
         a["actionToggleLabels"].toggled.connect(self.display.labels.setChecked)
@@ -238,13 +214,6 @@ class MainWindow(QMainWindow):
         inf.pixelsFailed.connect(self._on_pixels_failed)
         inf.stateChanged.connect(self.state_label.setText)
         inf.modelChanged.connect(self.model_label.setText)
-        inf.modelFailed.connect(self._on_model_failed)
-        inf.modelReady.connect(self._on_model_ready)
-        inf.batchRunning.connect(self._on_batch_running)
-        inf.batchProgress.connect(self._on_batch_progress)
-        inf.downloadProgress.connect(self._on_download_progress)
-        self.weights_combo.activated.connect(lambda _i: self.apply_model_choice())
-        self.device_combo.activated.connect(lambda _i: self.apply_model_choice())
         self.session.opened.connect(lambda _n: self._update_title())
         self.session.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 5000))
 
@@ -431,78 +400,6 @@ class MainWindow(QMainWindow):
                 self.doc.set_row(row)
                 return
         self.statusBar().showMessage("Every image is done.", 5000)
-
-    # -------------------------------------------------------------------- model
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec(weights=self.weights_combo.currentData(),
-                         device=self.device_combo.currentData(),
-                         min_size=self.min_size, max_size=self.max_size)
-
-    def apply_model_choice(self) -> None:
-        spec = self.model_spec()
-        self.settings.setValue("weights", spec.weights)
-        self.settings.setValue("device", spec.device)
-        self.inference.set_model(spec)
-
-    def open_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint",
-                                              self.settings.value("last_folder", ""),
-                                              "PyTorch weights (*.pt *.pth);;All files (*)")
-        if path:
-            self.use_weights(path)
-
-    def use_weights(self, weights: str) -> None:
-        self._set_combo(self.weights_combo, weights)
-        self.apply_model_choice()
-
-    def _on_model_ready(self, info: ModelInfo) -> None:
-        self._close_download_dialog()
-        self.statusBar().showMessage(f"Model ready: {info.model_id} on {info.device}", 5000)
-
-    def _on_model_failed(self, message: str) -> None:
-        self._close_download_dialog()
-        answer = self.notifier.ask(
-            "Model not available",
-            f"{message}\n\nYou can open a checkpoint file, start from random weights and "
-            "fine-tune on your own labels, or keep reviewing and editing without a model.",
-            ["Open checkpoint…", "Start from scratch", "Review without a model"],
-            "Review without a model")
-        if answer == "Open checkpoint…":
-            self.open_checkpoint_dialog()
-        elif answer == "Start from scratch":
-            self.use_weights("none")
-
-    def _on_download_progress(self, done: int, total: int) -> None:
-        dlg = getattr(self, "_download", None)
-        if dlg is None:
-            dlg = QProgressDialog("Downloading the COCO weights (about 170 MB, once)…",
-                                  "Cancel", 0, 100, self)
-            dlg.setObjectName("downloadDialog")
-            dlg.setWindowModality(Qt.NonModal)
-            dlg.canceled.connect(self.inference.worker.cancel_download)
-            dlg.show()
-            self._download = dlg
-        dlg.setMaximum(max(total, 1) if total else 0)
-        dlg.setValue(done if total else 0)
-        dlg.setLabelText(f"Downloading the COCO weights… {done / 1e6:.0f} / "
-                         f"{total / 1e6:.0f} MB" if total else f"{done / 1e6:.0f} MB")
-
-    def _close_download_dialog(self) -> None:
-        dlg = getattr(self, "_download", None)
-        if dlg is not None:
-            dlg.close()
-            dlg.deleteLater()
-            self._download = None
-
-    def _on_batch_running(self, running: bool) -> None:
-        self.progress.setVisible(running)
-        self.cancel_button.setVisible(running)
-
-    def _on_batch_progress(self, done: int, total: int, eta: float) -> None:
-        from model.progress import format_eta
-        self.progress.setMaximum(total)
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{done}/{total} · ETA {format_eta(eta)}" if done else f"0/{total}")
 
     # ------------------------------------------------------------------ canvas
     def _on_current_changed(self) -> None:

@@ -381,3 +381,19 @@ def test_ctrl_wheel_resizes_brush_and_plain_wheel_zooms(win):
     assert win.editing.edit.brush_size == 23 and win.canvas.zoom() == zoom
     wheel(Qt.NoModifier)
     assert win.editing.edit.brush_size == 23 and win.canvas.zoom() > zoom
+
+
+def test_unoccupied_mode_applies_to_polygons(win):
+    rec = win.doc.current
+    ring_, squares = rec.instances[0], rec.instances[1]
+    ring_px, sq_px = full(ring_), full(squares)
+    win.doc.select(squares)
+    act(win, "actionUnoccupied").setChecked(True)
+    act(win, "actionPolygon").trigger()
+    pts = [(2, 20), (60, 20), (60, 40), (2, 40)]
+    for p in pts:
+        click(win, p)
+    key(win, Qt.Key_Return)
+    assert np.array_equal(full(ring_), ring_px)
+    others = ring_px | full(rec.instances[2])
+    assert np.array_equal(full(squares), sq_px | (brute_polygon(pts, W, H) & ~others))
