@@ -14,6 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(predict, review, correct, fine-tune).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
+    from model.train_cli import add_train_command
+
+    add_train_command(sub)
     from app.gui import add_gui_command
 
     add_gui_command(sub)

@@ -64,6 +64,19 @@ class Predictor:
         self.model.eval().to(self.device)
         self.score_threshold = score_threshold
 
+    @classmethod
+    def from_model(cls, model, label_categories: list[Category | None], device,
+                   model_id: str, arch: str = "") -> "Predictor":
+        """Predict with a model that lives elsewhere (training validates through this).
+        The caller switches it to eval() and back."""
+        self = cls.__new__(cls)
+        self.device = torch.device(device)
+        self.model, self.label_categories, self.model_id = model, label_categories, model_id
+        self.arch, self.weights_spec = arch, model_id
+        self.min_size = int(model.transform.min_size[-1])
+        self.max_size = int(model.transform.max_size)
+        return self
+
     # ----------------------------------------------------------------- settings
     @property
     def score_threshold(self) -> float:

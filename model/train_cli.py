@@ -1,0 +1,113 @@
+"""`python main.py train`: the same code path for the terminal, the GUI (QProcess,
+--progress jsonl) and torchrun."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .progress import ProgressBar, format_eta
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune Mask R-CNN on the reviewed images of a COCO file",
+        description="Fine-tune on reviewed images (marked done, or with accepted or edited "
+                    "instances). Works under `torchrun --nproc_per_node N main.py train ...`.")
+    p.add_argument("coco", help="COCO JSON (as MaskLoop saves it)")
+    p.add_argument("--out", required=True, help="checkpoint to write (best by val segm AP); "
+                                                "the resumable state goes to OUT.last.pt")
+    p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    p.add_argument("--weights", default="coco", help="start point: coco (default), coco-v2, "
+                                                     "none, or a checkpoint")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
+    g.add_argument("--iterations", type=int, default=None, help="optimizer steps instead of epochs")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 0.0025 x batch size; half that from --weights none)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--min-size", type=int, default=800, help="shorter side, jittered +-20%% while training")
+    p.add_argument("--max-size", type=int, default=1333)
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="held-out share of the reviewed images (>= 1 image from 5 images)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.last.pt")
+    p.add_argument("--all-images", action="store_true",
+                   help="treat every image as reviewed (a ground-truth file made elsewhere)")
+    p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
+                   help="bar on stderr (default), or JSON lines on stdout for programs")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--schedule", choices=["cosine", "step"], default="cosine")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up iterations")
+    p.add_argument("--rois-per-image", type=int, default=512,
+                   help="box-head samples per image (128 trains faster on small data)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-id", default=None, help="name stored in the checkpoint and in the "
+                                                    "provenance of its predictions")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
+    p.set_defaults(func=cmd_train)
+
+
+class _Reporter:
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, event: dict) -> None:
+        if self.mode == "jsonl":
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.bar = ProgressBar(event["iterations"], "train", unit="it")
+            self.bar.done = event.get("start_iteration", 0)
+            print(f"training on {event['train_images']} image(s), validating on "
+                  f"{event['val_images']}, {event['device']}, {event['iterations']} iterations",
+                  file=sys.stderr)
+        elif kind == "iter" and self.bar is not None:
+            self.bar.update(1, f"loss {event['loss']:.3f}")
+        elif kind == "val":
+            segm, bbox = event["metrics"]["segm"], event["metrics"]["bbox"]
+            print(f"\nepoch {event['epoch']}: val bbox AP {bbox['AP'] or 0:.3f}, segm AP "
+                  f"{segm['AP'] or 0:.3f}", file=sys.stderr)
+        elif kind in ("warning", "info"):
+            print(f"{kind}: {event['message']}", file=sys.stderr)
+        elif kind == "done":
+            print(f"\n{event['status']}: {event['checkpoint']} after {event['iterations']} "
+                  f"iterations in {format_eta(event['seconds'])}", file=sys.stderr)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, TrainingError, run_training
+    from .train_data import TrainingDataError
+
+    cfg = TrainConfig(
+        coco=Path(args.coco), out=Path(args.out), images=Path(args.images) if args.images else None,
+        weights=args.weights, epochs=args.epochs, iterations=args.iterations,
+        batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
+        max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
+        resume=args.resume, all_images=args.all_images, amp=not args.no_amp,
+        schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
+        rois_per_image=args.rois_per_image, model_id=args.model_id,
+        stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads)
+    cancel = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, lambda *_: cancel.set())  # stop at the next iteration, saving
+        except ValueError:  # not the main thread (tests calling main() from a thread)
+            pass
+    report = _Reporter(args.progress)
+    try:
+        run_training(cfg, report, cancel)
+    except (TrainingError, TrainingDataError) as e:
+        if args.progress == "jsonl":
+            report({"event": "error", "message": str(e)})
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    return 0

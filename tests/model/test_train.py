@@ -1,0 +1,293 @@
+"""Fine-tuning core on a synthetic dataset of simple shapes, from weights="none"."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import main
+from model import checkpoint as C
+from model.annotations import Category, Dataset, Instance
+from model.build import build_model
+from model.coco import load_dataset, save_dataset
+from model.predictor import Predictor
+from model.train import TrainConfig, TrainingError, _build, run_training
+from model.train_data import LabelTable, TrainSet, TrainingDataError, select_samples
+from model.weights import ARCH_V1
+
+S = 96
+ROOT = Path(main.__file__).resolve().parent
+
+
+def shapes_dataset(folder: Path, n: int = 6, cat_ids=(5, 9), names=("disc", "square"),
+                   seed: int = 0) -> Path:
+    """Red discs and green squares on grey noise; every image marked done."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = Dataset([Category(c, n_) for c, n_ in zip(cat_ids, names)], image_root=folder)
+    yy, xx = np.mgrid[:S, :S]
+    for k in range(n):
+        img = rng.integers(60, 120, (S, S, 3), dtype=np.uint8)
+        rec = ds.add_image(f"s{k}.png", S, S)
+        for j in range(2):
+            cx, cy = (int(v) for v in rng.integers(18, S - 18, 2))
+            r = int(rng.integers(8, 14))
+            if j == 0:
+                m, cat, col = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r, cat_ids[0], (230, 40, 40)
+            else:
+                m = np.zeros((S, S), bool)
+                m[cy - r:cy + r, cx - r:cx + r] = True
+                cat, col = cat_ids[1], (40, 230, 40)
+            img[m] = col
+            ds.add_instance(rec, Instance(cat, m, review="accepted"))
+        rec.status = "done"
+        cv2.imwrite(str(folder / f"s{k}.png"), img[:, :, ::-1])
+    path = folder / "annotations.json"
+    save_dataset(ds, path)
+    return path
+
+
+def cfg_for(coco: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(coco=coco, out=out, weights="none", iterations=2, min_size=S, max_size=S,
+                workers=0, val_fraction=0.0, rois_per_image=64, warmup_iters=5, threads=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> Path:
+    return shapes_dataset(tmp_path_factory.mktemp("shapes"))
+
+
+@pytest.mark.slow
+def test_loss_decreases_over_30_iterations(tmp_path):
+    coco = shapes_dataset(tmp_path / "d", n=10, seed=1)  # 10 iterations an epoch: few saves
+    losses = []
+    run_training(cfg_for(coco, tmp_path / "m.pt", iterations=30, batch_size=1),
+                 lambda e: e["event"] == "iter" and losses.append(e["loss"]))
+    assert len(losses) == 30 and all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_checkpoint_round_trip_is_exact(shapes, tmp_path):
+    out = tmp_path / "m.pt"
+    summary = run_training(cfg_for(shapes, out), keep_model=True)
+    trained = summary["model"].eval()
+    ck = C.load(out)  # weights_only=True underneath
+    assert ck["arch"] == ARCH_V1 and ck["num_classes"] == 3 and ck["min_size"] == S
+    assert ck["categories"] == [{"id": 5, "name": "disc", "supercategory": None},
+                                {"id": 9, "name": "square", "supercategory": None}]
+    for k, v in trained.state_dict().items():
+        assert torch.equal(ck["model"][k], v.cpu()), k
+    img = cv2.imread(str(shapes.parent / "s0.png"))[:, :, ::-1].copy()
+    ours = Predictor(weights=out, device="cpu", score_threshold=0.0)
+    live = Predictor.from_model(trained, ours.label_categories, "cpu", "live")
+    live.model.roi_heads.score_thresh = 0.0
+    a, b = ours.predict(img), live.predict(img)
+    assert [(i.category_id, i.score, i.offset) for i in a] == [(i.category_id, i.score, i.offset) for i in b]
+    assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
+    assert {i.category_id for i in a} <= {5, 9}  # labels map back to the dataset's ids
+    assert a and a[0].model == ck["model_id"]
+    assert oct(out.stat().st_mode & 0o777) != "0o600"
+
+
+def test_label_table_and_head_replacement(shapes, tmp_path):
+    ds = load_dataset(shapes)
+    labels = LabelTable.from_dataset(ds)
+    assert labels.num_classes == 3 and labels.label(9) == 2
+    coco_like = build_model(ARCH_V1, 91)
+    start = tmp_path / "coco_like.pth"
+    torch.save(coco_like.state_dict(), start)
+    ds.categories[0] = Category(5, "person")  # a class the 91-label start weights know
+    labels = LabelTable(ds.categories)
+    model, arch, _, _ = _build(cfg_for(shapes, tmp_path / "m.pt", weights=str(start)), labels, lambda e: None, True)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3
+    sd = coco_like.state_dict()
+    assert torch.equal(model.backbone.body.conv1.weight, sd["backbone.body.conv1.weight"])
+    w = model.roi_heads.box_predictor.cls_score.weight
+    assert torch.equal(w[1], sd["roi_heads.box_predictor.cls_score.weight"][1])  # person row
+    assert not torch.equal(w[2], sd["roi_heads.box_predictor.cls_score.weight"][2])
+    # our own checkpoint with the same classes: its heads are kept as they are
+    out = tmp_path / "own.pt"
+    run_training(cfg_for(shapes, out))
+    events = []
+    model2, *_ = _build(cfg_for(shapes, tmp_path / "m2.pt", weights=str(out)),
+                        LabelTable.from_dataset(load_dataset(shapes)), events.append, True)
+    assert "heads" in events[0]["message"]
+    assert torch.equal(model2.roi_heads.box_predictor.cls_score.weight,
+                       C.load(out)["model"]["roi_heads.box_predictor.cls_score.weight"])
+
+
+def test_selection_negatives_rejected_and_crowd(tmp_path):
+    coco = shapes_dataset(tmp_path / "d", n=5)
+    ds = load_dataset(coco)
+    r0, r1, r2, r3, r4 = ds.images
+    r0.instances[0].review = "rejected"
+    r0.instances[1].iscrowd = True
+    r1.instances = []  # reviewed, empty: a negative
+    r2.status = "unreviewed"
+    for i in r2.instances:
+        i.review = "unreviewed"  # not reviewed at all: left out
+    r3.status = "in_progress"
+    r3.instances[0].review = "unreviewed"  # an untouched prediction: not a positive...
+    r3.instances[0].source = "model"  # ...but the other, accepted one makes r3 reviewed
+    save_dataset(ds, coco)
+    samples, _ = select_samples(load_dataset(coco))
+    by_id = {s.rec.id: s for s in samples}
+    assert set(by_id) == {r0.id, r1.id, r3.id, r4.id}
+    assert by_id[r0.id].instances == [] and by_id[r1.id].instances == []
+    assert len(by_id[r3.id].instances) == 1
+    item = TrainSet([by_id[r1.id]], LabelTable.from_dataset(ds), hflip=0)[0]
+    assert item[1]["boxes"].shape == (0, 4) and item[1]["labels"].shape == (0,)
+    assert item[1]["masks"].shape == (0, S, S)
+    run_training(cfg_for(coco, tmp_path / "m.pt", iterations=2, batch_size=2))  # negatives train
+
+
+def test_no_reviewed_images_is_a_clear_error(tmp_path):
+    coco = shapes_dataset(tmp_path / "d", n=2)
+    ds = load_dataset(coco)
+    for rec in ds.images:
+        rec.status = "unreviewed"
+        for i in rec.instances:
+            i.review = "unreviewed"
+    save_dataset(ds, coco)
+    with pytest.raises(TrainingDataError, match="no reviewed images"):
+        select_samples(load_dataset(coco))
+    assert len(select_samples(load_dataset(coco), all_images=True)[0]) == 2
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shapes, tmp_path, monkeypatch):
+    import model.train as T
+    real_build = T.build_model
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        m = real_build(*a, **k)
+        forward = m.forward
+
+        def fw(images, targets=None):
+            out = forward(images, targets)
+            calls["n"] += 1
+            if m.training and calls["n"] == 4:
+                out["loss_mask"] = out["loss_mask"] * float("nan")
+            return out
+        m.forward = fw
+        return m
+    monkeypatch.setattr(T, "build_model", poisoned)
+    out = tmp_path / "m.pt"
+    with pytest.raises(TrainingError, match=r"non-finite loss at iteration 4 .*last good checkpoint"):
+        run_training(cfg_for(shapes, out, iterations=10))  # 3 iterations = one epoch, saved
+    ck = C.load(C.last_path(out))
+    assert ck["iteration"] == 3 and all(torch.isfinite(v).all() for v in ck["model"].values()
+                                        if v.is_floating_point())
+
+
+def test_out_of_memory_message_names_batch_and_suggests(shapes, tmp_path, monkeypatch):
+    import model.train as T
+    real_build = T.build_model
+
+    def hungry(*a, **k):
+        m = real_build(*a, **k)
+        m.forward = lambda *x, **y: (_ for _ in ()).throw(RuntimeError("CUDA out of memory. Tried"))
+        return m
+    monkeypatch.setattr(T, "build_model", hungry)
+    with pytest.raises(TrainingError, match=r"batch of 2 image\(s\) at min_size 96.*--batch-size 1"):
+        run_training(cfg_for(shapes, tmp_path / "m.pt"))
+
+
+def test_cancel_saves_a_checkpoint(shapes, tmp_path):
+    cancel = threading.Event()
+
+    def emit(e):
+        if e["event"] == "iter":
+            cancel.set()
+    out = tmp_path / "m.pt"
+    summary = run_training(cfg_for(shapes, out, iterations=50), emit, cancel)
+    assert summary["status"] == "cancelled" and summary["iterations"] == 1
+    assert C.load(C.last_path(out))["iteration"] == 1 and out.is_file()
+
+
+def test_resume_continues_the_run(shapes, tmp_path):
+    out = tmp_path / "m.pt"
+    run_training(cfg_for(shapes, out, iterations=2))
+    first = C.load(C.last_path(out))
+    events = []
+    run_training(cfg_for(shapes, out, iterations=4, resume=True), events.append)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["start_iteration"] == 2
+    iters = [e["iteration"] for e in events if e["event"] == "iter"]
+    assert iters == [3, 4]
+    ck = C.load(C.last_path(out))
+    assert ck["iteration"] == 4 and len(ck["history"]) == len(first["history"]) + 1
+
+
+def test_validation_runs_through_evaluate(shapes, tmp_path):
+    events = []
+    run_training(cfg_for(shapes, tmp_path / "m.pt", iterations=3, val_fraction=0.2), events.append)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["val_images"] == 1 and start["train_images"] == 5
+    val = [e for e in events if e["event"] == "val"]
+    assert val and set(val[0]["metrics"]) == {"bbox", "segm"}
+    ck = C.load(tmp_path / "m.pt")
+    assert "val" in ck["history"][-1] and "AP" in ck["history"][-1]["val"]["segm"]
+
+
+def test_cli_jsonl_and_bad_inputs(shapes, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    args = ["train", str(shapes), "--out", str(out), "--weights", "none", "--iterations", "1",
+            "--min-size", "96", "--max-size", "96", "--workers", "0", "--val-fraction", "0",
+            "--rois-per-image", "64", "--threads", "2"]
+    assert main.main(args + ["--progress", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [e["event"] for e in lines]
+    assert kinds[0] == "start" and "iter" in kinds and kinds[-1] == "done"
+    it = next(e for e in lines if e["event"] == "iter")
+    assert {"iteration", "epoch", "losses", "lr", "images_per_s", "eta_s"} <= set(it)
+    # a missing image
+    (shapes.parent / "s3.png").rename(tmp_path / "away.png")
+    try:
+        assert main.main(args) == 3
+        assert "s3.png" in capsys.readouterr().err
+    finally:
+        (tmp_path / "away.png").rename(shapes.parent / "s3.png")
+    # unknown category ids
+    bad = json.loads(shapes.read_text())
+    bad["annotations"][0]["category_id"] = 77
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main.main(["train", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
+    assert "category_id 77" in capsys.readouterr().err
+    # weights for another architecture
+    from torchvision.models import resnet18
+    torch.save(resnet18().state_dict(), tmp_path / "r18.pth")
+    assert main.main(args[:4] + ["--weights", str(tmp_path / "r18.pth")] + args[6:]) == 2
+    assert "not a Mask R-CNN" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_with_gloo(shapes, tmp_path):
+    out = tmp_path / "ddp.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "main.py", "train", str(shapes), "--out", str(out), "--weights", "none",
+         "--iterations", "2", "--batch-size", "1", "--min-size", "96", "--max-size", "96",
+         "--workers", "0", "--val-fraction", "0", "--rois-per-image", "64", "--threads", "1",
+         "--device", "cpu", "--progress", "jsonl"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert sum(e["event"] == "done" for e in events) == 1  # only rank 0 logs
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["ddp.last.pt", "ddp.pt"]  # one run's checkpoint, written once
+    ck = C.load(out)
+    assert ck["iteration"] == 2
+    seen = ck["history"][-1]["seen"]
+    assert len(seen) == 2 and seen[0] and seen[1] and not set(seen[0]) & set(seen[1])
