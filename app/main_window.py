@@ -15,6 +15,7 @@ from .commands import review_command, status_command
 from .display_dock import DisplayPanel
 from .document import Document
 from .edit_wiring import EditWiring
+from .finetune import FineTune
 from .image_list import ImageListPanel
 from .inference import InferenceController
 from .instance_list import InstanceTable
@@ -58,6 +59,9 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self, weights, device)
         self._build_menus_and_toolbar()
         self.editing = EditWiring(self)
+        self.finetune = FineTune(self)
+        self.finetune.versions_menu = self.versions_menu
+        self.finetune.rebuild_versions_menu()
         self._build_tools_menu()
         self._connect()
         self._restore_settings()
@@ -125,12 +129,17 @@ class MainWindow(QMainWindow):
         m.addActions([a[n] for n in ("actionPredict", "actionPredictAll", "actionPredictAllImages",
                                      "actionCancel")])
         m.addSeparator()
+        m.addActions([a["actionFineTune"], a["actionCancelTraining"]])
+        m.addSeparator()
         m.addAction(a["actionAutoPredict"])
         m.addAction(a["actionOpenCheckpoint"])
+        self.versions_menu = m.addMenu("Model &versions")
+        a["actionCancelTraining"].setEnabled(False)
         v = menus["View"]
         v.addActions([a[n] for n in ("actionFit", "actionActualSize", "actionToggleLabels",
                                      "actionColorByClass")])
         v.addSeparator()
+        self.view_menu = v
         for dock in self.docks:
             v.addAction(dock.toggleViewAction())
         menus["Help"].addActions([a["actionShortcuts"], a["actionAbout"]])
@@ -477,9 +486,17 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.finetune.process.running:
+            answer = self.notifier.ask("Training is running",
+                                       "Stop fine-tuning and quit? Its last checkpoint is kept.",
+                                       ["Stop and quit", "Keep working"], "Keep working")
+            if answer != "Stop and quit":
+                event.ignore()
+                return
         if not self.maybe_save():
             event.ignore()
             return
+        self.finetune.shutdown()
         self._store_settings()
         self.session.timer.stop()
         self.state_label.setText("stopping…")

@@ -115,6 +115,10 @@ class ModelPanel(QObject):
 
     def _on_batch_progress(self, done: int, total: int, eta: float) -> None:
         bar = self.win.progress
+        # QProgressBar.setValue repaints at once, which would flush the whole window
+        # (canvas included) right now; with updates off it joins the next normal paint
+        bar.setUpdatesEnabled(False)
         bar.setMaximum(total)
         bar.setValue(done)
         bar.setFormat(f"{done}/{total} · ETA {format_eta(eta)}" if done else f"0/{total}")
+        bar.setUpdatesEnabled(True)

@@ -72,12 +72,12 @@ def main() -> None:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from app.gui import configure_process
     from app.main_window import MainWindow
-    from model.devices import configure_cpu_threads
 
     import torch
     torch.manual_seed(0)  # the same random weights every run
-    configure_cpu_threads(reserve=1)
+    configure_process()  # as `python main.py` does
     app = QApplication.instance() or QApplication([])
     full, one = overlay_timings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,11 +11,14 @@ _threads_configured = False
 
 
 def configure_cpu_threads(reserve: int = 1) -> int:
-    """Leave `reserve` cores free (for the UI); done once per process."""
+    """Leave `reserve` cores free (for the UI); done once per process. OpenCV's own
+    thread pool gets the same budget, or its resizes would take the UI's core."""
     global _threads_configured
     n = max(1, (os.cpu_count() or 1) - reserve)
     if not _threads_configured:
         torch.set_num_threads(n)
+        import cv2
+        cv2.setNumThreads(n)
         _threads_configured = True
     return torch.get_num_threads()
 

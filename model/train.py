@@ -64,8 +64,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_iters: int = 100
-    schedule: str = "cosine"  # or "step"
-    clip_grad: float = 10.0
+    schedule: str = "cosine"  # or "step", or "constant" (warm-up only)
+    clip_grad: float = 10.0  # max gradient norm; 0 disables clipping
     amp: bool = True  # bf16/fp16 autocast on CUDA
     trainable_layers: int = 3
     rois_per_image: int = 512  # box-head samples per image (detectron2's tutorial uses 128)
@@ -158,6 +158,13 @@ def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
     return copied
 
 
+def loader_workers(requested: int, compute_threads: int, ranks_here: int) -> int:
+    """Loader processes only on cores the model's threads leave free: on a 2-core
+    machine a worker would steal time from the very computation it should feed."""
+    spare = (os.cpu_count() or 1) - compute_threads * ranks_here
+    return max(0, min(requested, spare))
+
+
 def lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
     warm = max(1, min(cfg.warmup_iters, total // 2 or 1))
 
@@ -165,6 +172,8 @@ def lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
         w = 0.001 + (1 - 0.001) * min(1.0, it / warm)
         if cfg.schedule == "step":
             s = 0.1 if it >= int(0.75 * total) else 1.0
+        elif cfg.schedule == "constant":
+            s = 1.0
         else:
             s = 0.5 * (1 + math.cos(math.pi * min(it, total) / max(total, 1)))
         return w * max(s, 0.01)
@@ -272,7 +281,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     model.transform.min_size = sizes  # torchvision picks one per batch while training
     model.roi_heads.fg_bg_sampler.batch_size_per_image = cfg.rois_per_image
     params = [p for p in model.parameters() if p.requires_grad]
-    lr = cfg.learning_rate(random_init)
+    lr = cfg.learning_rate(random_init) * (d.world if cfg.lr is None else 1)  # linear scaling
     opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     trainset = TrainSet(train_s, labels, cfg.hflip)
     if d.on:
@@ -285,10 +294,11 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                                       cfg.batch_size)
     else:
         batches = BatchSampler(sampler, 1, drop_last=False)
-    loader = DataLoader(trainset, batch_sampler=batches, num_workers=cfg.workers,
+    workers = loader_workers(cfg.workers, torch.get_num_threads(), d.world)
+    loader = DataLoader(trainset, batch_sampler=batches, num_workers=workers,
                         collate_fn=collate, pin_memory=device.type == "cuda",
-                        persistent_workers=cfg.workers > 0,
-                        prefetch_factor=4 if cfg.workers > 0 else None)
+                        persistent_workers=workers > 0,
+                        prefetch_factor=4 if workers > 0 else None)
     per_epoch = max(1, len(loader))
     total = cfg.iterations if cfg.iterations else cfg.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
@@ -313,7 +323,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     say({"event": "start", "train_images": len(train_s), "val_images": len(val_s),
          "instances": counts, "iterations": total, "start_iteration": st.iteration,
          "epochs": math.ceil(total / per_epoch), "batch_size": cfg.batch_size, "lr": lr,
-         "device": str(device), "world_size": d.world, "arch": arch, "weights": started_from,
+         "device": str(device), "world_size": d.world, "loader_workers": workers, "arch": arch, "weights": started_from,
          "min_sizes": list(sizes), "amp": str(amp_dtype).split(".")[-1] if use_amp else "off"})
 
     def checkpoint(final_status: str | None = None) -> None:
@@ -367,10 +377,11 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                     raise TrainingError(_nan_message(st.iteration + 1, values, cfg))
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-                if _any(d, not math.isfinite(float(norm))) and not scaler.is_enabled():
-                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg, "gradient"))
+                if cfg.clip_grad:
+                    scaler.unscale_(opt)
+                    norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+                    if _any(d, not math.isfinite(float(norm))) and not scaler.is_enabled():
+                        raise TrainingError(_nan_message(st.iteration + 1, values, cfg, "gradient"))
                 scaler.step(opt)
                 scaler.update()
                 sched.step()

@@ -41,7 +41,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
                    help="bar on stderr (default), or JSON lines on stdout for programs")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--schedule", choices=["cosine", "step"], default="cosine")
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
+    p.add_argument("--clip-grad", type=float, default=10.0, help="max gradient norm (0: off)")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up iterations")
     p.add_argument("--rois-per-image", type=int, default=512,
                    help="box-head samples per image (128 trains faster on small data)")
@@ -94,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
         resume=args.resume, all_images=args.all_images, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
-        rois_per_image=args.rois_per_image, model_id=args.model_id,
+        rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, model_id=args.model_id,
         stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads)
     cancel = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

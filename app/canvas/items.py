@@ -5,9 +5,12 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
+                               QGraphicsSimpleTextItem, QStyleOptionGraphicsItem)
 
 from model.annotations import Instance
+
+from .pyramid import Pyramid
 
 
 class BufferItem(QGraphicsItem):
@@ -21,28 +24,40 @@ class BufferItem(QGraphicsItem):
         super().__init__()
         self.setZValue(z)
         self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
-        self.image: QImage | None = None
+        self.pyramid: Pyramid | None = None
         self._rect = QRectF()
 
-    def set_image(self, image: QImage | None) -> None:
+    @property
+    def image(self) -> QImage | None:
+        return None if self.pyramid is None else self.pyramid.images[0]
+
+    def set_pyramid(self, pyramid: Pyramid | None) -> None:
         self.prepareGeometryChange()
-        self.image = image
-        self._rect = QRectF() if image is None else QRectF(0, 0, image.width(), image.height())
+        self.pyramid = pyramid
+        img = self.image
+        self._rect = QRectF() if img is None else QRectF(0, 0, img.width(), img.height())
         self.update()
 
     def boundingRect(self) -> QRectF:
         return self._rect
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        if self.image is None:
+        if self.pyramid is None:
             return
         exposed = option.exposedRect.intersected(self._rect).toAlignedRect()
         if exposed.isEmpty():
             return
-        # crisp pixels when zoomed in, smooth when zoomed out
+        # crisp pixels when zoomed in; zoomed out, the half-size level nearest the
+        # screen's resolution, smoothed
         scale = painter.worldTransform().m11()
         painter.setRenderHint(QPainter.SmoothPixmapTransform, scale < 1.0)
-        painter.drawImage(exposed, self.image, exposed)
+        k = self.pyramid.level_for(scale)
+        if k == 0:
+            painter.drawImage(exposed, self.pyramid.images[0], exposed)
+            return
+        f = 2 ** k
+        src = QRectF(exposed.x() / f, exposed.y() / f, exposed.width() / f, exposed.height() / f)
+        painter.drawImage(QRectF(exposed), self.pyramid.images[k], src)
 
 
 class SelectionItem(QGraphicsPathItem):
@@ -83,8 +98,12 @@ class SelectionItem(QGraphicsPathItem):
         super().paint(painter, option, widget)
 
 
-class LabelItem(QGraphicsItem):
-    """'class 0.93' tag at an instance's top-left; stays the same size at any zoom."""
+class LabelItem(QGraphicsRectItem):
+    """'class 0.93' tag at an instance's top-left; stays the same size at any zoom.
+
+    Built only from Qt's own items (no Python paint()), so drawing 100 labels never
+    waits for the GIL while the inference thread is busy.
+    """
 
     _font: QFont | None = None
 
@@ -100,17 +119,15 @@ class LabelItem(QGraphicsItem):
         self.setZValue(20)
         self.setPos(pos)
         self.text = text
-        self.color = QColor(*color)
         fm = QFontMetricsF(self.font())
-        self._rect = QRectF(0, -fm.height() - 2, fm.horizontalAdvance(text) + 6, fm.height() + 2)
-
-    def boundingRect(self) -> QRectF:
-        return self._rect
-
-    def paint(self, painter: QPainter, option, widget=None) -> None:
-        painter.fillRect(self._rect, QBrush(QColor(0, 0, 0, 170)))
-        painter.fillRect(QRectF(self._rect.left(), self._rect.top(), 3, self._rect.height()),
-                         self.color)
-        painter.setPen(QColor(255, 255, 255))
-        painter.setFont(self.font())
-        painter.drawText(self._rect.adjusted(5, 0, 0, 0), Qt.AlignVCenter | Qt.AlignLeft, self.text)
+        w, h = fm.horizontalAdvance(text) + 8, fm.height() + 2
+        self.setRect(QRectF(0, -h, w, h))
+        self.setBrush(QBrush(QColor(0, 0, 0, 170)))
+        self.setPen(QPen(Qt.NoPen))
+        stripe = QGraphicsRectItem(QRectF(0, -h, 3, h), self)
+        stripe.setBrush(QBrush(QColor(*color)))
+        stripe.setPen(QPen(Qt.NoPen))
+        label = QGraphicsSimpleTextItem(text, self)
+        label.setFont(self.font())
+        label.setBrush(QBrush(QColor(255, 255, 255)))
+        label.setPos(5, -h + 1)

@@ -14,26 +14,17 @@ import cv2
 import numpy as np
 
 from model.annotations import Instance
+from model.mask_edit import Rect, mask_rect, union_rect
 
-Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), image pixels
 _KERNEL = np.ones((3, 3), np.uint8)
 ColorFn = Callable[[Instance], tuple[int, int, int]]
 
 
 def instance_rect(inst: Instance) -> Rect | None:
-    h, w = inst.mask.shape
-    if h == 0 or w == 0:
-        return None
-    x, y = inst.offset
-    return (x, y, x + w, y + h)
+    return mask_rect(inst.mask, inst.offset)
 
 
-def union(a: Rect | None, b: Rect | None) -> Rect | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+union = union_rect
 
 
 def _intersect(a: Rect, b: Rect) -> Rect | None:
@@ -48,13 +39,31 @@ class OverlayCompositor:
         self.height, self.width = height, width
         self.buffer = np.zeros((height, width, 4), np.uint8)  # B, G, R, A premultiplied
         self._pixels = self.buffer.view(np.uint32)[..., 0]  # one word per pixel: fast masked fills
+        self._edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(inst) -> (mask, outline)
         self.opacity = 0.45
         self.outline = True
 
+    def _edge(self, inst: Instance, hit: Rect) -> np.ndarray:
+        """Outline pixels of `inst` inside `hit`. A finished mask's outline is computed
+        once and cached (masks are immutable); a live stroke's buffer is outlined
+        locally, so each move costs the stroke's area, not the instance's."""
+        if not inst._loose:
+            mask = inst.mask
+            cached = self._edges.get(id(inst))
+            if cached is None or cached[0] is not mask:
+                full = self._local_edge(inst, mask_rect(mask, inst.offset))
+                self._edges[id(inst)] = cached = (mask, full)
+            ix, iy = inst.offset
+            return cached[1][hit[1] - iy:hit[3] - iy, hit[0] - ix:hit[2] - ix]
+        return self._local_edge(inst, hit)
+
+    def forget(self, keep) -> None:
+        alive = {id(i) for i in keep}
+        for k in [k for k in self._edges if k not in alive]:
+            del self._edges[k]
+
     @staticmethod
-    def _edge(inst: Instance, hit: Rect) -> np.ndarray:
-        """Outline pixels of `inst` inside `hit`, computed locally (1 px of context),
-        so a live brush stroke costs the stroke's area, not the instance's."""
+    def _local_edge(inst: Instance, hit: Rect) -> np.ndarray:
         ix, iy = inst.offset
         h, w = inst.mask.shape
         x0, y0, x1, y1 = hit

@@ -14,13 +14,13 @@ from model.annotations import Instance
 
 from ..display import DisplayAdjust, apply_to_bgra
 from ..document import Document
-from ..qt_image import wrap_bgra
 from .colors import color_for, parse_hex
 from .items import BufferItem, LabelItem, SelectionItem
+from .pyramid import Pyramid
 from .overlay import OverlayCompositor, Rect
 
 ZOOM_STEP = 1.2
-BAND_PIXELS = 1_500_000  # a larger overlay redraw is split into bands, one per event-loop turn
+BAND_PIXELS = 750_000  # a larger overlay redraw is split into bands, one per event-loop turn
 MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
 
 
@@ -72,8 +72,8 @@ class CanvasView(QGraphicsView):
         self.image_id = None
         self.rgb = self._bgra = self._shown = None
         self.compositor = None
-        self.image_item.set_image(None)
-        self.overlay_item.set_image(None)
+        self.image_item.set_pyramid(None)
+        self.overlay_item.set_pyramid(None)
         self.selection_item.set_instance(None)
         self._set_labels([])
 
@@ -87,7 +87,7 @@ class CanvasView(QGraphicsView):
         self._bands.clear()
         self.compositor = OverlayCompositor(h, w)
         self.compositor.opacity = getattr(self, "_opacity", 0.45)
-        self.overlay_item.set_image(wrap_bgra(self.compositor.buffer, premultiplied_alpha=True))
+        self.overlay_item.set_pyramid(Pyramid(self.compositor.buffer, premultiplied=True))
         self.scene_.setSceneRect(QRectF(-w * 0.05, -h * 0.05, w * 1.1, h * 1.1))
         self.redraw_overlay()
         if first:
@@ -102,7 +102,7 @@ class CanvasView(QGraphicsView):
             if self._shown is None or self._shown is self._bgra or self._shown.shape != self._bgra.shape:
                 self._shown = np.empty_like(self._bgra)
             apply_to_bgra(self._bgra, self.adjust, self._shown)
-        self.image_item.set_image(wrap_bgra(self._shown))
+        self.image_item.set_pyramid(Pyramid(self._shown, premultiplied=False))
 
     def set_display_adjust(self, adjust: DisplayAdjust) -> None:
         self.adjust = adjust
@@ -140,13 +140,15 @@ class CanvasView(QGraphicsView):
             return
         drawn = self.doc.drawn(rec)
         if rect is None:
+            self.compositor.forget(drawn)
             rect = self.compositor.full_rect()
         x0, y0, x1, y1 = rect
         rows = max(1, BAND_PIXELS // max(1, x1 - x0))
         bands = [(x0, y, x1, min(y + rows, y1)) for y in range(y0, y1, rows)]
-        self._render(drawn, bands[0])
-        self._bands.extend(bands[1:])
-        if self._bands:
+        if len(bands) == 1:
+            self._render(drawn, bands[0])  # an edit-sized change: on screen at once
+        else:
+            self._bands.extend(bands)  # a big one: band by band, between other events
             self._band_timer.start()
         self._update_labels()
         self._outline_selection(drawn)
@@ -155,6 +157,8 @@ class CanvasView(QGraphicsView):
         done = self.compositor.render(drawn, self.instance_color, rect)
         if done is not None:
             x0, y0, x1, y1 = done
+            if self.overlay_item.pyramid is not None:
+                self.overlay_item.pyramid.update(done)
             self.overlay_item.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def _next_band(self) -> None:
@@ -349,6 +353,3 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().keyReleaseEvent(event)
-
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
-        painter.fillRect(rect, self.backgroundBrush())

@@ -22,37 +22,9 @@ from model.predictor import Predictor
 from model.train import TrainConfig, TrainingError, _build, run_training
 from model.train_data import LabelTable, TrainSet, TrainingDataError, select_samples
 from model.weights import ARCH_V1
+from tests.helpers import S, shapes_dataset
 
-S = 96
 ROOT = Path(main.__file__).resolve().parent
-
-
-def shapes_dataset(folder: Path, n: int = 6, cat_ids=(5, 9), names=("disc", "square"),
-                   seed: int = 0) -> Path:
-    """Red discs and green squares on grey noise; every image marked done."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    ds = Dataset([Category(c, n_) for c, n_ in zip(cat_ids, names)], image_root=folder)
-    yy, xx = np.mgrid[:S, :S]
-    for k in range(n):
-        img = rng.integers(60, 120, (S, S, 3), dtype=np.uint8)
-        rec = ds.add_image(f"s{k}.png", S, S)
-        for j in range(2):
-            cx, cy = (int(v) for v in rng.integers(18, S - 18, 2))
-            r = int(rng.integers(8, 14))
-            if j == 0:
-                m, cat, col = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r, cat_ids[0], (230, 40, 40)
-            else:
-                m = np.zeros((S, S), bool)
-                m[cy - r:cy + r, cx - r:cx + r] = True
-                cat, col = cat_ids[1], (40, 230, 40)
-            img[m] = col
-            ds.add_instance(rec, Instance(cat, m, review="accepted"))
-        rec.status = "done"
-        cv2.imwrite(str(folder / f"s{k}.png"), img[:, :, ::-1])
-    path = folder / "annotations.json"
-    save_dataset(ds, path)
-    return path
 
 
 def cfg_for(coco: Path, out: Path, **kw) -> TrainConfig:

@@ -1,0 +1,167 @@
+"""The fine-tune dialog (one click: Start) and the live training dock (progress with
+ETA, a loss curve per term with pyqtgraph, val AP per epoch)."""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from model.progress import format_eta
+
+LOSS_COLORS = {"loss_classifier": "#e6194b", "loss_box_reg": "#3cb44b", "loss_mask": "#4363d8",
+               "loss_objectness": "#f58231", "loss_rpn_box_reg": "#911eb4", "loss": "#000000"}
+
+
+def estimate_seconds(images: int, epochs: int, device: str, min_size: int, threads: int) -> float:
+    """A rough figure for the dialog: seconds per training image, times images x epochs."""
+    if device.startswith("cuda") or device == "auto-cuda":
+        per = 0.15 * (min_size / 800) ** 2 + 0.02
+    else:
+        per = 10.0 * (min_size / 800) ** 2 * (2 / max(1, threads)) + 0.5
+    return images * epochs * per * 1.1  # plus validation
+
+
+class FineTuneDialog(QDialog):
+    """Everything is preset; Start is the only click needed."""
+
+    def __init__(self, parent, reviewed: int, counts: dict[str, int], weights: str,
+                 device: str, min_size: int, threads: int, epochs: int = 10):
+        super().__init__(parent)
+        self.setObjectName("fineTuneDialog")
+        self.setWindowTitle("Fine-tune the model")
+        self.reviewed, self.device, self.min_size, self.threads = reviewed, device, min_size, threads
+        self.epochs = QSpinBox()
+        self.epochs.setObjectName("fineTuneEpochs")
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(epochs)
+        self.estimate = QLabel()
+        form = QFormLayout()
+        form.addRow("Reviewed images", QLabel(str(reviewed)))
+        per_class = ", ".join(f"{name}: {n}" for name, n in counts.items()) or "none"
+        lab = QLabel(per_class)
+        lab.setWordWrap(True)
+        form.addRow("Instances per class", lab)
+        form.addRow("Start weights", QLabel(weights))
+        form.addRow("Device", QLabel(device))
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Estimated time", self.estimate)
+        buttons = QDialogButtonBox()
+        self.start = buttons.addButton("Start", QDialogButtonBox.AcceptRole)
+        self.start.setObjectName("fineTuneStart")
+        self.start.setDefault(True)
+        buttons.addButton(QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        note = QLabel("Training runs in a separate process; you can keep reviewing. "
+                      "It uses the saved COCO file.")
+        note.setWordWrap(True)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+        self.epochs.valueChanged.connect(self._update)
+        self._update()
+
+    def _update(self) -> None:
+        secs = estimate_seconds(self.reviewed, self.epochs.value(), self.device, self.min_size,
+                                self.threads)
+        self.estimate.setText(f"about {format_eta(secs)} (rough; shown live once started)")
+
+
+class TrainingPanel(QWidget):
+    cancelRequested = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.setObjectName("trainingPanel")
+        self.status = QLabel("No training yet. Model → Fine-tune… starts one.")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("trainingProgress")
+        self.cancel = QPushButton("Cancel training")
+        self.cancel.setObjectName("trainingCancel")
+        self.cancel.setEnabled(False)
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("lossPlot")
+        self.plot.setLabel("bottom", "iteration")
+        self.plot.setLabel("left", "loss")
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setMinimumHeight(160)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.points: dict[str, tuple[list, list]] = {}
+        self.table = QTableWidget(0, 3)
+        self.table.setObjectName("valTable")
+        self.table.setHorizontalHeaderLabels(["Epoch", "bbox AP", "segm AP"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        top = QHBoxLayout()
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.cancel)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.status)
+        lay.addLayout(top)
+        lay.addWidget(self.plot, 2)
+        lay.addWidget(self.table, 1)
+
+    def reset(self, text: str) -> None:
+        self.status.setText(text)
+        self.plot.clear()
+        self.plot.addLegend(offset=(-10, 10))
+        self.curves.clear()
+        self.points.clear()
+        self.table.setRowCount(0)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("starting…")
+        self.cancel.setEnabled(True)
+
+    def on_event(self, e: dict) -> None:
+        kind = e.get("event")
+        if kind == "start":
+            self.progress.setRange(0, e["iterations"])
+            self.progress.setValue(e.get("start_iteration", 0))
+            self.status.setText(f"Training on {e['train_images']} image(s), validating on "
+                                f"{e['val_images']}, {e['device']}, from {e['weights']}")
+        elif kind == "iter":
+            self.progress.setMaximum(e["total"])
+            self.progress.setValue(e["iteration"])
+            self.progress.setFormat(f"{e['iteration']}/{e['total']} · "
+                                    f"{e['images_per_s']:.2f} img/s · ETA {format_eta(e['eta_s'])}")
+            for name, value in list(e["losses"].items()) + [("loss", e["loss"])]:
+                xs, ys = self.points.setdefault(name, ([], []))
+                xs.append(e["iteration"])
+                ys.append(value)
+                curve = self.curves.get(name)
+                if curve is None:
+                    curve = self.plot.plot(name=name, pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
+                                                                   width=2 if name == "loss" else 1))
+                    self.curves[name] = curve
+                curve.setData(xs, ys)
+        elif kind == "validating":
+            self.status.setText(f"Validating epoch {e['epoch']}…")
+        elif kind == "val":
+            m = e["metrics"]
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            for c, v in enumerate([str(e["epoch"]), m["bbox"]["AP"], m["segm"]["AP"]]):
+                text = v if isinstance(v, str) else ("-" if v is None else f"{v:.3f}")
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(r, c, item)
+        elif kind in ("warning", "info"):
+            self.status.setText(e["message"])
+
+    def on_finished(self, summary: dict) -> None:
+        self.cancel.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        status = summary.get("status")
+        if status == "error":
+            self.status.setText(f"Training failed: {summary.get('message', '')[:300]}")
+        else:
+            ap = summary.get("best_segm_ap")
+            self.status.setText(f"Training {status} after {summary.get('iterations')} iterations"
+                                + (f", best val segm AP {ap:.3f}" if ap is not None else "")
+                                + f". Checkpoint: {summary.get('checkpoint')}")

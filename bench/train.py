@@ -1,0 +1,243 @@
+"""Benchmark: MaskLoop's training loop against a plain loop written the way
+torchvision's detection reference does it (references/detection/engine.py
+train_one_epoch: a dataset that opens each image with PIL and rasterises each
+COCO annotation with pycocotools, a DataLoader, model(images, targets), sum of
+losses, backward, step), on the same data, model and settings, CPU.
+
+Each route runs in its own child process; the timed window is one epoch after a
+few warm-up iterations, so per-epoch work (validation, checkpoints) is left out of
+both. Peak memory is the whole process tree (loader workers included).
+Where a CUDA GPU is present it also records AMP against fp32 for MaskLoop's loop.
+
+Usage: python bench/train.py [--images 24] [--size 256] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench._results import write_section  # noqa: E402
+
+WARMUP = 3
+LR = 0.0005  # small enough that random init stays finite without clipping (the plain loop has none)
+
+
+def tree_rss() -> int:
+    """RSS of this process and all its descendants, in bytes."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+class Peak:
+    def __init__(self):
+        self.peak, self._stop = 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss())
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join()
+
+
+def make_data(folder: Path, n: int, size: int) -> Path:
+    from tests.helpers import shapes_dataset  # the tests' synthetic shapes, at bench size
+    return shapes_dataset(folder, n=n, seed=3, size=size)
+
+
+# ------------------------------------------------------------------- plain route
+
+def plain_route(coco: Path, size: int, iters: int, workers: int, device: str) -> list[float]:
+    import numpy as np
+    import torch
+    from PIL import Image
+    from pycocotools.coco import COCO
+    from torchvision.transforms.functional import hflip, to_tensor
+
+    from model.build import build_model
+
+    class CocoDataset(torch.utils.data.Dataset):
+        def __init__(self, root, ann):
+            self.root, self.coco = Path(root), COCO(ann)
+            self.ids = sorted(self.coco.imgs)
+
+        def __len__(self):
+            return len(self.ids)
+
+        def __getitem__(self, i):
+            info = self.coco.imgs[self.ids[i]]
+            img = Image.open(self.root / info["file_name"]).convert("RGB")
+            anns = [a for a in self.coco.imgToAnns[self.ids[i]] if not a.get("iscrowd")]
+            masks = torch.as_tensor(np.stack([self.coco.annToMask(a) for a in anns])) if anns \
+                else torch.zeros((0, info["height"], info["width"]), dtype=torch.uint8)
+            boxes = torch.as_tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                                      a["bbox"][1] + a["bbox"][3]] for a in anns],
+                                    dtype=torch.float32).reshape(-1, 4)
+            cats = sorted(self.coco.cats)
+            labels = torch.as_tensor([cats.index(a["category_id"]) + 1 for a in anns],
+                                     dtype=torch.int64)
+            image = to_tensor(img)
+            if torch.rand(1) < 0.5:
+                image, masks = hflip(image), masks.flip(-1)
+                w = image.shape[-1]
+                boxes = boxes[:, [2, 1, 0, 3]] * torch.tensor([-1, 1, -1, 1]) + torch.tensor([w, 0, w, 0])
+            return image, {"boxes": boxes, "labels": labels, "masks": masks}
+
+    dev = torch.device(device)
+    ds = CocoDataset(coco.parent, str(coco))
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, shuffle=True, num_workers=workers,
+                                         collate_fn=lambda b: tuple(zip(*b)))
+    model = build_model("maskrcnn_resnet50_fpn", len(ds.coco.cats) + 1, size, size).to(dev)
+    model.roi_heads.fg_bg_sampler.batch_size_per_image = 128
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9, weight_decay=1e-4)
+    # engine.train_one_epoch's first-epoch warm-up
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / 1000,
+                                             total_iters=min(1000, len(loader) - 1))
+    stamps = []
+    it = 0
+    while it < iters:
+        for images, targets in loader:
+            images = [i.to(dev) for i in images]
+            targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
+            loss_dict = model(images, targets)
+            losses = sum(loss for loss in loss_dict.values())
+            if not np.isfinite(losses.item()):
+                raise SystemExit("non-finite loss")
+            opt.zero_grad()
+            losses.backward()
+            opt.step()
+            warm.step()
+            it += 1
+            stamps.append(time.perf_counter())
+            if it >= iters:
+                break
+    return stamps
+
+
+def maskloop_route(coco: Path, size: int, iters: int, workers: int, device: str,
+                   amp: bool = True) -> list[float]:
+    from model.train import TrainConfig, run_training
+    stamps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # the reference's settings: its warm-up, a constant rate after it, no clipping
+        n_batches = (sum(1 for _ in coco.parent.glob("s*.png")) + 1) // 2
+        run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
+                                 iterations=iters, min_size=size, max_size=size,
+                                 scale_jitter=0.0, val_fraction=0.0, workers=workers,
+                                 rois_per_image=128, lr=LR, device=device, amp=amp,
+                                 schedule="constant", clip_grad=0.0,
+                                 warmup_iters=min(1000, n_batches - 1)),
+                     lambda e: e["event"] == "iter" and stamps.append(time.perf_counter()))
+    return stamps
+
+
+def child(args) -> None:
+    import torch
+    torch.manual_seed(0)
+    coco = Path(args.coco)
+    with Peak() as peak:
+        if args.child == "plain":
+            stamps = plain_route(coco, args.size, args.iters, args.workers, args.device)
+        else:
+            stamps = maskloop_route(coco, args.size, args.iters, args.workers, args.device,
+                                    amp=args.child != "maskloop-fp32")
+    timed = stamps[WARMUP:]
+    steps = [b - a for a, b in zip(timed, timed[1:])]
+    Path(args.out).write_text(json.dumps({"steps": steps, "peak": peak.peak}))
+
+
+def summarise(results: list[dict]) -> dict:
+    steps = sorted(s for r in results for s in r["steps"])
+    return {"its": 1.0 / statistics.median(steps), "peak": max(r["peak"] for r in results),
+            "runs": [round(len(r["steps"]) / sum(r["steps"]), 3) for r in results]}
+
+
+def run_child(kind: str, coco: Path, a, tmp: Path) -> dict:
+    out = tmp / f"{kind}.json"
+    subprocess.run([sys.executable, __file__, "--child", kind, "--coco", str(coco), "--out",
+                    str(out), "--size", str(a.size), "--iters", str(a.iters),
+                    "--workers", str(a.workers), "--device", a.device], check=True)
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--iters", type=int, default=None, help="(default: one epoch)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per route (pooled)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--coco", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a)
+        return
+    a.iters = a.iters or a.images // 2
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        coco = make_data(tmp / "data", a.images, a.size)
+        # alternate the routes and pool their iterations: run-to-run noise here is as
+        # large as the difference being measured, so the median iteration decides
+        runs = {"plain": [], "maskloop": []}
+        for _ in range(a.repeat):
+            for kind in runs:
+                runs[kind].append(run_child(kind, coco, a, tmp))
+        plain, ours = (summarise(runs[k]) for k in ("plain", "maskloop"))
+        amp = None
+        if a.device.startswith("cuda"):
+            amp = (ours, run_child("maskloop-fp32", coco, a, tmp))
+    gib = 1024 ** 3
+    lines = [
+        f"workload: {a.images} synthetic {a.size}x{a.size} images, Mask R-CNN v1 from random init, "
+        f"batch 2, 128 RoIs/image, {a.workers} loader workers, {a.device}, iterations "
+        f"{WARMUP + 1}..{a.iters} timed, {a.repeat} alternating runs per route, median iteration",
+        f"plain reference-style loop: {plain['its']:.3f} it/s, peak {plain['peak'] / gib:.2f} GiB "
+        f"(main process and loader workers)",
+        f"MaskLoop loop: {ours['its']:.3f} it/s, peak {ours['peak'] / gib:.2f} GiB",
+        f"each run's mean it/s: plain {plain['runs']}, MaskLoop {ours['runs']}",
+        f"speed ratio {ours['its'] / plain['its']:.3f} (target >= 1.0), "
+        f"peak-memory ratio {ours['peak'] / plain['peak']:.3f}",
+    ]
+    if amp:
+        lines.append(f"CUDA AMP {amp[0]['its']:.2f} it/s vs fp32 {amp[1]['its']:.2f} it/s")
+    else:
+        lines.append("AMP vs fp32: not measured (no CUDA GPU on this machine)")
+    print("\n".join(lines))
+    write_section("train", "bench/train.py", lines)
+
+
+if __name__ == "__main__":
+    main()
