@@ -6,7 +6,7 @@ _MaskedPaintAtom does the same). One EditCommand is one user action.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject

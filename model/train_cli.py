@@ -41,6 +41,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
                    help="bar on stderr (default), or JSON lines on stdout for programs")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
+    p.add_argument("--scale-jitter", type=float, default=0.2,
+                   help="min_size is drawn from +-this fraction per batch (0: off)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
     p.add_argument("--clip-grad", type=float, default=10.0, help="max gradient norm (0: off)")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up iterations")
@@ -95,7 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
         resume=args.resume, all_images=args.all_images, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
-        rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, model_id=args.model_id,
+        rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,
+        scale_jitter=args.scale_jitter, model_id=args.model_id,
         stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads)
     cancel = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

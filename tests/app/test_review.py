@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QListView, QSlider, QTableView
 
-from model.coco import load_dataset
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import make_coco, write_image
 

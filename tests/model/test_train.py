@@ -15,7 +15,7 @@ import torch
 
 import main
 from model import checkpoint as C
-from model.annotations import Category, Dataset, Instance
+from model.annotations import Category
 from model.build import build_model
 from model.coco import load_dataset, save_dataset
 from model.predictor import Predictor
