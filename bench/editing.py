@@ -53,27 +53,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--moves", type=int, default=200)
     args = ap.parse_args()
-    from PySide6.QtCore import QEvent, QEventLoop, QPointF, QSettings, Qt
+    from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from bench._window import close, offscreen_window, show
 
-    app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
         coco = make_dataset(Path(tmp))
-        s = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
-        s.setValue("auto_predict", False)
-        s.setValue("autosave_seconds", 0)
-        win = MainWindow(settings=s, weights="none", device="cpu", load_model=False)
-        win.notifier.ask = lambda *a, **k: "Discard"
-        win.resize(1400, 900)
-        win.show()
-        loop = QEventLoop()
-        win.inference.pixelsReady.connect(lambda *_: loop.quit())
-        win.open_path(coco)
-        loop.exec()
-        win.canvas.flush_overlay()
+        app, win = offscreen_window(Path(tmp))
+        show(win, coco)
         app.processEvents()
         view, vp = win.canvas, win.canvas.viewport()
         view.set_zoom(0.5)  # a working zoom: the stroke region is a few hundred screen pixels
@@ -133,8 +122,7 @@ def main() -> None:
             redo.append(time.perf_counter() - t)
         from app.edits import PatchOp
         touched = next((op.rect for op in big.ops if isinstance(op, PatchOp)), None)
-        win.doc.undo_stack.setClean()
-        win.close()
+        close(win)
 
     med, p95 = statistics.median(moves), sorted(moves)[int(0.95 * (len(moves) - 1))]
     full = statistics.median(fulls)

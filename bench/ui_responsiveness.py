@@ -69,28 +69,22 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=3)
     args = ap.parse_args()
 
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.gui import configure_process
-    from app.main_window import MainWindow
+    from bench._window import offscreen_window
 
     import torch
     torch.manual_seed(0)  # the same random weights every run
     configure_process()  # as `python main.py` does
-    app = QApplication.instance() or QApplication([])
+    app = QApplication.instance() or QApplication([])  # noqa: F841  (kept alive for the run)
     full, one = overlay_timings()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "imgs"
         folder.mkdir()
         make_images(folder, args.images)
-        settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
-        settings.setValue("auto_predict", False)
-        settings.setValue("autosave_seconds", 0)
-        win = MainWindow(settings=settings, weights="none", device="cpu", min_size=800, max_size=1333)
-        win.notifier.ask = lambda *a, **k: "Discard"
-        win.resize(1400, 900)
-        win.show()
+        _, win = offscreen_window(Path(tmp), load_model=True, min_size=800, max_size=1333)
         ready = {"model": False, "pixels": False}
         loop = QEventLoop()
 

@@ -20,24 +20,11 @@ def main() -> None:
     ap.add_argument("--row", type=int, default=4)
     ap.add_argument("--out", default=str(Path(__file__).with_name("edit.png")))
     args = ap.parse_args()
-    from PySide6.QtCore import QEventLoop, QRect, QSettings
     from PySide6.QtGui import QColor, QImage, QPainter
-    from PySide6.QtWidgets import QApplication
-    from app.main_window import MainWindow
-    app = QApplication.instance() or QApplication([])
+    from bench._window import close, offscreen_window, show
     with tempfile.TemporaryDirectory() as tmp:
-        s = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
-        s.setValue("auto_predict", False)
-        win = MainWindow(settings=s, weights="none", device="cpu", load_model=False)
-        win.notifier.ask = lambda *a, **k: "Discard"
-        win.resize(1100, 760)
-        win.show()
-        loop = QEventLoop()
-        win.inference.pixelsReady.connect(lambda *_: loop.quit())
-        win.open_path(args.path)
-        loop.exec()
-        win.doc.set_row(args.row)
-        loop.exec()
+        app, win = offscreen_window(Path(tmp), size=(1100, 760))
+        show(win, args.path, args.row)
         rec = win.doc.current
         person = next(i for i in rec.instances if win.doc.dataset.category(i.category_id).name == "person")
         win.doc.select(person)
@@ -68,8 +55,7 @@ def main() -> None:
         p.drawImage(before.width() + 12, 0, after)
         p.end()
         out.save(args.out)
-        win.doc.undo_stack.setClean()
-        win.close()
+        close(win)
     print(args.out)
 
 

@@ -22,24 +22,12 @@ def main() -> None:
     ap.add_argument("--select", type=int, default=0, help="which instance to select")
     ap.add_argument("--out", default=str(Path(__file__).with_name("main_window.png")))
     args = ap.parse_args()
-    from PySide6.QtCore import QEventLoop, QSettings
-    from PySide6.QtWidgets import QApplication
-    from app.main_window import MainWindow
-    app = QApplication.instance() or QApplication([])
+    from bench._window import close, offscreen_window, show
     with tempfile.TemporaryDirectory() as tmp:
-        s = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
-        s.setValue("auto_predict", False)
-        win = MainWindow(settings=s, weights=args.weights, device="cpu")
+        app, win = offscreen_window(Path(tmp), size=(1400, 860), weights=args.weights,
+                                    load_model=True)
         win.notifier.ask = lambda *a, **k: None
-        win.resize(1400, 860)
-        win.show()
-        loop = QEventLoop()
-        win.inference.pixelsReady.connect(lambda *_: loop.quit())
-        win.open_path(args.path)
-        loop.exec()
-        if args.row:
-            win.doc.set_row(args.row)
-            loop.exec()
+        show(win, args.path, args.row)
         rec = win.doc.current
         listed = win.doc.listed(rec)
         if listed:
@@ -47,8 +35,7 @@ def main() -> None:
         win.canvas.flush_overlay()
         app.processEvents()
         win.grab().save(args.out)
-        win.doc.undo_stack.setClean()
-        win.close()
+        close(win)
     print(args.out)
 
 
