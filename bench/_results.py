@@ -9,14 +9,23 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in its heading.\n"
 
 
-def write_section(name: str, script: str, lines: list[str]) -> None:
-    body = (f"## {name} ({script})\n\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores.\n\n"
+def gpu_label(device: str) -> str:
+    """'NVIDIA H200 (torch 2.11.0+cu130)' for a CUDA device spec, '' otherwise."""
+    if not device.startswith("cuda"):
+        return ""
+    import torch
+    return f"{torch.cuda.get_device_name(torch.device(device))} (torch {torch.__version__})"
+
+
+def write_section(name: str, script: str, lines: list[str], gpu: str = "") -> None:
+    machine = f"{os.cpu_count()} CPU cores" + (f", {gpu}" if gpu else "")
+    body = (f"## {name} ({script})\n\n{time.strftime('%Y-%m-%d')}, {machine}.\n\n"
             + "\n".join(f"- {line}" for line in lines) + "\n")
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
     start = text.find(f"## {name} (")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + body + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + body + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + body
     RESULTS.write_text(text.rstrip("\n") + "\n")

@@ -7,6 +7,7 @@ init, as no COCO weights can be downloaded here) the model trains for a fixed
 budget; val segm AP is measured before and after with the same evaluate module.
 
 Usage: python bench/learning.py [--iterations 200] [--data ../shared/data/nuclei]
+[--device cuda] (on CUDA the section is "learning-cuda" and training uses AMP)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._results import write_section  # noqa: E402
+from bench._results import gpu_label, write_section  # noqa: E402
 
 CROP = 256
 
@@ -58,7 +59,7 @@ def make_crops(src: Path, out: Path, n_train: int, n_val: int, seed: int = 0) ->
     return build(n_train, 0, split, "train"), build(n_val, split - CROP // 4, w, "val")
 
 
-def val_ap(ckpt_or_none: str, val_json: Path) -> dict:
+def val_ap(ckpt_or_none: str, val_json: Path, device: str) -> dict:
     from model.coco import load_dataset
     from model.evaluate import evaluate, results_from_dataset
     from model.predictor import Predictor
@@ -67,7 +68,7 @@ def val_ap(ckpt_or_none: str, val_json: Path) -> dict:
     import torch
     torch.manual_seed(0)
     gt = load_dataset(val_json)
-    pred = Predictor(weights=ckpt_or_none, device="cpu", score_threshold=0.05,
+    pred = Predictor(weights=ckpt_or_none, device=device, score_threshold=0.05,
                      min_size=CROP, max_size=CROP)
     out = Dataset(gt.categories, image_root=gt.image_root)
     for rec in gt.images:
@@ -85,30 +86,35 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--train-crops", type=int, default=40)
     ap.add_argument("--val-crops", type=int, default=6)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
+    cuda = args.device.startswith("cuda")
     from model.train import TrainConfig, run_training
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         train_json, val_json = make_crops(Path(args.data), tmp, args.train_crops, args.val_crops)
-        before = val_ap("none", val_json)
+        before = val_ap("none", val_json, args.device)
         out = tmp / "nuclei.pt"
         t = time.perf_counter()
         run_training(TrainConfig(coco=train_json, out=out, weights="none",
                                  iterations=args.iterations, min_size=CROP, max_size=CROP,
-                                 val_fraction=0.0, workers=1, rois_per_image=128,
-                                 batch_size=2, warmup_iters=50))
+                                 val_fraction=0.0, workers=args.workers, rois_per_image=128,
+                                 batch_size=2, warmup_iters=50, device=args.device))
         minutes = (time.perf_counter() - t) / 60
-        after = val_ap(str(out), val_json)
+        after = val_ap(str(out), val_json, args.device)
     lines = [
         f"data: nuclei (1 image, 125 nuclei) as {args.train_crops} training and {args.val_crops} "
         f"held-out {CROP}x{CROP} crops (validation crops lie right of the training region)",
-        f"from weights=none, {args.iterations} iterations, batch 2, CPU, {minutes:.1f} min",
+        f"from weights=none, {args.iterations} iterations, batch 2, "
+        f"{'CUDA, AMP' if cuda else 'CPU'}, {minutes:.1f} min",
         f"val segm AP before {before['segm']['AP'] or 0:.3f}, after {after['segm']['AP'] or 0:.3f}; "
         f"AP50 before {before['segm']['AP50'] or 0:.3f}, after {after['segm']['AP50'] or 0:.3f}",
         f"val bbox AP before {before['bbox']['AP'] or 0:.3f}, after {after['bbox']['AP'] or 0:.3f}",
     ]
     print("\n".join(lines))
-    write_section("learning", "bench/learning.py", lines)
+    write_section("learning-cuda" if cuda else "learning", "bench/learning.py", lines,
+                  gpu_label(args.device))
 
 
 if __name__ == "__main__":

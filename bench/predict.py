@@ -10,6 +10,9 @@ Both produce the same RLE strings; the script checks that too.
 
 Prints latency and peak-memory ratios (maskloop / torchvision) and writes them
 to bench/RESULTS.md. Usage: python bench/predict.py [--runs 2] [--size 4000x3000]
+[--device cuda]. On CUDA both routes run in fp32 (so the RLE must match) and a third,
+maskloop-amp, runs MaskLoop with fp16 autocast (amp=True); peak memory is then the GPU's
+(torch.cuda.max_memory_allocated) and the section is "predict-cuda".
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._results import write_section  # noqa: E402
+from bench._results import gpu_label, write_section  # noqa: E402
 
 
 def rss_bytes() -> int:
@@ -64,7 +67,7 @@ def make_image(size: tuple[int, int]):
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
 
-def child(route: str, runs: int, size: tuple[int, int], out: str) -> None:
+def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -> None:
     import numpy as np
     import torch
     from pycocotools import mask as mask_utils
@@ -73,61 +76,71 @@ def child(route: str, runs: int, size: tuple[int, int], out: str) -> None:
     from model.predictor import Predictor
 
     torch.manual_seed(0)
-    pred = Predictor(weights="none", device="cpu", score_threshold=0.0)
+    pred = Predictor(weights="none", device=device, score_threshold=0.0,
+                     amp=route == "maskloop-amp")
+    cuda = pred.device.type == "cuda"
     img = make_image(size)
     h, w = img.shape[:2]
     pred.predict(img[:480, :640].copy())  # warm-up on a small crop
 
     def torchvision_route():
         with torch.inference_mode():
-            t = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+            t = torch.from_numpy(img).to(pred.device).permute(2, 0, 1).float() / 255
             res = pred.model([t])[0]
-            masks = (res["masks"][:, 0] > 0.5).numpy()
+            masks = (res["masks"][:, 0] > 0.5).cpu().numpy()
             rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"].decode()
                     for m in masks]
-            return list(zip(res["labels"].tolist(), rles, masks.any(axis=(1, 2)).tolist()))
+            return list(zip(res["labels"].cpu().tolist(), rles, masks.any(axis=(1, 2)).tolist()))
 
     def maskloop_route():
         return [M.encode_rle(i.mask, i.offset, h, w)["counts"] for i in pred.predict(img)]
 
     def comparable(result):
         # MaskLoop drops empty masks and COCO's unused 'N/A' labels; compare the rest
-        if route == "maskloop":
+        if route != "torchvision":
             return result
         return [r for label, r, nonempty in result
                 if nonempty and pred.label_categories[label] is not None]
 
     fn = torchvision_route if route == "torchvision" else maskloop_route
-    base = rss_bytes()
+    base = torch.cuda.memory_allocated() if cuda else rss_bytes()
     times, peak, rles = [], 0, []
     for _ in range(runs):
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         with PeakRss() as mon:
             t0 = time.perf_counter()
-            rles = fn()
+            rles = fn()  # ends in host numpy arrays, so the GPU is done too
             times.append(time.perf_counter() - t0)
-        peak = max(peak, mon.peak - base)
+        peak = max(peak, (torch.cuda.max_memory_allocated() if cuda else mon.peak) - base)
     Path(out).write_text(json.dumps({"times": times, "peak": peak, "rles": comparable(rles),
                                      "detections": len(rles),
-                                     "threads": torch.get_num_threads()}))
+                                     "threads": torch.get_num_threads(),
+                                     "device": torch.cuda.get_device_name(pred.device) if cuda
+                                     else "CPU"}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--size", default="4000x3000")
-    ap.add_argument("--child", choices=["torchvision", "maskloop"], help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--child", choices=["torchvision", "maskloop", "maskloop-amp"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     if args.child:
-        child(args.child, args.runs, size, args.out)
+        child(args.child, args.runs, size, args.out, args.device)
         return
+    cuda = args.device.startswith("cuda")
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for route in ("torchvision", "maskloop"):
+        for route in ("torchvision", "maskloop") + (("maskloop-amp",) if cuda else ()):
             out = os.path.join(tmp, route + ".json")
             subprocess.run([sys.executable, __file__, "--child", route, "--runs", str(args.runs),
-                            "--size", args.size, "--out", out], check=True)
+                            "--size", args.size, "--out", out, "--device", args.device],
+                           check=True)
             res[route] = json.loads(Path(out).read_text())
     tv, ml = res["torchvision"], res["maskloop"]
     t_tv, t_ml = statistics.median(tv["times"]), statistics.median(ml["times"])
@@ -137,14 +150,24 @@ def main() -> None:
     lines = [
         f"workload: {size[0]}x{size[1]} image, {tv['detections']} detections "
         f"({len(ml['rles'])} with a non-empty mask and a COCO label), random weights, "
-        f"CPU, torch threads {ml['threads']}, median of {args.runs}",
-        f"torchvision route: {t_tv:.2f} s, peak +{tv['peak'] / gib:.2f} GiB",
-        f"maskloop route:    {t_ml:.2f} s, peak +{ml['peak'] / gib:.2f} GiB",
+        + (f"{ml['device']}, fp32, median of {args.runs}" if cuda else
+           f"CPU, torch threads {ml['threads']}, median of {args.runs}"),
+        f"torchvision route: {t_tv:.2f} s, peak +{tv['peak'] / gib:.2f} GiB{' GPU' if cuda else ''}",
+        f"maskloop route:    {t_ml:.2f} s, peak +{ml['peak'] / gib:.2f} GiB{' GPU' if cuda else ''}",
         f"latency ratio {lat:.3f} (target <= 0.5), peak-memory ratio {mem:.3f} (target <= 0.1)",
         f"identical RLE output: {same}",
     ]
+    if cuda:
+        amp = res["maskloop-amp"]
+        t_amp = statistics.median(amp["times"])
+        agree = sum(a == b for a, b in zip(amp["rles"], ml["rles"]))
+        lines.append(f"maskloop with fp16 autocast (amp=True): {t_amp:.3f} s "
+                     f"({t_ml / t_amp:.2f}x fp32), peak +{amp['peak'] / gib:.2f} GiB GPU; "
+                     f"{agree} of {len(ml['rles'])} masks identical to fp32, "
+                     f"{len(amp['rles'])} masks in all")
     print("\n".join(lines))
-    write_section("predict", "bench/predict.py", lines)
+    write_section("predict-cuda" if cuda else "predict", "bench/predict.py", lines,
+                  gpu_label(args.device))
     if not same:
         sys.exit("the two routes disagree on the masks")
 

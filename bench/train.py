@@ -26,9 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._results import write_section  # noqa: E402
+from bench._results import gpu_label, write_section  # noqa: E402
 
 WARMUP = 3
+USED = {"workers": None}  # what MaskLoop's loop chose (it caps workers by the free cores)
 LR = 0.0005  # small enough that random init stays finite without clipping (the plain loop has none)
 
 
@@ -157,7 +158,8 @@ def maskloop_route(coco: Path, size: int, iters: int, workers: int, device: str,
                                  rois_per_image=128, lr=LR, device=device, amp=amp,
                                  schedule="constant", clip_grad=0.0,
                                  warmup_iters=min(1000, n_batches - 1)),
-                     lambda e: e["event"] == "iter" and stamps.append(time.perf_counter()))
+                     lambda e: stamps.append(time.perf_counter()) if e["event"] == "iter"
+                     else e["event"] == "start" and USED.update(workers=e["loader_workers"]))
     return stamps
 
 
@@ -173,12 +175,15 @@ def child(args) -> None:
                                     amp=args.child != "maskloop-fp32")
     timed = stamps[WARMUP:]
     steps = [b - a for a, b in zip(timed, timed[1:])]
-    Path(args.out).write_text(json.dumps({"steps": steps, "peak": peak.peak}))
+    gpu = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else 0
+    Path(args.out).write_text(json.dumps({"steps": steps, "peak": peak.peak, "gpu": gpu,
+                                          "workers": USED["workers"]}))
 
 
 def summarise(results: list[dict]) -> dict:
     steps = sorted(s for r in results for s in r["steps"])
     return {"its": 1.0 / statistics.median(steps), "peak": max(r["peak"] for r in results),
+            "gpu": max(r["gpu"] for r in results), "workers": results[0]["workers"],
             "runs": [round(len(r["steps"]) / sum(r["steps"]), 3) for r in results]}
 
 
@@ -211,14 +216,15 @@ def main() -> None:
         coco = make_data(tmp / "data", a.images, a.size)
         # alternate the routes and pool their iterations: run-to-run noise here is as
         # large as the difference being measured, so the median iteration decides
-        runs = {"plain": [], "maskloop": []}
+        # on CUDA the like-for-like comparison is fp32 against fp32; AMP is reported apart
+        cuda = a.device.startswith("cuda")
+        ours_kind = "maskloop-fp32" if cuda else "maskloop"
+        runs = {"plain": [], ours_kind: []} | ({"maskloop": []} if cuda else {})
         for _ in range(a.repeat):
             for kind in runs:
                 runs[kind].append(run_child(kind, coco, a, tmp))
-        plain, ours = (summarise(runs[k]) for k in ("plain", "maskloop"))
-        amp = None
-        if a.device.startswith("cuda"):
-            amp = (ours, run_child("maskloop-fp32", coco, a, tmp))
+        plain, ours = (summarise(runs[k]) for k in ("plain", ours_kind))
+        amp = summarise(runs["maskloop"]) if cuda else None
     gib = 1024 ** 3
     lines = [
         f"workload: {a.images} synthetic {a.size}x{a.size} images, Mask R-CNN v1 from random init, "
@@ -226,17 +232,22 @@ def main() -> None:
         f"{WARMUP + 1}..{a.iters} timed, {a.repeat} alternating runs per route, median iteration",
         f"plain reference-style loop: {plain['its']:.3f} it/s, peak {plain['peak'] / gib:.2f} GiB "
         f"(main process and loader workers)",
-        f"MaskLoop loop: {ours['its']:.3f} it/s, peak {ours['peak'] / gib:.2f} GiB",
+        f"MaskLoop loop{' (fp32)' if cuda else ''}: {ours['its']:.3f} it/s, "
+        f"peak {ours['peak'] / gib:.2f} GiB, {ours['workers']} loader workers (capped by free cores)",
         f"each run's mean it/s: plain {plain['runs']}, MaskLoop {ours['runs']}",
         f"speed ratio {ours['its'] / plain['its']:.3f} (target >= 1.0), "
         f"peak-memory ratio {ours['peak'] / plain['peak']:.3f}",
     ]
     if amp:
-        lines.append(f"CUDA AMP {amp[0]['its']:.2f} it/s vs fp32 {amp[1]['its']:.2f} it/s")
+        lines += [f"GPU peak allocated: plain {plain['gpu'] / gib:.2f} GiB, MaskLoop fp32 "
+                  f"{ours['gpu'] / gib:.2f} GiB, MaskLoop AMP {amp['gpu'] / gib:.2f} GiB",
+                  f"MaskLoop AMP (its default on CUDA): {amp['its']:.3f} it/s, "
+                  f"{amp['its'] / ours['its']:.2f}x its fp32 loop, {amp['its'] / plain['its']:.2f}x "
+                  f"the plain loop"]
     else:
         lines.append("AMP vs fp32: not measured (no CUDA GPU on this machine)")
     print("\n".join(lines))
-    write_section("train", "bench/train.py", lines)
+    write_section("train-cuda" if cuda else "train", "bench/train.py", lines, gpu_label(a.device))
 
 
 if __name__ == "__main__":

@@ -165,9 +165,11 @@ def dataset_json(ds: Dataset, fmt: str = "rle", convert_all: bool = False
         "categories": [c.to_json() for c in ds.categories],
     }
     extra = dict(ds.extra)
-    if not ds.key_order:  # a new file: say what wrote it, as COCO files usually do
-        extra.setdefault("info", {"description": "MaskLoop annotations",
-                                  "date_created": _dt.date.today().isoformat()})
+    # COCO's required 'info': pycocotools 2.0.10's loadRes (and so detectron2's
+    # evaluator) raises KeyError on a ground truth without it, so a file that lacks it gains it
+    extra.setdefault("info", {"description": "MaskLoop annotations",
+                              "date_created": _dt.date.today().isoformat()})
+    if not ds.key_order:  # a new file
         extra.setdefault("licenses", [])
     out: dict = {}
     for key in list(ds.key_order) + list(extra) + list(_BIG3):

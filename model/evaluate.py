@@ -36,7 +36,8 @@ def gt_coco(ds: Dataset) -> COCO:
                 continue
             anns.append(annotation_json(inst, rec))
     coco = COCO()
-    coco.dataset = {"images": images, "annotations": anns,
+    # 'info' too: pycocotools 2.0.10's loadRes fails with a KeyError without it
+    coco.dataset = {"info": {}, "licenses": [], "images": images, "annotations": anns,
                     "categories": [c.to_json() for c in ds.categories]}
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()

@@ -158,10 +158,14 @@ def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
     return copied
 
 
-def loader_workers(requested: int, compute_threads: int, ranks_here: int) -> int:
+def loader_workers(requested: int, compute_threads: int, ranks_here: int,
+                   on_gpu: bool = False) -> int:
     """Loader processes only on cores the model's threads leave free: on a 2-core
-    machine a worker would steal time from the very computation it should feed."""
-    spare = (os.cpu_count() or 1) - compute_threads * ranks_here
+    machine a worker would steal time from the very computation it should feed.
+    On a GPU the model needs one core per rank (to launch kernels), and decoding in
+    the main process would leave the GPU waiting, so the workers get the rest."""
+    per_rank = 1 if on_gpu else compute_threads
+    spare = (os.cpu_count() or 1) - per_rank * ranks_here
     return max(0, min(requested, spare))
 
 
@@ -294,7 +298,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                                       cfg.batch_size)
     else:
         batches = BatchSampler(sampler, 1, drop_last=False)
-    workers = loader_workers(cfg.workers, torch.get_num_threads(), d.world)
+    workers = loader_workers(cfg.workers, torch.get_num_threads(), d.world, device.type == "cuda")
     loader = DataLoader(trainset, batch_sampler=batches, num_workers=workers,
                         collate_fn=collate, pin_memory=device.type == "cuda",
                         persistent_workers=workers > 0,

@@ -97,6 +97,20 @@ def test_new_ids_continue_after_max_and_start_at_one(tmp_path):
     assert "info" in data and data["categories"] == [{"id": 1, "name": "x"}]
 
 
+def test_file_without_info_gains_it_and_keeps_the_rest(tmp_path):
+    """pycocotools 2.0.10's loadRes needs 'info'; nothing else of the file changes."""
+    src = make_coco(tmp_path)
+    data = json.loads(src.read_text())
+    del data["info"]
+    src.write_text(json.dumps(data))
+    save_dataset(load_dataset(src), tmp_path / "o.json")
+    out = json.loads((tmp_path / "o.json").read_text())
+    assert out.pop("info")["description"] == "MaskLoop annotations"
+    assert out == data and list(out) == list(data)
+    from model.evaluate import gt_coco
+    assert "info" in gt_coco(load_dataset(src)).dataset
+
+
 def test_polygon_mode_keeps_holes_as_rle_never_fills(tmp_path):
     h, w = 64, 80
     write_image(tmp_path / "a.png", h, w)

@@ -127,6 +127,32 @@ def test_devices():
             resolve_device("cuda:1")
         with pytest.raises(DeviceError):
             Predictor(weights="none", device="cuda")
+    else:  # checked on a GPU machine: auto picks the GPU, a bad index names the range
+        assert resolve_device("auto").type == "cuda"
+        n = torch.cuda.device_count()
+        with pytest.raises(DeviceError, match=f"only {n} CUDA device"):
+            resolve_device(f"cuda:{n}")
+        assert resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_predict_matches_cpu(monkeypatch):
+    """The CUDA path (fp32) finds what the CPU finds; AMP stays finite."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    torch.manual_seed(0)
+    cpu = Predictor(weights="none", device="cpu", score_threshold=0.0, min_size=128, max_size=128)
+    gpu = Predictor(weights="none", device="cuda", score_threshold=0.0, min_size=128,
+                    max_size=128, amp=False)
+    gpu.model.load_state_dict(cpu.model.state_dict())
+    rgb = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    a, b = cpu.predict(rgb), gpu.predict(rgb)
+    assert a and abs(len(a) - len(b)) <= 2
+    assert a[0].category_id == b[0].category_id and abs(a[0].score - b[0].score) < 1e-3
+    ma, mb = a[0].full_mask(96, 128), b[0].full_mask(96, 128)
+    assert (ma & mb).sum() / (ma | mb).sum() > 0.95
+    gpu.amp = True
+    assert all(np.isfinite(i.score) for i in gpu.predict(rgb))
 
 
 def _own_checkpoint(tmp_path, cat_ids=(5, 9)):

@@ -19,7 +19,7 @@ from model.annotations import Category
 from model.build import build_model
 from model.coco import load_dataset, save_dataset
 from model.predictor import Predictor
-from model.train import TrainConfig, TrainingError, _build, run_training
+from model.train import TrainConfig, TrainingError, _build, loader_workers, run_training
 from model.train_data import LabelTable, TrainSet, TrainingDataError, select_samples
 from model.weights import ARCH_V1
 from tests.helpers import S, shapes_dataset
@@ -263,3 +263,12 @@ def test_torchrun_two_cpu_processes_with_gloo(shapes, tmp_path):
     assert ck["iteration"] == 2
     seen = ck["history"][-1]["seen"]
     assert len(seen) == 2 and seen[0] and seen[1] and not set(seen[0]) & set(seen[1])
+
+
+def test_loader_workers_leave_cpu_cores_to_the_model_but_feed_a_gpu(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert loader_workers(4, 16, 1) == 0  # the CPU model takes every core
+    assert loader_workers(4, 12, 1) == 4
+    assert loader_workers(8, 15, 1) == 1
+    assert loader_workers(4, 16, 1, on_gpu=True) == 4  # the GPU needs one core to launch work
+    assert loader_workers(32, 16, 2, on_gpu=True) == 14
