@@ -133,8 +133,9 @@ def main() -> None:
 
     step("bench/predict.py", [py, "bench/predict.py", "--device", dev, "--runs", "1" if dry else "5"]
          + (["--size", "320x240"] if dry else []), 180, log)
-    step("bench/train.py", [py, "bench/train.py", "--device", dev, "--images", "10" if dry else "64",
-                            "--size", "128" if dry else "800", "--workers", "4", "--repeat", "1"],
+    step("bench/train.py", [py, "bench/train.py", "--device", dev, "--images", "10" if dry else "128",
+                            "--size", "128" if dry else "800", "--workers", "4",
+                            "--repeat", "1" if dry else "2"],
          240, log)
     step("bench/learning.py",
          [py, "bench/learning.py", "--device", dev, "--data", args.nuclei, "--workers", "4",
