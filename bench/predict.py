@@ -23,41 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._memory import PeakMemory, rss_bytes  # noqa: E402
 from bench._results import gpu_label, write_section  # noqa: E402
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRss:
-    """Samples this process's RSS every 2 ms; .peak is the highest seen."""
-
-    def __init__(self):
-        self.peak = rss_bytes()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(0.002)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 def make_image(size: tuple[int, int]):
@@ -108,7 +80,7 @@ def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -
     for _ in range(runs):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        with PeakRss() as mon:
+        with PeakMemory() as mon:
             t0 = time.perf_counter()
             rles = fn()  # ends in host numpy arrays, so the GPU is done too
             times.append(time.perf_counter() - t0)

@@ -15,58 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._memory import PeakMemory, tree_rss  # noqa: E402
 from bench._results import gpu_label, write_section  # noqa: E402
 
 WARMUP = 3
 USED = {"workers": None}  # what MaskLoop's loop chose (it caps workers by the free cores)
 LR = 0.0005  # small enough that random init stays finite without clipping (the plain loop has none)
-
-
-def tree_rss() -> int:
-    """RSS of this process and all its descendants, in bytes."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * page
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
-class Peak:
-    def __init__(self):
-        self.peak, self._stop = 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss())
-            time.sleep(0.01)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *a):
-        self._stop.set()
-        self._t.join()
 
 
 def make_data(folder: Path, n: int, size: int) -> Path:
@@ -167,7 +130,7 @@ def child(args) -> None:
     import torch
     torch.manual_seed(0)
     coco = Path(args.coco)
-    with Peak() as peak:
+    with PeakMemory(tree_rss, interval=0.01) as peak:
         if args.child == "plain":
             stamps = plain_route(coco, args.size, args.iters, args.workers, args.device)
         else:
