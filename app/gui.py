@@ -35,7 +35,7 @@ def configure_process() -> None:
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from .main_window import MainWindow
+    from .window.main_window import MainWindow
 
     configure_process()
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -13,7 +13,7 @@ def offscreen_window(settings_dir: Path, size=(1400, 900), load_model: bool = Fa
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
     app = QApplication.instance() or QApplication([])
     s = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
     s.setValue("auto_predict", False)
@@ -31,13 +31,20 @@ def show(win, path=None, row: int | None = None) -> None:
     """Open path (if given) and/or go to row, and return once its pixels are on the canvas."""
     from PySide6.QtCore import QEventLoop
     loop = QEventLoop()
-    win.inference.pixelsReady.connect(lambda *_: loop.quit())
+    shown = []
+    win.inference.pixelsReady.connect(lambda image_id, *_: (shown.append(image_id), loop.quit()))
+
+    def wait_for_current() -> None:
+        if win.doc.current is not None and win.doc.current.id not in shown:
+            loop.exec()  # cached pixels arrive at once, decoded ones later
+
     if path is not None:
         win.open_path(path)
-        loop.exec()
+        wait_for_current()
     if row:
+        shown.clear()
         win.doc.set_row(row)
-        loop.exec()
+        wait_for_current()
     win.canvas.flush_overlay()
 
 

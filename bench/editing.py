@@ -90,8 +90,10 @@ def main() -> None:
             send(QEvent.MouseMove, p, Qt.NoButton, Qt.LeftButton)
             app.processEvents()  # the repaint of the dirty region happens here
             moves.append(time.perf_counter() - t)
+        t = time.perf_counter()
         send(QEvent.MouseButtonRelease, p, Qt.LeftButton, Qt.NoButton)
-        app.processEvents()
+        app.processEvents()  # the stroke becomes one undo step and is repainted
+        release = time.perf_counter() - t
 
         fulls = []
         for _ in range(5):
@@ -120,8 +122,8 @@ def main() -> None:
             stack.redo()
             app.processEvents()
             redo.append(time.perf_counter() - t)
-        from app.edits import PatchOp
-        touched = next((op.rect for op in big.ops if isinstance(op, PatchOp)), None)
+        from model.edit_ops import PatchOp
+        touched = next((op.rect for op in big.edit.ops if isinstance(op, PatchOp)), None)
         close(win)
 
     med, p95 = statistics.median(moves), sorted(moves)[int(0.95 * (len(moves) - 1))]
@@ -132,6 +134,7 @@ def main() -> None:
         f"{p95 * 1000:.2f} ms, worst {max(moves) * 1000:.2f} ms over {len(moves)} moves (target < 16 ms)",
         f"full-overlay recomposite + repaint: {full * 1000:.1f} ms; ratio move/full "
         f"{med / full:.3f}",
+        f"mouse release (the stroke becomes one undo step, repainted): {release * 1000:.1f} ms",
         f"large stroke (200 px brush across the image): undo {statistics.median(undo) * 1000:.1f} ms, "
         f"redo {statistics.median(redo) * 1000:.1f} ms; the step keeps {big.nbytes / 1024:.0f} KiB "
         f"(bit-packed changed rectangle{f' {touched[2] - touched[0]}x{touched[3] - touched[1]}' if touched else ''}; "

@@ -107,7 +107,7 @@ def main() -> None:
         clock.start()
         heartbeat.start()
         started = time.perf_counter()
-        win.inference.predict_all(include_reviewed=True)
+        win.inference.predict_all(include_done=True)
         batch_loop.exec()
         wall = time.perf_counter() - started
         heartbeat.stop()

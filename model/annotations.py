@@ -114,13 +114,23 @@ class Instance:
         self._mark_edited()
 
     def _mark_edited(self) -> None:
-        self.original = None if self.original is None else _strip_geometry(self.original)
-        if self.source == "model":
-            self.source = "edited"
+        self.original, self.source = self.state_after_edit()
+
+    def edited_source(self) -> str:
+        """The source a person's change gives: a prediction or an annotation the file
+        came with becomes `edited`; an instance drawn in this session stays `human`."""
+        if self.source == "model" or (self.source == "human" and self.original is not None):
+            return "edited"
+        return self.source
 
     def edit_state(self) -> tuple:
         """What an edit changes besides pixels, so undo can restore it exactly."""
         return (self.original, self.source)
+
+    def state_after_edit(self) -> tuple:
+        """edit_state() as it will be once a person has changed the mask."""
+        original = None if self.original is None else _strip_geometry(self.original)
+        return (original, self.edited_source())
 
     def restore_edit_state(self, state: tuple) -> None:
         self.original, self.source = state
@@ -184,6 +194,7 @@ class Category:
     name: str
     supercategory: str | None = None
     extra: dict = field(default_factory=dict)  # every key as loaded, in file order
+    adopted: bool = False  # brought by a model's predictions; written once a decision uses it
 
     def to_json(self) -> dict:
         d = dict(self.extra)
@@ -204,6 +215,7 @@ class ImageRecord:
     status: str = "unreviewed"
     extra: dict = field(default_factory=dict)  # every key as loaded, in file order
     path_error: str | None = None  # set when file_name escapes the image root
+    prediction_model: str | None = None  # model id of the cached predictions (never saved)
 
     @property
     def size_known(self) -> bool:
@@ -238,6 +250,7 @@ class Dataset:
         self.path = None if path is None else Path(path)
         self.extra: dict = {} if extra is None else extra  # root keys besides the big three
         self.warnings: list[str] = []
+        self.retired_category_ids: set[int] = set()  # removed in this session; never reused
         self.key_order: list[str] = []  # root keys in file order, for a faithful rewrite
         ids = [i.id for rec in self.images for i in rec.instances if i.id is not None]
         self._next_ann_id = max(ids, default=0) + 1

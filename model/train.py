@@ -59,6 +59,7 @@ class TrainConfig:
     workers: int = 2
     resume: bool = False
     all_images: bool = False
+    include_corrected: bool = False
     hflip: float = 0.5
     scale_jitter: float = 0.2  # min_size is drawn from +-20% per batch
     momentum: float = 0.9
@@ -271,7 +272,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
     ds = load_dataset(cfg.coco, cfg.images)
-    samples, warnings = select_samples(ds, cfg.all_images)
+    samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     for w in warnings:
         say({"event": "warning", "message": w})
     labels = LabelTable.from_dataset(ds)

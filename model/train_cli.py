@@ -15,8 +15,9 @@ from .progress import ProgressBar, format_eta
 def add_train_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="fine-tune Mask R-CNN on the reviewed images of a COCO file",
-        description="Fine-tune on reviewed images (marked done, or with accepted or edited "
-                    "instances). Works under `torchrun --nproc_per_node N main.py train ...`.")
+        description="Fine-tune on reviewed images: marked done, or with every instance decided "
+                    "(accepted, rejected, edited or drawn by a person). Works under "
+                    "`torchrun --nproc_per_node N main.py train ...`.")
     p.add_argument("coco", help="COCO JSON (as MaskLoop saves it)")
     p.add_argument("--out", required=True, help="checkpoint to write (best by val segm AP); "
                                                 "the resumable state goes to OUT.last.pt")
@@ -38,6 +39,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT.last.pt")
     p.add_argument("--all-images", action="store_true",
                    help="treat every image as reviewed (a ground-truth file made elsewhere)")
+    p.add_argument("--include-corrected", action="store_true",
+                   help="also train on images with corrections but unreviewed predictions "
+                        "left (their unlabelled objects are taught as background)")
     p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
                    help="bar on stderr (default), or JSON lines on stdout for programs")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
@@ -96,7 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         weights=args.weights, epochs=args.epochs, iterations=args.iterations,
         batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
-        resume=args.resume, all_images=args.all_images, amp=not args.no_amp,
+        resume=args.resume, all_images=args.all_images,
+        include_corrected=args.include_corrected, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,
         scale_jitter=args.scale_jitter, model_id=args.model_id,

@@ -15,16 +15,11 @@ from torch.utils.data import Sampler
 
 from .annotations import Category, Dataset, ImageRecord, Instance
 from .images import read_image
+from .review import training_set
 
 
 class TrainingDataError(ValueError):
     """The dataset cannot be trained on as it is; the message says why and what to do."""
-
-
-def is_reviewed(rec: ImageRecord) -> bool:
-    """Marked done, or at least one instance accepted or edited by a person."""
-    return rec.status == "done" or any(i.review == "accepted" or i.source == "edited"
-                                       for i in rec.instances)
 
 
 def positives(rec: ImageRecord) -> list[Instance]:
@@ -68,14 +63,22 @@ class Sample:
     instances: list[Instance]
 
 
-def select_samples(ds: Dataset, all_images: bool = False) -> tuple[list[Sample], list[str]]:
-    """Training samples and warnings. Raises TrainingDataError on unusable input."""
+def select_samples(ds: Dataset, all_images: bool = False, include_corrected: bool = False
+                   ) -> tuple[list[Sample], list[str]]:
+    """Training samples and warnings, by the one rule of model/review.py (done images
+    and images whose every instance is decided). Raises TrainingDataError on
+    unusable input."""
     warnings = []
-    recs = ds.images if all_images else [r for r in ds.images if is_reviewed(r)]
+    if all_images:
+        recs = list(ds.images)
+    else:
+        ids = set(training_set(ds.images, include_corrected).image_ids)
+        recs = [r for r in ds.images if r.id in ids]
     if not recs:
         raise TrainingDataError(
-            "no reviewed images: mark images done (M) or accept or edit instances first, "
-            "or pass --all-images to train on every image of a ground-truth file")
+            "no reviewed images: mark images done (M), or decide every instance of an image "
+            "(accept, reject, edit or draw), or pass --all-images to train on every image of "
+            "a ground-truth file")
     if not ds.categories:
         raise TrainingDataError("the dataset has no categories")
     samples, missing = [], []

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathItem
 
-from ..editing import EditController
+from ..document.editor import EditController
 
 
 def _pen(color: QColor, width: float, dash: bool = False) -> QPen:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 from model.annotations import Instance
 
 from ..display import DisplayAdjust, apply_to_bgra
-from ..document import Document
+from ..document.document import Document
 from .colors import color_for, parse_hex
 from .items import BufferItem, LabelItem, SelectionItem
 from .pyramid import Pyramid
@@ -65,6 +65,7 @@ class CanvasView(QGraphicsView):
         doc.pixelsEdited.connect(self._on_pixels_edited)
         doc.selectionChanged.connect(self._on_selection)
         doc.currentChanged.connect(self._on_current_changed)
+        doc.datasetReset.connect(self.clear_image)
 
     # ------------------------------------------------------------------ content
     def clear_image(self) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from app.workers import running_threads
+from app.inference.workers import running_threads
 from model.annotations import Category, Instance
 from model.errors import Cancelled
 from tests.helpers import write_image
@@ -23,6 +23,22 @@ def no_thread_left_running(qapp):
         t.quit()
         t.wait(10_000)
     assert not alive, f"test left QThreads running: {[t.objectName() for t in alive]}"
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A file or input dialog would block the offscreen test forever: fail instead.
+    A test that expects one patches it itself."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a modal dialog was opened during a test")
+
+    for cls, names in ((QFileDialog, ("getSaveFileName", "getOpenFileName",
+                                      "getExistingDirectory")),
+                       (QInputDialog, ("getInt", "getText", "getItem", "getDouble"))):
+        for name in names:
+            monkeypatch.setattr(cls, name, refuse)
 
 
 class FakeConfig:
@@ -99,15 +115,17 @@ class Answers:
     def __init__(self, defaults=None):
         self.by_title = {"Unsaved changes": "Discard"} | dict(defaults or {})
         self.asked: list[str] = []
+        self.texts: list[str] = []
 
     def __call__(self, title, text, buttons, default=None):
         self.asked.append(title)
+        self.texts.append(text)
         return self.by_title.get(title)
 
 
 @pytest.fixture
 def make_window(qtbot, settings, fake):
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
     made = []
 
     def make(weights="fake", device="cpu", factory=None, answers=None, **kw):

@@ -210,7 +210,7 @@ def test_merge_fill_holes_remove_islands(win):
     win.doc.undo_stack.undo()
     assert M.has_hole(ring_.mask)
     win.doc.select(squares)
-    win.editing.remove_islands(200)  # the squares are 150 and 225 px
+    win.editing.edit.remove_islands(200)  # the squares are 150 and 225 px
     assert full(squares).sum() == 225
     win.doc.undo_stack.undo()
     assert np.array_equal(full(squares), b)
@@ -255,7 +255,7 @@ def test_hole_drawn_by_user_survives_save(win, tmp_path):
     key(win, Qt.Key_Return, Qt.ShiftModifier)
     assert M.has_hole(new.mask)
     out = tmp_path / "saved.json"
-    win.ask_save_path = lambda default: out
+    win.files.ask_save_path = lambda default: out
     assert win.save(ask=True)
     back = load_dataset(out, tmp_path)
     for shown, saved in zip(win.doc.dataset.images, back.images):
@@ -267,7 +267,7 @@ def test_hole_drawn_by_user_survives_save(win, tmp_path):
 
 def test_long_random_edit_sequence_then_full_undo_restores_bytes(win, tmp_path):
     first = tmp_path / "first.json"
-    save_dataset(win.doc.saveable(), first)
+    save_dataset(win.doc.data_view(), first)
     rng = random.Random(7)
     tools = ["actionBrush", "actionEraser"]
     for step in range(40):
@@ -297,7 +297,7 @@ def test_long_random_edit_sequence_then_full_undo_restores_bytes(win, tmp_path):
     while win.doc.undo_stack.canUndo():
         win.doc.undo_stack.undo()
     again = tmp_path / "again.json"
-    save_dataset(win.doc.saveable(), again)
+    save_dataset(win.doc.data_view(), again)
     assert again.read_bytes() == first.read_bytes()
     assert not win.doc.dirty
 
@@ -316,7 +316,7 @@ def test_brush_size_keys_spinbox_and_ring(win):
 
 
 def test_undo_memory_budget_drops_oldest(win):
-    budget = win.editing.budget
+    budget = win.budget
     budget.budget = 1  # bytes: every step but the newest is dropped
     inst = win.doc.current.instances[0]
     win.doc.select(inst)
@@ -333,7 +333,7 @@ def test_undo_memory_budget_drops_oldest(win):
 
 
 def test_category_manager_add_rename_recolour_delete(qtbot, win):
-    from app.categories import CategoryManager
+    from app.panels.categories import CategoryManager
     mgr = CategoryManager(win.doc, win)
     cat = mgr.add("tree", "#00ff00")
     assert win.doc.dataset.categories[-1] is cat and cat.id == 8
@@ -356,7 +356,7 @@ def test_category_manager_add_rename_recolour_delete(qtbot, win):
 
 def test_history_view(win):
     act(win, "actionHistory").setChecked(True)
-    assert win.editing.history_dock.isVisible()
+    assert win.history_dock.isVisible()
     win.doc.select(win.doc.current.instances[0])
     act(win, "actionAccept").trigger()
     from PySide6.QtWidgets import QUndoView

@@ -29,7 +29,7 @@ def reviewed(qtbot, make_window, tmp_path, fake):
         w.actions_["actionMarkDone"].trigger()
         qtbot.waitUntil(lambda: w.canvas.image_id == w.doc.current.id, timeout=30_000)
     assert sum(r.status == "done" for r in w.doc.dataset.images) == 2
-    w.ask_save_path = lambda default: default
+    w.files.ask_save_path = lambda default: default
     w.finetune.confirm = lambda dlg: dlg.start.isDefault()  # press Start
     return w, answers
 
@@ -42,13 +42,13 @@ def test_fine_tune_runs_updates_dock_registers_and_switches(qtbot, reviewed):
                 if i.review == "accepted"}
     with qtbot.waitSignal(w.finetune.process.finished, timeout=300_000) as blocker:
         w.actions_["actionFineTune"].trigger()
-        assert w.finetune.dock.isVisible()
+        assert w.training_dock.isVisible()
     summary = blocker.args[0]
     assert summary["status"] == "finished", summary
-    panel = w.finetune.panel
+    panel = w.training_panel
     assert panel.progress.maximum() == 2 and panel.progress.value() == 2
     assert set(panel.curves) >= {"loss", "loss_mask", "loss_classifier"}
-    reg = json.loads((w.doc.coco_path.parent / ".maskloop" / "models.json").read_text())
+    reg = json.loads((w.session.state_dir() / "models.json").read_text())
     version = reg["versions"][-1]
     assert version["status"] == "finished" and version["train_images"] >= 1
     ckpt = version["checkpoint"]
@@ -77,12 +77,12 @@ def test_fine_tune_cancel_keeps_the_checkpoint(qtbot, reviewed):
                           check_params_cb=lambda e: e.get("event") == "iter"):
         w.actions_["actionFineTune"].trigger()
     with qtbot.waitSignal(w.finetune.process.finished, timeout=300_000) as blocker:
-        qtbot.mouseClick(w.finetune.panel.cancel, Qt.LeftButton)
+        qtbot.mouseClick(w.training_panel.cancel, Qt.LeftButton)
     summary = blocker.args[0]
     assert summary["status"] == "cancelled" and summary["iterations"] < 500
-    ckpt = w.doc.coco_path.parent / ".maskloop" / "runs"
+    ckpt = w.session.state_dir() / "runs"
     run = next(ckpt.iterdir())
     assert (run / "model.pt").is_file() and (run / "model.last.pt").is_file()
-    reg = json.loads((w.doc.coco_path.parent / ".maskloop" / "models.json").read_text())
+    reg = json.loads((w.session.state_dir() / "models.json").read_text())
     assert reg["versions"][-1]["status"] == "cancelled"
     assert w.inference.info.spec.weights == "none"  # kept the current model, as answered

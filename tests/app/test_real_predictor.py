@@ -2,7 +2,7 @@
 import pytest
 from PySide6.QtWidgets import QSlider
 
-from app.workers import default_factory
+from app.inference.workers import default_factory
 from tests.app.conftest import open_and_show, wait_model
 from tests.helpers import write_image
 

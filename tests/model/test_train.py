@@ -106,17 +106,21 @@ def test_selection_negatives_rejected_and_crowd(tmp_path):
     r0.instances[1].iscrowd = True
     r1.instances = []  # reviewed, empty: a negative
     r2.status = "unreviewed"
-    for i in r2.instances:
-        i.review = "unreviewed"  # not reviewed at all: left out
+    for i in r2.instances:  # predictions nobody looked at: left out
+        i.review, i.source, i.score = "unreviewed", "model", 0.9
     r3.status = "in_progress"
-    r3.instances[0].review = "unreviewed"  # an untouched prediction: not a positive...
-    r3.instances[0].source = "model"  # ...but the other, accepted one makes r3 reviewed
+    r3.instances[0].review = "unreviewed"  # an untouched prediction beside an accepted one:
+    r3.instances[0].source = "model"  # corrected, but its unlabelled objects would be background
+    r3.instances[0].score = 0.8
     save_dataset(ds, coco)
     samples, _ = select_samples(load_dataset(coco))
     by_id = {s.rec.id: s for s in samples}
-    assert set(by_id) == {r0.id, r1.id, r3.id, r4.id}
+    assert set(by_id) == {r0.id, r1.id, r4.id}
     assert by_id[r0.id].instances == [] and by_id[r1.id].instances == []
-    assert len(by_id[r3.id].instances) == 1
+    with_corrected, _ = select_samples(load_dataset(coco), include_corrected=True)
+    by_id = {s.rec.id: s for s in with_corrected}
+    assert set(by_id) == {r0.id, r1.id, r3.id, r4.id}
+    assert len(by_id[r3.id].instances) == 1  # the accepted one; the prediction is not taught
     item = TrainSet([by_id[r1.id]], LabelTable.from_dataset(ds), hflip=0)[0]
     assert item[1]["boxes"].shape == (0, 4) and item[1]["labels"].shape == (0,)
     assert item[1]["masks"].shape == (0, S, S)
@@ -129,7 +133,7 @@ def test_no_reviewed_images_is_a_clear_error(tmp_path):
     for rec in ds.images:
         rec.status = "unreviewed"
         for i in rec.instances:
-            i.review = "unreviewed"
+            i.review, i.source, i.score = "unreviewed", "model", 0.9
     save_dataset(ds, coco)
     with pytest.raises(TrainingDataError, match="no reviewed images"):
         select_samples(load_dataset(coco))

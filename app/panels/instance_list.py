@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from model.annotations import Instance
 
-from .document import Document
+from ..document.document import Document
 
 COLUMNS = ["", "Class", "Score", "Source", "Review"]
 REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60)}
@@ -150,12 +150,4 @@ class InstanceTable(QTableView):
         if self._syncing:
             return
         rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
-        chosen = [self.rows[r] for r in rows]
-        if not chosen:
-            self.doc.select(None)
-        elif len(chosen) == 1:
-            self.doc.select(chosen[0])
-        else:
-            self.doc.select(chosen[0])
-            for inst in chosen[1:]:
-                self.doc.toggle_selected(inst)
+        self.doc.select_many([self.rows[r] for r in rows])

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QWidget)
 
-from .display import DisplayAdjust
+from ..display import DisplayAdjust
 
 
 def _slider(lo: int, hi: int, value: int, name: str) -> QSlider:
@@ -63,6 +63,13 @@ class DisplayPanel(QWidget):
     def _on_threshold(self, v: int) -> None:
         self.threshold_label.setText(f"{v / 100:.2f}")
         self.thresholdChanged.emit(v / 100)
+
+    def show_threshold(self, value: float) -> None:
+        """Display the Document's threshold (its one owner)."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(round(value * 100))
+        self.threshold.blockSignals(False)
+        self.threshold_label.setText(f"{value:.2f}")
 
     def adjust(self) -> DisplayAdjust:
         return DisplayAdjust(self.brightness.value() / 100, self.contrast.value() / 100,

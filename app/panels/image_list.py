@@ -6,7 +6,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSortFilterProxyMode
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QListView, QVBoxLayout, QWidget
 
-from .document import Document
+from ..document.document import Document
 
 STATE_LABEL = {"unreviewed": "unreviewed", "in_progress": "in progress", "done": "done"}
 STATE_COLOR = {"unreviewed": QColor(150, 150, 150), "in_progress": QColor(240, 170, 40),
@@ -20,10 +20,17 @@ class ImageListModel(QAbstractListModel):
         self.doc = doc
         doc.datasetReset.connect(self._reset)
         doc.imageStateChanged.connect(self._row_changed)
+        doc.thresholdChanged.connect(lambda _t: self._all_changed())
 
     def _reset(self) -> None:
         self.beginResetModel()
         self.endResetModel()
+
+    def _all_changed(self) -> None:
+        """The shown instance counts follow the score threshold."""
+        n = self.rowCount()
+        if n:
+            self.dataChanged.emit(self.index(0), self.index(n - 1))
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:
@@ -106,7 +113,18 @@ class ImageListPanel(QWidget):
         self.state_combo.currentIndexChanged.connect(self._apply)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         doc.currentChanged.connect(self._follow)
-        doc.datasetReset.connect(lambda: self._follow(doc.row))
+        doc.datasetReset.connect(self._on_reset)
+
+    def _on_reset(self) -> None:
+        """Another dataset: a filter chosen for the last one would hide this one's images."""
+        self.filter_edit.blockSignals(True)
+        self.state_combo.blockSignals(True)
+        self.filter_edit.clear()
+        self.state_combo.setCurrentIndex(0)
+        self.filter_edit.blockSignals(False)
+        self.state_combo.blockSignals(False)
+        self._apply()
+        self._follow(self.doc.row)
 
     def _apply(self) -> None:
         self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())

@@ -101,7 +101,7 @@ class ImageLoader(QueueWorker):
 
     def _load(self, request_id: int, image_id: int, path: Path) -> None:
         from model.images import ImageReadError
-        from .qt_image import rgb_to_bgra
+        from ..qt_image import rgb_to_bgra
         try:
             rgb = self._read(path)
             self.loaded.emit(request_id, image_id, rgb, rgb_to_bgra(rgb), "")
@@ -137,6 +137,7 @@ class PredictRequest:
     image_id: int
     path: Path | None = None
     image: np.ndarray | None = None  # a decoded array the UI already has; never mutated
+    explicit: bool = False  # the user asked for this image (Predict), not a prefetch
 
 
 @dataclass
@@ -164,8 +165,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class InferenceWorker(QueueWorker):
     """Owns the Predictor. Order of work: model swap, current image, prefetch, batch."""
 
-    predicted = Signal(int, int, object, object)  # request id, image id, instances, (h, w)
-    failed = Signal(int, int, str, bool)  # request id, image id, message, out-of-memory
+    predicted = Signal(object, object, object)  # PredictRequest, instances, (h, w)
+    failed = Signal(object, str, bool)  # PredictRequest, message, out-of-memory
     progress = Signal(int, int, float)  # batch done, total, ETA seconds
     batchFinished = Signal(bool)  # True when cancelled
     modelReady = Signal(object)  # ModelInfo
@@ -286,7 +287,7 @@ class InferenceWorker(QueueWorker):
             if cancel.is_set():
                 raise Cancelled()
             instances = self.predictor.predict(image, cancel=cancel)
-            self.predicted.emit(req.request_id, req.image_id, instances, image.shape[:2])
+            self.predicted.emit(req, instances, image.shape[:2])
         except Cancelled:
             pass
         except Exception as e:
@@ -294,7 +295,7 @@ class InferenceWorker(QueueWorker):
             msg = str(e) or type(e).__name__
             if not oom and not hasattr(e, "path"):
                 msg = f"{msg}\n\n{traceback.format_exc(limit=3)}"
-            self.failed.emit(req.request_id, req.image_id, msg, oom)
+            self.failed.emit(req, msg, oom)
             if oom and batch is not None:
                 batch.cancel.set()
         finally:

@@ -2,13 +2,16 @@
 ETA, a loss curve per term with pyqtgraph, val AP per epoch)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QTableWidget,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
+                               QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from model.progress import format_eta
+from model.review import TrainingSet
 
 LOSS_COLORS = {"loss_classifier": "#e6194b", "loss_box_reg": "#3cb44b", "loss_mask": "#4363d8",
                "loss_objectness": "#f58231", "loss_rpn_box_reg": "#911eb4", "loss": "#000000"}
@@ -24,25 +27,48 @@ def estimate_seconds(images: int, epochs: int, device: str, min_size: int, threa
 
 
 class FineTuneDialog(QDialog):
-    """Everything is preset; Start is the only click needed."""
+    """The training set, the rule that made it, and one click: Start.
 
-    def __init__(self, parent, reviewed: int, counts: dict[str, int], weights: str,
-                 device: str, min_size: int, threads: int, epochs: int = 10):
+    Nothing is written until Start: the dialog only reads the open dataset.
+    """
+
+    def __init__(self, parent, summarize: Callable[[bool], TrainingSet], names: dict[int, str],
+                 weights: str, device: str, min_size: int, threads: int, epochs: int = 10):
         super().__init__(parent)
         self.setObjectName("fineTuneDialog")
         self.setWindowTitle("Fine-tune the model")
-        self.reviewed, self.device, self.min_size, self.threads = reviewed, device, min_size, threads
+        self.summarize, self.names = summarize, names
+        self.device, self.min_size, self.threads = device, min_size, threads
+        self.summary = summarize(False)
+        s = self.summary
         self.epochs = QSpinBox()
         self.epochs.setObjectName("fineTuneEpochs")
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(epochs)
         self.estimate = QLabel()
+        self.used = QLabel()
+        self.used.setObjectName("fineTuneUsed")
+        self.used.setWordWrap(True)
+        self.per_class = QLabel()
+        self.per_class.setWordWrap(True)
+        self.include_corrected = QCheckBox(
+            f"Also train on {s.groups['corrected']} in-progress image(s) with corrections")
+        self.include_corrected.setObjectName("fineTuneIncludeCorrected")
+        self.include_corrected.setEnabled(s.groups["corrected"] > 0)
+        self.include_corrected.setToolTip(
+            "Off by default: objects on those images that nobody has labelled yet would be "
+            "taught as background")
+        why = QLabel("Off by default: objects on those images that nobody has labelled yet "
+                     "would be taught as background.")
+        why.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("Reviewed images", QLabel(str(reviewed)))
-        per_class = ", ".join(f"{name}: {n}" for name, n in counts.items()) or "none"
-        lab = QLabel(per_class)
-        lab.setWordWrap(True)
-        form.addRow("Instances per class", lab)
+        st = s.status
+        form.addRow("Images", QLabel(f"{st.get('done', 0)} done · {st.get('in_progress', 0)} in "
+                                     f"progress · {st.get('unreviewed', 0)} unreviewed"))
+        form.addRow("Training uses", self.used)
+        form.addRow("", self.include_corrected)
+        form.addRow("", why)
+        form.addRow("Instances per class", self.per_class)
         form.addRow("Start weights", QLabel(weights))
         form.addRow("Device", QLabel(device))
         form.addRow("Epochs", self.epochs)
@@ -55,17 +81,37 @@ class FineTuneDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        rule = QLabel("The rule: an image is used when it is marked done, or when every "
+                      "instance on it is decided (accepted, rejected, edited or drawn by you). "
+                      "Rejected instances are never taught as objects.")
+        rule.setWordWrap(True)
+        lay.addWidget(rule)
         lay.addLayout(form)
-        note = QLabel("Training runs in a separate process; you can keep reviewing. "
-                      "It uses the saved COCO file.")
+        note = QLabel("Training runs in a separate process on a snapshot of these images; "
+                      "you can keep reviewing. Your COCO file is not written.")
         note.setWordWrap(True)
         lay.addWidget(note)
         lay.addWidget(buttons)
         self.epochs.valueChanged.connect(self._update)
+        self.include_corrected.toggled.connect(self._on_include)
+        self._update()
+
+    def _on_include(self, on: bool) -> None:
+        self.summary = self.summarize(on)
         self._update()
 
     def _update(self) -> None:
-        secs = estimate_seconds(self.reviewed, self.epochs.value(), self.device, self.min_size,
+        s = self.summary
+        g = s.groups
+        parts = [f"{g['done']} done", f"{g['decided']} with every instance decided"]
+        if s.include_corrected:
+            parts.append(f"{g['corrected']} in progress with corrections")
+        self.used.setText(f"{s.used} image(s): " + ", ".join(parts)
+                          + f"; {g['open']} with nothing decided are left out")
+        per = ", ".join(f"{self.names.get(c, c)}: {n}" for c, n in s.positives.items())
+        self.per_class.setText(per or "none (the images teach only what is not an object)")
+        self.start.setEnabled(s.used > 0)
+        secs = estimate_seconds(s.used, self.epochs.value(), self.device, self.min_size,
                                 self.threads)
         self.estimate.setText(f"about {format_eta(secs)} (rough; shown live once started)")
 

@@ -1,20 +1,18 @@
 """The class picker (type-ahead) and the category manager; every change is undoable."""
 from __future__ import annotations
 
-import copy
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QColorDialog, QComboBox, QCompleter, QDialog, QHBoxLayout,
                                QHeaderView, QInputDialog, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
+from model import edits as E
 from model.annotations import Category
+from model.edit_ops import Edit
 
-from .canvas.colors import color_for, parse_hex
-from .commands import add_category_ops
-from .document import Document
-from .edits import AttrOp, CategoryOp, EditCommand
+from ..canvas.colors import color_for, parse_hex
+from ..document.document import Document
 
 
 def category_color(cat: Category) -> tuple[int, int, int]:
@@ -131,29 +129,16 @@ class CategoryManager(QDialog):
 
     # ------------------------------------------------------------ operations
     def add(self, name: str, color: str | None = None) -> Category:
-        op, cat = add_category_ops(self.doc, name, color)
-        self.doc.undo_stack.push(EditCommand(self.doc, f"Add class {name}", [op]))
+        cat = E.new_category(self.doc.dataset, name, color)
+        self.doc.push(Edit(f"Add class {name}", [E.add_category_op(self.doc.dataset, cat)]))
         return cat
 
     def change(self, cat: Category, text: str, **fields) -> None:
-        new = copy.copy(cat)
-        new.extra = dict(cat.extra)
-        for k, v in fields.items():
-            if k == "color":
-                new.extra["color"] = v
-            else:
-                setattr(new, k, v)
-        self.doc.undo_stack.push(EditCommand(self.doc, text, [CategoryOp(cat, new)]))
+        self.doc.push(E.change_category_edit(self.doc.dataset, cat, text, **fields))
 
     def delete(self, cat: Category, reassign_to: int | None = None) -> bool:
-        users = [(rec, i) for rec, i in self.doc.dataset.instances() if i.category_id == cat.id]
-        if users and reassign_to is None:
-            return False
-        ops = [AttrOp(rec, i, "category_id", cat.id, reassign_to) for rec, i in users]
-        index = self.doc.dataset.categories.index(cat)
-        ops.append(CategoryOp(cat, None, index))
-        self.doc.undo_stack.push(EditCommand(self.doc, f"Delete class {cat.name}", ops))
-        return True
+        edit = E.delete_category_edit(self.doc.dataset, cat, reassign_to)
+        return edit is not None and self.doc.push(edit)
 
     # -------------------------------------------------------------- dialogs
     def _on_edit(self, item: QTableWidgetItem) -> None:

@@ -1,0 +1,328 @@
+"""The open dataset as a QObject, and its one writer.
+
+Every change to the data goes through push(): user edits, review actions, category
+changes and predictions alike, as model/ Edits. A recorded push is a step on the
+undo stack; an unrecorded one is a cached-predictions fill of an image no step
+refers to, so nothing in the history can conflict with it. The Document also owns
+what is shown: the current image, the selection, hidden instances, the score
+threshold and a stroke's live preview. File paths belong to the Session.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+from shiboken6 import isValid
+
+from model.annotations import Dataset, ImageRecord, Instance
+from model.edit_ops import Change, Edit
+from model.edits import predictions_edit
+from model.mask_edit import Rect, union_rect
+from model.review import Merge, is_cached, is_pristine
+
+from .history import EditCommand
+
+
+class Document(QObject):
+    datasetReset = Signal()
+    currentChanged = Signal(int)  # row in dataset.images, -1 for none
+    instancesChanged = Signal(int, object)  # image id, dirty Rect (None: the whole image)
+    imageStateChanged = Signal(int)  # row
+    selectionChanged = Signal(object)  # the primary selected Instance, or None
+    pixelsEdited = Signal(int, object)  # image id, Rect: a live stroke's preview moved
+    categoriesChanged = Signal()
+    thresholdChanged = Signal(float)
+    dirtyChanged = Signal(bool)
+    historyMoved = Signal(str)  # what an undo or redo did, for the status bar
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.undo_stack = QUndoStack(self)
+        self.row = -1
+        self.threshold = 0.5
+        self.hidden: set[int] = set()  # id() of instances hidden from view (never saved)
+        self.selection: list[Instance] = []  # the last one is the primary selection
+        self.preview: dict[int, Instance] = {}  # a stroke in progress: id(instance) -> copy
+        self.generation = 0  # bumped by every change, recorded or not
+        self._unsaved = False  # a change the undo stack cannot see (a restored recovery file)
+        self._was_dirty = False
+        self._rows: dict[int, int] = {}
+        self._internal = False  # an index change we made ourselves
+        self._index = 0
+        self.undo_stack.cleanChanged.connect(self._on_stack_changed)
+        self.undo_stack.indexChanged.connect(self._on_index)
+
+    # ------------------------------------------------------------------ dataset
+    def set_dataset(self, ds: Dataset) -> None:
+        self.dataset = ds
+        self._internal = True
+        self.undo_stack.clear()
+        self._internal = False
+        self._index = 0
+        self.hidden.clear()
+        self.preview = {}
+        self.selection = []
+        self.row = -1
+        self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
+        self._unsaved = False
+        self.undo_stack.setClean()
+        self.datasetReset.emit()
+        self._emit_dirty()
+        if ds.images:
+            self.set_row(0)
+
+    @property
+    def current(self) -> ImageRecord | None:
+        if self.dataset is None or not 0 <= self.row < len(self.dataset.images):
+            return None
+        return self.dataset.images[self.row]
+
+    def row_of(self, image_id: int) -> int:
+        return self._rows.get(image_id, -1)
+
+    def record(self, image_id: int) -> ImageRecord | None:
+        r = self.row_of(image_id)
+        return None if r < 0 else self.dataset.images[r]
+
+    def set_row(self, row: int) -> None:
+        if self.dataset is None or not 0 <= row < len(self.dataset.images) or row == self.row:
+            return
+        self.row = row
+        self.select(None)
+        self.currentChanged.emit(row)
+
+    def note_size(self, rec: ImageRecord, width: int, height: int) -> None:
+        """A size read from the pixels, for a record that did not know its own."""
+        if not rec.size_known:
+            rec.width, rec.height = int(width), int(height)
+
+    # --------------------------------------------------------------- visibility
+    def passes_threshold(self, inst: Instance) -> bool:
+        return not is_pristine(inst) or (inst.score or 0.0) >= self.threshold
+
+    def listed(self, rec: ImageRecord) -> list[Instance]:
+        """Instances the instance list shows: everything but hidden-by-threshold predictions."""
+        return [i for i in rec.instances if self.passes_threshold(i)]
+
+    def drawn(self, rec: ImageRecord) -> list[Instance]:
+        """Draw order: large first, so a small object on a large one stays clickable.
+        A stroke in progress shows its preview copies instead of the instances."""
+        shown = [i for i in self.listed(rec) if i.review != "rejected" and id(i) not in self.hidden]
+        if self.preview:
+            keys = {id(i) for i in rec.instances}
+            shown = [self.preview.get(id(i), i) for i in shown]
+            shown += [p for k, p in self.preview.items() if k not in keys]
+        shown = [i for i in shown if i.mask.size]
+        return sorted(shown, key=lambda i: -i.mask.shape[0] * i.mask.shape[1])
+
+    def set_threshold(self, value: float) -> None:
+        if value == self.threshold:
+            return
+        self.threshold = value
+        self.thresholdChanged.emit(value)
+        rec = self.current
+        if rec is not None:
+            if self.selected is not None and not self.passes_threshold(self.selected):
+                self.select(None)
+            self.instancesChanged.emit(rec.id, None)
+
+    def set_hidden(self, inst: Instance, hidden: bool) -> None:
+        if hidden == (id(inst) in self.hidden):
+            return
+        (self.hidden.add if hidden else self.hidden.discard)(id(inst))
+        rec = self.current
+        if rec is not None and any(i is inst for i in rec.instances):
+            self.instancesChanged.emit(rec.id, None)
+
+    @property
+    def selected(self) -> Instance | None:
+        return self.selection[-1] if self.selection else None
+
+    def select(self, inst: Instance | None) -> None:
+        self.select_many([] if inst is None else [inst])
+
+    def select_many(self, instances: list[Instance]) -> None:
+        """Select these; the last one is the primary selection."""
+        if len(instances) != len(self.selection) or \
+                any(a is not b for a, b in zip(instances, self.selection)):
+            self.selection = list(instances)
+            self.selectionChanged.emit(self.selected)
+
+    def toggle_selected(self, inst: Instance) -> None:
+        """Ctrl+click: add to or remove from a multi-selection (merge needs two)."""
+        if any(i is inst for i in self.selection):
+            self.select_many([i for i in self.selection if i is not inst])
+        else:
+            self.select_many(self.selection + [inst])
+
+    # ------------------------------------------------------------ stroke preview
+    def show_preview(self, rec: ImageRecord, previews: dict[int, Instance], rect: Rect) -> None:
+        """Draw a stroke's working copies in place of its instances (not a change)."""
+        self.preview = previews
+        self.pixelsEdited.emit(rec.id, rect)
+
+    def end_preview(self, rec: ImageRecord | None = None, rect: Rect | None = None) -> None:
+        self.preview = {}
+        if rec is not None and rect is not None:
+            self.instancesChanged.emit(rec.id, rect)
+
+    # ---------------------------------------------------------------- the writer
+    def push(self, edit: Edit, record: bool = True) -> bool:
+        """Apply an edit: as an undo step, or (record False) as an image's base state."""
+        if not edit:
+            return False
+        if record:
+            self._internal = True
+            try:
+                self.undo_stack.push(EditCommand(self, edit))  # its redo() applies it
+            finally:
+                self._internal = False
+                self._index = self.undo_stack.index()
+        else:
+            self.run(edit, forward=True)
+        return True
+
+    def run(self, edit: Edit, forward: bool) -> None:
+        """Apply or revert an edit and tell the views (EditCommand calls this)."""
+        self._emit(edit.apply() if forward else edit.revert())
+        self.generation += 1
+
+    def has_history(self, rec: ImageRecord) -> bool:
+        """Does any step, done or undone, refer to this image?"""
+        st = self.undo_stack
+        return any(rec.id in st.command(k).image_ids for k in range(st.count()))
+
+    def apply_predictions(self, rec: ImageRecord, new: list[Instance], model_categories,
+                          model_id: str | None, dedup: bool = True) -> Merge:
+        """New predictions replace the image's cached ones. Where a step refers to the
+        image they are an undoable step of their own, so undo can never bring an old
+        prediction back beside its fresh duplicate; elsewhere they are its base state."""
+        p = predictions_edit(self.dataset, rec, new, model_categories, model_id, dedup)
+        self.push(p.categories, record=False)
+        self.push(p.instances, record=self.has_history(rec))
+        return p.merge
+
+    def _emit(self, changes: list[Change]) -> None:
+        rects: dict[int, tuple[ImageRecord, Rect | None]] = {}
+        rows: set[int] = set()
+        categories, selection = False, list(self.selection)
+        for ch in changes:
+            categories |= ch.categories
+            if ch.removed is not None:
+                self.hidden.discard(id(ch.removed))
+                selection = [i for i in selection if i is not ch.removed]
+            if ch.rec is None:
+                continue
+            if ch.rect is not None or ch.listing:
+                _rec, rect = rects.get(ch.rec.id, (ch.rec, None))
+                rects[ch.rec.id] = (ch.rec, union_rect(rect, ch.rect))
+            if ch.status or ch.listing:
+                rows.add(self.row_of(ch.rec.id))
+        self.select_many(selection)
+        if categories:
+            self.categoriesChanged.emit()
+            if self.current is not None:
+                rects[self.current.id] = (self.current, None)
+        for image_id, (_rec, rect) in rects.items():
+            self.instancesChanged.emit(image_id, rect)
+        for row in sorted(rows):
+            self.imageStateChanged.emit(row)
+
+    # ------------------------------------------------------------------- history
+    def undo(self) -> None:
+        st = self.undo_stack
+        if not st.canUndo():
+            return
+        cmd = st.command(st.index() - 1)
+        if getattr(cmd, "dropped", False):
+            self.historyMoved.emit("Older steps were dropped to stay within the undo memory budget")
+            return
+        self._step(cmd, st.undo, "Undone")
+
+    def redo(self) -> None:
+        st = self.undo_stack
+        if st.canRedo():
+            self._step(st.command(st.index()), st.redo, "Redone")
+
+    def _show_image_of(self, cmd) -> str:
+        """Undo never changes what the user cannot see: go to the step's image first."""
+        if len(cmd.image_ids) != 1:
+            return ""
+        row = self.row_of(next(iter(cmd.image_ids)))
+        if row < 0 or row == self.row:
+            return ""
+        self.set_row(row)
+        return f" on {self.dataset.images[row].file_name}"
+
+    def _step(self, cmd, move, verb: str) -> None:
+        where = self._show_image_of(cmd)
+        text = cmd.text()
+        self._internal = True
+        try:
+            move()
+        finally:
+            self._internal = False
+            self._index = self.undo_stack.index()
+        self.historyMoved.emit(f"{verb}: {text}{where}")
+
+    def _on_index(self, index: int) -> None:
+        if not isValid(self.undo_stack):
+            return
+        old, self._index = self._index, index
+        if not self._internal and index != old and self.dataset is not None:
+            # a jump in the history view: show the image of the last step it crossed
+            k = index if index < old else index - 1
+            if 0 <= k < self.undo_stack.count():
+                self._show_image_of(self.undo_stack.command(k))
+        self._emit_dirty()
+
+    # ---------------------------------------------------------------------- save
+    @property
+    def dirty(self) -> bool:
+        """True when the data differs from the last save. Steps that only touch
+        cached predictions do not count: the COCO file does not hold them."""
+        if self._unsaved:
+            return True
+        st = self.undo_stack
+        clean = st.cleanIndex()
+        if clean < 0:
+            return True  # the saved state is no longer in the history
+        lo, hi = sorted((clean, st.index()))
+        return any(not st.command(k).cache for k in range(lo, hi))
+
+    def mark_saved(self) -> None:
+        self._unsaved = False
+        self.undo_stack.setClean()
+        self._emit_dirty()
+
+    def mark_unsaved(self) -> None:
+        self._unsaved = True
+        self.generation += 1
+        self._emit_dirty()
+
+    def _on_stack_changed(self, *_args) -> None:
+        if isValid(self.undo_stack):  # the stack signals while it is being destroyed, too
+            self._emit_dirty()
+
+    def _emit_dirty(self) -> None:
+        d = self.dirty
+        if d != self._was_dirty:
+            self._was_dirty = d
+            self.dirtyChanged.emit(d)
+
+    def data_view(self) -> Dataset:
+        """The dataset as the COCO file holds it: every decision and everything the
+        file came with, but no cached predictions, and adopted classes only once a
+        decision uses them."""
+        ds = self.dataset
+        out = Dataset([], [], ds.image_root, ds.path, ds.extra)
+        out.key_order = ds.key_order
+        out._next_ann_id = ds._next_ann_id
+        used: set[int] = set()
+        for rec in ds.images:
+            keep = [i for i in rec.instances if not is_cached(i)]
+            used.update(i.category_id for i in keep)
+            out.images.append(ImageRecord(rec.id, rec.file_name, rec.width, rec.height, keep,
+                                          rec.status, rec.extra, rec.path_error))
+        out.categories = [c for c in ds.categories if not c.adopted or c.id in used]
+        return out

@@ -1,0 +1,176 @@
+"""The editing tools' shared state (brush size, the class for new instances, 'new
+instance' armed, unoccupied mode) and the actions that turn strokes, polygons and
+clean-ups into Edits for the Document's one writer.
+
+A stroke paints into working buffers; the Document draws their preview copies
+(only the stroke's rectangle is recomposited). On mouse release it becomes one step.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from model import edits as E
+from model.annotations import ImageRecord, Instance
+from model.edit_ops import Edit, Op
+from model.mask_edit import Rect
+from model.strokes import Stroke, polygon_ops
+
+from .document import Document
+
+
+class EditController(QObject):
+    brushSizeChanged = Signal(int)
+    categoryChanged = Signal(int)
+    newInstanceArmed = Signal(bool)
+    message = Signal(str)
+
+    def __init__(self, doc: Document):
+        super().__init__()
+        self.doc = doc
+        self.brush_size = 20  # diameter in image pixels
+        self.unoccupied = False
+        self.new_armed = False
+        self.category_id: int | None = None
+        self.stroke: Stroke | None = None
+        self._stroke_ops: list[Op] = []
+        doc.datasetReset.connect(self._on_reset)
+
+    def _on_reset(self) -> None:
+        cats = self.doc.dataset.categories if self.doc.dataset else []
+        self.set_category(cats[0].id if cats else None)
+
+    # ---------------------------------------------------------------- settings
+    def set_brush_size(self, size: int) -> None:
+        size = max(1, min(int(size), 1000))
+        if size != self.brush_size:
+            self.brush_size = size
+            self.brushSizeChanged.emit(size)
+
+    def set_category(self, category_id: int | None) -> None:
+        self.category_id = category_id
+        if category_id is not None:
+            self.categoryChanged.emit(category_id)
+
+    def arm_new_instance(self, on: bool = True) -> None:
+        self.new_armed = on
+        self.newInstanceArmed.emit(on)
+
+    def _new_target(self) -> tuple[Instance, list[Op]]:
+        """A fresh, empty instance of the current class, and the op that makes the
+        class when the dataset has none. Nothing is applied yet."""
+        ds, ops = self.doc.dataset, []
+        if self.category_id is None or not any(c.id == self.category_id for c in ds.categories):
+            if ds.categories:
+                self.set_category(ds.categories[0].id)
+            else:
+                cat = E.new_category(ds, "object")
+                ops.append(E.add_category_op(ds, cat))
+                self.set_category(cat.id)
+        self.arm_new_instance(False)
+        return Instance(self.category_id, source="human", id=ds.new_annotation_id()), ops
+
+    def _editable(self) -> ImageRecord | None:
+        rec = self.doc.current
+        return rec if rec is not None and rec.size_known else None
+
+    def _others(self, rec: ImageRecord, target: Instance | None) -> list[Instance]:
+        return [i for i in self.doc.drawn(rec) if i is not target]
+
+    def _push(self, edit: Edit | None, select: Instance | None = None) -> bool:
+        if edit is None or not self.doc.push(edit):
+            return False
+        rec = self.doc.current
+        if select is not None and rec is not None and any(i is select for i in rec.instances):
+            self.doc.select(select)
+        return True
+
+    # ------------------------------------------------------------------ strokes
+    def begin_stroke(self, x: float, y: float, erase: bool) -> bool:
+        rec = self._editable()
+        if rec is None:
+            return False
+        target, ops, new = self.doc.selected, [], False
+        if not erase and (self.new_armed or target is None):
+            target, ops = self._new_target()
+            new = True
+        self._stroke_ops = ops
+        self.stroke = Stroke(rec, self.brush_size / 2.0, erase, target,
+                             self._others(rec, target), self.unoccupied, new)
+        self.extend_stroke(x, y)
+        return True
+
+    def extend_stroke(self, x: float, y: float) -> Rect | None:
+        st = self.stroke
+        if st is None:
+            return None
+        rect = st.add(x, y)
+        if rect is not None:
+            self.doc.show_preview(st.rec, st.previews, rect)
+        return rect
+
+    def end_stroke(self) -> Edit | None:
+        st, self.stroke = self.stroke, None
+        if st is None:
+            return None
+        ops = st.finish()
+        self.doc.end_preview(st.rec, None if ops else st.rect)
+        if not ops:  # a click that changed nothing leaves no trace
+            return None
+        edit = Edit("Erase stroke" if st.erase else "Brush stroke",
+                    self._stroke_ops + ops + [E.touch_status(st.rec)])
+        self._push(edit, st.target)
+        return edit
+
+    # ----------------------------------------------------------------- polygon
+    def apply_polygon(self, points: list[tuple[float, float]], subtract: bool) -> Edit | None:
+        rec = self._editable()
+        if rec is None:
+            return None
+        target, ops, new = self.doc.selected, [], False
+        if subtract and (target is None or self.new_armed):
+            self.message.emit("Select the instance to cut the polygon out of")
+            return None
+        if not subtract and (self.new_armed or target is None):
+            target, ops = self._new_target()
+            new = True
+        changed = polygon_ops(rec, target, points, subtract, self._others(rec, target),
+                              self.unoccupied, new)
+        if not changed:
+            return None
+        edit = Edit("Subtract polygon" if subtract else "Add polygon",
+                    ops + changed + [E.touch_status(rec)])
+        self._push(edit, target)
+        return edit
+
+    # ------------------------------------------------------------ instance ops
+    def delete_selected(self) -> None:
+        rec = self.doc.current
+        if rec is not None and self.doc.selection:
+            self._push(E.delete_edit(rec, list(self.doc.selection)))
+
+    def relabel_or_choose(self, category_id: int) -> None:
+        """Relabel the selection, or set the class for new instances when none."""
+        rec = self.doc.current
+        if rec is not None and self.doc.selection:
+            name = self.doc.dataset.category_names().get(category_id, str(category_id))
+            self._push(E.relabel_edit(rec, list(self.doc.selection), category_id, name))
+        else:
+            self.set_category(category_id)
+
+    def fill_holes(self) -> None:
+        rec, inst = self.doc.current, self.doc.selected
+        if rec is not None and inst is not None:
+            self._push(E.fill_holes_edit(rec, inst))
+
+    def remove_islands(self, min_pixels: int) -> None:
+        rec, inst = self.doc.current, self.doc.selected
+        if rec is not None and inst is not None:
+            self._push(E.remove_islands_edit(rec, inst, min_pixels))
+
+    def merge(self) -> None:
+        rec = self.doc.current
+        if rec is not None and len(self.doc.selection) >= 2:
+            keep = self.doc.selection[0]
+            self._push(E.merge_edit(rec, list(self.doc.selection)), keep)
+        else:
+            self.message.emit("Select two or more instances (Ctrl+click) to merge")

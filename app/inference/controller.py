@@ -1,0 +1,236 @@
+"""Prediction scheduling: the current image first, the next ones prefetched, and
+predict-all; results go to the Document's one writer.
+
+Results for an image a history step refers to are applied only when the user asked
+for that image (Predict): a background result there would add a step to the user's
+history behind their back, so it is left out and counted instead. A request made
+while the model loads waits for it; no dialog.
+"""
+from __future__ import annotations
+
+import gc
+import itertools
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from model.annotations import ImageRecord
+from model.images import ImageReadError
+
+from ..document.document import Document
+from ..notify import Notifier
+from .pixels import PixelSource
+from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
+                      default_factory)
+
+
+class InferenceController(QObject):
+    stateChanged = Signal(str)
+    message = Signal(str)  # for the status bar
+    modelChanged = Signal(str)  # one line for the status bar
+    modelReady = Signal(object)  # ModelInfo
+    modelFailed = Signal(str)
+    outOfMemory = Signal(str)  # message: the GPU ran out; the window offers the CPU
+    batchProgress = Signal(int, int, float)  # done, total, ETA
+    batchRunning = Signal(bool)
+    downloadProgress = Signal(int, int)
+    predictionApplied = Signal(int, int)  # image id, instances added
+    predictionSkipped = Signal(int, str)  # image id, why
+
+    def __init__(self, doc: Document, notifier: Notifier,
+                 factory: PredictorFactory = default_factory,
+                 reader: Callable[[Path], np.ndarray] | None = None, prefetch: int = 2):
+        super().__init__()
+        self.doc, self.notifier = doc, notifier
+        self.auto_predict = True
+        self.pixels = PixelSource(doc, reader, prefetch)
+        self.pixelsReady = self.pixels.pixelsReady
+        self.pixelsFailed = self.pixels.pixelsFailed
+        self.worker = InferenceWorker(factory, reader)
+        self.spec: ModelSpec | None = None
+        self.info: ModelInfo | None = None
+        self.model_error: str | None = None
+        self.batch_active = False
+        self._queued: tuple | None = None  # a predict asked for while the model loads
+        self._ids = itertools.count(1)
+        self._latest: dict[int, int] = {}  # image id -> newest prediction request id
+        self._batch_skipped: list[str] = []
+        self._batch_failed: list[str] = []
+        self.pixels.loaded.connect(lambda _i: self._maybe_auto_predict())
+        w = self.worker
+        w.predicted.connect(self._on_predicted)
+        w.failed.connect(self._on_failed)
+        w.progress.connect(self.batchProgress)
+        w.batchFinished.connect(self._on_batch_finished)
+        w.modelReady.connect(self._on_model_ready)
+        w.modelFailed.connect(self._on_model_failed)
+        w.downloadProgress.connect(self.downloadProgress)
+        w.stateChanged.connect(self.stateChanged)
+        doc.datasetReset.connect(self._latest.clear)
+
+    # ------------------------------------------------------------------ model
+    @property
+    def loading(self) -> bool:
+        return self.spec is not None and self.info is None and self.model_error is None
+
+    def set_model(self, spec: ModelSpec) -> None:
+        """Swap the model; the worker does it between requests."""
+        self.spec = spec
+        self.info = None
+        self.model_error = None
+        self._latest.clear()  # results of the old model are stale now
+        self.modelChanged.emit(f"loading {spec.weights} on {spec.device}…")
+        self.worker.load_model(spec)
+
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        if self.spec is not None and info.spec != self.spec:
+            return  # a newer request is on its way
+        self.info = info
+        # the model and the imports are here to stay: keep the cyclic GC from walking
+        # them again (a full collection of this heap pauses the window for 100+ ms)
+        gc.freeze()
+        self.modelChanged.emit(f"{info.model_id} · {info.device}")
+        self.modelReady.emit(info)
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            queued[0](*queued[1:])
+        else:
+            self._maybe_auto_predict()
+
+    def _on_model_failed(self, message: str) -> None:
+        if self.spec is None:
+            return
+        self.info = None
+        self.model_error = message
+        self._queued = None  # the one dialog about the model covers the queued request
+        self.modelChanged.emit("no model")
+        self.modelFailed.emit(message)
+
+    def _ready(self, retry: tuple) -> bool:
+        """Is there a model? While one loads, the request waits for it."""
+        if self.info is not None:
+            return True
+        if self.loading:
+            self._queued = retry
+            self.message.emit("The model is still loading; the prediction is queued and "
+                              "starts as soon as it is ready")
+        else:
+            why = self.model_error or "no model is selected"
+            self.message.emit(f"No model to predict with ({why.splitlines()[0][:120]}). "
+                              "Choose weights in the toolbar or Model → Open checkpoint…")
+        return False
+
+    # ------------------------------------------------------------- prediction
+    def _needs_prediction(self, rec: ImageRecord) -> bool:
+        return not rec.instances and rec.status != "done" \
+            and rec.prediction_model != (self.info.model_id if self.info else None)
+
+    def _maybe_auto_predict(self) -> None:
+        rec = self.doc.current
+        if self.auto_predict and self.info is not None and rec is not None \
+                and rec.id in self.pixels.cache and self._needs_prediction(rec):
+            self.predict_current(explicit=False)
+
+    def _request(self, rec: ImageRecord, explicit: bool = False) -> PredictRequest | None:
+        rid = next(self._ids)
+        self._latest[rec.id] = rid
+        image = self.pixels.rgb(rec.id)
+        if image is not None:
+            return PredictRequest(rid, rec.id, image=image, explicit=explicit)
+        try:
+            return PredictRequest(rid, rec.id, path=self.doc.dataset.image_path(rec),
+                                  explicit=explicit)
+        except ImageReadError:
+            return None
+
+    def predict_current(self, explicit: bool = True) -> bool:
+        """Predict the current image now, then prefetch predictions for the next ones."""
+        rec = self.doc.current
+        if rec is None or not self._ready((self.predict_current, explicit)):
+            return False
+        reqs = [self._request(rec, explicit)]
+        if self.auto_predict:
+            reqs += [self._request(r) for r in self.pixels.neighbours(self.doc.row)
+                     if self._needs_prediction(r)]
+        reqs = [r for r in reqs if r is not None]
+        self.worker.predict(reqs)
+        return bool(reqs)
+
+    def predict_all(self, include_done: bool = False, only_unreviewed: bool = False) -> int:
+        """Queue every image not done (or every image, or only those nobody started)."""
+        if self.doc.dataset is None or not self._ready((self.predict_all, include_done,
+                                                        only_unreviewed)):
+            return 0
+        reqs = []
+        for rec in self.doc.dataset.images:
+            if only_unreviewed and rec.status != "unreviewed":
+                continue
+            if include_done or rec.status != "done":
+                req = self._request(rec)
+                if req is not None:
+                    reqs.append(req)
+        if reqs:
+            self.batch_active = True
+            self._batch_skipped, self._batch_failed = [], []
+            self.batchRunning.emit(True)
+            self.batchProgress.emit(0, len(reqs), 0.0)
+            self.worker.predict_all(reqs)
+        return len(reqs)
+
+    def cancel(self) -> None:
+        self.worker.cancel_batch()
+
+    def _on_batch_finished(self, cancelled: bool) -> None:
+        self.batch_active = False
+        self.batchRunning.emit(False)
+        self.stateChanged.emit("predict-all cancelled" if cancelled else "predict-all finished")
+        if self._batch_skipped:
+            self.message.emit(f"{len(self._batch_skipped)} image(s) you changed in this session "
+                              "kept their predictions; Predict (Ctrl+P) refreshes one")
+        if self._batch_failed:
+            shown = "\n".join(self._batch_failed[:10])
+            more = len(self._batch_failed) - 10
+            self.notifier.error("Prediction failed", f"{len(self._batch_failed)} image(s) could "
+                                f"not be predicted:\n{shown}" + (f"\n… and {more} more"
+                                                                 if more > 0 else ""))
+
+    def _on_predicted(self, req: PredictRequest, instances: list, hw) -> None:
+        if self._latest.get(req.image_id) != req.request_id:
+            return  # stale: a newer request (or another model) superseded it
+        del self._latest[req.image_id]
+        rec = self.doc.record(req.image_id)
+        if rec is None or self.info is None:
+            return
+        why = None
+        if not self.pixels.check_size(rec, hw):
+            why = self.pixels.size_errors[rec.id]
+        elif not req.explicit and self.doc.has_history(rec):
+            why = f"{rec.file_name} has changes in the undo history; Predict refreshes it"
+        if why is not None:
+            if self.batch_active:
+                self._batch_skipped.append(rec.file_name)
+            self.predictionSkipped.emit(rec.id, why)
+            return
+        merge = self.doc.apply_predictions(rec, instances, self.info.categories,
+                                           self.info.model_id)
+        self.predictionApplied.emit(rec.id, len(merge.added))
+
+    def _on_failed(self, req: PredictRequest, message: str, oom: bool) -> None:
+        if self._latest.get(req.image_id) != req.request_id:
+            return
+        del self._latest[req.image_id]
+        rec = self.doc.record(req.image_id)
+        name = rec.file_name if rec is not None else f"image {req.image_id}"
+        if oom and self.spec is not None and self.spec.device != "cpu":
+            self.outOfMemory.emit(f"Prediction of {name} ran out of GPU memory:\n{message}")
+        elif self.batch_active and not req.explicit:
+            self._batch_failed.append(f"{name}: {message.splitlines()[0]}")
+        else:
+            self.notifier.error("Prediction failed", f"{name}: {message}")
+
+    def shutdown(self) -> None:
+        """Stop both threads and wait for them (called before the window dies)."""
+        self.worker.shutdown()
+        self.pixels.shutdown()

@@ -1,0 +1,187 @@
+"""One-click fine-tune: the dialog shows the training set by the one rule of
+model/review.py; Start writes a snapshot of those images (never the user's COCO
+file), trains in a QProcess with a live dock, registers the checkpoint as a model
+version, then offers to switch to it and re-predict the images nobody has reviewed
+(reviewed instances are never touched)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QWidget
+
+from model import checkpoint as C
+from model.annotations import Dataset
+from model.coco import save_dataset
+from model.review import TrainingSet, training_set
+from model.versions import VersionRegistry
+
+from ..document.document import Document
+from ..document.session import Session
+from ..inference.controller import InferenceController
+from ..inference.selection import ModelSelection
+from ..notify import Notifier
+from .process import TrainingProcess, cpu_threads_for_training
+from .widgets import FineTuneDialog, TrainingPanel
+
+RUNS = "runs"
+
+
+class FineTuneController(QObject):
+    runningChanged = Signal(bool)
+
+    def __init__(self, doc: Document, session: Session, selection: ModelSelection,
+                 inference: InferenceController, notifier: Notifier, panel: TrainingPanel,
+                 dialog_parent: QWidget, versions_menu: QMenu):
+        super().__init__()
+        self.doc, self.session, self.selection = doc, session, selection
+        self.inference, self.notifier = inference, notifier
+        self.panel, self.dialog_parent, self.versions_menu = panel, dialog_parent, versions_menu
+        self.process = TrainingProcess(self)
+        self.extra_args: list[str] = []  # more `main.py train` options (tests make runs tiny)
+        self.epochs = 10
+        self.run: dict | None = None  # name, dir, checkpoint, start event
+        self._pending_switch: str | None = None
+        self.process.event.connect(self._on_event)
+        self.process.finished.connect(self._on_finished)
+        self.panel.cancelRequested.connect(self.cancel)
+        inference.modelReady.connect(self._on_model_ready)
+        session.opened.connect(lambda _n: self.rebuild_versions_menu())
+
+    # --------------------------------------------------------------- versions
+    def registry(self) -> VersionRegistry | None:
+        if self.doc.dataset is None:
+            return None
+        return VersionRegistry(self.session.state_dir())
+
+    def rebuild_versions_menu(self) -> None:
+        menu = self.versions_menu
+        menu.clear()
+        reg = self.registry()
+        versions = reg.load() if reg is not None else []
+        for v in reversed(versions):
+            ap = v.get("val_segm_ap")
+            act = QAction(f"{v['name']}  ({v.get('train_images')} images"
+                          + (f", segm AP {ap:.3f}" if ap is not None else "") + ")", menu)
+            act.setToolTip(v["checkpoint"])
+            act.triggered.connect(lambda _c=False, p=v["checkpoint"]: self.selection.choose(p))
+            menu.addAction(act)
+        menu.setEnabled(bool(versions))
+
+    # ------------------------------------------------------------------ start
+    def summarize(self, include_corrected: bool) -> TrainingSet:
+        """The training set as the user sees the dataset (the score threshold applies)."""
+        return training_set(self.doc.dataset.images, include_corrected, self.doc.threshold)
+
+    def ask_and_start(self) -> bool:
+        """Show what training would use; nothing is written until Start."""
+        if self.process.running:
+            self.notifier.info("Fine-tune", "A training run is already going.")
+            return False
+        if self.doc.dataset is None:
+            return False
+        spec = self.selection.spec
+        dlg = FineTuneDialog(self.dialog_parent, self.summarize,
+                             self.doc.dataset.category_names(), spec.weights, spec.device,
+                             spec.min_size or 800, cpu_threads_for_training(), self.epochs)
+        if not self.confirm(dlg):
+            return False
+        self.epochs = dlg.epochs.value()
+        return self.start(dlg.summary, spec.weights, spec.device, self.epochs)
+
+    def confirm(self, dlg: FineTuneDialog) -> bool:
+        """Shows the dialog (tests replace this to press Start)."""
+        return dlg.exec() == FineTuneDialog.Accepted
+
+    def snapshot(self, image_ids: list[int], path: Path) -> None:
+        """The chosen images as the COCO file would hold them, for the training process."""
+        data = self.doc.data_view()
+        keep = set(image_ids)
+        snap = Dataset(data.categories, [r for r in data.images if r.id in keep],
+                       data.image_root, None, data.extra)
+        snap.key_order = data.key_order
+        save_dataset(snap, path)
+
+    def start(self, summary: TrainingSet, weights: str, device: str, epochs: int) -> bool:
+        if not summary.used:
+            self.notifier.error("Nothing to train on", "No image is reviewed yet: mark images "
+                                "done (M), or decide every instance on an image.")
+            return False
+        reg = self.registry()
+        name = reg.next_name()
+        run_dir = self.session.state_dir() / RUNS / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        snapshot = run_dir / "train.json"
+        self.snapshot(summary.image_ids, snapshot)  # training reads this; the user keeps editing
+        out = run_dir / "model.pt"
+        spec = self.selection.spec
+        args = [str(snapshot), "--out", str(out), "--images", str(self.doc.dataset.image_root),
+                "--all-images", "--weights", str(weights), "--device", device,
+                "--epochs", str(epochs), "--model-id", name,
+                "--threads", str(cpu_threads_for_training())]
+        if spec.min_size:
+            args += ["--min-size", str(spec.min_size)]
+        if spec.max_size:
+            args += ["--max-size", str(spec.max_size)]
+        args += self.extra_args
+        self.run = {"name": name, "dir": run_dir, "checkpoint": out, "start": {}}
+        self.panel.reset(f"Starting {name} from {weights} on {device} "
+                         f"({summary.used} image(s))…")
+        self.runningChanged.emit(True)
+        self.process.start(args, run_dir / "STOP", cwd=run_dir)
+        return True
+
+    def cancel(self) -> None:
+        if self.process.running:
+            self.panel.status.setText("Stopping after this iteration (the checkpoint is kept)…")
+            self.process.cancel()
+
+    # ----------------------------------------------------------------- events
+    def _on_event(self, e: dict) -> None:
+        self.panel.on_event(e)
+        if self.run is not None and e.get("event") == "start":
+            self.run["start"] = e
+
+    def _on_finished(self, summary: dict) -> None:
+        self.panel.on_finished(summary)
+        self.runningChanged.emit(False)
+        run, self.run = self.run, None
+        if run is None:
+            return
+        if summary.get("status") == "error":
+            self.notifier.error("Training failed", summary.get("message", "unknown error"))
+            return
+        ckpt = Path(run["checkpoint"])
+        if not ckpt.is_file():
+            self.notifier.error("Training", f"{run['name']} ended without a checkpoint.")
+            return
+        history = C.load(ckpt).get("history", [])
+        version = self.registry().add(run["name"], ckpt, summary, run["start"], history)
+        if summary.get("status") == "finished":
+            C.last_path(ckpt).unlink(missing_ok=True)  # resume state is no longer needed
+        self.rebuild_versions_menu()
+        self.offer_switch(version)
+
+    def offer_switch(self, version: dict) -> None:
+        todo = sum(1 for r in self.doc.dataset.images if r.status == "unreviewed")
+        ap = version.get("val_segm_ap")
+        answer = self.notifier.ask(
+            "Fine-tune finished",
+            f"Model {version['name']} is ready ({version['status']}"
+            + (f", val segm AP {ap:.3f}" if ap is not None else "") + ").\n\n"
+            f"Switch to it and re-predict the {todo} image(s) nobody has reviewed? "
+            "Reviewed instances are never overwritten.",
+            ["Switch and re-predict", "Switch only", "Keep the current model"],
+            "Switch and re-predict")
+        if answer in ("Switch and re-predict", "Switch only"):
+            self._pending_switch = version["checkpoint"] if answer == "Switch and re-predict" else None
+            self.selection.choose(version["checkpoint"])
+
+    def _on_model_ready(self, info) -> None:
+        if self._pending_switch and info.spec.weights == self._pending_switch:
+            self._pending_switch = None
+            self.inference.predict_all(only_unreviewed=True)
+
+    def shutdown(self) -> None:
+        self.process.stop_and_wait()

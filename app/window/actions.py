@@ -1,0 +1,206 @@
+"""Every QAction of the main window in one table, which also builds the menus and
+the toolbars. The Help > Keyboard shortcuts dialog and the README table come from it
+too, so the documented keys are the keys that work. Keys were chosen so nothing
+collides: single letters act on the current image, Ctrl combinations on files and
+the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QMenuBar, QStyle, QToolBar, QWidget
+
+MENUS = ("File", "Edit", "Tools", "Review", "Model", "View", "Help")
+
+
+@dataclass(frozen=True)
+class ActionDef:
+    name: str  # objectName, e.g. actionAccept
+    text: str
+    menu: str
+    keys: tuple[str, ...] = ()
+    tip: str = ""
+    checkable: bool = False
+    toolbar: str = ""  # objectName of the toolbar it also sits in
+    icon: str = ""  # a QStyle standard pixmap name
+    separator: bool = False  # a separator before it in its menu
+
+
+@dataclass(frozen=True)
+class SubmenuDef:
+    name: str  # attribute the window keeps it under
+    text: str
+    menu: str
+    separator: bool = False
+
+
+A, S = ActionDef, SubmenuDef
+ACTIONS: list[ActionDef | SubmenuDef] = [
+    A("actionOpen", "&Open File…", "File", ("Ctrl+O",), "Open an image or a COCO .json file",
+      toolbar="mainToolBar", icon="SP_DialogOpenButton"),
+    A("actionOpenFolder", "Open &Folder…", "File", ("Ctrl+Shift+O",), "Open a folder of images"),
+    S("recent_menu", "Open &Recent", "File"),
+    A("actionSave", "&Save", "File", ("Ctrl+S",), "Save the COCO file", separator=True,
+      toolbar="mainToolBar", icon="SP_DialogSaveButton"),
+    A("actionSaveAs", "Save &As…", "File", ("Ctrl+Shift+S",), "Save the COCO file elsewhere"),
+    A("actionAutosave", "Autosave &interval…", "File", (),
+      "How often unsaved work is copied to the .maskloop/ recovery file"),
+    A("actionQuit", "&Quit", "File", ("Ctrl+Q",), separator=True),
+    A("actionUndo", "&Undo", "Edit", ("Ctrl+Z",), "Undo the last step (shows its image first)",
+      toolbar="mainToolBar", icon="SP_ArrowBack"),
+    A("actionRedo", "&Redo", "Edit", ("Ctrl+Shift+Z", "Ctrl+Y"),
+      "Redo the next step (shows its image first)", toolbar="mainToolBar", icon="SP_ArrowForward"),
+    A("actionHistory", "&History", "Edit", ("Ctrl+H",), "Show the undo history", checkable=True),
+    A("actionSelectTool", "&Select", "Tools", ("V",),
+      "Click selects the top-most instance; Ctrl+click adds to the selection",
+      checkable=True, toolbar="toolsToolBar"),
+    A("actionBrush", "&Brush", "Tools", ("B",),
+      "Paint into the selected instance (Shift: erase); nothing selected: a new instance",
+      checkable=True, toolbar="toolsToolBar"),
+    A("actionEraser", "&Eraser", "Tools", ("E",),
+      "Erase from the selected instance, or from every instance when none is selected",
+      checkable=True, toolbar="toolsToolBar"),
+    A("actionPolygon", "&Polygon", "Tools", ("P",),
+      "Click vertices; Enter or double click adds the area (Shift: subtracts); "
+      "Backspace: undo vertex; Esc: cancel", checkable=True, toolbar="toolsToolBar"),
+    A("actionNewInstance", "&New instance", "Tools", ("N",),
+      "The next stroke or polygon starts a new instance of the current class", separator=True,
+      toolbar="toolsToolBar"),
+    A("actionDeleteInstance", "&Delete instance", "Tools", ("Del",), toolbar="toolsToolBar"),
+    A("actionPickClass", "Choose &class…", "Tools", ("Ctrl+K",),
+      "Type-ahead class picker: relabels the selection, or sets the class for new ones"),
+    A("actionBrushSmaller", "Smaller brush", "Tools", ("[",)),
+    A("actionBrushLarger", "Larger brush", "Tools", ("]",)),
+    A("actionUnoccupied", "Paint only &unoccupied pixels", "Tools", ("O",),
+      "Brush strokes never take pixels from other instances", checkable=True),
+    A("actionFillHoles", "&Fill holes", "Tools", (), "Fill the holes of the selected instance",
+      separator=True),
+    A("actionRemoveIslands", "Remove small &islands…", "Tools", (),
+      "Remove parts of the selected instance smaller than N pixels"),
+    A("actionMerge", "&Merge selected", "Tools", ("Ctrl+M",),
+      "Merge the instances Ctrl+clicked into the first one selected"),
+    A("actionCategories", "C&ategories…", "Tools", (), "Add, rename, recolour and delete classes",
+      separator=True),
+    A("actionAccept", "&Accept instance", "Review", ("A",),
+      "Accept the selection and go to the next unreviewed instance",
+      toolbar="mainToolBar", icon="SP_DialogApplyButton"),
+    A("actionReject", "&Reject instance", "Review", ("R",),
+      "Reject the selection (kept in the file as rejected) and go to the next unreviewed one",
+      toolbar="mainToolBar", icon="SP_DialogDiscardButton"),
+    A("actionToggleHidden", "&Hide / show instance", "Review", ("H",)),
+    A("actionNextInstance", "Next instance", "Review", ("Tab",)),
+    A("actionPrevInstance", "Previous instance", "Review", ("Shift+Tab",)),
+    A("actionMarkDone", "&Mark image done", "Review", ("M",),
+      "Accept every prediction still shown, mark the image done, go to the next unreviewed one",
+      separator=True, toolbar="mainToolBar", icon="SP_DialogYesButton"),
+    A("actionPrevImage", "&Previous image", "Review", ("Q", "PgUp"),
+      toolbar="mainToolBar", icon="SP_MediaSeekBackward"),
+    A("actionNextImage", "&Next image", "Review", ("D", "PgDown"),
+      toolbar="mainToolBar", icon="SP_MediaSeekForward"),
+    A("actionNextUnreviewed", "Next &unreviewed image", "Review", ("U",)),
+    A("actionPredict", "&Predict this image", "Model", ("Ctrl+P",),
+      "Run the model on the current image (reviewed instances are kept)",
+      toolbar="mainToolBar", icon="SP_MediaPlay"),
+    A("actionPredictAll", "Predict &all unreviewed images", "Model", ("Ctrl+Shift+P",),
+      "Run the model over every image not marked done", toolbar="mainToolBar",
+      icon="SP_MediaSkipForward"),
+    A("actionPredictAllImages", "Predict all images (including done)", "Model", (),
+      "Run the model over every image; reviewed instances are never overwritten"),
+    A("actionCancel", "&Cancel prediction", "Model", ("Shift+Esc",), toolbar="mainToolBar",
+      icon="SP_MediaStop"),
+    A("actionFineTune", "&Fine-tune on reviewed images…", "Model", ("Ctrl+T",),
+      "Train the model on the reviewed images (runs in the background)", separator=True),
+    A("actionCancelTraining", "Cancel fine-tuning", "Model", (),
+      "Stop training after the current iteration; the checkpoint is kept"),
+    A("actionAutoPredict", "Predict &automatically", "Model", (),
+      "Predict each new image when it is shown, and prefetch the next two",
+      checkable=True, separator=True),
+    A("actionOpenCheckpoint", "Open &checkpoint…", "Model", (),
+      "Use a fine-tuned checkpoint (.pt) or a torchvision state_dict (.pth)"),
+    S("versions_menu", "Model &versions", "Model"),
+    A("actionFit", "&Fit to window", "View", ("F",)),
+    A("actionActualSize", "Actual size (1:1)", "View", ("0",)),
+    A("actionToggleLabels", "Show &labels", "View", ("L",), checkable=True),
+    A("actionColorByClass", "&Colour by class", "View", ("C",), checkable=True),
+    A("actionShortcuts", "&Keyboard shortcuts", "Help", ("F1",)),
+    A("actionAbout", "&About MaskLoop", "Help", ()),
+]
+
+
+def build_actions(owner: QWidget) -> dict[str, QAction]:
+    """Create the actions as children of owner (so their shortcuts work window-wide)."""
+    out = {}
+    style = owner.style()
+    for d in ACTIONS:
+        if not isinstance(d, ActionDef):
+            continue
+        a = QAction(d.text, owner)
+        a.setObjectName(d.name)
+        if d.keys:
+            a.setShortcuts([QKeySequence(k) for k in d.keys])
+        tip = d.tip or d.text.replace("&", "").rstrip("…")
+        if d.keys:
+            tip += f" ({', '.join(d.keys)})"
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        a.setCheckable(d.checkable)
+        if d.icon:
+            a.setIcon(style.standardIcon(getattr(QStyle, d.icon)))
+        owner.addAction(a)
+        out[d.name] = a
+    return out
+
+
+def build_menus(bar: QMenuBar, actions: dict[str, QAction]) -> tuple[dict[str, QMenu],
+                                                                      dict[str, QMenu]]:
+    """The menus in table order; returns (menus by title, submenus by name)."""
+    menus = {name: bar.addMenu(f"&{name}") for name in MENUS}
+    subs: dict[str, QMenu] = {}
+    for d in ACTIONS:
+        menu = menus[d.menu]
+        if d.separator:
+            menu.addSeparator()
+        if isinstance(d, SubmenuDef):
+            subs[d.name] = menu.addMenu(d.text)
+        else:
+            menu.addAction(actions[d.name])
+    return menus, subs
+
+
+def build_toolbars(actions: dict[str, QAction]) -> dict[str, QToolBar]:
+    """The toolbars in table order (a separator where the menu has one)."""
+    bars: dict[str, QToolBar] = {}
+    for d in ACTIONS:
+        if not isinstance(d, ActionDef) or not d.toolbar:
+            continue
+        tb = bars.get(d.toolbar)
+        if tb is None:
+            tb = bars[d.toolbar] = QToolBar(d.toolbar.replace("ToolBar", "").title())
+            tb.setObjectName(d.toolbar)
+        elif d.separator:
+            tb.addSeparator()
+        tb.addAction(actions[d.name])
+    return bars
+
+
+def shortcut_rows() -> list[tuple[str, str, str]]:
+    """(menu, action, keys) for the help dialog and the README."""
+    return [(d.menu, d.text.replace("&", ""), ", ".join(d.keys))
+            for d in ACTIONS if isinstance(d, ActionDef) and d.keys]
+
+
+def shortcuts_html() -> str:
+    rows = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
+                   for m, t, k in shortcut_rows())
+    extra = ("<tr><td>Tools</td><td>Class 1-9 (relabel the selection, or the next new "
+             "instance)</td><td><b>1 ... 9</b></td></tr>"
+             "<tr><td>Tools</td><td>Brush size</td><td><b>Ctrl + wheel</b></td></tr>"
+             "<tr><td>Polygon</td><td>Close / subtract / undo vertex / cancel</td>"
+             "<td><b>Enter or double click / Shift+Enter / Backspace / Esc</b></td></tr>"
+             "<tr><td>Canvas</td><td>Zoom</td><td><b>mouse wheel</b></td></tr>"
+             "<tr><td>Canvas</td><td>Pan</td><td><b>middle drag, or Space + drag</b></td></tr>"
+             "<tr><td>Canvas</td><td>Select instance / add to selection</td>"
+             "<td><b>click / Ctrl+click</b></td></tr>")
+    return ("<table cellspacing=6><tr><th align=left>Menu</th><th align=left>Action</th>"
+            f"<th align=left>Keys</th></tr>{rows}{extra}</table>")

@@ -1,0 +1,124 @@
+"""The editing tools in the window: tool actions, the tools toolbar (brush size,
+class picker), class keys 1-9, clean-ups, categories and the history view."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QInputDialog, QSpinBox, QToolBar, QUndoView, QWidget
+
+from ..canvas.tools import BrushTool, PolygonTool
+from ..canvas.view import CanvasView
+from ..document.document import Document
+from ..document.editor import EditController
+from ..panels.categories import CategoryManager, ClassPicker
+
+TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon")
+
+
+class EditTools(QObject):
+    message = Signal(str)
+
+    def __init__(self, doc: Document, canvas: CanvasView, actions: dict[str, QAction],
+                 toolbar: QToolBar, dialog_parent: QWidget):
+        super().__init__()
+        self.doc, self.canvas, self.actions, self.parent = doc, canvas, actions, dialog_parent
+        self.edit = EditController(doc)
+        self.edit.message.connect(self.message)
+        a = actions
+        self.tools = {"actionSelectTool": None,
+                      "actionBrush": BrushTool(canvas, self.edit, erase=False),
+                      "actionEraser": BrushTool(canvas, self.edit, erase=True),
+                      "actionPolygon": PolygonTool(canvas, self.edit)}
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for name in TOOLS:
+            group.addAction(a[name])
+            a[name].triggered.connect(lambda _c=False, n=name: self.use_tool(n))
+        a["actionSelectTool"].setChecked(True)
+        self.island_px = 50
+        self._build_toolbar(toolbar)
+        self.history_view = QUndoView(doc.undo_stack)
+        self.history_view.setObjectName("historyView")
+        self.history_view.setEmptyLabel("<opened>")
+        self._class_actions()
+        a["actionNewInstance"].triggered.connect(self.new_instance)
+        a["actionDeleteInstance"].triggered.connect(self.edit.delete_selected)
+        a["actionBrushSmaller"].triggered.connect(lambda: self.edit.set_brush_size(
+            max(1, round(self.edit.brush_size / 1.25))))
+        a["actionBrushLarger"].triggered.connect(lambda: self.edit.set_brush_size(
+            max(self.edit.brush_size + 1, round(self.edit.brush_size * 1.25))))
+        a["actionUnoccupied"].toggled.connect(lambda on: setattr(self.edit, "unoccupied", on))
+        a["actionPickClass"].triggered.connect(self._focus_picker)
+        a["actionFillHoles"].triggered.connect(self.edit.fill_holes)
+        a["actionRemoveIslands"].triggered.connect(self.ask_remove_islands)
+        a["actionMerge"].triggered.connect(self.edit.merge)
+        a["actionCategories"].triggered.connect(self.show_categories)
+        self.picker.picked.connect(self.pick_class)
+        doc.selectionChanged.connect(self._on_selection)
+        self.edit.categoryChanged.connect(lambda cid: self.doc.selected is None
+                                          and self.picker.show_category(cid))
+
+    def _build_toolbar(self, tb: QToolBar) -> None:
+        self.size_spin = QSpinBox()
+        self.size_spin.setObjectName("brushSize")
+        self.size_spin.setRange(1, 1000)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Brush diameter in image pixels ([ and ], or Ctrl+wheel)")
+        self.size_spin.setValue(self.edit.brush_size)
+        self.size_spin.valueChanged.connect(self.edit.set_brush_size)
+        self.edit.brushSizeChanged.connect(self.size_spin.setValue)
+        tb.addWidget(self.size_spin)
+        self.picker = ClassPicker(self.doc)
+        tb.addWidget(self.picker)
+        tb.addAction(self.actions["actionUnoccupied"])
+
+    def _class_actions(self) -> None:
+        self.class_actions = []
+        for k in range(1, 10):
+            act = QAction(f"Class {k}", self.parent)
+            act.setObjectName(f"actionClass{k}")
+            act.setShortcut(QKeySequence(str(k)))
+            act.triggered.connect(lambda _c=False, k=k: self.class_key(k))
+            self.parent.addAction(act)
+            self.class_actions.append(act)
+
+    # ------------------------------------------------------------------- tools
+    def use_tool(self, name: str) -> None:
+        self.actions[name].setChecked(True)
+        self.canvas.set_tool(self.tools[name])
+
+    def new_instance(self) -> None:
+        self.doc.select(None)
+        self.edit.arm_new_instance(True)
+        if self.canvas.tool is None:
+            self.use_tool("actionBrush")
+        self.message.emit("Draw the new instance (brush or polygon)")
+
+    def _focus_picker(self) -> None:
+        self.picker.setFocus()
+        self.picker.lineEdit().selectAll()
+
+    def _on_selection(self, inst) -> None:
+        self.picker.show_category(inst.category_id if inst is not None else self.edit.category_id)
+
+    def pick_class(self, category_id: int) -> None:
+        self.edit.relabel_or_choose(category_id)
+
+    def class_key(self, k: int) -> None:
+        cats = self.doc.dataset.categories if self.doc.dataset else []
+        if k <= len(cats):
+            self.pick_class(cats[k - 1].id)
+            self.picker.show_category(cats[k - 1].id)
+
+    def ask_remove_islands(self) -> None:
+        n, ok = QInputDialog.getInt(self.parent, "Remove small islands",
+                                    "Remove parts smaller than (pixels):", self.island_px, 1, 10**7)
+        if ok:
+            self.island_px = n
+            self.edit.remove_islands(n)
+
+    def show_categories(self) -> None:
+        if self.doc.dataset is not None:
+            dlg = CategoryManager(self.doc, self.parent)
+            dlg.open()
+            self.category_dialog = dlg

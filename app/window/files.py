@@ -1,0 +1,141 @@
+"""Opening and saving as the user does it: file dialogs, recent files, drag and
+drop, the unsaved-changes question and crash recovery. The Session does the
+writing; this asks the questions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
+
+from ..document.document import Document
+from ..document.session import Session
+from ..notify import Notifier
+from ..settings import Settings
+
+MAX_RECENT = 10
+
+
+class FileController(QObject):
+    message = Signal(str, int)  # text, milliseconds
+    titleChanged = Signal()
+
+    def __init__(self, doc: Document, session: Session, notifier: Notifier, settings: Settings,
+                 dialog_parent: QWidget, recent_menu: QMenu):
+        super().__init__()
+        self.doc, self.session, self.notifier, self.settings = doc, session, notifier, settings
+        self.parent, self.recent_menu = dialog_parent, recent_menu
+        self.rebuild_recent()
+
+    # -------------------------------------------------------------------- open
+    def open_path(self, path, image_root=None) -> bool:
+        """Open an image, folder or COCO file; a bad one gets a message, nothing else changes."""
+        if not self.maybe_save():
+            return False
+        try:
+            ds = self.session.open(Path(path), Path(image_root) if image_root else None)
+        except Exception as e:  # CocoFormatError, ImageReadError, FileNotFoundError, OSError
+            self.notifier.error("Cannot open", str(e))
+            return False
+        if ds.warnings:
+            self.notifier.error("Problems in the file", "\n".join(ds.warnings[:12]))
+        self.remember(Path(path).resolve())
+        self.settings.last_folder = str(Path(path).resolve().parent)
+        recovery = self.session.pending_recovery()
+        if recovery is not None:
+            answer = self.notifier.ask(
+                "Recover unsaved work?",
+                f"MaskLoop found unsaved changes from an earlier session that did not close "
+                f"normally:\n{recovery}\n\nRestore them?", ["Restore", "Discard"], "Restore")
+            if answer == "Restore":
+                self.session.restore(recovery)
+            else:
+                recovery.unlink(missing_ok=True)
+        self.titleChanged.emit()
+        return True
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Open image or COCO file", self.settings.last_folder,
+            "Images or COCO JSON (*.json *.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;"
+            "All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self.parent, "Open folder of images",
+                                                self.settings.last_folder)
+        if path:
+            self.open_path(path)
+
+    def open_dropped(self, paths: list[str]) -> None:
+        if paths:
+            self.open_path(paths[0])
+
+    # -------------------------------------------------------------------- save
+    def ask_save_path(self, default: Path) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Save COCO file", str(default),
+                                              "COCO JSON (*.json)")
+        return Path(path) if path else None
+
+    def save(self, ask: bool = False) -> bool:
+        if self.doc.dataset is None:
+            return False
+        path = self.session.coco_path
+        if ask or path is None:
+            path = self.ask_save_path(self.session.default_save_path())
+            if path is None:
+                return False
+        try:
+            self.session.save(path)
+        except Exception as e:  # disk full, permissions, unreadable image size
+            kept = self.session.recovery_file()
+            where = (f"The last autosave copy is {kept}." if kept.is_file()
+                     else "There is no autosave copy yet.")
+            self.notifier.error("Save failed", f"{path}: {e}\n\nYour changes are still open "
+                                f"in this window. {where}")
+            return False
+        self.remember(Path(path).resolve())
+        self.message.emit(f"Saved {path}", 5000)
+        self.titleChanged.emit()
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask before unsaved work would be lost; False means the user cancelled."""
+        if self.doc.dataset is None or not self.doc.dirty:
+            return True
+        answer = self.notifier.ask("Unsaved changes",
+                                   f"Save the changes to {self.session.display_name()}?",
+                                   ["Save", "Discard", "Cancel"], "Save")
+        if answer == "Save":
+            return self.save()
+        if answer == "Discard":
+            self.session.discard_recovery()
+            return True
+        return False
+
+    def ask_autosave_interval(self) -> None:
+        seconds, ok = QInputDialog.getInt(
+            self.parent, "Autosave",
+            "Copy unsaved work to the recovery file every N seconds (0: off):",
+            self.session.interval, 0, 3600, 10)
+        if ok:
+            self.set_autosave_interval(seconds)
+
+    def set_autosave_interval(self, seconds: int) -> None:
+        self.session.set_autosave_interval(seconds)
+        self.settings.autosave_seconds = self.session.interval
+
+    # ------------------------------------------------------------------ recent
+    def remember(self, path: Path) -> None:
+        recent = [p for p in self.settings.recent if p != str(path)]
+        self.settings.recent = [str(path)] + recent[:MAX_RECENT - 1]
+        self.settings.save()
+        self.rebuild_recent()
+
+    def rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.settings.recent:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _c=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent))

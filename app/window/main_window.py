@@ -1,0 +1,307 @@
+"""MainWindow: layout and wiring only. The Document holds the data and its one
+writer, the Session the files, the InferenceController the threads, ModelSelection
+the current model; the controllers get those, never the window."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QToolBar
+
+from ..canvas.view import CanvasView
+from ..document.document import Document
+from ..document.history import UndoBudget
+from ..document.session import Session
+from ..inference.controller import InferenceController
+from ..inference.selection import ModelSelection
+from ..inference.workers import default_factory
+from ..notify import Notifier
+from ..panels.display_panel import DisplayPanel
+from ..panels.image_list import ImageListPanel
+from ..panels.instance_list import InstanceTable
+from ..settings import Settings
+from ..training.controller import FineTuneController
+from ..training.widgets import TrainingPanel
+from .actions import build_actions, build_menus, build_toolbars, shortcuts_html
+from .edit_tools import EditTools
+from .files import FileController
+from .model_panel import ModelPanel
+from .review import ReviewController
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, factory=default_factory,
+                 reader=None, weights: str | None = None, device: str | None = None,
+                 min_size: int | None = None, max_size: int | None = None,
+                 load_model: bool = True):
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.setAcceptDrops(True)
+        self.prefs = Settings.load(settings or QSettings("MaskLoop", "MaskLoop"))
+        self.notifier = Notifier(self)
+        self.doc = Document(self)
+        self.doc.set_threshold(self.prefs.threshold)
+        self.session = Session(self.doc, self.prefs.autosave_seconds)
+        self.selection = ModelSelection(weights or self.prefs.weights,
+                                        device or self.prefs.device, min_size, max_size)
+        self.inference = InferenceController(self.doc, self.notifier, factory, reader)
+        self.budget = UndoBudget(self.doc.undo_stack)
+        self.canvas = CanvasView(self.doc)
+        self.setCentralWidget(self.canvas)
+        self.actions_ = build_actions(self)
+        self.menus, subs = build_menus(self.menuBar(), self.actions_)
+        self.versions_menu = subs["versions_menu"]
+        self.toolbars = build_toolbars(self.actions_)
+        for tb in self.toolbars.values():
+            self.addToolBar(Qt.TopToolBarArea, tb)
+        self.review = ReviewController(self.doc)
+        self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
+                                    subs["recent_menu"])
+        self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
+                                      self)
+        self.editing = EditTools(self.doc, self.canvas, self.actions_,
+                                 self.toolbars["toolsToolBar"], self)
+        self.training_panel = TrainingPanel()
+        self.finetune = FineTuneController(self.doc, self.session, self.selection,
+                                           self.inference, self.notifier, self.training_panel,
+                                           self, self.versions_menu)
+        self._build_docks()
+        self._build_status_bar()
+        self._build_model_toolbar()
+        self._connect()
+        self._restore_settings()
+        self.finetune.rebuild_versions_menu()
+        self._update_title()
+        if load_model:
+            self.inference.set_model(self.selection.spec)
+
+    # ------------------------------------------------------------------ layout
+    def _dock(self, title: str, name: str, widget, area, visible: bool = True) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        dock.setVisible(visible)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.image_panel = ImageListPanel(self.doc)
+        self.instance_table = InstanceTable(self.doc)
+        self.display = DisplayPanel(self.doc.threshold, self.prefs.opacity)
+        self.docks = [
+            self._dock("Images", "imagesDock", self.image_panel, Qt.LeftDockWidgetArea),
+            self._dock("Instances", "instancesDock", self.instance_table, Qt.RightDockWidgetArea),
+            self._dock("Display", "displayDock", self.display, Qt.RightDockWidgetArea),
+        ]
+        self.history_dock = self._dock("History", "historyDock", self.editing.history_view,
+                                       Qt.RightDockWidgetArea, visible=False)
+        self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
+                                        Qt.RightDockWidgetArea, visible=False)
+        view = self.menus["View"]
+        view.addSeparator()
+        for dock in self.docks:
+            view.addAction(dock.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.pos_label = QLabel("")
+        self.pixel_label = QLabel("")
+        self.model_label = QLabel("no model")
+        self.state_label = QLabel("idle")
+        self.progress = self.model_panel.progress
+        self.cancel_button = self.model_panel.cancel_button
+        self.cancel_button.setDefaultAction(self.actions_["actionCancel"])
+        for w in (self.pos_label, self.pixel_label):
+            sb.addWidget(w)
+        for w in (self.progress, self.cancel_button, self.state_label, self.model_label):
+            sb.addPermanentWidget(w)
+
+    def _build_model_toolbar(self) -> None:
+        mt = QToolBar("Model")
+        mt.setObjectName("modelToolBar")
+        self.addToolBar(mt)
+        mt.addWidget(QLabel(" Weights "))
+        mt.addWidget(self.model_panel.weights_combo)
+        mt.addWidget(QLabel(" Device "))
+        mt.addWidget(self.model_panel.device_combo)
+
+    # ------------------------------------------------------------------ signals
+    def _connect(self) -> None:
+        a, doc, inf, rv, fl = self.actions_, self.doc, self.inference, self.review, self.files
+        show = self.statusBar().showMessage
+        for name, slot in {
+            "actionOpen": fl.open_file_dialog, "actionOpenFolder": fl.open_folder_dialog,
+            "actionSave": lambda: fl.save(), "actionSaveAs": lambda: fl.save(ask=True),
+            "actionQuit": self.close, "actionAutosave": fl.ask_autosave_interval,
+            "actionUndo": doc.undo, "actionRedo": doc.redo,
+            "actionAccept": lambda: rv.review_selected("accepted"),
+            "actionReject": lambda: rv.review_selected("rejected"),
+            "actionToggleHidden": rv.toggle_hidden,
+            "actionNextInstance": lambda: rv.step_instance(1),
+            "actionPrevInstance": lambda: rv.step_instance(-1),
+            "actionMarkDone": rv.mark_done, "actionNextImage": lambda: rv.step_image(1),
+            "actionPrevImage": lambda: rv.step_image(-1),
+            "actionNextUnreviewed": rv.next_unreviewed,
+            "actionPredict": lambda: inf.predict_current(explicit=True),
+            "actionPredictAll": lambda: inf.predict_all(False),
+            "actionPredictAllImages": lambda: inf.predict_all(True),
+            "actionCancel": inf.cancel, "actionFineTune": self.finetune.ask_and_start,
+            "actionCancelTraining": self.finetune.cancel,
+            "actionOpenCheckpoint": self.model_panel.open_checkpoint_dialog,
+            "actionFit": self.canvas.fit, "actionActualSize": self.canvas.actual_size,
+            "actionShortcuts": self.show_shortcuts, "actionAbout": self.show_about,
+        }.items():
+            a[name].triggered.connect(slot)
+        stack = doc.undo_stack
+        a["actionUndo"].setEnabled(False)
+        a["actionRedo"].setEnabled(False)
+        stack.canUndoChanged.connect(a["actionUndo"].setEnabled)
+        stack.canRedoChanged.connect(a["actionRedo"].setEnabled)
+        stack.undoTextChanged.connect(lambda t: a["actionUndo"].setText(f"&Undo {t}".strip()))
+        stack.redoTextChanged.connect(lambda t: a["actionRedo"].setText(f"&Redo {t}".strip()))
+        a["actionHistory"].toggled.connect(self.history_dock.setVisible)
+        self.history_dock.visibilityChanged.connect(a["actionHistory"].setChecked)
+        a["actionCancelTraining"].setEnabled(False)
+        self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
+        self.finetune.runningChanged.connect(self._on_training_running)
+        a["actionAutoPredict"].toggled.connect(self._set_auto_predict)
+        a["actionToggleLabels"].toggled.connect(self.display.labels.setChecked)
+        a["actionColorByClass"].toggled.connect(self.display.by_class.setChecked)
+        self.display.thresholdChanged.connect(doc.set_threshold)
+        doc.thresholdChanged.connect(self.display.show_threshold)
+        self.display.opacityChanged.connect(self.canvas.set_opacity)
+        self.display.adjustChanged.connect(self.canvas.set_display_adjust)
+        self.display.colorByClassChanged.connect(self._on_color_by_class)
+        self.display.labelsChanged.connect(self._on_labels)
+        self.image_panel.rowActivated.connect(doc.set_row)
+        self.canvas.cursorMoved.connect(self._on_cursor)
+        self.selection.changed.connect(inf.set_model)
+        doc.dirtyChanged.connect(lambda _d: self._update_title())
+        doc.currentChanged.connect(lambda _r: self._update_title())
+        fl.titleChanged.connect(self._update_title)
+        self.session.opened.connect(lambda _n: self._update_title())
+        inf.pixelsReady.connect(self.canvas.set_image)
+        inf.pixelsFailed.connect(self._on_pixels_failed)
+        inf.pixels.sizeMismatch.connect(lambda _i, msg: self.notifier.error("Image size mismatch",
+                                                                            msg))
+        inf.stateChanged.connect(self.state_label.setText)
+        inf.modelChanged.connect(self.model_label.setText)
+        inf.modelReady.connect(lambda i: show(f"Model ready: {i.model_id} on {i.device}", 5000))
+        for source in (doc.historyMoved, rv.message, inf.message, self.session.message,
+                       self.editing.message):
+            source.connect(lambda text: show(text, 8000))
+        fl.message.connect(show)
+        inf.predictionSkipped.connect(lambda _i, why: show(why, 6000))
+
+    def _set_auto_predict(self, on: bool) -> None:
+        self.inference.auto_predict = on
+        self.prefs.auto_predict = on
+        if on:
+            self.inference._maybe_auto_predict()
+
+    def _on_training_running(self, running: bool) -> None:
+        if running:
+            self.training_dock.show()
+            self.training_dock.raise_()
+
+    def _on_color_by_class(self, on: bool) -> None:
+        self.actions_["actionColorByClass"].setChecked(on)
+        self.canvas.set_color_by_class(on)
+
+    def _on_labels(self, on: bool) -> None:
+        self.actions_["actionToggleLabels"].setChecked(on)
+        self.canvas.set_show_labels(on)
+
+    def _on_pixels_failed(self, _image_id: int, message: str) -> None:
+        self.canvas.clear_image()
+        self.notifier.error("Cannot show image", message)
+
+    def _on_cursor(self, x: int, y: int) -> None:
+        if x < 0 or self.canvas.rgb is None:
+            self.pos_label.setText("")
+            self.pixel_label.setText("")
+            return
+        r, g, b = self.canvas.rgb[y, x]
+        self.pos_label.setText(f"x {x}  y {y}")
+        self.pixel_label.setText(f"RGB {r} {g} {b}")
+
+    def _update_title(self) -> None:
+        name = self.session.display_name() if self.doc.dataset is not None else ""
+        star = "*" if self.doc.dirty else ""
+        rec = self.doc.current
+        where = f" — {rec.file_name}" if rec is not None else ""
+        self.setWindowTitle(f"{name}{star}{where} — MaskLoop" if name else "MaskLoop")
+
+    # ------------------------------------------------------------- public API
+    def open_path(self, path, image_root=None) -> bool:
+        return self.files.open_path(path, image_root)
+
+    def save(self, ask: bool = False) -> bool:
+        return self.files.save(ask)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.files.open_dropped(paths)
+
+    def show_shortcuts(self) -> None:
+        box = QMessageBox(QMessageBox.NoIcon, "Keyboard shortcuts", shortcuts_html(),
+                          QMessageBox.Ok, self)
+        box.setObjectName("shortcutsDialog")
+        box.setTextFormat(Qt.RichText)
+        box.open()
+
+    def show_about(self) -> None:
+        self.notifier.info("About MaskLoop", "MaskLoop: predict, review, correct, fine-tune, "
+                           "predict again. Mask R-CNN by torchvision; Qt by PySide6.")
+
+    # ----------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        p = self.prefs
+        if p.geometry is not None:
+            self.restoreGeometry(p.geometry)
+        else:
+            self.resize(1400, 900)
+            self.resizeDocks([self.docks[0], self.docks[1]], [300, 340], Qt.Horizontal)
+        if p.window_state is not None:
+            self.restoreState(p.window_state)
+        self.actions_["actionAutoPredict"].setChecked(p.auto_predict)
+        self.inference.auto_predict = p.auto_predict
+        self.display.labels.setChecked(p.labels)
+        self.actions_["actionToggleLabels"].setChecked(p.labels)
+        self.display.by_class.setChecked(p.color_by_class)
+        self.canvas.set_opacity(p.opacity)
+
+    def _store_settings(self) -> None:
+        p = self.prefs
+        p.geometry, p.window_state = self.saveGeometry(), self.saveState()
+        p.opacity = self.display.opacity.value() / 100
+        p.threshold = self.doc.threshold
+        p.labels = self.display.labels.isChecked()
+        p.color_by_class = self.display.by_class.isChecked()
+        p.save()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.finetune.process.running:
+            answer = self.notifier.ask("Training is running",
+                                       "Stop fine-tuning and quit? Its last checkpoint is kept.",
+                                       ["Stop and quit", "Keep working"], "Keep working")
+            if answer != "Stop and quit":
+                event.ignore()
+                return
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.finetune.shutdown()
+        self._store_settings()
+        self.session.close()
+        self.state_label.setText("stopping…")
+        self.inference.shutdown()
+        self.notifier.close_all()
+        if self.doc.dataset is not None and not self.doc.dirty:
+            self.session.discard_recovery()
+        event.accept()

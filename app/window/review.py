@@ -1,0 +1,84 @@
+"""Review keys: accept, reject, hide, step through instances and images, mark done.
+
+A and R act on the selection, then go to the next unreviewed instance after it,
+wrapping around (model/review.py's rule): never back to the first, never to an
+instance a person already decided or drew.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from model.edits import review_edit, status_edit
+from model.review import next_to_review
+
+from ..document.document import Document
+
+
+class ReviewController(QObject):
+    message = Signal(str)
+
+    def __init__(self, doc: Document):
+        super().__init__()
+        self.doc = doc
+
+    def _next(self, after) -> None:
+        rec = self.doc.current
+        nxt = next_to_review(self.doc.listed(rec), after, self.doc.hidden)
+        self.doc.select(nxt)
+        if nxt is None:
+            self.message.emit("Every instance shown on this image is reviewed; "
+                              "M marks the image done")
+
+    def review_selected(self, review: str) -> None:
+        rec = self.doc.current
+        if rec is None:
+            return
+        chosen = list(self.doc.selection)
+        if not chosen:  # nothing selected: go to the first instance to review
+            self._next(None)
+            return
+        self.doc.push(review_edit(rec, chosen, review))
+        self._next(chosen[-1])
+
+    def toggle_hidden(self) -> None:
+        inst = self.doc.selected
+        if inst is not None:
+            self.doc.set_hidden(inst, id(inst) not in self.doc.hidden)
+
+    def step_instance(self, step: int) -> None:
+        rec = self.doc.current
+        if rec is None:
+            return
+        items = self.doc.listed(rec)
+        if not items:
+            return
+        cur = next((k for k, i in enumerate(items) if i is self.doc.selected), None)
+        if cur is None:
+            k = 0 if step > 0 else len(items) - 1
+        else:
+            k = (cur + step) % len(items)
+        self.doc.select(items[k])
+
+    def mark_done(self) -> None:
+        rec = self.doc.current
+        if rec is None:
+            return
+        self.doc.push(status_edit(rec, rec.status != "done", self.doc.drawn(rec)))
+        if rec.status == "done":
+            self.next_unreviewed()
+
+    def step_image(self, step: int) -> None:
+        if self.doc.dataset is not None and self.doc.dataset.images:
+            self.doc.set_row(min(max(self.doc.row + step, 0), len(self.doc.dataset.images) - 1))
+
+    def next_unreviewed(self) -> None:
+        ds = self.doc.dataset
+        if ds is None or not ds.images:
+            return
+        n = len(ds.images)
+        for k in range(1, n + 1):
+            row = (self.doc.row + k) % n
+            if ds.images[row].status != "done":
+                self.doc.set_row(row)
+                return
+        self.message.emit("Every image is done.")

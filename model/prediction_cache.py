@@ -1,0 +1,128 @@
+"""Cached predictions on disk, so reopening a dataset does not predict it again.
+
+The COCO file holds the data (what it came with, and every decision); predictions
+nobody has looked at are a cache, kept in `.maskloop/<name>.predictions.json`. Each
+image's entry records the image file's size in bytes and mtime: a changed image's
+predictions are not restored. A cache that cannot be read is ignored, never fatal.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import masks as M
+from .annotations import Category, Dataset, ImageRecord, Instance
+from .atomic import atomic_write_json
+from .review import is_cached
+
+FORMAT = "maskloop-predictions/1"
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+
+def _image_stamp(ds: Dataset, rec: ImageRecord) -> list[int] | None:
+    try:
+        return _stamp(ds.image_path(rec))
+    except Exception:  # an escaping file_name: never looked at
+        return None
+
+
+def cache_json(ds: Dataset) -> dict:
+    """Every predicted image's cached predictions (an image predicted empty too)."""
+    images, used = [], set()
+    for rec in ds.images:
+        if rec.prediction_model is None or not rec.size_known:
+            continue
+        preds = []
+        for inst in rec.instances:
+            if not is_cached(inst):
+                continue
+            used.add(inst.category_id)
+            preds.append({"category_id": inst.category_id, "score": inst.score,
+                          "model": inst.model,
+                          "segmentation": M.encode_rle(inst.mask, inst.offset, rec.height,
+                                                       rec.width)})
+        images.append({"id": rec.id, "file_name": rec.file_name, "width": rec.width,
+                       "height": rec.height, "file": _image_stamp(ds, rec),
+                       "model": rec.prediction_model, "predictions": preds})
+    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory}
+            for c in ds.categories if c.id in used]
+    return {"format": FORMAT, "categories": cats, "images": images}
+
+
+def write_cache(path: Path, ds: Dataset) -> None:
+    """Write the cache atomically; with nothing predicted, remove the file."""
+    data = cache_json(ds)
+    if not data["images"]:
+        Path(path).unlink(missing_ok=True)
+        return
+    atomic_write_json(path, data)
+
+
+@dataclass
+class CachedImage:
+    rec: ImageRecord
+    model: str
+    instances: list[Instance]
+
+
+@dataclass
+class Cache:
+    categories: list[Category]
+    images: list[CachedImage]
+    skipped: int  # entries whose image changed or is gone
+
+
+def read_cache(path: Path, ds: Dataset) -> Cache | None:
+    """The cached predictions that still fit `ds`; None when there is no readable cache."""
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    try:
+        return _parse(data, ds)
+    except (KeyError, TypeError, ValueError):
+        return None  # hand-edited or from a newer version: predicting again is safe
+
+
+def _parse(data: dict, ds: Dataset) -> Cache:
+    cats = [Category(int(c["id"]), str(c["name"]), c.get("supercategory"))
+            for c in data["categories"]]
+    by_id = {rec.id: rec for rec in ds.images}
+    images, skipped = [], 0
+    for entry in data["images"]:
+        rec = by_id.get(entry["id"])
+        w, h = int(entry["width"]), int(entry["height"])
+        if rec is None or rec.file_name != entry["file_name"] \
+                or (rec.size_known and (rec.width, rec.height) != (w, h)) \
+                or entry.get("file") is None or _image_stamp(ds, rec) != entry["file"]:
+            skipped += 1
+            continue
+        if not rec.size_known:
+            rec.width, rec.height = w, h  # the stamp says it is the same file
+        insts = []
+        for p in entry["predictions"]:
+            seg = p["segmentation"]
+            if M.segmentation_size(seg) != (h, w) or not isinstance(seg.get("counts"), str):
+                raise ValueError("bad segmentation")
+            score = float(p["score"])
+            if not 0.0 <= score <= 1.0:
+                raise ValueError("bad score")
+            ann = {"id": None, "category_id": int(p["category_id"]), "segmentation": seg,
+                   "score": score, "source": "model", "review": "unreviewed",
+                   "model": p.get("model")}
+            inst = Instance.from_annotation(ann, h, w)
+            inst.original = None  # a cached prediction, not the file's
+            insts.append(inst)
+        images.append(CachedImage(rec, str(entry["model"]), insts))
+    return Cache(cats, images, skipped)
