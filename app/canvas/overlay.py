@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from model.annotations import Instance
-from model.mask_edit import Rect, mask_rect, union_rect
+from model.mask_edit import Rect, mask_rect
 
 _KERNEL = np.ones((3, 3), np.uint8)
 ColorFn = Callable[[Instance], tuple[int, int, int]]
@@ -22,9 +22,6 @@ ColorFn = Callable[[Instance], tuple[int, int, int]]
 
 def instance_rect(inst: Instance) -> Rect | None:
     return mask_rect(inst.mask, inst.offset)
-
-
-union = union_rect
 
 
 def _intersect(a: Rect, b: Rect) -> Rect | None:

@@ -34,10 +34,18 @@ class EditController(QObject):
         self.stroke: Stroke | None = None
         self._stroke_ops: list[Op] = []
         doc.datasetReset.connect(self._on_reset)
+        doc.currentChanged.connect(lambda _row: self.cancel_stroke())
 
     def _on_reset(self) -> None:
+        self.cancel_stroke()
         cats = self.doc.dataset.categories if self.doc.dataset else []
         self.set_category(cats[0].id if cats else None)
+
+    def cancel_stroke(self) -> None:
+        """Drop a stroke in progress (its image is no longer shown); nothing changes."""
+        st, self.stroke = self.stroke, None
+        if st is not None:
+            self.doc.end_preview(st.rec, st.rect)
 
     # ---------------------------------------------------------------- settings
     def set_brush_size(self, size: int) -> None:
