@@ -29,7 +29,7 @@ class Instance:
     """
 
     __slots__ = ("id", "category_id", "score", "source", "review", "model", "iscrowd",
-                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance", "_loose")
+                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance", "_loose", "_hw")
 
     def __init__(self, category_id: int, mask: np.ndarray | None = None,
                  offset: M.Offset = (0, 0), *, id: int | None = None,
@@ -49,6 +49,7 @@ class Instance:
         self.iscrowd = bool(iscrowd)
         self.original: dict | None = None  # the loaded annotation, until the mask changes
         self._lazy: tuple[Any, int, int] | None = None
+        self._hw: tuple[int, int] | None = None  # the image size a loaded segmentation has
         self._loaded_provenance: tuple | None = None
         self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
@@ -65,6 +66,7 @@ class Instance:
                    iscrowd=bool(ann.get("iscrowd", 0)))
         inst.original = ann
         inst._lazy = (ann["segmentation"], height, width)
+        inst._hw = (height, width)
         inst._loaded_provenance = inst._provenance()
         return inst
 
@@ -82,6 +84,18 @@ class Instance:
             seg, h, w = self._lazy
             self._store(*M.decode_segmentation(seg, h, w))
             self._lazy = None
+
+    @property
+    def is_lazy(self) -> bool:
+        """Not decoded yet: the mask lives only as the file's segmentation."""
+        return self._lazy is not None
+
+    def forget_mask(self) -> None:
+        """Drop a decoded mask that still equals the file's segmentation (it is decoded
+        again when needed): a streaming save or export stays small."""
+        if not self.edited and self._hw is not None and not self._loose:
+            self._lazy = (self.original["segmentation"], *self._hw)
+            self._mask, self._offset = M.empty_mask()
 
     @property
     def mask(self) -> np.ndarray:

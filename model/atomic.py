@@ -4,8 +4,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, IO
+
+PROCESS_START = time.time()
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Temp files a killed save of `path` left behind (older than this process: no save
+    of ours is writing them)."""
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < PROCESS_START:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def _umask() -> int:
@@ -18,6 +35,7 @@ def atomic_write(path: os.PathLike | str, write: Callable[[IO[bytes]], None]) ->
     """Write through a temp file in the same folder, fsync it, then os.replace."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual mode

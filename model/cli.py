@@ -14,7 +14,7 @@ from .annotations import Dataset, ImageRecord
 from .coco import FORMATS, load_dataset, save_dataset
 from .coco_validate import CocoFormatError
 from .errors import DeviceError, WeightsError
-from .evaluate import evaluate, format_table, load_predictions
+from .evaluate import evaluate, format_table, iou_types, load_predictions
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
 from .masks import POLYGON_TOLERANCE_PX
 from .progress import ProgressBar
@@ -105,6 +105,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     gt = load_dataset(args.gt, args.images)
     results = load_predictions(Path(args.pred), gt)
+    if iou_types(results) == ("bbox",):
+        print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
+              "(polygons or RLE)", file=sys.stderr)
     metrics = evaluate(gt, results)
     if args.json:
         print(json.dumps(metrics))

@@ -11,11 +11,12 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Callable
 
 from . import masks as M
 from .annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
-from .atomic import atomic_write_json
-from .coco_validate import CocoFormatError, validate
+from .atomic import atomic_write
+from .coco_validate import CocoFormatError, Validator, read_json, validate
 
 FORMATS = ("rle", "polygon")
 _BIG3 = ("images", "annotations", "categories")
@@ -38,17 +39,7 @@ class SaveReport:
 def load_dataset(path: Path | str, image_root: Path | str | None = None) -> Dataset:
     """Parse, validate and wrap a COCO file; masks are decoded lazily."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CocoFormatError(path, ["file not found"]) from None
-    except OSError as e:
-        raise CocoFormatError(path, [f"cannot read file: {e.strerror or e}"]) from None
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CocoFormatError(path, [f"not valid JSON: {e}"]) from None
-    return dataset_from_json(data, path=path, image_root=image_root)
+    return dataset_from_json(read_json(path), path=path, image_root=image_root)
 
 
 def dataset_from_json(data: dict, path: Path | None = None,
@@ -94,6 +85,8 @@ def _encode(inst: Instance, rec: ImageRecord, fmt: str, report: SaveReport):
                 return polys
             report.kept_rle_shape += 1
     report.rle += 1
+    if not inst.edited:  # straight from the file's own segmentation, in pycocotools' C
+        return M.to_compressed_rle(inst.original["segmentation"], h, w)
     return M.encode_rle(inst.mask, inst.offset, h, w)
 
 
@@ -146,24 +139,8 @@ def image_json(rec: ImageRecord) -> dict:
     return d
 
 
-def dataset_json(ds: Dataset, fmt: str = "rle", convert_all: bool = False
-                 ) -> tuple[dict, SaveReport]:
-    """The COCO dict for a dataset; unknown root keys keep their place and order."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    report = SaveReport()
-    ids = ds.new_annotation_id
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        for inst in rec.instances:
-            if inst.id is None:
-                inst.id = ids()
-    body = {
-        "images": [image_json(rec) for rec in ds.images],
-        "annotations": [annotation_json(inst, rec, fmt, convert_all, report)
-                        for rec in ds.images for inst in rec.instances],
-        "categories": [c.to_json() for c in ds.categories],
-    }
+def _root_keys(ds: Dataset) -> tuple[list[str], dict]:
+    """The root keys in the file's order, and the values besides the big three."""
     extra = dict(ds.extra)
     # COCO's required 'info': pycocotools 2.0.10's loadRes (and so detectron2's
     # evaluator) raises KeyError on a ground truth without it, so a file that lacks it gains it
@@ -171,17 +148,111 @@ def dataset_json(ds: Dataset, fmt: str = "rle", convert_all: bool = False
                               "date_created": _dt.date.today().isoformat()})
     if not ds.key_order:  # a new file
         extra.setdefault("licenses", [])
-    out: dict = {}
-    for key in list(ds.key_order) + list(extra) + list(_BIG3):
-        if key in out:
-            continue
-        out[key] = body[key] if key in body else extra[key]
-    return out, report
+    keys = list(dict.fromkeys(list(ds.key_order) + list(extra) + list(_BIG3)))
+    return keys, extra
+
+
+def _prepare(ds: Dataset) -> None:
+    ids = ds.new_annotation_id
+    for rec in ds.images:
+        ds.ensure_size(rec)
+        for inst in rec.instances:
+            if inst.id is None:
+                inst.id = ids()
+
+
+def dataset_json(ds: Dataset, fmt: str = "rle", convert_all: bool = False
+                 ) -> tuple[dict, SaveReport]:
+    """The COCO dict for a dataset; unknown root keys keep their place and order."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    report = SaveReport()
+    _prepare(ds)
+    body = {
+        "images": [image_json(rec) for rec in ds.images],
+        "annotations": [annotation_json(inst, rec, fmt, convert_all, report)
+                        for rec in ds.images for inst in rec.instances],
+        "categories": [c.to_json() for c in ds.categories],
+    }
+    keys, extra = _root_keys(ds)
+    return {key: body[key] if key in body else extra[key] for key in keys}, report
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+Check = Callable[[Instance, ImageRecord, dict], None]
+
+
+def write_dataset(f: IO[bytes], ds: Dataset, fmt: str = "rle", convert_all: bool = False,
+                  check: Check | None = None) -> SaveReport:
+    """Stream the dataset as COCO JSON into `f`, annotation by annotation.
+
+    Each item is checked with the loader's own rules before it is written (what
+    MaskLoop writes, MaskLoop must read back), and a mask decoded only to be written
+    is dropped again, so a save never holds every decoded mask at once. `check`, if
+    given, sees each annotation as written (export's round-trip check).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    _prepare(ds)
+    report, v = SaveReport(), Validator()
+    images = [image_json(rec) for rec in ds.images]
+    categories = [c.to_json() for c in ds.categories]
+    for i, img in enumerate(images):
+        v.image(img, i)
+    for i, cat in enumerate(categories):
+        v.category(cat, i)
+    _refuse(v.problems)
+    keys, extra = _root_keys(ds)
+    f.write(b"{")
+    for n, key in enumerate(keys):
+        f.write((b"," if n else b"") + _dumps(key) + b":")
+        if key == "images":
+            _write_list(f, images)
+        elif key == "categories":
+            _write_list(f, categories)
+        elif key == "annotations":
+            f.write(b"[")
+            k = 0
+            for rec in ds.images:
+                for inst in rec.instances:
+                    lazy = inst.is_lazy
+                    ann = annotation_json(inst, rec, fmt, convert_all, report)
+                    rewritten = inst.original is None or \
+                        ann["segmentation"] is not inst.original.get("segmentation")
+                    v.annotation(ann, k, deep=rewritten)
+                    _refuse(v.problems)
+                    if check is not None:
+                        check(inst, rec, ann)
+                    if lazy:
+                        inst.forget_mask()
+                    f.write((b"," if k else b"") + _dumps(ann))
+                    k += 1
+            f.write(b"]")
+        else:
+            f.write(_dumps(extra[key]))
+    f.write(b"}")
+    _refuse(v.finish())
+    return report
+
+
+def _write_list(f: IO[bytes], items: list) -> None:
+    f.write(b"[" + b",".join(_dumps(x) for x in items) + b"]")
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise CocoFormatError(None, ["MaskLoop refused to write a file it could not read back "
+                                     "(please report this):"] + problems)
 
 
 def save_dataset(ds: Dataset, path: Path | str, fmt: str = "rle",
-                 convert_all: bool = False) -> SaveReport:
-    """Atomically write the dataset as COCO JSON (temp file, fsync, os.replace)."""
-    data, report = dataset_json(ds, fmt, convert_all)
-    atomic_write_json(path, data)
-    return report
+                 convert_all: bool = False, check: Check | None = None) -> SaveReport:
+    """Atomically write the dataset as COCO JSON (temp file, fsync, os.replace): a
+    refused or failed write leaves the old file as it was."""
+    out: list[SaveReport] = []
+    atomic_write(path, lambda f: out.append(write_dataset(f, ds, fmt, convert_all, check)))
+    return out[0]

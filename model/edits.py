@@ -35,7 +35,7 @@ def review_edit(rec: ImageRecord, instances: list[Instance], review: str) -> Edi
                      if i.review != review]
     if ops and rec.status == "unreviewed":
         ops.append(StatusOp(rec, rec.status, "in_progress"))
-    return Edit(f"{verb} {_plural(len(instances), 'instance')} on {rec.file_name}", ops)
+    return Edit(f"{verb} {_plural(len(instances), 'instance')}", ops)
 
 
 def status_edit(rec: ImageRecord, done: bool, shown: list[Instance]) -> Edit:
@@ -46,11 +46,11 @@ def status_edit(rec: ImageRecord, done: bool, shown: list[Instance]) -> Edit:
         ops = [AttrOp(rec, i, "review", i.review, "accepted") for i in shown if is_pristine(i)]
     after = "done" if done else "in_progress"
     ops.append(StatusOp(rec, rec.status, after))
-    return Edit(f"Mark {rec.file_name} {after.replace('_', ' ')}", ops)
+    return Edit(f"Mark image {after.replace('_', ' ')}", ops)
 
 
 def delete_edit(rec: ImageRecord, instances: list[Instance]) -> Edit:
-    return Edit(f"Delete {_plural(len(instances), 'instance')} on {rec.file_name}",
+    return Edit(f"Delete {_plural(len(instances), 'instance')}",
                 [*_removals(rec, instances), touch_status(rec)])
 
 
@@ -177,4 +177,4 @@ def predictions_edit(ds: Dataset, rec: ImageRecord, new: list[Instance],
     n_cats = len(ds.categories)
     adopt = [CategoryOp(ds, None, c, n_cats + k) for k, c in enumerate(cats)]
     return Predictions(Edit("Adopt the model's classes", adopt, cache=True),
-                       Edit(f"Predict {rec.file_name}", ops, cache=True), merge)
+                       Edit("Predictions", ops, cache=True), merge)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 from pathlib import Path
 
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from . import masks as M
 from .annotations import Dataset
 from .coco import annotation_json, dataset_from_json, image_json
-from .coco_validate import CocoFormatError
+from .coco_validate import (CocoFormatError, bad_coords, check_segmentation, is_id, is_num,
+                            read_json)
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 IOU_TYPES = ("bbox", "segm")
@@ -65,23 +66,73 @@ def results_from_dataset(pred: Dataset, gt: Dataset) -> list[dict]:
 
 
 def load_predictions(path: Path, gt: Dataset) -> list[dict]:
-    try:
-        data = json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise CocoFormatError(path, ["file not found"]) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CocoFormatError(path, [f"not valid JSON: {e}"]) from None
+    """A COCO results list (as detectron2 and COCO's own tools write it) or a COCO file
+    with scores, as results in the ground truth's image ids."""
+    data = read_json(path)
     if isinstance(data, list):
-        problems = []
-        for i, r in enumerate(data):
-            if not isinstance(r, dict) or not {"image_id", "category_id", "score"} <= set(r) \
-                    or not ({"segmentation", "bbox"} & set(r)):
-                problems.append(f"result #{i}: needs image_id, category_id, score and "
-                                "segmentation or bbox")
-        if problems:
-            raise CocoFormatError(path, problems)
-        return data
+        return normalize_results(data, gt, Path(path))
     return results_from_dataset(dataset_from_json(data, path=Path(path)), gt)
+
+
+def normalize_results(data: list, gt: Dataset, path: Path | None = None) -> list[dict]:
+    """Check a results list and bring every segmentation to compressed RLE.
+
+    Accepts polygons, compressed and uncompressed RLE, and box-only results; numbers
+    must be finite, RLE must match its image's size. Results for images or classes
+    the ground truth does not have are dropped, as COCOeval would.
+    """
+    sizes = {}
+    for rec in gt.images:
+        gt.ensure_size(rec)
+        sizes[rec.id] = (rec.height, rec.width)
+    problems, out = [], []
+    for i, r in enumerate(data):
+        where = f"result #{i}"
+        if not isinstance(r, dict) or not {"image_id", "category_id", "score"} <= set(r) \
+                or not ({"segmentation", "bbox"} & set(r)):
+            problems.append(f"{where}: needs image_id, category_id, score and segmentation "
+                            "or bbox")
+            continue
+        if not is_num(r["score"]):
+            problems.append(f"{where}: 'score' must be a finite number")
+            continue
+        size = sizes.get(r["image_id"]) if is_id(r["image_id"]) else None
+        if size is None:
+            continue  # not an image of the ground truth
+        seg_problems: list[str] = []
+        if "segmentation" in r:
+            check_segmentation(r["segmentation"], where, size, seg_problems)
+        if "bbox" in r:
+            box = r["bbox"]
+            if not (isinstance(box, list) and len(box) == 4):
+                seg_problems.append(f"{where}: 'bbox' must be [x, y, w, h] numbers")
+            elif (why := bad_coords(box, size)) is not None:
+                seg_problems.append(f"{where}: 'bbox' {why}")
+        if seg_problems:
+            problems += seg_problems
+            continue
+        res = {"image_id": r["image_id"], "category_id": r["category_id"],
+               "score": float(r["score"])}
+        if "segmentation" in r:
+            h, w = size
+            rle = M.encode_rle(*M.decode_segmentation(r["segmentation"], h, w), h, w)
+            res["segmentation"] = rle
+            res["bbox"] = r["bbox"] if "bbox" in r else \
+                [float(v) for v in mask_utils.toBbox({"size": rle["size"],
+                                                      "counts": rle["counts"].encode()})]
+        else:
+            res["bbox"] = [float(v) for v in r["bbox"]]
+        out.append(res)
+    if problems:
+        raise CocoFormatError(path, problems)
+    return out
+
+
+def iou_types(results: list[dict]) -> tuple[str, ...]:
+    """What the results allow: box-only results have no segm."""
+    if any("segmentation" in r for r in results) or not results:
+        return IOU_TYPES
+    return ("bbox",)
 
 
 def _stats(coco_gt: COCO, results: list[dict], iou_type: str) -> dict:
@@ -109,9 +160,12 @@ def _stats(coco_gt: COCO, results: list[dict], iou_type: str) -> dict:
 
 
 def evaluate(gt: Dataset, results: list[dict]) -> dict[str, dict[str, float | None]]:
-    """{'bbox': {'AP': ..., ...}, 'segm': {...}}, values in [0, 1] (None: no such objects)."""
+    """{'bbox': {'AP': ..., ...}, 'segm': {...}}, values in [0, 1] (None: no such objects,
+    or, for segm, box-only results)."""
     coco_gt = gt_coco(gt)
-    return {t: _stats(coco_gt, results, t) for t in IOU_TYPES}
+    allowed = iou_types(results)
+    return {t: _stats(coco_gt, results, t) if t in allowed else {m: None for m in METRICS}
+            for t in IOU_TYPES}
 
 
 def format_table(metrics: dict) -> str:

@@ -244,18 +244,15 @@ class Document(QObject):
         if st.canRedo():
             self._step(st.command(st.index()), st.redo, "Redone")
 
-    def _show_image_of(self, cmd) -> str:
+    def _show_image_of(self, cmd) -> None:
         """Undo never changes what the user cannot see: go to the step's image first."""
-        if len(cmd.image_ids) != 1:
-            return ""
-        row = self.row_of(next(iter(cmd.image_ids)))
-        if row < 0 or row == self.row:
-            return ""
-        self.set_row(row)
-        return f" on {self.dataset.images[row].file_name}"
+        if len(cmd.image_ids) == 1:
+            row = self.row_of(next(iter(cmd.image_ids)))
+            if row >= 0:
+                self.set_row(row)
 
     def _step(self, cmd, move, verb: str) -> None:
-        where = self._show_image_of(cmd)
+        self._show_image_of(cmd)
         text = cmd.text()
         self._internal = True
         try:
@@ -263,7 +260,7 @@ class Document(QObject):
         finally:
             self._internal = False
             self._index = self.undo_stack.index()
-        self.historyMoved.emit(f"{verb}: {text}{where}")
+        self.historyMoved.emit(f"{verb}: {text}")
 
     def _on_index(self, index: int) -> None:
         if not isValid(self.undo_stack):

@@ -18,10 +18,12 @@ class EditCommand(QUndoCommand):
     """One user action (or one recorded prediction result) on the undo stack."""
 
     def __init__(self, doc, edit: Edit):
-        super().__init__(edit.text)
+        images = edit.images
+        # the history names the image of every step, so a step is never a mystery
+        super().__init__(f"{edit.text} · {images[0].file_name}" if len(images) == 1 else edit.text)
         self.doc = doc
         self.edit = edit
-        self.image_ids = frozenset(rec.id for rec in edit.images)
+        self.image_ids = frozenset(rec.id for rec in images)
         self.cache = edit.cache  # only cached predictions: never makes the file unsaved
         self.dropped = False
 

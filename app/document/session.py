@@ -8,6 +8,7 @@ versions and training runs.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -62,6 +63,7 @@ class Session(QObject):
         then its cached predictions, so nothing is predicted twice."""
         path = Path(path).expanduser().resolve()
         ds = open_path(path, image_root)
+        self.write_predictions()  # the dataset being closed keeps its cache
         self.source = path
         self.coco_path = ds.path
         self.doc.set_dataset(ds)
@@ -96,7 +98,11 @@ class Session(QObject):
     def save(self, path: Path) -> None:
         """Write the data (decisions and the file's own content, never the cache)."""
         path = Path(path)
-        old_recovery = self.recovery_file()
+        if path.exists() and (not os.access(path, os.W_OK)
+                              or not path.stat().st_mode & 0o222):  # root may, but mustn't
+            raise PermissionError(f"{path} is read-only; save it elsewhere (Save As) or make "
+                                  "it writable")
+        old_recovery, old_cache = self.recovery_file(), self.predictions_file()
         out = self.doc.data_view()
         save_dataset(out, path)
         ds = self.doc.dataset
@@ -108,6 +114,8 @@ class Session(QObject):
             p.unlink(missing_ok=True)
         self._autosaved_state = self._state()
         self.write_predictions(force=True)
+        if old_cache != self.predictions_file():  # a first save moves the cache beside it
+            old_cache.unlink(missing_ok=True)
         self.saved.emit(str(path))
 
     def _state(self) -> tuple:

@@ -81,7 +81,7 @@ class InferenceController(QObject):
         self.info = None
         self.model_error = None
         self._latest.clear()  # results of the old model are stale now
-        self.modelChanged.emit(f"loading {spec.weights} on {spec.device}…")
+        self.modelChanged.emit("loading the model…")
         self.worker.load_model(spec)
 
     def _on_model_ready(self, info: ModelInfo) -> None:
@@ -207,7 +207,7 @@ class InferenceController(QObject):
         if not self.pixels.check_size(rec, hw):
             why = self.pixels.size_errors[rec.id]
         elif not req.explicit and self.doc.has_history(rec):
-            why = f"{rec.file_name} has changes in the undo history; Predict refreshes it"
+            why = f"{rec.file_name} has changes in the undo history; Predict (Ctrl+P) refreshes it"
         if why is not None:
             if self.batch_active:
                 self._batch_skipped.append(rec.file_name)

@@ -90,6 +90,7 @@ class ImageListPanel(QWidget):
         self.model = ImageListModel(doc)
         self.proxy = ImageFilter()
         self.proxy.setSourceModel(self.model)
+        self._filtering = False
         self.filter_edit = QLineEdit(placeholderText="Filter by name…")
         self.filter_edit.setObjectName("imageFilter")
         self.filter_edit.setClearButtonEnabled(True)
@@ -127,10 +128,16 @@ class ImageListPanel(QWidget):
         self._follow(self.doc.row)
 
     def _apply(self) -> None:
-        self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
+        """Filtering changes what is listed, never which image is shown."""
+        self._filtering = True
+        try:
+            self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
+        finally:
+            self._filtering = False
+        self._follow(self.doc.row)
 
     def _on_current(self, current: QModelIndex, _prev) -> None:
-        if current.isValid():
+        if current.isValid() and not self._filtering:
             row = self.proxy.mapToSource(current).row()
             if row != self.doc.row:
                 self.rowActivated.emit(row)

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
 from model.progress import format_eta
 from model.review import TrainingSet
 
+WEIGHT_NAMES = {"coco": "COCO (torchvision)", "coco-v2": "COCO v2 (torchvision)",
+                "none": "random initialisation (training from scratch)"}
 LOSS_COLORS = {"loss_classifier": "#e6194b", "loss_box_reg": "#3cb44b", "loss_mask": "#4363d8",
                "loss_objectness": "#f58231", "loss_rpn_box_reg": "#911eb4", "loss": "#000000"}
 
@@ -69,7 +71,7 @@ class FineTuneDialog(QDialog):
         form.addRow("", self.include_corrected)
         form.addRow("", why)
         form.addRow("Instances per class", self.per_class)
-        form.addRow("Start weights", QLabel(weights))
+        form.addRow("Start weights", QLabel(WEIGHT_NAMES.get(weights, weights)))
         form.addRow("Device", QLabel(device))
         form.addRow("Epochs", self.epochs)
         form.addRow("Estimated time", self.estimate)
@@ -82,8 +84,10 @@ class FineTuneDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         rule = QLabel("The rule: an image is used when it is marked done, or when every "
-                      "instance on it is decided (accepted, rejected, edited or drawn by you). "
-                      "Rejected instances are never taught as objects.")
+                      "instance on it is decided: accepted, rejected, edited or drawn by a "
+                      "person (the hand-made annotations of a ground-truth file count, whatever "
+                      "the image's review state). Rejected instances are never taught as "
+                      "objects.")
         rule.setWordWrap(True)
         lay.addWidget(rule)
         lay.addLayout(form)

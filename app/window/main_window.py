@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
     def _build_model_toolbar(self) -> None:
         mt = QToolBar("Model")
         mt.setObjectName("modelToolBar")
+        self.addToolBarBreak()  # a row of its own: the weights' names are long
         self.addToolBar(mt)
         mt.addWidget(QLabel(" Weights "))
         mt.addWidget(self.model_panel.weights_combo)

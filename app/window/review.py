@@ -26,7 +26,7 @@ class ReviewController(QObject):
         nxt = next_to_review(self.doc.listed(rec), after, self.doc.hidden)
         self.doc.select(nxt)
         if nxt is None:
-            self.message.emit("Every instance shown on this image is reviewed; "
+            self.message.emit("No prediction left to review on this image; "
                               "M marks the image done")
 
     def review_selected(self, review: str) -> None:

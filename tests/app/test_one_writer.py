@@ -385,7 +385,7 @@ def test_background_results_never_enter_the_history(qtbot, make_window, folder):
     with qtbot.waitSignal(w.inference.predictionApplied, timeout=30_000):
         act(w, "actionPredict").trigger()  # asked for: an undoable step of its own
     assert w.doc.undo_stack.count() == steps + 1
-    assert w.doc.undo_stack.command(steps).text() == f"Predict {rec.file_name}"
+    assert w.doc.undo_stack.command(steps).text() == f"Predictions · {rec.file_name}"
     assert not w.doc.dirty or w.doc.undo_stack.cleanIndex() == 0
     act(w, "actionUndo").trigger()
     assert w.doc.undo_stack.index() == steps
@@ -466,3 +466,41 @@ def test_adopted_classes_are_written_only_once_used(qtbot, make_window, tmp_path
     saved = json.loads(out.read_text())
     assert [c["name"] for c in saved["categories"]] == ["dog"]
     assert [a["review"] for a in saved["annotations"]] == ["accepted"]  # the cache stays out
+
+
+def test_switching_datasets_keeps_the_cache_and_filters_never_switch_images(
+        qtbot, make_window, folder, tmp_path):
+    w = make_window()
+    open_and_show(qtbot, w, folder)
+    wait_prediction(qtbot, w)
+    w.image_panel.filter_edit.setText("img3")  # only img3 is listed now...
+    assert w.doc.row == 0  # ...but the image shown is still img0
+    w.image_panel.filter_edit.clear()
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "x.png", 64, 64)
+    open_and_show(qtbot, w, other)  # another dataset: the first one's cache is written
+    cache = json.loads((folder / ".maskloop" / "predictions.json").read_text())
+    assert any(e["file_name"] == "img0.png" and e["predictions"] for e in cache["images"])
+
+
+def test_save_refuses_a_read_only_file_and_moves_the_cache_beside_the_first_save(
+        qtbot, make_window, folder, tmp_path):
+    import os
+    w = make_window()
+    open_and_show(qtbot, w, folder)
+    wait_prediction(qtbot, w)
+    w.doc.select(w.doc.listed(w.doc.current)[0])
+    act(w, "actionAccept").trigger()
+    locked = tmp_path / "locked.json"
+    locked.write_text("{}")
+    os.chmod(locked, 0o444)
+    w.files.ask_save_path = lambda default: locked
+    assert not w.save()
+    assert "read-only" in w.notifier.history[-1][2] and locked.read_text() == "{}"
+    assert w.doc.dirty
+    w.files.ask_save_path = lambda default: default
+    assert w.save()
+    state = folder / ".maskloop"
+    assert (state / "annotations.predictions.json").is_file()
+    assert not (state / "predictions.json").exists()
