@@ -19,6 +19,7 @@ from .atomic import atomic_write
 from .coco_validate import CocoFormatError, Validator, read_json, validate
 
 FORMATS = ("rle", "polygon")
+WRITE_BATCH = 512  # annotations encoded per json.dumps call
 _BIG3 = ("images", "annotations", "categories")
 
 
@@ -216,21 +217,28 @@ def write_dataset(f: IO[bytes], ds: Dataset, fmt: str = "rle", convert_all: bool
             _write_list(f, categories)
         elif key == "annotations":
             f.write(b"[")
-            k = 0
+            k, batch = 0, []
             for rec in ds.images:
                 for inst in rec.instances:
                     lazy = inst.is_lazy
                     ann = annotation_json(inst, rec, fmt, convert_all, report)
-                    rewritten = inst.original is None or \
-                        ann["segmentation"] is not inst.original.get("segmentation")
-                    v.annotation(ann, k, deep=rewritten)
+                    seg = ann["segmentation"]
+                    # a polygon we wrote is checked point by point; an RLE string we wrote
+                    # came from pycocotools' encoder, so its size is checked, not re-parsed,
+                    # like one the file came with (parsed when it was loaded)
+                    v.annotation(ann, k, deep=isinstance(seg, list) and (
+                        inst.original is None or seg is not inst.original.get("segmentation")))
                     _refuse(v.problems)
                     if check is not None:
                         check(inst, rec, ann)
                     if lazy:
                         inst.forget_mask()
-                    f.write((b"," if k else b"") + _dumps(ann))
+                    batch.append(ann)
                     k += 1
+                    if len(batch) == WRITE_BATCH:
+                        _write_items(f, batch, first=k == len(batch))
+                        batch = []
+            _write_items(f, batch, first=k == len(batch))
             f.write(b"]")
         else:
             f.write(_dumps(extra[key]))
@@ -240,7 +248,15 @@ def write_dataset(f: IO[bytes], ds: Dataset, fmt: str = "rle", convert_all: bool
 
 
 def _write_list(f: IO[bytes], items: list) -> None:
-    f.write(b"[" + b",".join(_dumps(x) for x in items) + b"]")
+    f.write(_dumps(items))
+
+
+def _write_items(f: IO[bytes], items: list, first: bool) -> None:
+    """Items of an open JSON list, many to one dumps call (a call per item costs more
+    than the encoding)."""
+    if items:
+        f.write(b"" if first else b",")
+        f.write(_dumps(items)[1:-1])
 
 
 def _refuse(problems: list[str]) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 
 from .annotations import REVIEWS, SOURCES, IMAGE_STATES
 from .images import DEFAULT_MAX_PIXELS
-from .masks import rle_string_counts
+from .masks import rle_string_counts, rle_strings_check
 
 MAX_SHOWN = 12
 MAX_ID = 2 ** 53  # JSON readers in other languages lose integers past this
+MAX_NUMBER = 1e300
 COORD_MARGIN = 4  # coordinates may leave the image by this many image sizes, no more
 
 
@@ -62,14 +63,23 @@ def is_id(v: Any) -> bool:
 
 
 def is_num(v: Any) -> bool:
-    """A finite number: Python's JSON reader turns NaN, Infinity and 1e999 into floats."""
-    return (isinstance(v, int) and not isinstance(v, bool)) or \
-        (isinstance(v, float) and math.isfinite(v))
+    """A finite number: Python's JSON reader turns NaN, Infinity and 1e999 into floats,
+    and keeps a 300-digit integer as an int no float can hold."""
+    if type(v) is float:
+        return math.isfinite(v)
+    return type(v) is int and -MAX_NUMBER < v < MAX_NUMBER
+
+
+_NUMBER_TYPES = {int, float}
 
 
 def bad_coords(values: list, size: tuple[int, int] | None) -> str | None:
     """Why x, y pairs are unusable: not finite, or far outside the image."""
-    if not all(is_num(v) for v in values):
+    try:  # NaN and Infinity make the sum so; a 400-digit integer cannot become a float
+        finite = set(map(type, values)) <= _NUMBER_TYPES and math.isfinite(sum(values))
+    except OverflowError:
+        finite = False
+    if not finite:
         return "holds a value that is not a finite number (NaN, Infinity or not a number)"
     if size is None:
         return None
@@ -84,7 +94,9 @@ def bad_coords(values: list, size: tuple[int, int] | None) -> str | None:
 
 
 def check_segmentation(seg: Any, where: str, size: tuple[int, int] | None,
-                        problems: list[str]) -> None:
+                       problems: list[str], pending: list | None = None) -> None:
+    """Problems of one segmentation. A compressed RLE string is checked right away, or,
+    with `pending`, queued as (string, h*w, where) for one batched check."""
     if isinstance(seg, list):
         for k, poly in enumerate(seg):
             if not isinstance(poly, list):
@@ -100,27 +112,31 @@ def check_segmentation(seg: Any, where: str, size: tuple[int, int] | None,
                         f"got {type(seg).__name__}")
         return
     rle_size, counts = seg.get("size"), seg.get("counts")
-    if not (isinstance(rle_size, list) and len(rle_size) == 2 and all(_is_int(v) for v in rle_size)):
-        problems.append(f"{where}: RLE 'size' must be [height, width]")
+    if not (isinstance(rle_size, list) and len(rle_size) == 2
+            and all(_is_int(v) and 0 < v <= DEFAULT_MAX_PIXELS for v in rle_size)):
+        problems.append(f"{where}: RLE 'size' must be [height, width], positive integers")
         return
-    if not isinstance(counts, (str, list)):
-        problems.append(f"{where}: RLE 'counts' must be a string or a list of integers")
-        return
-    if isinstance(counts, str):
-        parsed = rle_string_counts(counts)
-        if parsed is None:
-            problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE string")
-            return
-        counts = parsed.tolist()
-    elif not all(_is_int(v) and v >= 0 for v in counts):
-        problems.append(f"{where}: RLE 'counts' list holds a non-integer or negative value")
-        return
-    if sum(counts) != rle_size[0] * rle_size[1]:
-        problems.append(f"{where}: RLE 'counts' sum to {sum(counts)}, not "
-                        f"{rle_size[0]}x{rle_size[1]} = {rle_size[0] * rle_size[1]}")
     if size is not None and tuple(rle_size) != size:
         problems.append(f"{where}: mask size {rle_size[0]}x{rle_size[1]} (h x w) disagrees with "
                         f"its image, {size[0]}x{size[1]}")
+        return
+    total = rle_size[0] * rle_size[1]
+    if isinstance(counts, str):
+        if pending is not None:
+            pending.append((counts, total, where))
+            return
+        parsed = rle_string_counts(counts)
+        if parsed is None or int(parsed.sum()) != total:
+            problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE string of "
+                            f"a {rle_size[0]}x{rle_size[1]} mask")
+        return
+    if not isinstance(counts, list):
+        problems.append(f"{where}: RLE 'counts' must be a string or a list of integers")
+    elif not all(_is_int(v) and v >= 0 for v in counts):
+        problems.append(f"{where}: RLE 'counts' list holds a non-integer or negative value")
+    elif sum(counts) != total:
+        problems.append(f"{where}: RLE 'counts' sum to {sum(counts)}, not "
+                        f"{rle_size[0]}x{rle_size[1]} = {total}")
 
 
 class Validator:
@@ -134,6 +150,7 @@ class Validator:
         self.cat_ids: set[int] = set()
         self.ann_ids: Counter = Counter()
         self.image_ids: Counter = Counter()
+        self.pending: list[tuple[str, int, str]] = []  # RLE strings, checked together
 
     def image(self, img: Any, i: int) -> None:
         problems = self.problems
@@ -196,7 +213,7 @@ class Validator:
         if "segmentation" in ann:
             seg = ann["segmentation"]
             if deep or not isinstance(seg, dict):
-                check_segmentation(seg, where, size, problems)
+                check_segmentation(seg, where, size, problems, self.pending)
             elif size is not None and seg.get("size") != list(size):
                 problems.append(f"{where}: mask size {seg.get('size')} (h, w) disagrees with "
                                 f"its image, {size[0]}x{size[1]}")
@@ -220,7 +237,13 @@ class Validator:
             problems.append(f"{where}: 'review' must be one of {REVIEWS}")
 
     def finish(self) -> list[str]:
-        """The problems found, duplicates of ids included."""
+        """The problems found, duplicates of ids and bad RLE strings included."""
+        if self.pending:
+            ok = rle_strings_check([p[0] for p in self.pending], [p[1] for p in self.pending])
+            for (_s, total, where) in (p for p, good in zip(self.pending, ok) if not good):
+                self.problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE "
+                                     f"string of a mask of {total} pixels")
+            self.pending = []
         for ident, n in self.image_ids.items():
             if n > 1:
                 self.problems.append(f"image id {ident} is used {n} times")
