@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.cli_args import positive_int
+
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
@@ -18,8 +20,11 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="coco, coco-v2, none or a checkpoint path "
                                                    "(default: the last one used, else coco)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=int, default=None, help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=int, default=None, help="longer side cap (1333)")
+    p.add_argument("--min-size", type=positive_int, default=None,
+                   help="shorter side the model sees (800)")
+    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the image folder")
     p.set_defaults(func=run_gui)
 
 
@@ -43,6 +48,7 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setOrganizationName("MaskLoop")
     win = MainWindow(weights=args.weights, device=args.device, min_size=args.min_size,
                      max_size=args.max_size)
+    win.session.follow_symlinks = args.follow_symlinks
     win.show()
     path = args.path or (DEMO if DEMO.is_dir() else None)
     if path is not None:

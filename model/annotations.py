@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from . import masks as M
-from .images import ImageReadError, list_images, read_size
+from .images import ImageReadError, list_images, outside, read_size
 
 SOURCES = ("model", "human", "edited")
 REVIEWS = ("unreviewed", "accepted", "rejected")
@@ -265,6 +265,7 @@ class Dataset:
         self.extra: dict = {} if extra is None else extra  # root keys besides the big three
         self.warnings: list[str] = []
         self.retired_category_ids: set[int] = set()  # removed in this session; never reused
+        self.follow_symlinks = False  # open images through links that leave image_root
         self.key_order: list[str] = []  # root keys in file order, for a faithful rewrite
         ids = [i.id for rec in self.images for i in rec.instances if i.id is not None]
         self._next_ann_id = max(ids, default=0) + 1
@@ -281,9 +282,15 @@ class Dataset:
         return ds
 
     @classmethod
-    def from_folder(cls, folder: Path, categories: Iterable[Category] = ()) -> "Dataset":
+    def from_folder(cls, folder: Path, categories: Iterable[Category] = (),
+                    follow_symlinks: bool = False) -> "Dataset":
         folder = Path(folder)
-        return cls.from_image_paths(list_images(folder), folder, categories)
+        refused: list[str] = []
+        ds = cls.from_image_paths(list_images(folder, follow_symlinks, refused), folder,
+                                  categories)
+        ds.follow_symlinks = follow_symlinks
+        ds.warnings += refused
+        return ds
 
     def add_image(self, file_name: str, width: int | None = None,
                   height: int | None = None) -> ImageRecord:
@@ -332,13 +339,18 @@ class Dataset:
         return sum(len(r.instances) for r in self.images)
 
     def image_path(self, rec: ImageRecord) -> Path:
-        """Absolute path of an image; a file_name escaping the root is never followed."""
+        """Absolute path of an image; a file_name escaping the root is never followed,
+        nor a symbolic link out of it, unless follow_symlinks."""
         if rec.path_error:
             raise ImageReadError(rec.file_name, rec.path_error)
         reason = unsafe_file_name(rec.file_name)
         if reason:
             raise ImageReadError(rec.file_name, reason)
-        return self.image_root / PurePosixPath(rec.file_name.replace("\\", "/"))
+        path = self.image_root / PurePosixPath(rec.file_name.replace("\\", "/"))
+        if not self.follow_symlinks and path.is_symlink() and outside(path, self.image_root):
+            raise ImageReadError(path, "a symbolic link to a file outside the image folder; "
+                                       "not opened (--follow-symlinks opens it)")
+        return path
 
     def ensure_size(self, rec: ImageRecord) -> None:
         """Fill a record's width/height from the file header (cheap: no decode)."""

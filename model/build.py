@@ -42,8 +42,25 @@ def _freeze_backbone(model: MaskRCNN, trainable_layers: int) -> None:
             param.requires_grad_(False)
 
 
+BN_COUNTER = "num_batches_tracked"
+
+
+def fit_state(model: nn.Module, state_dict: dict) -> dict:
+    """BatchNorm's step counters are the one difference between a BatchNorm2d and a
+    FrozenBatchNorm2d state: a plain torchvision state_dict has them, MaskLoop's v1
+    has none. Its running statistics map one to one, so drop or add the counters."""
+    own = model.state_dict()
+    out = {k: v for k, v in state_dict.items()
+           if not (k.endswith(BN_COUNTER) and k not in own)}
+    for k, v in own.items():
+        if k.endswith(BN_COUNTER) and k not in out:
+            out[k] = v.clone()
+    return out
+
+
 def load_state(model: nn.Module, state_dict: dict, source: str, arch: str) -> None:
     """load_state_dict, but a mismatch is explained instead of dumped as a traceback."""
+    state_dict = fit_state(model, state_dict)
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -59,6 +76,12 @@ def load_state(model: nn.Module, state_dict: dict, source: str, arch: str) -> No
                         f"{'x'.join(map(str, want))} in the model")
     if problems:
         ncls = model.roi_heads.box_predictor.cls_score.out_features
+        file_cls = state_dict.get("roi_heads.box_predictor.cls_score.weight")
+        hint = ""
+        if file_cls is not None and int(file_cls.shape[0]) != ncls:
+            hint = (f" The file has {int(file_cls.shape[0]) - 1} classes: use it with a "
+                    "dataset of as many, or fine-tune from it (main.py train --weights FILE "
+                    "replaces the heads for your classes).")
         raise WeightsError(f"{source}: the weights do not fit {arch} with {ncls} classes "
-                           f"(background included): " + "; ".join(problems))
+                           f"(background included): " + "; ".join(problems) + "." + hint)
     model.load_state_dict(state_dict, strict=True)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +15,8 @@ import numpy as np
 from .annotations import Dataset, ImageRecord
 from .coco import FORMATS, load_dataset, save_dataset
 from .coco_validate import CocoFormatError
-from .errors import DeviceError, WeightsError
+from .cli_args import check_writable, output_file, positive_int, unit_interval
+from .errors import DeviceError, UnusableImage, WeightsError
 from .evaluate import evaluate, format_table, iou_types, load_predictions
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
 from . import masks as M
@@ -22,7 +25,7 @@ from .progress import ProgressBar
 from .sources import open_path
 
 USER_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, FileNotFoundError,
-               ValueError)
+               ValueError, OSError)
 
 
 def _err(msg: str) -> None:
@@ -36,8 +39,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="coco (default; torchvision COCO, cached or downloaded), coco-v2, none "
                         "(random init), or a checkpoint .pt/.pth path")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=int, default=None, help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=int, default=None, help="longer side cap (1333)")
+    p.add_argument("--min-size", type=positive_int, default=None,
+                   help="shorter side the model sees (800)")
+    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
 
 
 def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):
@@ -62,15 +66,54 @@ def _prefetched(ds: Dataset, recs: list[ImageRecord], batch_size: int, max_pixel
             yield pending.popleft().result()
 
 
+def _predict_batch(predictor, good: list) -> list:
+    """Predictions per image; an image the model cannot take is None (a batch that
+    fails is retried image by image, so one bad image costs only itself)."""
+    try:
+        return predictor.predict_batch([img for _, img in good])
+    except (UnusableImage, ValueError, RuntimeError) as e:
+        if len(good) == 1:
+            return [e]
+    out = []
+    for item in good:
+        try:
+            out.append(predictor.predict(item[1]))
+        except (UnusableImage, ValueError, RuntimeError) as e:
+            out.append(e)
+    return out
+
+
+def _write_or_keep(out: Dataset, path: Path) -> Path:
+    """Write the results; if that fails at the end, keep them in a temp file."""
+    try:
+        save_dataset(out, path)
+        return path
+    except OSError as e:
+        fd, tmp = tempfile.mkstemp(prefix="maskloop-predict-", suffix=".json")
+        os.close(fd)
+        try:
+            save_dataset(out, tmp)
+        except OSError:
+            raise OSError(f"cannot write {path} ({e.strerror or e}), nor a temp copy") from None
+        raise KeptElsewhere(f"cannot write {path} ({e.strerror or e}); the results are kept in "
+                            f"{tmp}") from None
+
+
+class KeptElsewhere(OSError):
+    """The output could not be written where asked; the message names where it is."""
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor  # torch model code only when needed
 
-    src = open_path(args.path, args.images, use_saved_annotations=False)
+    check_writable(args.out)  # before the model runs, not after
+    src = open_path(args.path, args.images, use_saved_annotations=False,
+                    follow_symlinks=args.follow_symlinks)
     for w in src.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not src.images:
         _err(f"{args.path}: no images found")
-        return 1
+        return 2
     predictor = Predictor(weights=args.weights, device=args.device,
                           score_threshold=args.score_threshold,
                           min_size=args.min_size, max_size=args.max_size)
@@ -83,8 +126,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if e is not None:
                 skipped += 1
                 print(f"\nwarning: skipped {e}", file=sys.stderr)
-        preds = predictor.predict_batch([img for _, img in good]) if good else []
+        preds = _predict_batch(predictor, good) if good else []
         for (rec, img), instances in zip(good, preds):
+            if isinstance(instances, Exception):
+                skipped += 1
+                print(f"\nwarning: skipped {src.image_root / rec.file_name}: {instances}",
+                      file=sys.stderr)
+                continue
             h, w = img.shape[:2]
             if rec.size_known and (rec.height, rec.width) != (h, w):
                 print(f"\nwarning: {rec.file_name}: file is {w}x{h}, the COCO record says "
@@ -95,9 +143,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 out.add_instance(new, inst)
         bar.update(len(batch))
     done = len(src.images) - skipped
-    save_dataset(out, args.out)
-    print(f"wrote {args.out}: {done} image(s), {out.num_instances()} instance(s)"
-          f"{f', {skipped} unreadable image(s) skipped' if skipped else ''}", file=sys.stderr)
+    try:
+        written = _write_or_keep(out, args.out)
+    except KeptElsewhere as e:
+        _err(str(e))
+        return 1
+    print(f"wrote {written}: {done} image(s), {out.num_instances()} instance(s)"
+          f"{f', {skipped} image(s) skipped' if skipped else ''}", file=sys.stderr)
     return 0 if done > 0 else 1
 
 
@@ -183,15 +235,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Run Mask R-CNN over PATH and write a COCO file with "
                                    "scored annotations.")
     p.add_argument("path", help="an image, a folder of images (recursive) or a COCO JSON")
-    p.add_argument("--out", required=True, help="output COCO JSON")
+    p.add_argument("--out", required=True, type=output_file, help="output COCO JSON")
     p.add_argument("--images", default=None, help="image root for a COCO JSON input "
                                                   "(default: the JSON's folder)")
     add_model_options(p)
-    p.add_argument("--score-threshold", type=float, default=0.5,
+    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
                    help="drop detections below this score (0 keeps all; default 0.5)")
-    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the image folder")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",
@@ -206,7 +260,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Normalise a COCO file through MaskLoop's store and "
                                    "convert every annotation to one format.")
     p.add_argument("input", help="input COCO JSON")
-    p.add_argument("--out", required=True, help="output COCO JSON")
+    p.add_argument("--out", required=True, type=output_file,
+                   help="output COCO JSON (may be the input: it is replaced atomically)")
     p.add_argument("--format", choices=FORMATS, default="rle",
                    help="rle (default, lossless) or polygon (masks with holes and crowd "
                         f"regions stay RLE; boundary tolerance {POLYGON_TOLERANCE_PX} px)")

@@ -11,3 +11,7 @@ class DeviceError(RuntimeError):
 
 class WeightsError(RuntimeError):
     """Model weights could not be found, fetched or trusted; the message says what to do."""
+
+
+class UnusableImage(ValueError):
+    """An image the model cannot take (too thin to resize, say); skipped, not fatal."""

@@ -39,15 +39,36 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Every image file below folder, recursive, sorted, skipping hidden folders."""
+def outside(path: Path, root: Path) -> bool:
+    """Does `path`, links resolved, lie outside `root` (links resolved too)?"""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return True
+    return False
+
+
+def list_images(folder: Path, follow_symlinks: bool = False,
+                refused: list[str] | None = None) -> list[Path]:
+    """Every image file below folder, recursive, sorted, skipping hidden folders.
+
+    A symbolic link that leads outside the folder is left out (and named in
+    `refused`) unless follow_symlinks: like a '../' file_name, it would open files
+    the user never chose. Linked folders are not walked into.
+    """
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             p = Path(root) / name
-            if is_image_file(p) and not name.startswith("."):
-                found.append(p)
+            if not is_image_file(p) or name.startswith("."):
+                continue
+            if not follow_symlinks and p.is_symlink() and outside(p, folder):
+                if refused is not None:
+                    refused.append(f"{p}: a symbolic link to a file outside {folder}; not "
+                                   "opened (--follow-symlinks opens it)")
+                continue
+            found.append(p)
     return sorted(found)
 
 

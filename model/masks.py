@@ -226,7 +226,8 @@ def _rle_strings_check(strings: list[str], totals: list[int]) -> np.ndarray:
         sel = (m >= lo) & ((m & 1) == parity)
         c = np.cumsum(np.where(sel, x, 0))
         before = first[tsid] + lo - 1  # the cumulative sum just before this group began
-        cnts = np.where(sel, c - np.where(before >= 0, c[np.maximum(before, 0)], 0), cnts)
+        base = np.where(before >= 0, c[np.clip(before, 0, c.size - 1)], 0)  # used where sel
+        cnts = np.where(sel, c - base, cnts)
     has = np.bincount(tsid, minlength=n) > 0
     negative = np.bincount(tsid, weights=(cnts < 0), minlength=n) > 0
     sums = np.bincount(tsid, weights=cnts.astype(np.float64), minlength=n)

@@ -35,36 +35,43 @@ def _image_stamp(ds: Dataset, rec: ImageRecord) -> list[int] | None:
         return None
 
 
+def image_entry(ds: Dataset, rec: ImageRecord, cached: list[Instance]) -> dict:
+    """One predicted image's cache entry (its cached predictions as compressed RLE)."""
+    preds = [{"category_id": inst.category_id, "score": inst.score, "model": inst.model,
+              "segmentation": M.encode_rle(inst.mask, inst.offset, rec.height, rec.width)}
+             for inst in cached]
+    return {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height,
+            "file": _image_stamp(ds, rec), "model": rec.prediction_model, "predictions": preds}
+
+
+def assemble(entries: list[dict], categories: list[Category]) -> dict:
+    """The cache file's content: the entries and the categories they use."""
+    used = {p["category_id"] for e in entries for p in e["predictions"]}
+    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory}
+            for c in categories if c.id in used]
+    return {"format": FORMAT, "categories": cats, "images": entries}
+
+
+def cached_of(rec: ImageRecord) -> list[Instance]:
+    return [i for i in rec.instances if is_cached(i)]
+
+
 def cache_json(ds: Dataset) -> dict:
     """Every predicted image's cached predictions (an image predicted empty too)."""
-    images, used = [], set()
-    for rec in ds.images:
-        if rec.prediction_model is None or not rec.size_known:
-            continue
-        preds = []
-        for inst in rec.instances:
-            if not is_cached(inst):
-                continue
-            used.add(inst.category_id)
-            preds.append({"category_id": inst.category_id, "score": inst.score,
-                          "model": inst.model,
-                          "segmentation": M.encode_rle(inst.mask, inst.offset, rec.height,
-                                                       rec.width)})
-        images.append({"id": rec.id, "file_name": rec.file_name, "width": rec.width,
-                       "height": rec.height, "file": _image_stamp(ds, rec),
-                       "model": rec.prediction_model, "predictions": preds})
-    cats = [{"id": c.id, "name": c.name, "supercategory": c.supercategory}
-            for c in ds.categories if c.id in used]
-    return {"format": FORMAT, "categories": cats, "images": images}
+    return assemble([image_entry(ds, rec, cached_of(rec)) for rec in ds.images
+                     if rec.prediction_model is not None and rec.size_known], ds.categories)
 
 
-def write_cache(path: Path, ds: Dataset) -> None:
+def write_cache_json(path: Path, data: dict) -> None:
     """Write the cache atomically; with nothing predicted, remove the file."""
-    data = cache_json(ds)
     if not data["images"]:
         Path(path).unlink(missing_ok=True)
         return
     atomic_write_json(path, data)
+
+
+def write_cache(path: Path, ds: Dataset) -> None:
+    write_cache_json(path, cache_json(ds))
 
 
 @dataclass
@@ -72,6 +79,7 @@ class CachedImage:
     rec: ImageRecord
     model: str
     instances: list[Instance]
+    entry: dict  # as read: written back as it is while the image does not change
 
 
 @dataclass
@@ -124,5 +132,5 @@ def _parse(data: dict, ds: Dataset) -> Cache:
             inst = Instance.from_annotation(ann, h, w)
             inst.original = None  # a cached prediction, not the file's
             insts.append(inst)
-        images.append(CachedImage(rec, str(entry["model"]), insts))
+        images.append(CachedImage(rec, str(entry["model"]), insts, entry))
     return Cache(cats, images, skipped)

@@ -20,7 +20,7 @@ from torchvision.models.detection.transform import resize_boxes
 from .annotations import Category, Instance
 from .build import build_model, load_state
 from .devices import configure_cpu_threads, resolve_device
-from .errors import Cancelled
+from .errors import Cancelled, UnusableImage
 from .postprocess import paste_masks_cropped
 from .weights import LoadedWeights, ProgressFn, resolve_weights
 
@@ -117,6 +117,12 @@ class Predictor:
                 and rgb.dtype == np.uint8):
             raise ValueError("predict expects an HxWx3 RGB uint8 array, got "
                              f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb))}")
+        h, w = rgb.shape[:2]
+        scale = min(self.min_size / min(h, w), self.max_size / max(h, w))
+        if int(min(h, w) * scale) < 1:  # torchvision's resize would make it 0 pixels
+            raise UnusableImage(f"the image is {w}x{h}: at the model's size (shorter side "
+                                f"{self.min_size}, longer at most {self.max_size}) its short "
+                                "side would be under one pixel")
         t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
         return t.permute(2, 0, 1).float().div_(255.0)
 

@@ -24,7 +24,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Rando
 
 from . import checkpoint as C
 from .annotations import Dataset, ImageRecord
-from .build import build_model, load_state
+from .build import build_model, fit_state, load_state
 from .coco import load_dataset
 from .devices import configure_cpu_threads, resolve_device
 from .evaluate import evaluate
@@ -244,7 +244,8 @@ def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
             if main:
                 emit({"event": "info", "message": "continuing with the start weights' heads"})
         else:
-            body = {k: v for k, v in loaded.state_dict.items() if not k.startswith(HEAD_KEYS)}
+            body = {k: v for k, v in fit_state(model, loaded.state_dict).items()
+                    if not k.startswith(HEAD_KEYS)}
             missing, unexpected = model.load_state_dict(body, strict=False)
             bad = [k for k in missing if not k.startswith(HEAD_KEYS)]
             if bad or unexpected:
@@ -275,6 +276,10 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     for w in warnings:
         say({"event": "warning", "message": w})
+    bad = [w for w in warnings if w.startswith("skipped, unreadable")]
+    if bad:  # an error the run survives: the GUI names the files, training goes on
+        say({"event": "error", "fatal": False, "files": bad,
+             "message": f"{len(bad)} unreadable image(s) skipped: {bad[0]}"})
     labels = LabelTable.from_dataset(ds)
     train_s, val_s = split_train_val(samples, cfg.val_fraction, cfg.seed)
     model, arch, started_from, resume_ck = _build(cfg, labels, say, d.main)
@@ -366,7 +371,11 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
             sampler.set_epoch(st.epoch)
         epoch_losses = {}
         seen = []
-        for images, targets in loader:
+        for images, targets, errors in loader:
+            for e in errors:
+                say({"event": "warning", "message": f"skipped, unreadable: {e}"})
+            if not images:
+                continue
             t0 = time.perf_counter()
             images = [im.to(device, non_blocking=True) for im in images]
             seen += [int(t["image_id"]) for t in targets]

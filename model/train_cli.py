@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .cli_args import (below_one, non_negative_float, non_negative_int, output_file,
+                       positive_float, positive_int, unit_interval)
 from .progress import ProgressBar, format_eta
 
 
@@ -19,23 +21,23 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
                     "(accepted, rejected, edited or drawn by a person). Works under "
                     "`torchrun --nproc_per_node N main.py train ...`.")
     p.add_argument("coco", help="COCO JSON (as MaskLoop saves it)")
-    p.add_argument("--out", required=True, help="checkpoint to write (best by val segm AP); "
+    p.add_argument("--out", required=True, type=output_file, help="checkpoint to write (best by val segm AP); "
                                                 "the resumable state goes to OUT.last.pt")
     p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
     p.add_argument("--weights", default="coco", help="start point: coco (default), coco-v2, "
                                                      "none, or a checkpoint")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
-    g.add_argument("--iterations", type=int, default=None, help="optimizer steps instead of epochs")
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--lr", type=float, default=None,
+    g.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
+    g.add_argument("--iterations", type=positive_int, default=None, help="optimizer steps instead of epochs")
+    p.add_argument("--batch-size", type=positive_int, default=2)
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default 0.0025 x batch size; half that from --weights none)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=int, default=800, help="shorter side, jittered +-20%% while training")
-    p.add_argument("--max-size", type=int, default=1333)
-    p.add_argument("--val-fraction", type=float, default=0.2,
+    p.add_argument("--min-size", type=positive_int, default=800, help="shorter side, jittered +-20%% while training")
+    p.add_argument("--max-size", type=positive_int, default=1333)
+    p.add_argument("--val-fraction", type=below_one, default=0.2,
                    help="held-out share of the reviewed images (>= 1 image from 5 images)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUT.last.pt")
     p.add_argument("--all-images", action="store_true",
                    help="treat every image as reviewed (a ground-truth file made elsewhere)")
@@ -45,18 +47,18 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
                    help="bar on stderr (default), or JSON lines on stdout for programs")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
-    p.add_argument("--scale-jitter", type=float, default=0.2,
+    p.add_argument("--hflip", type=unit_interval, default=0.5, help="horizontal flip probability")
+    p.add_argument("--scale-jitter", type=below_one, default=0.2,
                    help="min_size is drawn from +-this fraction per batch (0: off)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
-    p.add_argument("--clip-grad", type=float, default=10.0, help="max gradient norm (0: off)")
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up iterations")
-    p.add_argument("--rois-per-image", type=int, default=512,
+    p.add_argument("--clip-grad", type=non_negative_float, default=10.0, help="max gradient norm (0: off)")
+    p.add_argument("--warmup", type=non_negative_int, default=100, help="linear warm-up iterations")
+    p.add_argument("--rois-per-image", type=positive_int, default=512,
                    help="box-head samples per image (128 trains faster on small data)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-id", default=None, help="name stored in the checkpoint and in the "
                                                     "provenance of its predictions")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
     p.set_defaults(func=cmd_train)
 

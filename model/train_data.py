@@ -14,7 +14,7 @@ from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
 from .annotations import Category, Dataset, ImageRecord, Instance
-from .images import read_image
+from .images import ImageReadError, read_image, read_size
 from .review import training_set
 
 
@@ -81,7 +81,7 @@ def select_samples(ds: Dataset, all_images: bool = False, include_corrected: boo
             "a ground-truth file")
     if not ds.categories:
         raise TrainingDataError("the dataset has no categories")
-    samples, missing = [], []
+    samples, missing, unreadable = [], [], []
     for rec in recs:
         try:
             path = ds.image_path(rec)
@@ -90,6 +90,11 @@ def select_samples(ds: Dataset, all_images: bool = False, include_corrected: boo
             continue
         if not path.is_file():
             missing.append(f"{path} (image id {rec.id})")
+            continue
+        try:
+            read_size(path)  # the header only: a corrupt file is named before training
+        except ImageReadError as e:
+            unreadable.append(str(e))
             continue
         keep = []
         for inst in positives(rec):
@@ -102,6 +107,10 @@ def select_samples(ds: Dataset, all_images: bool = False, include_corrected: boo
     if missing:
         shown = "\n  ".join(missing[:10])
         raise TrainingDataError(f"{len(missing)} training image(s) are missing:\n  {shown}")
+    if unreadable and not samples:
+        raise TrainingDataError(f"every training image is unreadable:\n  "
+                                + "\n  ".join(unreadable[:10]))
+    warnings += [f"skipped, unreadable: {u}" for u in unreadable]
     return samples, warnings
 
 
@@ -145,7 +154,10 @@ class TrainSet(TorchDataset):
 
     def __getitem__(self, index: int):
         path, image_id, insts = self.items[index]
-        rgb = read_image(path)
+        try:
+            rgb = read_image(path)
+        except ImageReadError as e:  # its header was fine; its pixels are not
+            return None, {"image_id": image_id, "error": str(e)}
         h, w = rgb.shape[:2]
         masks = np.zeros((len(insts), h, w), np.uint8)
         labels = np.zeros(len(insts), np.int64)
@@ -182,7 +194,12 @@ class TrainSet(TorchDataset):
 
 
 def collate(batch):
-    return tuple(zip(*batch))
+    """(images, targets, errors): a sample whose pixels could not be read is left out
+    of the batch and reported, so one bad file costs a warning, not the run."""
+    good = [(im, t) for im, t in batch if im is not None]
+    errors = [t["error"] for im, t in batch if im is None]
+    images, targets = (tuple(zip(*good)) if good else ((), ()))
+    return images, targets, errors
 
 
 class GroupedBatchSampler(Sampler):

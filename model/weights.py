@@ -116,7 +116,12 @@ def safe_torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        text = str(e)
+        if "GLOBAL" not in text and "global" not in text:  # no code refused: bad bytes
+            raise WeightsError(f"{path}: not a readable PyTorch weights file (corrupt, "
+                               "truncated or another format)") from None
+        first = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln
+                      or "global" in ln), "unsupported content")
         raise WeightsError(
             f"{path}: refused to load: the file holds Python objects beyond tensors and plain "
             f"containers, which could run code ({first}). If you trust it, re-save just its "
@@ -148,14 +153,28 @@ def infer_arch(sd: dict, path: Path | str) -> tuple[str, int]:
     return arch, int(cls.shape[0])
 
 
-def _categories_from_checkpoint(raw: list, num_classes: int, path: Path) -> list[Category | None]:
+def _categories_from_checkpoint(raw, num_classes: int, path: Path) -> list[Category | None]:
+    """The label table of a checkpoint: a list of {id, name} in label order (an entry
+    with id None is a label that never reports)."""
+    if not isinstance(raw, list):
+        raise WeightsError(f"{path}: the checkpoint's 'categories' must be a list of "
+                           f"{{'id', 'name'}} entries, got {type(raw).__name__}")
     if len(raw) != num_classes - 1:
         raise WeightsError(f"{path}: checkpoint lists {len(raw)} categories but its model has "
                            f"{num_classes - 1} classes")
     cats: list[Category | None] = [None]
-    for c in raw:
-        cats.append(None if c.get("id") is None else
-                    Category(int(c["id"]), str(c["name"]), c.get("supercategory")))
+    for k, c in enumerate(raw, start=1):
+        if not isinstance(c, dict) or not ("id" in c and "name" in c):
+            raise WeightsError(f"{path}: the checkpoint's category {k} is {c!r}, not an "
+                               "{'id', 'name'} entry")
+        if c["id"] is None:
+            cats.append(None)
+            continue
+        if not (isinstance(c["id"], int) and not isinstance(c["id"], bool)) \
+                or not isinstance(c["name"], str):
+            raise WeightsError(f"{path}: the checkpoint's category {k} has id {c['id']!r} and "
+                               f"name {c['name']!r}; ids must be integers, names text")
+        cats.append(Category(int(c["id"]), c["name"], c.get("supercategory")))
     return cats
 
 

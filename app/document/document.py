@@ -44,6 +44,9 @@ class Document(QObject):
         self.selection: list[Instance] = []  # the last one is the primary selection
         self.preview: dict[int, Instance] = {}  # a stroke in progress: id(instance) -> copy
         self.generation = 0  # bumped by every change, recorded or not
+        self.image_generation: dict[int, int] = {}  # image id -> generation of its last change
+        self.touched: set[int] = set()  # images whose data changed since the last save
+        self.categories_touched = False
         self._unsaved = False  # a change the undo stack cannot see (a restored recovery file)
         self._was_dirty = False
         self._rows: dict[int, int] = {}
@@ -65,6 +68,7 @@ class Document(QObject):
         self.row = -1
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._unsaved = False
+        self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
         self.datasetReset.emit()
         self._emit_dirty()
@@ -184,8 +188,15 @@ class Document(QObject):
 
     def run(self, edit: Edit, forward: bool) -> None:
         """Apply or revert an edit and tell the views (EditCommand calls this)."""
-        self._emit(edit.apply() if forward else edit.revert())
+        changes = edit.apply() if forward else edit.revert()
         self.generation += 1
+        for rec in edit.images:
+            self.image_generation[rec.id] = self.generation
+            if not edit.cache:
+                self.touched.add(rec.id)
+        if not edit.cache and any(ch.categories for ch in changes):
+            self.categories_touched = True
+        self._emit(changes)
 
     def has_history(self, rec: ImageRecord) -> bool:
         """Does any step, done or undone, refer to this image?"""
@@ -289,12 +300,16 @@ class Document(QObject):
 
     def mark_saved(self) -> None:
         self._unsaved = False
+        self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
         self._emit_dirty()
 
-    def mark_unsaved(self) -> None:
+    def mark_unsaved(self, image_ids=(), categories: bool = False) -> None:
+        """Changes the history cannot see (a restored recovery copy) on these images."""
         self._unsaved = True
         self.generation += 1
+        self.touched.update(image_ids)
+        self.categories_touched |= categories
         self._emit_dirty()
 
     def _on_stack_changed(self, *_args) -> None:

@@ -8,23 +8,28 @@ versions and training runs.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import hashlib
 import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from model.annotations import Dataset
+from model import recovery
+from model.annotations import Dataset, ImageRecord
 from model.atomic import atomic_write_json
-from model.coco import dataset_json, load_dataset, save_dataset
-from model.prediction_cache import read_cache, write_cache
+from model.coco import load_dataset, save_dataset
+from model.prediction_cache import (assemble, cached_of, image_entry, read_cache,
+                                    write_cache_json)
 from model.sources import DEFAULT_ANNOTATIONS, open_path
 
+from .background import BackgroundWriter
 from .document import Document
 
 STATE_DIR = ".maskloop"
 RECOVERY = "recovery.json"
 PREDICTIONS = "predictions.json"
-_RECOVERY_KEY = "maskloop_recovery"
+_RECOVERY_KEY = recovery.KEY
 
 
 def state_dir(coco_path: Path | None, image_root: Path) -> Path:
@@ -37,6 +42,27 @@ def _state_file(coco_path: Path | None, image_root: Path, name: str) -> Path:
     return state_dir(coco_path, image_root) / f"{stem}{name}"
 
 
+def file_stamp(path: Path | None, hash_if: tuple | None = None) -> tuple | None:
+    """(mtime, size, sha256) of a file; the hash is computed only when mtime or size
+    differ from `hash_if` (a touched but unchanged file is not a change)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if hash_if is not None and hash_if[:2] == (st.st_mtime_ns, st.st_size):
+        return hash_if
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if hash_if is not None and hash_if[2] == digest:
+        return hash_if
+    return (st.st_mtime_ns, st.st_size, digest)
+
+
 class Session(QObject):
     """Owns the file paths of the open dataset and every write to disk."""
 
@@ -44,11 +70,13 @@ class Session(QObject):
     saved = Signal(str)
     autosaved = Signal(str)
     message = Signal(str)  # for the status bar
+    writeFailed = Signal(str)  # a background write failed: said once, until one succeeds
 
     def __init__(self, doc: Document, autosave_seconds: int = 60):
         super().__init__()
         self.doc = doc
         self.source: Path | None = None  # what the user opened
+        self.follow_symlinks = False  # open images through links that leave the folder
         self.coco_path: Path | None = None  # where Save writes; None until chosen
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.autosave)
@@ -56,24 +84,46 @@ class Session(QObject):
         self.set_autosave_interval(autosave_seconds)
         self._autosaved_state: tuple | None = None
         self._cache_state = -1
+        self._cache_memo: dict[int, tuple[int, dict]] = {}  # image id -> (generation, entry)
+        self._recovery_memo: dict[int, tuple[int, tuple]] = {}  # image id -> (gen, JSON part)
+        self._recovery_gen = -1
+        self._failing: set[str] = set()  # kinds of background write failing now
+        self._disk: tuple | None = None  # the COCO file as last read or written
+        self.writer = BackgroundWriter(self)
+        self.writer.done.connect(self._on_written)
+        self.writer.failed.connect(self._on_write_failed)
 
     # ------------------------------------------------------------------- open
     def open(self, path: Path, image_root: Path | None = None) -> Dataset:
         """Load an image, folder or COCO file (raises with a clear message on bad input),
         then its cached predictions, so nothing is predicted twice."""
         path = Path(path).expanduser().resolve()
-        ds = open_path(path, image_root)
+        ds = open_path(path, image_root, follow_symlinks=self.follow_symlinks)
         self.write_predictions()  # the dataset being closed keeps its cache
+        self.writer.wait()
+        self._cache_memo, self._recovery_memo, self._recovery_gen = {}, {}, -1
         self.source = path
         self.coco_path = ds.path
+        self._disk = file_stamp(self.coco_path)
         self.doc.set_dataset(ds)
         restored = self._restore_predictions()
+        # a dataset is millions of long-lived objects: out of the cyclic GC's full walks,
+        # which would otherwise pause the window for tens of ms again and again
+        gc.freeze()
         self._autosaved_state = self._state()
         self._cache_state = self.doc.generation
         self.opened.emit(self.display_name())
         if restored:
             self.message.emit(f"Cached predictions restored for {restored} image(s)")
         return ds
+
+    def changed_on_disk(self) -> bool:
+        """Has another program (or another MaskLoop window) written the COCO file since
+        it was opened or saved here? mtime and size first, then the content's hash."""
+        if self.coco_path is None or self._disk is None:
+            return False
+        now = file_stamp(self.coco_path, hash_if=self._disk)
+        return now != self._disk
 
     def display_name(self) -> str:
         if self.coco_path is not None:
@@ -109,11 +159,14 @@ class Session(QObject):
         ds._next_ann_id = max(ds._next_ann_id, out._next_ann_id)
         self.coco_path = path
         ds.path = path
+        self._disk = file_stamp(path)
         self.doc.mark_saved()
+        self._recovery_memo, self._recovery_gen = {}, -1
         for p in {old_recovery, self.recovery_file()}:
             p.unlink(missing_ok=True)
         self._autosaved_state = self._state()
         self.write_predictions(force=True)
+        self.writer.wait()
         if old_cache != self.predictions_file():  # a first save moves the cache beside it
             old_cache.unlink(missing_ok=True)
         self.saved.emit(str(path))
@@ -129,26 +182,75 @@ class Session(QObject):
         cache = read_cache(self.predictions_file(), self.doc.dataset)
         if cache is None:
             return 0
+        gen = self.doc.image_generation
         for entry in cache.images:
-            self.doc.apply_predictions(entry.rec, entry.instances, cache.categories,
-                                       entry.model, dedup=dedup)
+            raw_ids = [p["category_id"] for p in entry.entry["predictions"]]
+            merge = self.doc.apply_predictions(entry.rec, entry.instances, cache.categories,
+                                               entry.model, dedup=dedup)
+            if not merge.dropped and [i.category_id for i in merge.added] == raw_ids:
+                # unchanged since it was read: the next write reuses the entry as it was
+                self._cache_memo[entry.rec.id] = (gen.get(entry.rec.id, 0), entry.entry)
         return len(cache.images)
 
     def write_predictions(self, force: bool = False) -> None:
-        """Keep the cache on disk in step with the window (best effort: it is a cache)."""
-        if self.doc.dataset is None or (not force and self._cache_state == self.doc.generation):
+        """Keep the cache on disk in step with the window, off the UI thread (best
+        effort: it is a cache). Entries of images unchanged since the last write are
+        reused, so the snapshot costs what changed, not the dataset."""
+        doc = self.doc
+        if doc.dataset is None or (not force and self._cache_state == doc.generation):
             return
-        try:
-            write_cache(self.predictions_file(), self.doc.dataset)
-        except OSError as e:
-            self.message.emit(f"Could not write the prediction cache: {e}")
-            return
-        self._cache_state = self.doc.generation
+        ds, since = doc.dataset, self._cache_state
+        memo = self._cache_memo
+        changed = {rid for rid, g in doc.image_generation.items() if g > since}
+        order, fresh = [], []
+        for rec in ds.images:
+            if rec.prediction_model is None or not rec.size_known:
+                continue
+            order.append(rec.id)
+            if rec.id in changed or rec.id not in memo:
+                copy = ImageRecord(rec.id, rec.file_name, rec.width, rec.height,
+                                   prediction_model=rec.prediction_model)
+                fresh.append((doc.image_generation.get(rec.id, 0), copy,
+                              [i.copy() for i in cached_of(rec)]))
+        cats, path, self._cache_state = list(ds.categories), self.predictions_file(), doc.generation
+        meta = Dataset(image_root=ds.image_root)
+
+        def job():
+            built = {rec.id: (g, image_entry(meta, rec, insts)) for g, rec, insts in fresh}
+            # memo is only added to on the UI thread, and a lookup is atomic
+            entries = [built[rid][1] if rid in built else memo[rid][1] for rid in order]
+            write_cache_json(path, assemble(entries, cats))
+            return built
+
+        self.writer.submit("predictions", job)
 
     def close(self) -> None:
         """The window is closing: keep the cache; the COCO file is the user's to save."""
         self.timer.stop()
         self.write_predictions()
+        self.writer.wait()
+        self.writer.shutdown()
+
+    def _on_written(self, kind: str, result) -> None:
+        if kind in self._failing:
+            self._failing.discard(kind)
+            self.message.emit(f"{'Autosave' if kind == 'recovery' else 'Prediction cache'} "
+                              "works again")
+        if kind == "predictions":
+            self._cache_memo.update(result)  # image id -> (generation, entry)
+            gc.freeze()  # long-lived: keep the cyclic GC's full walks (and pauses) short
+        elif kind == "recovery":
+            path, built = result
+            self._recovery_memo.update(built)
+            self.autosaved.emit(str(path))
+
+    def _on_write_failed(self, kind: str, message: str) -> None:
+        if kind == "recovery":
+            self._autosaved_state = None  # try again next tick
+        if kind not in self._failing:  # once, not on every tick
+            self._failing.add(kind)
+            what = "Autosave" if kind == "recovery" else "Writing the prediction cache"
+            self.writeFailed.emit(f"{what} failed: {message}")
 
     # --------------------------------------------------------------- autosave
     def set_autosave_interval(self, seconds: int) -> None:
@@ -158,24 +260,40 @@ class Session(QObject):
         else:
             self.timer.stop()
 
-    def autosave(self) -> Path | None:
-        """Write a recovery copy if anything changed since the last one (never the COCO file)."""
-        if self.doc.dataset is None:
+    def autosave(self, wait: bool = False) -> Path | None:
+        """Write a recovery copy of what changed since the last save, on the writer
+        thread (never the COCO file). The UI thread copies only the images changed
+        since the last autosave. Returns the path, or None when nothing changed."""
+        doc = self.doc
+        if doc.dataset is None:
             return None
         self.write_predictions()
-        if not self.doc.dirty:
-            return None
         state = self._state()
-        if state == self._autosaved_state:
+        if not doc.dirty or state == self._autosaved_state:
+            if wait:
+                self.writer.wait()
             return None
-        data, _ = dataset_json(self.doc.data_view())
-        data[_RECOVERY_KEY] = {"source": str(self.coco_path or ""),
-                               "image_root": str(self.doc.dataset.image_root),
-                               "written": dt.datetime.now().isoformat(timespec="seconds")}
+        ds, memo, since = doc.dataset, self._recovery_memo, self._recovery_gen
+        gen = doc.image_generation
+        order = [rec.id for rec in ds.images if rec.id in doc.touched]
+        fresh = [(gen.get(rid, 0), recovery.copy_image(doc.record(rid))) for rid in order
+                 if rid not in memo or gen.get(rid, 0) > since]
+        cats, extra, keys = list(ds.categories), dict(ds.extra), list(ds.key_order)
+        info = {"source": str(self.coco_path or ""), "image_root": str(ds.image_root),
+                "written": dt.datetime.now().isoformat(timespec="seconds"), "delta": True}
         path = self.recovery_file()
-        atomic_write_json(path, data)
+        self._recovery_gen = doc.generation
+
+        def job():
+            built = {rec.id: (g, recovery.image_part(rec)) for g, rec in fresh}
+            parts = [built[rid][1] if rid in built else memo[rid][1] for rid in order]
+            atomic_write_json(path, recovery.document(parts, cats, extra, keys, info))
+            return path, built
+
         self._autosaved_state = state
-        self.autosaved.emit(str(path))
+        self.writer.submit("recovery", job)
+        if wait:
+            self.writer.wait()
         return path
 
     def discard_recovery(self) -> None:
@@ -195,13 +313,18 @@ class Session(QObject):
         return rec
 
     def restore(self, path: Path) -> None:
-        """Replace the open dataset with the recovery copy; it stays unsaved until Save."""
-        ds = load_dataset(path, self.doc.dataset.image_root)
-        ds.extra.pop(_RECOVERY_KEY, None)
-        if _RECOVERY_KEY in ds.key_order:
-            ds.key_order.remove(_RECOVERY_KEY)
-        ds.path = self.coco_path
-        self.doc.set_dataset(ds)
+        """Lay the recovery copy over the dataset as opened from disk; it stays unsaved
+        until Save. Images the copy names but the dataset lacks are reported."""
+        self.writer.wait()
+        saved = load_dataset(path, self.doc.dataset.image_root)
+        base = open_path(self.source, self.doc.dataset.image_root,
+                         follow_symlinks=self.follow_symlinks)
+        restored, missing = recovery.apply(base, saved)
+        base.path = self.coco_path
+        self.doc.set_dataset(base)
         self._restore_predictions(dedup=True)
-        self.doc.mark_unsaved()
+        self.doc.mark_unsaved(restored, categories=True)
         self._autosaved_state = self._state()
+        if missing:
+            self.message.emit(f"{len(missing)} image(s) of the recovery copy are no longer in "
+                              f"the dataset (first: {missing[0]})")

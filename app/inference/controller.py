@@ -183,6 +183,7 @@ class InferenceController(QObject):
         self.worker.cancel_batch()
 
     def _on_batch_finished(self, cancelled: bool) -> None:
+        gc.freeze()  # a batch of predictions is long-lived: keep it out of full GC walks
         self.batch_active = False
         self.batchRunning.emit(False)
         self.stateChanged.emit("predict-all cancelled" if cancelled else "predict-all finished")

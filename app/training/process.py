@@ -82,7 +82,7 @@ class TrainingProcess(QObject):
             kind = e.get("event")
             if kind == "done":
                 self.done = e
-            elif kind == "error":
+            elif kind == "error" and e.get("fatal", True):
                 self.error = e.get("message", "training failed")
             self.event.emit(e)
 

@@ -200,7 +200,7 @@ class TrainingPanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
-        elif kind in ("warning", "info"):
+        elif kind in ("warning", "info", "error"):
             self.status.setText(e["message"])
 
     def on_finished(self, summary: dict) -> None:

@@ -86,6 +86,20 @@ class FileController(QObject):
             path = self.ask_save_path(self.session.default_save_path())
             if path is None:
                 return False
+        elif self.session.changed_on_disk():
+            answer = self.notifier.ask(
+                "The file changed on disk",
+                f"{path} was changed by another program or window since it was opened here. "
+                "Saving now would overwrite those changes.",
+                ["Save As…", "Overwrite", "Reload (drop my changes)", "Cancel"], "Save As…")
+            if answer == "Save As…":
+                return self.save(ask=True)
+            if answer == "Reload (drop my changes)":
+                self.session.discard_recovery()
+                self.doc.mark_saved()  # nothing to ask about: the user chose to drop it
+                return self.open_path(path)
+            if answer != "Overwrite":
+                return False
         try:
             self.session.save(path)
         except Exception as e:  # disk full, permissions, unreadable image size

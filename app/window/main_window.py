@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
                        self.editing.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
+        self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
         inf.predictionSkipped.connect(lambda _i, why: show(why, 6000))
 
     def _set_auto_predict(self, on: bool) -> None:

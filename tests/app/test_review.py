@@ -231,7 +231,7 @@ def test_autosave_recovery_after_crash(qtbot, make_window, folder):
     wait_prediction(qtbot, w)
     w.doc.select(w.doc.listed(w.doc.current)[0])
     action(w, "actionReject").trigger()
-    path = w.session.autosave()
+    path = w.session.autosave(wait=True)
     assert path is not None and path.is_file() and path.parent.name == ".maskloop"
     # a crash: the process dies without the quit dialog
     w.files.maybe_save = lambda: True
