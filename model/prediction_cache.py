@@ -35,11 +35,27 @@ def _image_stamp(ds: Dataset, rec: ImageRecord) -> list[int] | None:
         return None
 
 
-def image_entry(ds: Dataset, rec: ImageRecord, cached: list[Instance]) -> dict:
+Snap = tuple  # (category_id, score, model, mask or None, offset, lazy segmentation or None)
+
+
+def snap(inst: Instance) -> Snap:
+    """What a cache entry needs of a prediction, read at once on the UI thread (a later
+    edit replaces fields, never changes them in place); decoding waits for the writer."""
+    if inst.is_lazy:
+        return (inst.category_id, inst.score, inst.model, None, None, inst._lazy)
+    return (inst.category_id, inst.score, inst.model, inst._mask, inst._offset, None)
+
+
+def image_entry(ds: Dataset, rec: ImageRecord, cached: list[Instance | Snap]) -> dict:
     """One predicted image's cache entry (its cached predictions as compressed RLE)."""
-    preds = [{"category_id": inst.category_id, "score": inst.score, "model": inst.model,
-              "segmentation": M.encode_rle(inst.mask, inst.offset, rec.height, rec.width)}
-             for inst in cached]
+    preds = []
+    for item in cached:
+        cat, score, model, mask, offset, lazy = snap(item) if isinstance(item, Instance) else item
+        if mask is None:
+            seg = M.to_compressed_rle(lazy[0], lazy[1], lazy[2])
+        else:
+            seg = M.encode_rle(mask, offset, rec.height, rec.width)
+        preds.append({"category_id": cat, "score": score, "model": model, "segmentation": seg})
     return {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height,
             "file": _image_stamp(ds, rec), "model": rec.prediction_model, "predictions": preds}
 

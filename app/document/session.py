@@ -19,7 +19,7 @@ from model import recovery
 from model.annotations import Dataset, ImageRecord
 from model.atomic import atomic_write_json
 from model.coco import load_dataset, save_dataset
-from model.prediction_cache import (assemble, cached_of, image_entry, read_cache,
+from model.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                     write_cache_json)
 from model.sources import DEFAULT_ANNOTATIONS, open_path
 
@@ -211,7 +211,7 @@ class Session(QObject):
                 copy = ImageRecord(rec.id, rec.file_name, rec.width, rec.height,
                                    prediction_model=rec.prediction_model)
                 fresh.append((doc.image_generation.get(rec.id, 0), copy,
-                              [i.copy() for i in cached_of(rec)]))
+                              [snap(i) for i in cached_of(rec)]))
         cats, path, self._cache_state = list(ds.categories), self.predictions_file(), doc.generation
         meta = Dataset(image_root=ds.image_root)
 
