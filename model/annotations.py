@@ -29,7 +29,8 @@ class Instance:
     """
 
     __slots__ = ("id", "category_id", "score", "source", "review", "model", "iscrowd",
-                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance", "_loose", "_hw")
+                 "original", "_mask", "_offset", "_lazy", "_loaded_provenance", "_loose", "_hw",
+                 "_box_only")
 
     def __init__(self, category_id: int, mask: np.ndarray | None = None,
                  offset: M.Offset = (0, 0), *, id: int | None = None,
@@ -50,6 +51,7 @@ class Instance:
         self.original: dict | None = None  # the loaded annotation, until the mask changes
         self._lazy: tuple[Any, int, int] | None = None
         self._hw: tuple[int, int] | None = None  # the image size a loaded segmentation has
+        self._box_only = False  # loaded with a bbox and no segmentation (a detection dataset)
         self._loaded_provenance: tuple | None = None
         self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
@@ -65,7 +67,9 @@ class Instance:
                    review=ann.get("review") or "unreviewed", model=ann.get("model"),
                    iscrowd=bool(ann.get("iscrowd", 0)))
         inst.original = ann
-        inst._lazy = (ann["segmentation"], height, width)
+        seg = ann.get("segmentation")
+        inst._box_only = not seg and isinstance(ann.get("bbox"), list)
+        inst._lazy = (seg or [], height, width)
         inst._hw = (height, width)
         inst._loaded_provenance = inst._provenance()
         return inst
@@ -128,7 +132,7 @@ class Instance:
         self._mark_edited()
 
     def _mark_edited(self) -> None:
-        self.original, self.source = self.state_after_edit()
+        self.restore_edit_state(self.state_after_edit())
 
     def edited_source(self) -> str:
         """The source a person's change gives: a prediction or an annotation the file
@@ -139,20 +143,26 @@ class Instance:
 
     def edit_state(self) -> tuple:
         """What an edit changes besides pixels, so undo can restore it exactly."""
-        return (self.original, self.source)
+        return (self.original, self.source, self._box_only)
 
     def state_after_edit(self) -> tuple:
         """edit_state() as it will be once a person has changed the mask."""
         original = None if self.original is None else _strip_geometry(self.original)
-        return (original, self.edited_source())
+        return (original, self.edited_source(), False)
 
     def restore_edit_state(self, state: tuple) -> None:
-        self.original, self.source = state
+        self.original, self.source, self._box_only = state
 
     @property
     def edited(self) -> bool:
         """True when the geometry no longer comes from a loaded annotation."""
-        return self.original is None or "segmentation" not in self.original
+        return self.original is None or ("segmentation" not in self.original
+                                         and not self._box_only)
+
+    @property
+    def box_only(self) -> bool:
+        """A box the file gave without a mask (a detection or Label Studio box export)."""
+        return self._box_only
 
     @property
     def bbox(self) -> list[float]:
@@ -166,6 +176,8 @@ class Instance:
     def area(self) -> float:
         if not self.edited and "area" in self.original:
             return self.original["area"]
+        if self._box_only:
+            return float(self.original["bbox"][2] * self.original["bbox"][3])
         return float(np.count_nonzero(self.mask))
 
     def full_mask(self, height: int, width: int) -> np.ndarray:

@@ -103,10 +103,47 @@ class KeptElsewhere(OSError):
     """The output could not be written where asked; the message names where it is."""
 
 
+def cmd_from_boxes(args: argparse.Namespace) -> int:
+    """Masks for a COCO file's box-only annotations; everything else is kept as it is."""
+    from .from_boxes import box_only, fill_dataset
+
+    if Path(args.path).suffix.lower() != ".json":
+        _err(f"{args.path}: --from-boxes needs a COCO JSON file with bbox annotations")
+        return 2
+    ds = load_dataset(args.path, args.images)
+    ds.follow_symlinks = args.follow_symlinks
+    n = box_only(ds)
+    if not n:
+        _err(f"{args.path}: no annotation has a bbox without a segmentation")
+        return 2
+    predictor = None
+    if args.method == "model":
+        from .predictor import Predictor
+        predictor = Predictor(weights=args.weights, device=args.device, score_threshold=0.05,
+                              min_size=args.min_size, max_size=args.max_size)
+    bar = ProgressBar(sum(1 for r in ds.images if any(i.box_only for i in r.instances)),
+                      "boxes")
+    report = fill_dataset(ds, predictor, args.method, progress=lambda: bar.update(1))
+    for s in report.skipped_images:
+        print(f"\nwarning: skipped {s}", file=sys.stderr)
+    try:
+        written = _write_or_keep(ds, args.out)
+    except KeptElsewhere as e:
+        _err(str(e))
+        return 1
+    print(f"wrote {written}: {report.filled} of {n} box-only annotation(s) filled "
+          f"({report.by_model} by the model's mask head, {report.by_grabcut} by GrabCut"
+          + (f"; {report.empty} found nothing in the box and stay box-only" if report.empty
+             else "") + ")", file=sys.stderr)
+    return 0 if report.filled else 1
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor  # torch model code only when needed
 
     check_writable(args.out)  # before the model runs, not after
+    if args.from_boxes:
+        return cmd_from_boxes(args)
     src = open_path(args.path, args.images, use_saved_annotations=False,
                     follow_symlinks=args.follow_symlinks)
     for w in src.warnings:
@@ -186,7 +223,7 @@ class RoundTrip:
 
     def __call__(self, inst, rec, ann) -> None:
         h, w = rec.height, rec.width
-        seg = ann["segmentation"]
+        seg = ann.get("segmentation")
         original = inst.original.get("segmentation") if inst.original is not None else None
         if seg is original or (inst.is_lazy and isinstance(original, list)):
             same = True
@@ -246,6 +283,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="refuse images larger than this many pixels")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open images through symbolic links that point outside the image folder")
+    p.add_argument("--from-boxes", action="store_true",
+                   help="PATH is a COCO file: give every annotation with a bbox but no "
+                        "segmentation a mask from its box; keep everything else")
+    p.add_argument("--method", choices=["model", "grabcut"], default="model",
+                   help="with --from-boxes: the model's mask head on each box (default; a "
+                        "class it does not know gets GrabCut), or GrabCut for all")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",

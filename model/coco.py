@@ -105,7 +105,8 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
     d["id"] = inst.id
     d["image_id"] = rec.id
     d["category_id"] = inst.category_id
-    if not inst.edited and not (convert_all and not _already_in(d["segmentation"], fmt)):
+    seg = d.get("segmentation")
+    if not inst.edited and not (convert_all and seg is not None and not _already_in(seg, fmt)):
         report.unchanged += 1
         if "bbox" not in d:
             d["bbox"] = inst.bbox
@@ -222,7 +223,7 @@ def write_dataset(f: IO[bytes], ds: Dataset, fmt: str = "rle", convert_all: bool
                 for inst in rec.instances:
                     lazy = inst.is_lazy
                     ann = annotation_json(inst, rec, fmt, convert_all, report)
-                    seg = ann["segmentation"]
+                    seg = ann.get("segmentation")
                     # a polygon we wrote is checked point by point; an RLE string we wrote
                     # came from pycocotools' encoder, so its size is checked, not re-parsed,
                     # like one the file came with (parsed when it was loaded)

@@ -201,9 +201,11 @@ class Validator:
         aid = ann["id"]
         self.ann_ids[aid] += 1
         where = f"annotation id {aid}"
-        for key in ("image_id", "category_id", "segmentation"):
+        for key in ("image_id", "category_id"):
             if key not in ann:
                 problems.append(f"{where}: missing '{key}'")
+        if "segmentation" not in ann and "bbox" not in ann:
+            problems.append(f"{where}: missing 'segmentation' (and no 'bbox' either)")
         img_id, cat_id = ann.get("image_id"), ann.get("category_id")
         if "image_id" in ann and not (is_id(img_id) and img_id in self.sizes):
             problems.append(f"{where}: image_id {img_id!r} is not an image in this file")

@@ -145,10 +145,22 @@ class Predictor:
             self._check(cancel)
             features = model.backbone(batch.tensors)
             self._check(cancel)
-            proposals, _ = model.rpn(batch, features)
-            self._check(cancel)
-            detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
-        del features, proposals
+            return self._heads(batch, features, sizes, cancel)
+
+    @torch.inference_mode()
+    def predict_features(self, feats, cancel: threading.Event | None = None) -> list[Instance]:
+        """Predict from an image's features computed before (model/assist.py keeps them,
+        so the image's box and click tools then cost only the heads)."""
+        self._check(cancel)
+        with self._autocast():
+            return self._heads(feats.batch, feats.maps, [feats.original], cancel)[0]
+
+    def _heads(self, batch, features, sizes, cancel) -> list[list[Instance]]:
+        model = self.model
+        proposals, _ = model.rpn(batch, features)
+        self._check(cancel)
+        detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
+        del proposals
         results = []
         for det, resized, (h, w) in zip(detections, batch.image_sizes, sizes):
             self._check(cancel)

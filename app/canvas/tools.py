@@ -44,6 +44,10 @@ class Tool:
     def key(self, event: QKeyEvent) -> bool:
         return False
 
+    def wants_key(self, event: QKeyEvent) -> bool:
+        """Should this key reach key() before a window shortcut takes it (Tab, Del)?"""
+        return False
+
 
 class BrushTool(Tool):
     """B paints into the selection (or a new instance); E, or Shift with B, erases.

@@ -6,7 +6,7 @@ overlay is recomposited and repainted.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
@@ -335,6 +335,20 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    def event(self, event) -> bool:
+        # a tool that uses Tab, Enter or Del gets them before the window's shortcuts
+        if event.type() == QEvent.ShortcutOverride and self.tool is not None \
+                and self.tool.wants_key(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def focusNextPrevChild(self, forward: bool) -> bool:
+        if self.tool is not None and getattr(self.tool, "KEYS", None) and \
+                Qt.Key_Tab in self.tool.KEYS:
+            return False  # Tab cycles the tool's offers instead of moving the focus
+        return super().focusNextPrevChild(forward)
 
     def keyPressEvent(self, event) -> None:
         if self.tool is not None and self.tool.key(event):

@@ -31,6 +31,7 @@ class EditController(QObject):
         self.unoccupied = False
         self.new_armed = False
         self.category_id: int | None = None
+        self._chosen = False
         self.stroke: Stroke | None = None
         self._stroke_ops: list[Op] = []
         doc.datasetReset.connect(self._on_reset)
@@ -54,18 +55,24 @@ class EditController(QObject):
             self.brush_size = size
             self.brushSizeChanged.emit(size)
 
-    def set_category(self, category_id: int | None) -> None:
+    def set_category(self, category_id: int | None, chosen: bool = False) -> None:
+        """The class for new instances; `chosen` when the user picked it (the box tool
+        then segments that class instead of asking the model for one)."""
         self.category_id = category_id
+        self._chosen = chosen
         if category_id is not None:
             self.categoryChanged.emit(category_id)
 
-    def arm_new_instance(self, on: bool = True) -> None:
-        self.new_armed = on
-        self.newInstanceArmed.emit(on)
+    def chosen_category(self) -> int | None:
+        ds = self.doc.dataset
+        if self._chosen and ds is not None and any(c.id == self.category_id
+                                                   for c in ds.categories):
+            return self.category_id
+        return None
 
-    def _new_target(self) -> tuple[Instance, list[Op]]:
-        """A fresh, empty instance of the current class, and the op that makes the
-        class when the dataset has none. Nothing is applied yet."""
+    def new_class(self) -> tuple[int, list[Op]]:
+        """The class for a new instance, and the op that makes it when the dataset has
+        no class at all. Nothing is applied yet."""
         ds, ops = self.doc.dataset, []
         if self.category_id is None or not any(c.id == self.category_id for c in ds.categories):
             if ds.categories:
@@ -74,8 +81,17 @@ class EditController(QObject):
                 cat = E.new_category(ds, "object")
                 ops.append(E.add_category_op(ds, cat))
                 self.set_category(cat.id)
+        return self.category_id, ops
+
+    def arm_new_instance(self, on: bool = True) -> None:
+        self.new_armed = on
+        self.newInstanceArmed.emit(on)
+
+    def _new_target(self) -> tuple[Instance, list[Op]]:
+        """A fresh, empty instance of the current class (see new_class)."""
+        cat, ops = self.new_class()
         self.arm_new_instance(False)
-        return Instance(self.category_id, source="human", id=ds.new_annotation_id()), ops
+        return Instance(cat, source="human", id=self.doc.dataset.new_annotation_id()), ops
 
     def _editable(self) -> ImageRecord | None:
         rec = self.doc.current
@@ -163,7 +179,7 @@ class EditController(QObject):
             name = self.doc.dataset.category_names().get(category_id, str(category_id))
             self._push(E.relabel_edit(rec, list(self.doc.selection), category_id, name))
         else:
-            self.set_category(category_id)
+            self.set_category(category_id, chosen=True)
 
     def fill_holes(self) -> None:
         rec, inst = self.doc.current, self.doc.selected

@@ -129,6 +129,7 @@ class ModelInfo:
     device: str
     categories: list
     arch: str
+    can_assist: bool = False  # can it segment a box (a Mask R-CNN, or a stand-in that can)
 
 
 @dataclass
@@ -138,6 +139,20 @@ class PredictRequest:
     path: Path | None = None
     image: np.ndarray | None = None  # a decoded array the UI already has; never mutated
     explicit: bool = False  # the user asked for this image (Predict), not a prefetch
+
+
+@dataclass
+class AssistRequest:
+    """A box -> mask or click -> instance job for one image."""
+    request_id: int
+    image_id: int
+    kind: str  # "boxes": a mask per box; "candidates": every detection, for clicks
+    image: np.ndarray | None = None
+    path: Path | None = None
+    boxes: list = field(default_factory=list)  # (x0, y0, x1, y1) in image pixels
+    category_ids: list = field(default_factory=list)  # per box, None: the box head's class
+    use_model: bool = True  # False: the classical fallback
+    target: object = None  # the instance a re-predicted box replaces the mask of
 
 
 @dataclass
@@ -173,6 +188,7 @@ class InferenceWorker(QueueWorker):
     modelFailed = Signal(str)
     downloadProgress = Signal(int, int)  # bytes done, total (0: unknown)
     stateChanged = Signal(str)
+    assisted = Signal(object, object)  # AssistRequest, list of results or an error message
 
     def __init__(self, factory: PredictorFactory = default_factory,
                  reader: Callable[[Path], np.ndarray] | None = None):
@@ -187,8 +203,17 @@ class InferenceWorker(QueueWorker):
         self._cancel_interactive = threading.Event()
         self._cancel_download = threading.Event()
         self._running_image: int | None = None
+        self._assist: deque[AssistRequest] = deque()
+        from model.assist import FeatureCache
+        self.features = FeatureCache(3)  # the current image and the two prefetched
 
     # ------------------------------------------------- UI-thread API (thread-safe)
+    def assist(self, request: AssistRequest) -> None:
+        """Box and click jobs go before predictions: the user is waiting on them."""
+        with self._lock:
+            self._assist.append(request)
+        self.wake()
+
     def load_model(self, spec: ModelSpec) -> None:
         with self._lock:
             self._model_req = spec
@@ -235,6 +260,9 @@ class InferenceWorker(QueueWorker):
             if self._model_req is not None:
                 spec, self._model_req = self._model_req, None
                 return lambda: self._load(spec)
+            if self._assist:
+                job = self._assist.popleft()
+                return lambda: self._run_assist(job)
             if self._interactive:
                 req = self._interactive.popleft()
                 self._running_image = req.image_id
@@ -255,8 +283,20 @@ class InferenceWorker(QueueWorker):
     def _finish_batch(self, cancelled: bool) -> None:
         self.batchFinished.emit(cancelled)
 
+    def _run_assist(self, req: AssistRequest) -> None:
+        from .assist_jobs import run_assist
+        self.stateChanged.emit("segmenting the box" if req.kind == "boxes" else
+                               "finding objects to click")
+        try:
+            image = req.image if req.image is not None else self._read(req.path)
+            result = run_assist(self.predictor, self.features, req, image)
+        except Exception as e:  # a model or image problem: one message, the tool goes on
+            result = f"{type(e).__name__}: {e}"
+        self.assisted.emit(req, result)
+
     def _load(self, spec: ModelSpec) -> None:
         self.stateChanged.emit(f"loading model {spec.weights} on {spec.device}")
+        self.features.clear()
         self.predictor = None
 
         def progress(done: int, total: int) -> None:
@@ -274,8 +314,11 @@ class InferenceWorker(QueueWorker):
             self.modelFailed.emit(str(e) or type(e).__name__)
             return
         p = self.predictor
+        arch = getattr(p, "arch", "")
+        can = hasattr(p, "assist_boxes") or arch in ("maskrcnn_resnet50_fpn",
+                                                      "maskrcnn_resnet50_fpn_v2")
         self.modelReady.emit(ModelInfo(spec, p.model_id, str(p.device), list(p.categories),
-                                       getattr(p, "arch", "")))
+                                       arch, can))
 
     def _run_one(self, req: PredictRequest, cancel: threading.Event, batch: _Batch | None) -> None:
         label = f"predicting image {batch.done + 1}/{batch.total}" if batch else "predicting"
@@ -286,7 +329,14 @@ class InferenceWorker(QueueWorker):
             image = req.image if req.image is not None else self._read(req.path)
             if cancel.is_set():
                 raise Cancelled()
-            instances = self.predictor.predict(image, cancel=cancel)
+            if batch is None and hasattr(self.predictor, "predict_features"):
+                # the image being looked at: keep its features for the box and click tools
+                from model.assist import compute_features
+                feats = compute_features(self.predictor, image)
+                self.features.put(self.predictor, req.image_id, feats)
+                instances = self.predictor.predict_features(feats, cancel=cancel)
+            else:
+                instances = self.predictor.predict(image, cancel=cancel)
             self.predicted.emit(req, instances, image.shape[:2])
         except Cancelled:
             pass

@@ -64,6 +64,17 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionPolygon", "&Polygon", "Tools", ("P",),
       "Click vertices; Enter or double click adds the area (Shift: subtracts); "
       "Backspace: undo vertex; Esc: cancel", checkable=True, toolbar="toolsToolBar"),
+    A("actionBoxToMask", "Bo&x to mask", "Tools", ("X",),
+      "Drag a box around an object: the model segments it (Alt+drag on the selected "
+      "instance: a new mask from the new box)", checkable=True, toolbar="toolsToolBar"),
+    A("actionClickToSegment", "Click to &instance", "Tools", ("I",),
+      "Click an object: the model's best detection there is offered; click again or Enter "
+      "accepts, Shift+click or Tab shows the next, Esc cancels", checkable=True,
+      toolbar="toolsToolBar"),
+    A("actionEditVertices", "Edit &vertices", "Tools", ("Shift+P",),
+      "The selected instance's outline as polygon rings: drag a vertex, press an edge to add "
+      "one, Alt+click or Del removes one, Enter commits, Esc drops", checkable=True,
+      toolbar="toolsToolBar"),
     A("actionNewInstance", "&New instance", "Tools", ("N",),
       "The next stroke or polygon starts a new instance of the current class", separator=True,
       toolbar="toolsToolBar"),

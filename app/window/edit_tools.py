@@ -4,31 +4,41 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QSpinBox, QToolBar, QUndoView, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QInputDialog, QSpinBox, QToolBar, QUndoView, QWidget
 
+from ..canvas.assist_tools import BoxTool, ClickTool, VertexTool
 from ..canvas.tools import BrushTool, PolygonTool
 from ..canvas.view import CanvasView
 from ..document.document import Document
 from ..document.editor import EditController
+from ..inference.assist import AssistController
+from ..inference.controller import InferenceController
 from ..panels.categories import CategoryManager, ClassPicker
 
-TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon")
+TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon", "actionBoxToMask",
+         "actionClickToSegment", "actionEditVertices")
 
 
 class EditTools(QObject):
     message = Signal(str)
 
     def __init__(self, doc: Document, canvas: CanvasView, actions: dict[str, QAction],
-                 toolbar: QToolBar, dialog_parent: QWidget):
+                 toolbar: QToolBar, dialog_parent: QWidget, inference: InferenceController):
         super().__init__()
         self.doc, self.canvas, self.actions, self.parent = doc, canvas, actions, dialog_parent
         self.edit = EditController(doc)
         self.edit.message.connect(self.message)
+        self.assist = AssistController(doc, self.edit, inference)
+        self.assist.message.connect(self.message)
         a = actions
+        self.vertex_tool = VertexTool(canvas, self.edit)
         self.tools = {"actionSelectTool": None,
                       "actionBrush": BrushTool(canvas, self.edit, erase=False),
                       "actionEraser": BrushTool(canvas, self.edit, erase=True),
-                      "actionPolygon": PolygonTool(canvas, self.edit)}
+                      "actionPolygon": PolygonTool(canvas, self.edit),
+                      "actionBoxToMask": BoxTool(canvas, self.edit, self.assist),
+                      "actionClickToSegment": ClickTool(canvas, self.edit, self.assist),
+                      "actionEditVertices": self.vertex_tool}
         group = QActionGroup(self)
         group.setExclusive(True)
         for name in TOOLS:
@@ -71,6 +81,16 @@ class EditTools(QObject):
         self.picker = ClassPicker(self.doc)
         tb.addWidget(self.picker)
         tb.addAction(self.actions["actionUnoccupied"])
+        self.tolerance_spin = QDoubleSpinBox()
+        self.tolerance_spin.setObjectName("vertexTolerance")
+        self.tolerance_spin.setRange(0.0, 20.0)
+        self.tolerance_spin.setSingleStep(0.5)
+        self.tolerance_spin.setValue(1.0)
+        self.tolerance_spin.setSuffix(" px")
+        self.tolerance_spin.setToolTip("Edit vertices: how far the simplified outline may stray "
+                                       "from the mask (0: every corner)")
+        self.tolerance_spin.valueChanged.connect(lambda v: self.vertex_tool.set_tolerance(v))
+        tb.addWidget(self.tolerance_spin)
 
     def _class_actions(self) -> None:
         self.class_actions = []

@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
+from model.from_boxes import box_only
+
 from ..document.document import Document
 from ..document.session import Session
 from ..notify import Notifier
@@ -19,6 +21,7 @@ MAX_RECENT = 10
 class FileController(QObject):
     message = Signal(str, int)  # text, milliseconds
     titleChanged = Signal()
+    fillBoxes = Signal(bool)  # fill box-only annotations (True: with the model)
 
     def __init__(self, doc: Document, session: Session, notifier: Notifier, settings: Settings,
                  dialog_parent: QWidget, recent_menu: QMenu):
@@ -39,6 +42,16 @@ class FileController(QObject):
             return False
         if ds.warnings:
             self.notifier.error("Problems in the file", "\n".join(ds.warnings[:12]))
+        boxes = box_only(ds)
+        if boxes:
+            answer = self.notifier.ask(
+                "Boxes without masks",
+                f"{boxes} annotation(s) have boxes but no masks. Fill them with the model? "
+                "(Its mask head segments each box; a class it does not know gets GrabCut. "
+                "The masks go through review like predictions; the boxes are kept.)",
+                ["Fill with the model", "Fill with GrabCut", "Not now"], "Fill with the model")
+            if answer in ("Fill with the model", "Fill with GrabCut"):
+                self.fillBoxes.emit(answer == "Fill with the model")
         self.remember(Path(path).resolve())
         self.settings.last_folder = str(Path(path).resolve().parent)
         recovery = self.session.pending_recovery()

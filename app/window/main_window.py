@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
                                       self)
         self.editing = EditTools(self.doc, self.canvas, self.actions_,
-                                 self.toolbars["toolsToolBar"], self)
+                                 self.toolbars["toolsToolBar"], self, self.inference)
         self.training_panel = TrainingPanel()
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
                        self.editing.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
+        fl.fillBoxes.connect(self._fill_boxes)
         self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
         inf.predictionSkipped.connect(lambda _i, why: show(why, 6000))
 
@@ -199,6 +200,18 @@ class MainWindow(QMainWindow):
         self.prefs.auto_predict = on
         if on:
             self.inference._maybe_auto_predict()
+
+    def _fill_boxes(self, use_model: bool) -> None:
+        if use_model and self.inference.loading:  # wait for the model: ask again once ready
+            self.inference.modelReady.connect(self._fill_when_ready)
+            self.statusBar().showMessage("The model is loading; filling the boxes once it is "
+                                         "ready", 8000)
+            return
+        self.editing.assist.fill_boxes(use_model)
+
+    def _fill_when_ready(self, _info) -> None:
+        self.inference.modelReady.disconnect(self._fill_when_ready)
+        self.editing.assist.fill_boxes(True)
 
     def _on_training_running(self, running: bool) -> None:
         if running:

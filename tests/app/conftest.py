@@ -48,6 +48,7 @@ class FakeConfig:
         self.delay = 0.0
         self.error: Exception | None = None
         self.calls = 0
+        self.candidate_calls = 0
         self.lock = threading.Lock()
         self.started = threading.Event()
 
@@ -86,6 +87,21 @@ class FakePredictor:
             out.append(Instance(cat, m, (int(w * fx), int(h * fy)), score=score - call * 1e-4,
                                 source="model", model=self.model_id))
         return out
+
+    # the model-assist tools: a disc inscribed in each box; every square as a candidate
+    def assist_boxes(self, img, boxes, category_ids):
+        from model.assist import BoxMask, ellipse
+        out = []
+        for box, cat in zip(boxes, category_ids):
+            mask, offset = ellipse(box, img.shape[1], img.shape[0])
+            out.append(BoxMask(mask, offset, cat if cat is not None else 2, 0.8))
+        return out
+
+    def assist_candidates(self, img):
+        with self.config.lock:
+            self.config.candidate_calls += 1
+        return self.predict(img) + [Instance(2, np.ones((10, 10), bool), (5, 5), score=0.02,
+                                             source="model", model=self.model_id)]
 
 
 @pytest.fixture

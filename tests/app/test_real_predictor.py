@@ -28,3 +28,22 @@ def test_real_predictor_in_the_worker(qtbot, make_window, tmp_path):
         assert names[inst.category_id]  # COCO class names were adopted by the dataset
         x, y = inst.offset
         assert x + inst.mask.shape[1] <= 80 and y + inst.mask.shape[0] <= 64
+    # the worker kept this image's features: a box now costs only the heads
+    assert rec.id in w.inference.worker.features
+    from app.inference.workers import AssistRequest
+    req = AssistRequest(99, rec.id, "boxes", image=w.inference.pixels.rgb(rec.id),
+                        boxes=[(10.0, 8.0, 50.0, 40.0)], category_ids=[None])
+    with qtbot.waitSignal(w.inference.worker.assisted, timeout=120_000) as blocker:
+        w.inference.worker.assist(req)
+    answered, result = blocker.args
+    assert answered is req and not isinstance(result, str)
+    (bm,) = result
+    assert bm.category_id in names
+    if bm.mask.size:
+        x, y = bm.offset
+        assert x >= 10 and y >= 8 and x + bm.mask.shape[1] <= 50 and y + bm.mask.shape[0] <= 40
+    with qtbot.waitSignal(w.inference.worker.assisted, timeout=120_000) as blocker:
+        w.inference.worker.assist(AssistRequest(100, rec.id, "candidates",
+                                                image=w.inference.pixels.rgb(rec.id)))
+    cands = blocker.args[1]
+    assert isinstance(cands, list) and all(c.score >= 0.01 for c in cands)

@@ -47,9 +47,10 @@ def test_missing_annotation_keys(tmp_path):
     def mutate(d):
         del d["annotations"][2]["category_id"]
         del d["annotations"][3]["segmentation"]
+        del d["annotations"][3]["bbox"]  # a box alone is a box-only annotation; nothing is not
     msg = broken(tmp_path, mutate)
     assert "annotation id 10: missing 'category_id'" in msg
-    assert "annotation id 22: missing 'segmentation'" in msg
+    assert "annotation id 22: missing 'segmentation' (and no 'bbox' either)" in msg
 
 
 def test_unknown_image_and_category(tmp_path):
