@@ -105,6 +105,7 @@ class KeptElsewhere(OSError):
 
 def cmd_from_boxes(args: argparse.Namespace) -> int:
     """Masks for a COCO file's box-only annotations; everything else is kept as it is."""
+    from . import assist as A
     from .from_boxes import box_only, fill_dataset
 
     if Path(args.path).suffix.lower() != ".json":
@@ -132,7 +133,8 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
         _err(str(e))
         return 1
     print(f"wrote {written}: {report.filled} of {n} box-only annotation(s) filled "
-          f"({report.by_model} by the model's mask head, {report.by_grabcut} by GrabCut"
+          f"({report.by_model} by the model's mask head, {report.by_classical} by "
+          f"{A.CLASSICAL_NAMES[args.method if args.method in A.CLASSICAL else A.FALLBACK]}"
           + (f"; {report.empty} found nothing in the box and stay box-only" if report.empty
              else "") + ")", file=sys.stderr)
     return 0 if report.filled else 1
@@ -286,9 +288,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-boxes", action="store_true",
                    help="PATH is a COCO file: give every annotation with a bbox but no "
                         "segmentation a mask from its box; keep everything else")
-    p.add_argument("--method", choices=["model", "grabcut"], default="model",
+    p.add_argument("--method", choices=["model", "ellipse", "grabcut", "box"], default="model",
                    help="with --from-boxes: the model's mask head on each box (default; a "
-                        "class it does not know gets GrabCut), or GrabCut for all")
+                        "class it does not know gets the inscribed ellipse, the best classical "
+                        "method measured), or one classical method for all")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",

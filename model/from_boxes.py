@@ -1,6 +1,6 @@
 """Box-only datasets become instance masks: every annotation with a bbox but no
 segmentation (detection datasets, Label Studio box exports) gets a mask from the
-model's heads on its box, or from GrabCut. Ids, categories, boxes and every other
+model's heads on its box, or from a classical method (model.assist.FALLBACK). Ids, categories, boxes and every other
 field are kept; the new masks are `source: model`, `review: unreviewed`, so they go
 through review like predictions.
 """
@@ -20,7 +20,7 @@ from .images import ImageReadError, read_image
 class FillReport:
     filled: int = 0
     by_model: int = 0
-    by_grabcut: int = 0
+    by_classical: int = 0
     empty: int = 0  # nothing found in the box: left box-only
     skipped_images: list[str] = field(default_factory=list)
 
@@ -65,10 +65,11 @@ def fill_image(rec: ImageRecord, rgb: np.ndarray, predictor=None, method: str = 
             results[j] = (bm.mask, bm.offset, predictor.model_id)
             report.by_model += 1
     for j, (_k, inst) in enumerate(todo):
-        if results[j] is None:  # GrabCut: asked for, or a class the model does not know
-            mask, offset = A.grabcut(rgb, xyxy(inst))
-            results[j] = (mask, offset, "grabcut")
-            report.by_grabcut += 1
+        if results[j] is None:  # classical: asked for, or a class the model does not know
+            classical = method if method in A.CLASSICAL else A.FALLBACK
+            mask, offset = A.classical_mask(rgb, xyxy(inst), classical)
+            results[j] = (mask, offset, classical)
+            report.by_classical += 1
     for (k, inst), (mask, offset, source_id) in zip(todo, results):
         if mask.size == 0:
             report.empty += 1

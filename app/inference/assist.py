@@ -83,7 +83,8 @@ class AssistController(QObject):
         cat = target.category_id if target is not None else self.editor.chosen_category()
         why = self.usable(cat)
         if why is not None:
-            self.message.emit(f"Box to mask: {why}; segmenting with GrabCut instead")
+            self.message.emit(f"Box to mask: {why}; segmenting with {A.CLASSICAL_NAMES[A.FALLBACK]} "
+                              "instead")
         return self._request("boxes", boxes=[rect], category_ids=[cat], use_model=why is None,
                              target=target) is not None
 
@@ -183,7 +184,7 @@ class AssistController(QObject):
         each image's answer is one undo step. Returns the number of images asked."""
         ds = self.doc.dataset
         if use_model and (why := self.usable(None)) is not None:
-            self.message.emit(f"Filling boxes: {why}; using GrabCut instead")
+            self.message.emit(f"Filling boxes: {why}; using {A.CLASSICAL_NAMES[A.FALLBACK]} instead")
             use_model = False
         n = 0
         for rec in ds.images:

@@ -39,8 +39,8 @@ def run_assist(predictor, cache: A.FeatureCache, req, image: np.ndarray) -> list
             if j in by_model:
                 out.append((k, by_model[j].mask, by_model[j].offset, predictor.model_id))
             else:
-                mask, offset = A.grabcut(image, box)
-                out.append((k, mask, offset, "grabcut"))
+                mask, offset = A.classical_mask(image, box)
+                out.append((k, mask, offset, A.FALLBACK))
         return out
     if req.kind == "candidates":
         if predictor is None or not req.use_model:

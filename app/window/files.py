@@ -47,10 +47,11 @@ class FileController(QObject):
             answer = self.notifier.ask(
                 "Boxes without masks",
                 f"{boxes} annotation(s) have boxes but no masks. Fill them with the model? "
-                "(Its mask head segments each box; a class it does not know gets GrabCut. "
+                "(Its mask head segments each box; a class it does not know gets the "
+                "inscribed ellipse. "
                 "The masks go through review like predictions; the boxes are kept.)",
-                ["Fill with the model", "Fill with GrabCut", "Not now"], "Fill with the model")
-            if answer in ("Fill with the model", "Fill with GrabCut"):
+                ["Fill with the model", "Fill with ellipses", "Not now"], "Fill with the model")
+            if answer in ("Fill with the model", "Fill with ellipses"):
                 self.fillBoxes.emit(answer == "Fill with the model")
         self.remember(Path(path).resolve())
         self.settings.last_folder = str(Path(path).resolve().parent)

@@ -100,8 +100,8 @@ def test_alt_drag_gives_the_selected_instance_a_new_mask(qtbot, win):
     assert target.source == "human" and not target.edited
 
 
-def test_without_a_model_the_box_falls_back_to_grabcut_and_says_so(qtbot, make_window,
-                                                                    tmp_path):
+def test_without_a_model_the_box_falls_back_to_the_classical_method_and_says_so(
+        qtbot, make_window, tmp_path):
     answers = Answers({"Model not available": "Review without a model"})
     w = make_window(weights="broken", answers=answers)
     w.actions_["actionAutoPredict"].setChecked(False)
@@ -117,7 +117,7 @@ def test_without_a_model_the_box_falls_back_to_grabcut_and_says_so(qtbot, make_w
     act(w, "actionBoxToMask").trigger()
     with qtbot.waitSignal(w.editing.assist.answered, timeout=30_000):
         drag(w, (40, 5), (78, 40))
-    assert any("no model is loaded" in m and "GrabCut" in m for m in messages)
+    assert any("no model is loaded" in m and "inscribed ellipse" in m for m in messages)
     assert len(rec.instances) == n + 1
     ys, xs = np.nonzero(full(rec.instances[-1]))
     assert xs.min() >= 40 and ys.min() >= 5 and xs.max() < 78 and ys.max() < 40
@@ -219,7 +219,7 @@ def test_opening_a_box_only_dataset_offers_to_fill_the_masks(qtbot, make_window,
            "categories": [{"id": 1, "name": "cat"}]}
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps(doc))
-    answers = Answers({"Boxes without masks": "Fill with GrabCut"})
+    answers = Answers({"Boxes without masks": "Fill with ellipses"})
     w = make_window(answers=answers)
     w.actions_["actionAutoPredict"].setChecked(False)
     with qtbot.waitSignal(w.editing.assist.answered, timeout=30_000):
