@@ -1,4 +1,8 @@
-"""MaskLoop entry point: `python main.py [gui|predict|evaluate|export] ...` (default: gui)."""
+"""MaskLoop entry point: `python main.py [gui|predict|train|evaluate|export] ...` (default: gui).
+
+Exit codes, the same for every subcommand: 0 done, 1 a runtime failure (a write that
+failed, no image could be processed, training that diverged), 2 a usage error or bad
+input (arguments, a file that is not what it should be). Ctrl+C gives 130."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +10,14 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from model.about import program_name, version
     from model.cli import add_commands
 
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=program_name(),
         description="MaskLoop: model-assisted instance segmentation "
                     "(predict, review, correct, fine-tune).")
+    parser.add_argument("--version", action="version", version=f"maskloop {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
     from model.train_cli import add_train_command

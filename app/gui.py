@@ -7,7 +7,33 @@ from pathlib import Path
 
 from model.cli_args import positive_int
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"  # in a clone
+
+
+def demo_folder() -> Path | None:
+    """The bundled demo images: in a clone, resources/demo; in an installed wheel, the
+    package data of `maskloop_resources`."""
+    if DEMO.is_dir():
+        return DEMO
+    try:
+        from importlib.resources import files
+        found = Path(str(files("maskloop_resources") / "demo"))
+    except (ImportError, TypeError):
+        return None
+    return found if found.is_dir() else None
+
+
+def writable_demo(folder: Path, user_dir: Path) -> Path:
+    """The demo where the app may save beside it: an installed copy (site-packages, often
+    read-only, and shared) is copied once to the user's data folder first."""
+    import os
+    import shutil
+    if os.access(folder, os.W_OK) and "site-packages" not in folder.parts:
+        return folder
+    target = user_dir / "demo"
+    if not target.is_dir():
+        shutil.copytree(folder, target)
+    return target
 
 
 def add_gui_command(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +76,15 @@ def run_gui(args: argparse.Namespace) -> int:
                      max_size=args.max_size)
     win.session.follow_symlinks = args.follow_symlinks
     win.show()
-    path = args.path or (DEMO if DEMO.is_dir() else None)
+    path = args.path
+    if path is None and (demo := demo_folder()) is not None:
+        from PySide6.QtCore import QStandardPaths
+        user_dir = Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation))
+        try:
+            path = writable_demo(demo, user_dir)
+        except OSError as e:
+            print(f"warning: cannot copy the demo images to {user_dir}: {e}", file=sys.stderr)
+            path = demo
     if path is not None:
         win.open_path(path, args.images)
     return app.exec()

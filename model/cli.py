@@ -24,8 +24,12 @@ from .masks import POLYGON_TOLERANCE_PX
 from .progress import ProgressBar
 from .sources import open_path
 
-USER_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, FileNotFoundError,
-               ValueError, OSError)
+# Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
+# error or bad input (a file that is not what it should be, an input that cannot be read).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INPUT_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, ValueError,
+                FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+RUNTIME_ERRORS = (OSError, RuntimeError, MemoryError)
 
 
 def _err(msg: str) -> None:
@@ -316,12 +320,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Call a subcommand; user mistakes become one 'error:' line and exit code 2."""
+    """Call a subcommand; an error becomes one 'error:' line and its exit code."""
     try:
         return args.func(args)
-    except USER_ERRORS as e:
+    except INPUT_ERRORS as e:
         _err(str(e))
-        return 2
+        return EXIT_USAGE
+    except RUNTIME_ERRORS as e:
+        _err(str(e) or type(e).__name__)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import UsageError
+
 
 def positive_int(text: str) -> int:
     try:
@@ -87,6 +89,6 @@ def check_writable(path: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
     if path.exists() and not path.stat().st_mode & 0o222:
-        raise OSError(f"cannot write {path}: the file is read-only")
+        raise UsageError(f"cannot write {path}: the file is read-only")

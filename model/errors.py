@@ -15,3 +15,7 @@ class WeightsError(RuntimeError):
 
 class UnusableImage(ValueError):
     """An image the model cannot take (too thin to resize, say); skipped, not fatal."""
+
+
+class UsageError(ValueError):
+    """An argument the user can fix (an output that cannot be written, say): exit code 2."""

@@ -121,5 +121,5 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.progress == "jsonl":
             report({"event": "error", "message": str(e)})
         print(f"error: {e}", file=sys.stderr)
-        return 3
+        return 2 if isinstance(e, TrainingDataError) else 1  # bad input / a failed run
     return 0
