@@ -6,8 +6,11 @@ quarter, so no validation pixel is ever trained on. From weights="none" (random
 init, as no COCO weights can be downloaded here) the model trains for a fixed
 budget; val segm AP is measured before and after with the same evaluate module.
 
-Usage: python bench/learning.py [--iterations 200] [--data ../shared/data/nuclei]
-[--device cuda] (on CUDA the section is "learning-cuda" and training uses AMP)
+Both routes run in one process, one after the other, on the same crops and schedule:
+the plain loop (bench/_plain.py) and `main.py train --weights none` with its defaults.
+
+Usage: python bench/learning.py [--iterations 300] [--data ../shared/data/nuclei]
+[--device cuda] [--routes plain,maskloop] (on CUDA the section is "learning-cuda")
 """
 from __future__ import annotations
 
@@ -75,44 +78,82 @@ def val_ap(ckpt_or_none: str, val_json: Path, device: str) -> dict:
         r = out.add_image(rec.file_name, rec.width, rec.height)
         r.id = rec.id
         for inst in pred.predict(read_image(gt.image_path(rec))):
-            inst.category_id = gt.categories[0].id if ckpt_or_none == "none" else inst.category_id
+            inst.category_id = gt.categories[0].id  # one class: whatever the label table says
             out.add_instance(r, inst)
     return evaluate(gt, results_from_dataset(out, gt))
 
 
+def plain_route(train_json: Path, out: Path, a) -> float:
+    """The plain loop's model, saved as the plain state_dict torchvision users keep."""
+    import torch
+    from bench._plain import plain_train
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    model = plain_train(train_json, CROP, a.iterations, a.workers, a.device, batch=2,
+                        warmup=a.warmup)
+    seconds = time.perf_counter() - t
+    torch.save(model.state_dict(), out)
+    return seconds
+
+
+def maskloop_route(train_json: Path, out: Path, a) -> float:
+    from model.train import TrainConfig, run_training
+    t = time.perf_counter()
+    run_training(TrainConfig(coco=train_json, out=out, weights="none",
+                             iterations=a.iterations, min_size=CROP, max_size=CROP,
+                             val_fraction=0.0, workers=a.workers, rois_per_image=128,
+                             batch_size=2, warmup_iters=a.warmup, device=a.device,
+                             threads=None))
+    return time.perf_counter() - t
+
+
+def fmt(name: str, seconds: float | None, r: dict) -> str:
+    took = f"{seconds / 60:.1f} min, " if seconds is not None else ""
+    return (f"{name}: {took}val segm AP {r['segm']['AP'] or 0:.3f} (AP50 "
+            f"{r['segm']['AP50'] or 0:.3f}), bbox AP {r['bbox']['AP'] or 0:.3f}")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nuclei"))
-    ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--train-crops", type=int, default=40)
     ap.add_argument("--val-crops", type=int, default=6)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--routes", default="plain,maskloop", help="comma-separated")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
-    from model.train import TrainConfig, run_training
+    routes = args.routes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         train_json, val_json = make_crops(Path(args.data), tmp, args.train_crops, args.val_crops)
-        before = val_ap("none", val_json, args.device)
-        out = tmp / "nuclei.pt"
-        t = time.perf_counter()
-        run_training(TrainConfig(coco=train_json, out=out, weights="none",
-                                 iterations=args.iterations, min_size=CROP, max_size=CROP,
-                                 val_fraction=0.0, workers=args.workers, rois_per_image=128,
-                                 batch_size=2, warmup_iters=50, device=args.device))
-        minutes = (time.perf_counter() - t) / 60
-        after = val_ap(str(out), val_json, args.device)
-    lines = [
-        f"data: nuclei (1 image, 125 nuclei) as {args.train_crops} training and {args.val_crops} "
-        f"held-out {CROP}x{CROP} crops (validation crops lie right of the training region)",
-        f"from weights=none, {args.iterations} iterations, batch 2, "
-        f"{'CUDA, AMP' if cuda else 'CPU'}, {minutes:.1f} min",
-        f"val segm AP before {before['segm']['AP'] or 0:.3f}, after {after['segm']['AP'] or 0:.3f}; "
-        f"AP50 before {before['segm']['AP50'] or 0:.3f}, after {after['segm']['AP50'] or 0:.3f}",
-        f"val bbox AP before {before['bbox']['AP'] or 0:.3f}, after {after['bbox']['AP'] or 0:.3f}",
-    ]
-    print("\n".join(lines))
+        lines = [
+            f"data: nuclei (1 image, 125 nuclei) as {args.train_crops} training and "
+            f"{args.val_crops} held-out {CROP}x{CROP} crops (validation crops lie right of the "
+            f"training region); from random weights, {args.iterations} iterations, batch 2, "
+            f"warm-up {args.warmup} then cosine, {'CUDA' if cuda else 'CPU'}",
+            fmt("before training (random weights)", None, val_ap("none", val_json, args.device))]
+        print(lines[-1], flush=True)
+        took, got = {}, {}
+        for route in routes:
+            out = tmp / f"{route}.pt"
+            took[route] = (plain_route if route == "plain" else maskloop_route)(
+                train_json, out, args)
+            got[route] = val_ap(str(out), val_json, args.device)
+            name = ("plain loop (torchvision's build without weights, PIL + pycocotools "
+                    "dataset, fp32 SGD)" if route == "plain" else
+                    "main.py train --weights none (defaults)")
+            lines.append(fmt(name, took[route], got[route]))
+            print(lines[-1], flush=True)
+    if {"plain", "maskloop"} <= set(routes):
+        d_ap = (got["maskloop"]["segm"]["AP"] or 0) - (got["plain"]["segm"]["AP"] or 0)
+        ratio = took["maskloop"] / took["plain"]
+        lines.append(f"MaskLoop - plain: val segm AP {d_ap:+.3f} (target >= -0.03), time "
+                     f"{ratio:.2f}x (target <= 1.05)")
+        print(lines[-1])
     write_section("learning-cuda" if cuda else "learning", "bench/learning.py", lines,
                   gpu_label(args.device))
 

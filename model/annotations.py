@@ -279,6 +279,7 @@ class Dataset:
         self.retired_category_ids: set[int] = set()  # removed in this session; never reused
         self.follow_symlinks = False  # open images through links that leave image_root
         self.key_order: list[str] = []  # root keys in file order, for a faithful rewrite
+        self.source_format = "coco"  # what it was read from (model.formats.detect.NAMES)
         ids = [i.id for rec in self.images for i in rec.instances if i.id is not None]
         self._next_ann_id = max(ids, default=0) + 1
         self._next_image_id = max((r.id for r in self.images), default=0) + 1

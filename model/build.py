@@ -8,22 +8,37 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops import FrozenBatchNorm2d
 
 from .errors import WeightsError
+from .norms import BN_COUNTER, GROUPS, NORMS, SCRATCH_NORM, infer_norm  # noqa: F401
 from .weights import ARCH_V1, ARCH_V2, ARCHS
+
+
+def norm_layer(norm: str):
+    if norm == "frozen":
+        return FrozenBatchNorm2d
+    if norm == "batch":
+        return nn.BatchNorm2d
+    if norm == "group":
+        return lambda channels: nn.GroupNorm(GROUPS, channels)
+    raise WeightsError(f"unknown normalisation {norm!r}; choose one of {', '.join(NORMS)}")
 
 
 def build_model(arch: str, num_classes: int, min_size: int = 800, max_size: int = 1333,
                 score_thresh: float = 0.05, detections_per_img: int = 100,
-                trainable_layers: int = 3) -> MaskRCNN:
+                trainable_layers: int | None = None, norm: str = "frozen") -> MaskRCNN:
     """An untrained Mask R-CNN of the given arch.
 
-    v1 is built with FrozenBatchNorm2d whatever the weights, so torchvision's COCO
-    checkpoint, our fine-tuned ones and random init all share one layout, and
-    fine-tuning at batch size 1-2 is not thrown off by batch statistics.
+    norm "frozen" (FrozenBatchNorm2d, 3 trainable backbone stages) is right for
+    pretrained weights: their statistics are kept, and fine-tuning at batch size 1-2
+    is not thrown off by batch statistics. From random weights that would freeze conv1
+    and layer1 at random values and normalise nothing, so a model built to learn from
+    scratch uses "batch" (BatchNorm2d) or "group" (GroupNorm) with every stage trainable.
     """
+    if trainable_layers is None:
+        trainable_layers = 3 if norm == "frozen" else 5
     common = dict(num_classes=num_classes, min_size=min_size, max_size=max_size,
                   box_score_thresh=score_thresh, box_detections_per_img=detections_per_img)
     if arch == ARCH_V1:
-        backbone = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+        backbone = resnet50(weights=None, norm_layer=norm_layer(norm))
         backbone = _resnet_fpn_extractor(backbone, trainable_layers)
         return MaskRCNN(backbone, **common)
     if arch == ARCH_V2:
@@ -41,8 +56,6 @@ def _freeze_backbone(model: MaskRCNN, trainable_layers: int) -> None:
         if all(not name.startswith(layer) for layer in train):
             param.requires_grad_(False)
 
-
-BN_COUNTER = "num_batches_tracked"
 
 
 def fit_state(model: nn.Module, state_dict: dict) -> dict:

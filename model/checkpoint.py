@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write
+from .norms import infer_norm
 from .weights import safe_torch_load
 
 FORMAT = "maskloop-checkpoint/1"
@@ -38,5 +39,6 @@ def make(model: nn.Module, *, arch: str, categories: list[dict], min_size: int, 
             "categories": categories, "min_size": int(min_size), "max_size": int(max_size),
             "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
             "history": history, "model_id": model_id}
+    ckpt["norm"] = infer_norm(ckpt["model"])  # what to build to load it
     ckpt.update(extra or {})
     return ckpt

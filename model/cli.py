@@ -10,17 +10,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from .annotations import Dataset, ImageRecord
-from .coco import FORMATS, load_dataset, save_dataset
+from .coco import load_dataset, save_dataset
 from .coco_validate import CocoFormatError
-from .cli_args import check_writable, output_file, positive_int, unit_interval
-from .errors import DeviceError, UnusableImage, WeightsError
+from .cli_args import (check_writable, non_negative_float, output_file, positive_int,
+                       unit_interval)
+from .errors import DeviceError, UnusableImage, UsageError, WeightsError
 from .evaluate import evaluate, format_table, iou_types, load_predictions
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
-from . import masks as M
-from .masks import POLYGON_TOLERANCE_PX
 from .progress import ProgressBar
 from .sources import open_path
 
@@ -214,61 +211,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- export
 
-class RoundTrip:
-    """Export's check, one annotation at a time as it is written: does the written
-    segmentation decode to the mask it came from? Nothing is kept but a count.
-
-    A decoded mask (edited, or converted to polygons) is compared run for run, and so
-    is an uncompressed RLE made compressed. A polygon made RLE is pycocotools' own
-    rasterisation of it, the very definition of its mask, so it needs no second one;
-    the writer's own validation has checked its size and run lengths.
-    """
-
-    def __init__(self):
-        self.exact, self.differ = 0, []
-
-    def __call__(self, inst, rec, ann) -> None:
-        h, w = rec.height, rec.width
-        seg = ann.get("segmentation")
-        original = inst.original.get("segmentation") if inst.original is not None else None
-        if seg is original or (inst.is_lazy and isinstance(original, list)):
-            same = True
-        elif inst.is_lazy:
-            same = np.array_equal(M.segmentation_counts(seg, h, w),
-                                  M.segmentation_counts(original, h, w))
-        else:
-            same = np.array_equal(
-                M.segmentation_counts(seg, h, w),
-                np.asarray(M.rle_counts_from_crop(inst.mask, inst.offset, h, w)))
-        if same:
-            self.exact += 1
-        else:
-            self.differ.append(inst.id)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.input, args.images)
-    check = RoundTrip()
-    report = save_dataset(ds, args.out, args.format, convert_all=True, check=check)
-    n = report.annotations
-    print(f"wrote {args.out}: {len(ds.images)} image(s), {n} annotation(s) "
-          f"({report.rle} RLE, {report.polygon} polygon, {report.unchanged} already in "
-          f"{args.format} and left as they were)")
-    if args.format == "polygon":
-        kept = report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
-        if kept:
-            print(f"kept as RLE: {report.kept_rle_hole} with holes, {report.kept_rle_crowd} crowd, "
-                  f"{report.kept_rle_shape} no polygon reproduces within "
-                  f"{POLYGON_TOLERANCE_PX} px")
-        print(f"round trip: {check.exact}/{n} masks pixel-identical; the rest differ only on "
-              f"their boundary, by at most {POLYGON_TOLERANCE_PX} px")
+    from .formats.export import ALIASES, FOLDER_FORMATS, export
+
+    fmt = ALIASES.get(args.format, args.format)
+    out = Path(args.out)
+    if fmt in FOLDER_FORMATS:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: {fmt} is written to a folder; {out} is a file")
+        check_writable(out / ".probe")
     else:
-        print(f"round trip: {check.exact}/{n} masks pixel-identical")
-        if check.exact != n:
-            _err(f"the RLE round trip changed annotation(s) {check.differ[:10]}; please report "
-                 "this")
-            return 1
-    return 0
+        if out.is_dir():
+            raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
+        check_writable(out)
+    ds = open_path(args.input, args.images, crowd_as_instances=args.crowd_as_instances)
+    _say_format(ds, args.input)
+    result = export(ds, out, fmt, args.tolerance)
+    for line in result.lines:
+        print(line)
+    return 1 if result.failed else 0
+
+
+def _say_format(ds: Dataset, path) -> None:
+    """Name what was read (another tool's format), and what the file holds that the user
+    may not want (crowd masks that look like brush masks)."""
+    from .formats.crowd import brush_crowds
+    from .sources import NAMES
+    if ds.source_format != "coco":
+        print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)", file=sys.stderr)
+    for w in ds.warnings[:20]:
+        print(f"warning: {w}", file=sys.stderr)
+    brush = brush_crowds(ds)
+    if brush:
+        print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
+              "--crowd-as-instances treats them as ordinary instances", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------ wire
@@ -306,17 +283,34 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object only")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="re-save a COCO file as RLE or polygons, losslessly",
-                       description="Normalise a COCO file through MaskLoop's store and "
-                                   "convert every annotation to one format.")
-    p.add_argument("input", help="input COCO JSON")
-    p.add_argument("--out", required=True, type=output_file,
-                   help="output COCO JSON (may be the input: it is replaced atomically)")
-    p.add_argument("--format", choices=FORMATS, default="rle",
-                   help="rle (default, lossless) or polygon (masks with holes and crowd "
-                        f"regions stay RLE; boundary tolerance {POLYGON_TOLERANCE_PX} px)")
+    from .formats.export import ALIASES, DESCRIPTIONS, EXPORT_FORMATS
+    p = sub.add_parser("export", help="convert annotations: COCO (RLE, polygons), YOLO-seg, "
+                                      "labelme, mask PNGs",
+                       description="Read annotations in any format MaskLoop opens (COCO, "
+                                   "labelme, YOLO-seg, mask PNGs, label images; told from the "
+                                   "files) and write them in one format.",
+                       epilog="formats: " + "; ".join(f"{k}: {v}" for k, v in
+                                                      DESCRIPTIONS.items()))
+    p.add_argument("input", help="a COCO JSON, a labelme JSON or folder, a YOLO-seg folder, "
+                                 "a folder of mask PNGs or label images")
+    p.add_argument("--out", required=True,
+                   help="output COCO JSON (may be the input: it is replaced atomically), or a "
+                        "folder for yolo-seg, labelme and masks")
+    p.add_argument("--format", choices=EXPORT_FORMATS + tuple(ALIASES), default="coco-rle",
+                   help="coco-rle (default, lossless), coco-polygon (lossless; holes and crowd "
+                        "stay RLE), coco-polygon-only, yolo-seg, labelme, masks")
+    p.add_argument("--tolerance", type=non_negative_float, default=0.5,
+                   help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
+                        "labelme (default 0.5; 0 keeps every boundary pixel)")
     p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    add_crowd_option(p)
     p.set_defaults(func=cmd_export)
+
+
+def add_crowd_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crowd-as-instances", action="store_true",
+                   help="treat every crowd (iscrowd: 1) annotation as an ordinary instance: "
+                        "CVAT's COCO export (through Datumaro) writes brush masks that way")
 
 
 def run(args: argparse.Namespace) -> int:

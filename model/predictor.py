@@ -61,7 +61,7 @@ class Predictor:
         self.max_size = int(max_size or loaded.max_size or 1333)
         self.model = build_model(loaded.arch, loaded.num_classes, self.min_size, self.max_size,
                                  score_thresh=score_threshold,
-                                 detections_per_img=detections_per_img)
+                                 detections_per_img=detections_per_img, norm=loaded.norm)
         if loaded.state_dict is not None:
             load_state(self.model, loaded.state_dict, self.model_id, loaded.arch)
         self.model.eval().to(self.device)

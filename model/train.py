@@ -24,12 +24,12 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Rando
 
 from . import checkpoint as C
 from .annotations import Dataset, ImageRecord
-from .build import build_model, fit_state, load_state
-from .coco import load_dataset
+from .build import build_model, fit_state, infer_norm, load_state
 from .devices import configure_cpu_threads, resolve_device
 from .evaluate import evaluate
 from .masks import encode_rle
 from .predictor import Predictor
+from .sources import open_path
 from .train_data import (GroupedBatchSampler, LabelTable, Sample, TrainSet, class_counts,
                          collate, select_samples, split_train_val)
 from .weights import resolve_weights
@@ -56,6 +56,7 @@ class TrainConfig:
     min_size: int = 800
     max_size: int = 1333
     val_fraction: float = 0.2
+    crowd_as_instances: bool = False  # CVAT's brush masks come as crowd RLE
     workers: int = 2
     resume: bool = False
     all_images: bool = False
@@ -68,7 +69,7 @@ class TrainConfig:
     schedule: str = "cosine"  # or "step", or "constant" (warm-up only)
     clip_grad: float = 10.0  # max gradient norm; 0 disables clipping
     amp: bool = True  # bf16/fp16 autocast on CUDA
-    trainable_layers: int = 3
+    trainable_layers: int | None = None  # None: 3 with frozen norm, all 5 from scratch
     rois_per_image: int = 512  # box-head samples per image (detectron2's tutorial uses 128)
     seed: int = 0
     model_id: str | None = None
@@ -78,8 +79,9 @@ class TrainConfig:
     def learning_rate(self, random_init: bool) -> float:
         if self.lr is not None:
             return self.lr
-        lr = 0.0025 * self.batch_size
-        return lr * 0.5 if random_init else lr  # random init: gentler, with warm-up and clipping
+        # the detection reference's rate, from random weights too: built with real
+        # normalisation (model.build), a model from scratch trains at it (bench/learning.py)
+        return 0.0025 * self.batch_size
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -232,12 +234,13 @@ def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
             raise TrainingError(f"--resume: {last} was trained on other categories than "
                                 f"{cfg.coco}; start a new run instead")
         model = build_model(ck["arch"], ck["num_classes"], cfg.min_size, cfg.max_size,
-                            trainable_layers=cfg.trainable_layers)
+                            trainable_layers=cfg.trainable_layers,
+                            norm=ck.get("norm") or infer_norm(ck["model"]))
         load_state(model, ck["model"], str(last), ck["arch"])
         return model, ck["arch"], ck.get("started_from", "resume"), ck
     loaded = resolve_weights(cfg.weights)
     model = build_model(loaded.arch, labels.num_classes, cfg.min_size, cfg.max_size,
-                        trainable_layers=cfg.trainable_layers)
+                        trainable_layers=cfg.trainable_layers, norm=loaded.norm)
     if loaded.state_dict is not None:
         if labels.same_as(loaded.label_categories):
             load_state(model, loaded.state_dict, loaded.model_id, loaded.arch)
@@ -272,7 +275,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     say = emit if d.main else (lambda e: None)
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
-    ds = load_dataset(cfg.coco, cfg.images)
+    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     for w in warnings:
         say({"event": "warning", "message": w})
@@ -385,17 +388,20 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
                     losses = model(images, targets)
                 loss = sum(losses.values())
-                values = {k: float(v.detach()) for k, v in losses.items()}
-                bad = not math.isfinite(float(loss.detach()))
-                if _any(d, bad):
-                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg))
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
+                norm = None
                 if cfg.clip_grad:
                     scaler.unscale_(opt)
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-                    if _any(d, not math.isfinite(float(norm))) and not scaler.is_enabled():
-                        raise TrainingError(_nan_message(st.iteration + 1, values, cfg, "gradient"))
+                # one device sync per iteration: the loss terms and the gradient norm come
+                # back together, checked before the step (a NaN never reaches the weights)
+                values, norm_value = _fetch(losses, norm)
+                if _any(d, not math.isfinite(sum(values.values()))):
+                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg))
+                if norm_value is not None and _any(d, not math.isfinite(norm_value)) \
+                        and not scaler.is_enabled():
+                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg, "gradient"))
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
@@ -455,6 +461,15 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     if keep_model:
         summary["model"] = model.module if hasattr(model, "module") else model
     return summary
+
+
+def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:
+    """The loss terms (and the gradient norm) as Python floats, in one transfer."""
+    parts = [v.detach().float() for v in losses.values()]
+    if norm is not None:
+        parts.append(norm.detach().float())
+    got = torch.stack(parts).tolist()
+    return dict(zip(losses, got)), (got[-1] if norm is not None else None)
 
 
 def trainset_read(path):

@@ -20,7 +20,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
         description="Fine-tune on reviewed images: marked done, or with every instance decided "
                     "(accepted, rejected, edited or drawn by a person). Works under "
                     "`torchrun --nproc_per_node N main.py train ...`.")
-    p.add_argument("coco", help="COCO JSON (as MaskLoop saves it)")
+    p.add_argument("coco", help="COCO JSON (as MaskLoop saves it), or any annotations MaskLoop "
+                                "opens: labelme, YOLO-seg, mask PNGs, label images")
     p.add_argument("--out", required=True, type=output_file, help="checkpoint to write (best by val segm AP); "
                                                 "the resumable state goes to OUT.last.pt")
     p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
@@ -60,6 +61,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
                                                     "provenance of its predictions")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
+    from .cli import add_crowd_option
+    add_crowd_option(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -103,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
         resume=args.resume, all_images=args.all_images,
+        crowd_as_instances=args.crowd_as_instances,
         include_corrected=args.include_corrected, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,

@@ -23,6 +23,7 @@ from torchvision.models.detection import (MaskRCNN_ResNet50_FPN_V2_Weights,
 
 from .annotations import Category
 from .errors import Cancelled, WeightsError
+from .norms import SCRATCH_NORM, infer_norm
 
 ARCH_V1 = "maskrcnn_resnet50_fpn"
 ARCH_V2 = "maskrcnn_resnet50_fpn_v2"
@@ -51,6 +52,7 @@ class LoadedWeights:
     min_size: int | None = None
     max_size: int | None = None
     checkpoint: dict = field(default_factory=dict)  # the full dict, for training to resume
+    norm: str = "frozen"  # model.build.NORMS: what the model must be built with
 
 
 def hub_checkpoint_path(url: str) -> Path:
@@ -198,8 +200,12 @@ def load_file(path: Path | str) -> LoadedWeights:
         else:
             cats = [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)]
         model_id = str(obj.get("model_id") or path.stem)
+        norm = infer_norm(sd)
+        if obj.get("norm", norm) != norm:
+            raise WeightsError(f"{path}: checkpoint says norm {obj['norm']!r} but its weights "
+                               f"are {norm!r}")
         return LoadedWeights(arch, num_classes, cats, sd, model_id,
-                             obj.get("min_size"), obj.get("max_size"), checkpoint=obj)
+                             obj.get("min_size"), obj.get("max_size"), checkpoint=obj, norm=norm)
     sd = _strip_prefix(obj)
     if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"{path}: a dict, but neither a MaskLoop checkpoint (no 'model' "
@@ -207,7 +213,7 @@ def load_file(path: Path | str) -> LoadedWeights:
     arch, num_classes = infer_arch(sd, path)
     cats = coco_label_categories() if num_classes == 91 else (
         [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)])
-    return LoadedWeights(arch, num_classes, cats, sd, f"file:{path.name}")
+    return LoadedWeights(arch, num_classes, cats, sd, f"file:{path.name}", norm=infer_norm(sd))
 
 
 def resolve_weights(spec: str | os.PathLike, arch: str | None = None, allow_download: bool = True,
@@ -219,7 +225,9 @@ def resolve_weights(spec: str | os.PathLike, arch: str | None = None, allow_down
     key = str(spec).strip().lower() if isinstance(spec, str) else None
     if key == "none":
         a = arch or ARCH_V1
-        return LoadedWeights(a, 91, coco_label_categories(), None, f"random-init:{a}")
+        # random weights: built to learn from scratch (v1; v2 keeps torchvision's layout)
+        return LoadedWeights(a, 91, coco_label_categories(), None, f"random-init:{a}",
+                             norm=SCRATCH_NORM if a == ARCH_V1 else "frozen")
     if key in BUILTIN:
         builtin_arch, enum = BUILTIN[key]
         if arch is not None and arch != builtin_arch:

@@ -44,6 +44,9 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionSave", "&Save", "File", ("Ctrl+S",), "Save the COCO file", separator=True,
       toolbar="mainToolBar", icon="SP_DialogSaveButton"),
     A("actionSaveAs", "Save &As…", "File", ("Ctrl+Shift+S",), "Save the COCO file elsewhere"),
+    A("actionExport", "&Export…", "File", ("Ctrl+E",),
+      "Write the dataset as it is now as COCO (RLE, polygons, polygons only), YOLO-seg, "
+      "labelme or mask PNGs"),
     A("actionAutosave", "Autosave &interval…", "File", (),
       "How often unsaved work is copied to the .maskloop/ recovery file"),
     A("actionQuit", "&Quit", "File", ("Ctrl+Q",), separator=True),

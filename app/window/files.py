@@ -8,7 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
+from model.formats.crowd import brush_crowds, crowd_edit
 from model.from_boxes import box_only
+from model.sources import NAMES
 
 from ..document.document import Document
 from ..document.session import Session
@@ -42,6 +44,21 @@ class FileController(QObject):
             return False
         if ds.warnings:
             self.notifier.error("Problems in the file", "\n".join(ds.warnings[:12]))
+        if ds.source_format not in ("coco", "images", "image"):
+            self.message.emit(f"Opened {Path(path).name} as {NAMES[ds.source_format]}: "
+                              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s); "
+                              f"Save writes COCO to {self.session.default_save_path()}", 10_000)
+        brush = brush_crowds(ds)
+        if brush:
+            answer = self.notifier.ask(
+                "Crowd masks",
+                f"{len(brush)} annotation(s) are crowd masks (iscrowd: 1) that look like "
+                "ordinary instances drawn with a brush: CVAT's COCO export writes them that "
+                "way. As crowd regions they are never trained on. Treat them as ordinary "
+                "instances? (One undo step; the masks do not change.)",
+                ["Treat as instances", "Keep as crowd"], "Treat as instances")
+            if answer == "Treat as instances":
+                self.doc.push(crowd_edit(brush))
         boxes = box_only(ds)
         if boxes:
             answer = self.notifier.ask(

@@ -23,6 +23,7 @@ from ..training.controller import FineTuneController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars, shortcuts_html
 from .edit_tools import EditTools
+from .export_dialog import ExportController
 from .files import FileController
 from .model_panel import ModelPanel
 from .review import ReviewController
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewController(self.doc)
         self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
                                     subs["recent_menu"])
+        self.exporter = ExportController(self.doc, self.session, self.notifier, self)
         self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
                                       self)
         self.editing = EditTools(self.doc, self.canvas, self.actions_,
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         for name, slot in {
             "actionOpen": fl.open_file_dialog, "actionOpenFolder": fl.open_folder_dialog,
             "actionSave": lambda: fl.save(), "actionSaveAs": lambda: fl.save(ask=True),
+            "actionExport": self.exporter.ask_and_export,
             "actionQuit": self.close, "actionAutosave": fl.ask_autosave_interval,
             "actionUndo": doc.undo, "actionRedo": doc.redo,
             "actionAccept": lambda: rv.review_selected("accepted"),
@@ -191,6 +194,7 @@ class MainWindow(QMainWindow):
                        self.editing.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
+        self.exporter.message.connect(show)
         fl.fillBoxes.connect(self._fill_boxes)
         self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
         inf.predictionSkipped.connect(lambda _i, why: show(why, 6000))

@@ -1,0 +1,115 @@
+"""File > Export: the dataset as it is now (saved or not), in the format another tool
+reads. The writing is model.formats.export's, the same as `main.py export`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox,
+                               QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QWidget)
+
+from model.formats.export import DESCRIPTIONS, EXPORT_FORMATS, FOLDER_FORMATS, export
+
+from ..document.document import Document
+from ..document.session import Session
+from ..notify import Notifier
+
+POLYGON_FORMATS = ("coco-polygon-only", "yolo-seg", "labelme")
+
+
+class ExportDialog(QDialog):
+    """Format, tolerance and destination; nothing is written until OK."""
+
+    def __init__(self, default_folder: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.setObjectName("exportDialog")
+        self.default_folder = default_folder
+        self.format = QComboBox(objectName="exportFormat")
+        for fmt in EXPORT_FORMATS:
+            self.format.addItem(fmt, fmt)
+            self.format.setItemData(self.format.count() - 1, DESCRIPTIONS[fmt], Qt.ToolTipRole)
+        self.about = QLabel(wordWrap=True)
+        self.tolerance = QDoubleSpinBox(objectName="exportTolerance", decimals=2, minimum=0.0,
+                                        maximum=20.0, singleStep=0.25, value=0.5, suffix=" px")
+        self.path = QLineEdit(objectName="exportPath")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format)
+        form.addRow("", self.about)
+        form.addRow("Polygon tolerance", self.tolerance)
+        form.addRow("Write to", row)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self._format_changed()
+
+    def chosen(self) -> tuple[str, Path, float]:
+        return self.format.currentData(), Path(self.path.text()).expanduser(), \
+            self.tolerance.value()
+
+    def _format_changed(self) -> None:
+        fmt = self.format.currentData()
+        self.about.setText(DESCRIPTIONS[fmt])
+        self.tolerance.setEnabled(fmt in POLYGON_FORMATS)
+        name = f"export-{fmt}" if fmt in FOLDER_FORMATS else f"annotations-{fmt}.json"
+        self.path.setText(str(self.default_folder / name))
+
+    def _browse(self) -> None:
+        fmt = self.format.currentData()
+        if fmt in FOLDER_FORMATS:
+            got = QFileDialog.getExistingDirectory(self, f"Export {fmt} to folder",
+                                                   str(self.default_folder))
+        else:
+            got, _ = QFileDialog.getSaveFileName(self, "Export COCO file", self.path.text(),
+                                                 "COCO JSON (*.json)")
+        if got:
+            self.path.setText(got)
+
+
+class ExportController(QObject):
+    message = Signal(str, int)
+    exported = Signal(str)  # the report, one line per row
+
+    def __init__(self, doc: Document, session: Session, notifier: Notifier,
+                 dialog_parent: QWidget):
+        super().__init__()
+        self.doc, self.session, self.notifier, self.parent = doc, session, notifier, dialog_parent
+
+    def ask_and_export(self) -> None:
+        if self.doc.dataset is None or not self.doc.dataset.images:
+            self.notifier.info("Export", "Open a dataset first.")
+            return
+        dialog = ExportDialog(self.session.default_save_path().parent, self.parent)
+        if dialog.exec() == QDialog.Accepted:
+            self.export_to(*dialog.chosen())
+
+    def export_to(self, fmt: str, out: Path, tolerance: float = 0.5) -> bool:
+        """Write what the document holds now. It runs on the UI thread, so nothing can
+        change the dataset while it is read (a busy cursor says so)."""
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            if fmt in FOLDER_FORMATS and out.exists() and not out.is_dir():
+                raise ValueError(f"{out} is a file; {fmt} is written to a folder")
+            if fmt not in FOLDER_FORMATS and out.is_dir():
+                raise ValueError(f"{out} is a folder; give a .json file name")
+            result = export(self.doc.dataset, out, fmt, tolerance)
+        except (OSError, ValueError) as e:  # CocoFormatError and FormatError are ValueErrors
+            QApplication.restoreOverrideCursor()
+            self.notifier.error("Export failed", f"{out}: {e}")
+            return False
+        QApplication.restoreOverrideCursor()
+        report = "\n".join(result.lines)
+        if result.failed:
+            self.notifier.error("Export", report)
+        else:
+            self.message.emit(result.lines[0], 10_000)
+            self.exported.emit(report)
+        return not result.failed

@@ -1,0 +1,177 @@
+"""What the format readers and writers share: the error a malformed file raises, the
+reports a writer returns (the CLI prints their summary line, tests assert on them),
+and the small bookkeeping every format needs (natural order, class names to ids,
+output names that cannot collide, images placed by hard link)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..annotations import Category, Dataset
+from ..atomic import atomic_write
+from ..images import ImageReadError
+
+
+class FormatError(ValueError):
+    """A labelme, YOLO or mask file that cannot be read; the message names the file."""
+
+    def __init__(self, path: os.PathLike | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+@dataclass
+class PolygonReport:
+    """How masks fared as polygons: pycocotools' rasterisation of what was written,
+    against the mask it came from, per instance."""
+    instances: int = 0  # converted and measured
+    polygons: int = 0
+    holes_bridged: int = 0
+    crowd_dropped: int = 0  # the format cannot hold them
+    crowd_kept: int = 0  # written as the format's ignore regions (labelme's __ignore__)
+    lost: int = 0  # nothing left as a polygon (an empty or box-only instance)
+    images: int = 0
+    iou_sum: float = 0.0
+    worst_iou: float = 1.0
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, iou: float, polygons: int = 1, holes_bridged: int = 0) -> None:
+        self.instances += 1
+        self.polygons += polygons
+        self.holes_bridged += holes_bridged
+        self.iou_sum += iou
+        self.worst_iou = min(self.worst_iou, iou)
+
+    @property
+    def mean_iou(self) -> float:
+        return self.iou_sum / self.instances if self.instances else 1.0
+
+    def summary(self) -> str:
+        parts = [f"{_plural(self.instances, 'instance')} as {_plural(self.polygons, 'polygon')}",
+                 f"{_plural(self.holes_bridged, 'hole')} bridged"]
+        if self.instances:
+            parts.append(f"mean mask IoU {self.mean_iou:.3f}, worst {self.worst_iou:.3f}")
+        if self.crowd_dropped or not self.crowd_kept:
+            parts.append(f"{_plural(self.crowd_dropped, 'crowd region')} dropped")
+        if self.crowd_kept:
+            parts.append(f"{_plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
+        if self.lost:
+            parts.append(f"{_plural(self.lost, 'instance')} without a mask left out")
+        if self.warnings:
+            parts.append(f"{_plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+        return "; ".join(parts)
+
+
+@dataclass
+class MasksReport:
+    """What the mask PNGs hold: every instance exactly; the label images lose the
+    pixels several instances claim (each goes to the later one) and the crowd regions."""
+    images: int = 0
+    instances: int = 0
+    crowd: int = 0
+    overlaps: int = 0  # pixels claimed by more than one (non-crowd) instance
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{_plural(self.images, 'image')}, {_plural(self.instances, 'instance mask')}"
+                 f" ({self.crowd} crowd)",
+                 f"{_plural(self.overlaps, 'pixel')} claimed by several instances (the label "
+                 "images give each to the later one; masks/ keeps them all)"]
+        if self.warnings:
+            parts.append(f"{_plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+        return "; ".join(parts)
+
+
+# ------------------------------------------------------------------- bookkeeping
+
+def natural_key(text: str) -> tuple:
+    """Sort key that puts image2 before image10, like file browsers: a run of digits
+    counts as one character that sorts by its number, between punctuation and letters
+    (so plain.png comes before plain10.png), and case is ignored."""
+    runs = re.findall(r"[0-9]+|[^0-9]", text.casefold())
+    return tuple((48, int(r)) if r[0] in "0123456789" else (ord(r), 0) for r in runs), text
+
+
+class CategoryTable:
+    """Class names to category ids 1..N, in order of first appearance."""
+
+    def __init__(self, ds: Dataset):
+        self.ds = ds
+        self.ids = {c.name: c.id for c in ds.categories}
+
+    def id(self, name: str) -> int:
+        if name not in self.ids:
+            cid = max(self.ids.values(), default=0) + 1
+            self.ds.categories.append(Category(cid, name))
+            self.ids[name] = cid
+        return self.ids[name]
+
+
+def category_name(ds: Dataset, category_id: int) -> str:
+    try:
+        return ds.category(category_id).name
+    except KeyError:
+        return str(category_id)
+
+
+def output_names(ds: Dataset) -> dict[int, PurePosixPath]:
+    """Each image's path inside an export (by image id): its file_name without any
+    `images` folder (Ultralytics finds labels by swapping the last /images/ for
+    /labels/) and unique by stem, ignoring case, since labels and masks are named by
+    stem: a second a.png beside a.jpg becomes a_2.jpg."""
+    taken: set[str] = set()
+    out = {}
+    for rec in ds.images:
+        rel = PurePosixPath(rec.file_name.replace("\\", "/"))
+        parts = [p for p in rel.parts[:-1] if p not in ("images", ".", "..")]
+        rel = PurePosixPath(*parts, rel.name)
+        stem, k = rel.with_suffix(""), 1
+        while str(stem).casefold() in taken:
+            k += 1
+            stem = rel.with_name(f"{rel.stem}_{k}")
+        taken.add(str(stem).casefold())
+        out[rec.id] = stem.with_suffix(rel.suffix)
+    return out
+
+
+def place_image(src: Path, dst: Path) -> None:
+    """Put an image into an export: a hard link where the file system allows (no bytes
+    copied, and atomic through a rename), a copy otherwise."""
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+        return
+    except OSError:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+    with open(src, "rb") as f:
+        atomic_write(dst, lambda out: shutil.copyfileobj(f, out, 1 << 20))
+    shutil.copystat(src, dst)
+
+
+def copy_images(ds: Dataset, out_dir: Path, names: dict[int, PurePosixPath],
+                warnings: list[str]) -> None:
+    """Every image into out_dir/images/ under its output name; one that cannot be found
+    is named in `warnings` and left out."""
+    for rec in ds.images:
+        try:
+            src = ds.image_path(rec)
+            place_image(src, out_dir / "images" / names[rec.id])
+        except (OSError, ImageReadError) as e:
+            warnings.append(f"{rec.file_name}: not copied ({e})")
