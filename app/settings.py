@@ -3,12 +3,20 @@
 QSettings stores strings on some platforms (INI files, Linux), so each value is
 read back through its field's type; a value that does not parse falls back to the
 default instead of breaking the start-up.
+
+Keyboard shortcuts are the one exception to "every default here": their defaults are
+the action table's keys (app/window/actions.py), and only the actions a user changed
+are stored, one key list per action in the `shortcuts` group, so a later default
+still reaches every action nobody changed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
 from PySide6.QtCore import QByteArray, QSettings
+
+
+SHORTCUTS = "shortcuts"  # the QSettings group of changed keyboard shortcuts
 
 
 def _bool(v) -> bool:
@@ -35,13 +43,18 @@ class Settings:
     recent: list[str] = field(default_factory=list)
     geometry: QByteArray | None = None
     window_state: QByteArray | None = None
+    # action objectName -> its keys as portable text ([] = no key); changed actions only
+    shortcuts: dict[str, list[str]] = field(default_factory=dict)
     store: QSettings | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, store: QSettings) -> "Settings":
         out = cls(store=store)
+        store.beginGroup(SHORTCUTS)
+        out.shortcuts = {name: _list(store.value(name)) for name in store.childKeys()}
+        store.endGroup()
         for f in fields(cls):
-            if f.name == "store" or not store.contains(f.name):
+            if f.name in ("store", SHORTCUTS) or not store.contains(f.name):
                 continue
             raw, default = store.value(f.name), getattr(out, f.name)
             try:
@@ -65,6 +78,11 @@ class Settings:
             return
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "store" and value is not None:
+            if f.name not in ("store", SHORTCUTS) and value is not None:
                 self.store.setValue(f.name, value)
+        self.store.remove(SHORTCUTS)  # an action reset to its default has no entry
+        self.store.beginGroup(SHORTCUTS)
+        for name, keys in sorted(self.shortcuts.items()):
+            self.store.setValue(name, list(keys))
+        self.store.endGroup()
         self.store.sync()

@@ -6,8 +6,9 @@ quarter, so no validation pixel is ever trained on. From weights="none" (random
 init, as no COCO weights can be downloaded here) the model trains for a fixed
 budget; val segm AP is measured before and after with the same evaluate module.
 
-Both routes run in one process, one after the other, on the same crops and schedule:
-the plain loop (bench/_plain.py) and `main.py train --weights none` with its defaults.
+Both routes train one after the other, each in a fresh process (so each sets up its
+threads and loader workers as it would alone), on the same crops and schedule: the plain
+loop (bench/_plain.py) and `main.py train --weights none` with its defaults.
 
 Usage: python bench/learning.py [--iterations 300] [--data ../shared/data/nuclei]
 [--device cuda] [--routes plain,maskloop] (on CUDA the section is "learning-cuda")
@@ -107,6 +108,23 @@ def maskloop_route(train_json: Path, out: Path, a) -> float:
     return time.perf_counter() - t
 
 
+def run_child(route: str, train_json: Path, out: Path, a) -> float:
+    """Train in a fresh process: each route sets up torch's threads and loader workers
+    as it would alone (an evaluation in this process has already configured them)."""
+    import subprocess
+    timing = out.with_suffix(".seconds")
+    subprocess.run([sys.executable, __file__, "--child", route, "--train-json", str(train_json),
+                    "--out", str(out), "--iterations", str(a.iterations), "--warmup",
+                    str(a.warmup), "--device", a.device, "--workers", str(a.workers)], check=True)
+    return float(timing.read_text())
+
+
+def child(a) -> None:
+    route = plain_route if a.child == "plain" else maskloop_route
+    seconds = route(Path(a.train_json), Path(a.out), a)
+    Path(a.out).with_suffix(".seconds").write_text(str(seconds))
+
+
 def fmt(name: str, seconds: float | None, r: dict) -> str:
     took = f"{seconds / 60:.1f} min, " if seconds is not None else ""
     return (f"{name}: {took}val segm AP {r['segm']['AP'] or 0:.3f} (AP50 "
@@ -124,7 +142,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--routes", default="plain,maskloop", help="comma-separated")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--train-json", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
     cuda = args.device.startswith("cuda")
     routes = args.routes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,8 +164,7 @@ def main() -> None:
         took, got = {}, {}
         for route in routes:
             out = tmp / f"{route}.pt"
-            took[route] = (plain_route if route == "plain" else maskloop_route)(
-                train_json, out, args)
+            took[route] = run_child(route, train_json, out, args)
             got[route] = val_ap(str(out), val_json, args.device)
             name = ("plain loop (torchvision's build without weights, PIL + pycocotools "
                     "dataset, fp32 SGD)" if route == "plain" else

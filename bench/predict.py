@@ -6,6 +6,8 @@ score threshold 0 so the box head keeps up to 100 detections, CPU.
 Routes, each run in a fresh child process so peak memory is its own:
   torchvision: model([tensor]) -> masks > 0.5 -> pycocotools RLE encode per mask
   maskloop:    Predictor.predict(rgb) -> encode_rle of each cropped mask
+  forward:     the bare model forward on the same image already resized to the model's
+               size (as a float tensor): what Predictor.predict's overhead is measured against
 Both produce the same RLE strings; the script checks that too.
 
 Prints latency and peak-memory ratios (maskloop / torchvision) and writes them
@@ -64,17 +66,33 @@ def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -
                     for m in masks]
             return list(zip(res["labels"].cpu().tolist(), rles, masks.any(axis=(1, 2)).tolist()))
 
+    def resized_tensor():
+        # the tensor the model itself works on: the image at the model's size, as float
+        t = torch.from_numpy(img).to(pred.device).permute(2, 0, 1).float() / 255
+        scale = min(pred.min_size / min(h, w), pred.max_size / max(h, w))
+        return torch.nn.functional.interpolate(
+            t[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True,
+            align_corners=False)[0]
+    small = resized_tensor() if route == "forward" else None
+
+    def forward_route():
+        with torch.inference_mode():
+            res = pred.model([small])[0]
+            return [0] * int(res["masks"].cpu().shape[0])
+
     def maskloop_route():
         return [M.encode_rle(i.mask, i.offset, h, w)["counts"] for i in pred.predict(img)]
 
     def comparable(result):
         # MaskLoop drops empty masks and COCO's unused 'N/A' labels; compare the rest
+        if route == "forward":
+            return []
         if route != "torchvision":
             return result
         return [r for label, r, nonempty in result
                 if nonempty and pred.label_categories[label] is not None]
 
-    fn = torchvision_route if route == "torchvision" else maskloop_route
+    fn = {"torchvision": torchvision_route, "forward": forward_route}.get(route, maskloop_route)
     base = torch.cuda.memory_allocated() if cuda else rss_bytes()
     times, peak, rles = [], 0, []
     for _ in range(runs):
@@ -87,6 +105,8 @@ def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -
         peak = max(peak, (torch.cuda.max_memory_allocated() if cuda else mon.peak) - base)
     Path(out).write_text(json.dumps({"times": times, "peak": peak, "rles": comparable(rles),
                                      "detections": len(rles),
+                                     "resized": "x".join(map(str, small.shape[:0:-1]))
+                                     if small is not None else None,
                                      "threads": torch.get_num_threads(),
                                      "device": torch.cuda.get_device_name(pred.device) if cuda
                                      else "CPU"}))
@@ -97,7 +117,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--size", default="4000x3000")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    ap.add_argument("--child", choices=["torchvision", "maskloop", "maskloop-amp"],
+    ap.add_argument("--child", choices=["torchvision", "maskloop", "maskloop-amp", "forward"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -108,7 +128,7 @@ def main() -> None:
     cuda = args.device.startswith("cuda")
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for route in ("torchvision", "maskloop") + (("maskloop-amp",) if cuda else ()):
+        for route in ("torchvision", "maskloop", "forward") + (("maskloop-amp",) if cuda else ()):
             out = os.path.join(tmp, route + ".json")
             subprocess.run([sys.executable, __file__, "--child", route, "--runs", str(args.runs),
                             "--size", args.size, "--out", out, "--device", args.device],
@@ -128,6 +148,11 @@ def main() -> None:
         f"maskloop route:    {t_ml:.2f} s, peak +{ml['peak'] / gib:.2f} GiB{' GPU' if cuda else ''}",
         f"latency ratio {lat:.3f} (target <= 0.5), peak-memory ratio {mem:.3f} (target <= 0.1)",
         f"identical RLE output: {same}",
+        f"overhead: Predictor.predict end to end (decode excluded: to tensor, resize, "
+        f"normalise, model, paste, RLE) {t_ml:.2f} s against the bare model forward on the "
+        f"same tensor already resized ({res['forward']['resized']}) "
+        f"{statistics.median(res['forward']['times']):.2f} s: "
+        f"**{t_ml / statistics.median(res['forward']['times']):.2f}x** (target <= 1.5)",
     ]
     if cuda:
         amp = res["maskloop-amp"]

@@ -1,24 +1,21 @@
-"""Headless subcommands: predict, evaluate, export. main.py wires them into argparse."""
+"""Headless subcommands: predict (model/predict_cli.py), evaluate, export. main.py wires
+them into argparse."""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .annotations import Dataset, ImageRecord
-from .coco import load_dataset, save_dataset
+from .annotations import Dataset
+from .coco import load_dataset
 from .coco_validate import CocoFormatError
 from .cli_args import (check_writable, non_negative_float, output_file, positive_int,
                        unit_interval)
-from .errors import DeviceError, UnusableImage, UsageError, WeightsError
+from .errors import DeviceError, UsageError, WeightsError
 from .evaluate import evaluate, format_table, iou_types, load_predictions
-from .images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
-from .progress import ProgressBar
+from .images import DEFAULT_MAX_PIXELS, ImageReadError
+from .predict_cli import add_model_options, cmd_predict
 from .sources import open_path
 
 # Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
@@ -31,166 +28,6 @@ RUNTIME_ERRORS = (OSError, RuntimeError, MemoryError)
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------- predict
-
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default="coco",
-                   help="coco (default; torchvision COCO, cached or downloaded), coco-v2, none "
-                        "(random init), or a checkpoint .pt/.pth path")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=positive_int, default=None,
-                   help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
-
-
-def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):
-    out = []
-    for rec in batch:
-        try:
-            out.append((rec, read_image(ds.image_path(rec), max_pixels), None))
-        except ImageReadError as e:
-            out.append((rec, None, e))
-    return out
-
-
-def _prefetched(ds: Dataset, recs: list[ImageRecord], batch_size: int, max_pixels: int):
-    """Decode the next batches on a thread while the model works on this one."""
-    batches = [recs[i:i + batch_size] for i in range(0, len(recs), batch_size)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = deque(pool.submit(_read_batch, ds, b, max_pixels) for b in batches[:2])
-        for nxt in batches[2:]:
-            yield pending.popleft().result()
-            pending.append(pool.submit(_read_batch, ds, nxt, max_pixels))
-        while pending:
-            yield pending.popleft().result()
-
-
-def _predict_batch(predictor, good: list) -> list:
-    """Predictions per image; an image the model cannot take is None (a batch that
-    fails is retried image by image, so one bad image costs only itself)."""
-    try:
-        return predictor.predict_batch([img for _, img in good])
-    except (UnusableImage, ValueError, RuntimeError) as e:
-        if len(good) == 1:
-            return [e]
-    out = []
-    for item in good:
-        try:
-            out.append(predictor.predict(item[1]))
-        except (UnusableImage, ValueError, RuntimeError) as e:
-            out.append(e)
-    return out
-
-
-def _write_or_keep(out: Dataset, path: Path) -> Path:
-    """Write the results; if that fails at the end, keep them in a temp file."""
-    try:
-        save_dataset(out, path)
-        return path
-    except OSError as e:
-        fd, tmp = tempfile.mkstemp(prefix="maskloop-predict-", suffix=".json")
-        os.close(fd)
-        try:
-            save_dataset(out, tmp)
-        except OSError:
-            raise OSError(f"cannot write {path} ({e.strerror or e}), nor a temp copy") from None
-        raise KeptElsewhere(f"cannot write {path} ({e.strerror or e}); the results are kept in "
-                            f"{tmp}") from None
-
-
-class KeptElsewhere(OSError):
-    """The output could not be written where asked; the message names where it is."""
-
-
-def cmd_from_boxes(args: argparse.Namespace) -> int:
-    """Masks for a COCO file's box-only annotations; everything else is kept as it is."""
-    from . import assist as A
-    from .from_boxes import box_only, fill_dataset
-
-    if Path(args.path).suffix.lower() != ".json":
-        _err(f"{args.path}: --from-boxes needs a COCO JSON file with bbox annotations")
-        return 2
-    ds = load_dataset(args.path, args.images)
-    ds.follow_symlinks = args.follow_symlinks
-    n = box_only(ds)
-    if not n:
-        _err(f"{args.path}: no annotation has a bbox without a segmentation")
-        return 2
-    predictor = None
-    if args.method == "model":
-        from .predictor import Predictor
-        predictor = Predictor(weights=args.weights, device=args.device, score_threshold=0.05,
-                              min_size=args.min_size, max_size=args.max_size)
-    bar = ProgressBar(sum(1 for r in ds.images if any(i.box_only for i in r.instances)),
-                      "boxes")
-    report = fill_dataset(ds, predictor, args.method, progress=lambda: bar.update(1))
-    for s in report.skipped_images:
-        print(f"\nwarning: skipped {s}", file=sys.stderr)
-    try:
-        written = _write_or_keep(ds, args.out)
-    except KeptElsewhere as e:
-        _err(str(e))
-        return 1
-    print(f"wrote {written}: {report.filled} of {n} box-only annotation(s) filled "
-          f"({report.by_model} by the model's mask head, {report.by_classical} by "
-          f"{A.CLASSICAL_NAMES[args.method if args.method in A.CLASSICAL else A.FALLBACK]}"
-          + (f"; {report.empty} found nothing in the box and stay box-only" if report.empty
-             else "") + ")", file=sys.stderr)
-    return 0 if report.filled else 1
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .predictor import Predictor  # torch model code only when needed
-
-    check_writable(args.out)  # before the model runs, not after
-    if args.from_boxes:
-        return cmd_from_boxes(args)
-    src = open_path(args.path, args.images, use_saved_annotations=False,
-                    follow_symlinks=args.follow_symlinks)
-    for w in src.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    if not src.images:
-        _err(f"{args.path}: no images found")
-        return 2
-    predictor = Predictor(weights=args.weights, device=args.device,
-                          score_threshold=args.score_threshold,
-                          min_size=args.min_size, max_size=args.max_size)
-    out = Dataset(categories=predictor.categories, image_root=src.image_root)
-    bar = ProgressBar(len(src.images), "predict")
-    skipped = 0
-    for batch in _prefetched(src, src.images, args.batch_size, args.max_pixels):
-        good = [(rec, img) for rec, img, e in batch if img is not None]
-        for rec, img, e in batch:
-            if e is not None:
-                skipped += 1
-                print(f"\nwarning: skipped {e}", file=sys.stderr)
-        preds = _predict_batch(predictor, good) if good else []
-        for (rec, img), instances in zip(good, preds):
-            if isinstance(instances, Exception):
-                skipped += 1
-                print(f"\nwarning: skipped {src.image_root / rec.file_name}: {instances}",
-                      file=sys.stderr)
-                continue
-            h, w = img.shape[:2]
-            if rec.size_known and (rec.height, rec.width) != (h, w):
-                print(f"\nwarning: {rec.file_name}: file is {w}x{h}, the COCO record says "
-                      f"{rec.width}x{rec.height}; using the file's size", file=sys.stderr)
-            new = out.add_image(rec.file_name, w, h)
-            new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items() if k != "review"}
-            for inst in instances:
-                out.add_instance(new, inst)
-        bar.update(len(batch))
-    done = len(src.images) - skipped
-    try:
-        written = _write_or_keep(out, args.out)
-    except KeptElsewhere as e:
-        _err(str(e))
-        return 1
-    print(f"wrote {written}: {done} image(s), {out.num_instances()} instance(s)"
-          f"{f', {skipped} image(s) skipped' if skipped else ''}", file=sys.stderr)
-    return 0 if done > 0 else 1
 
 
 # -------------------------------------------------------------------------- evaluate

@@ -7,6 +7,7 @@ single pixel is decoded.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -48,9 +49,32 @@ def outside(path: Path, root: Path) -> bool:
     return False
 
 
+def natural_key(text: str) -> tuple:
+    """Sort key that puts image2 before image10, as file browsers do: a run of digits
+    counts as one character that sorts by its number, between punctuation and letters
+    (so plain.png comes before plain10.png), and case is ignored (the text itself breaks
+    ties, so the order is total and the same on every platform)."""
+    runs = re.findall(r"[0-9]+|[^0-9]", text.casefold())
+    return tuple((48, int(r)) if r[0] in "0123456789" else (ord(r), 0) for r in runs), text
+
+
+def image_set(paths) -> tuple[Path, list[Path]]:
+    """(root, images) for image files chosen one by one (dropped on the window): the
+    root is the deepest folder holding them all (their folder when they share one), the
+    images are absolute, without duplicates, in natural order of their path below root.
+    Links are kept as named: the user chose these files. Raises ValueError when there is
+    no common folder (two Windows drives)."""
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in paths))
+    if not unique:
+        raise ValueError("no image files")
+    root = Path(os.path.commonpath([str(p.parent) for p in unique]))
+    return root, sorted(unique, key=lambda p: natural_key(p.relative_to(root).as_posix()))
+
+
 def list_images(folder: Path, follow_symlinks: bool = False,
                 refused: list[str] | None = None) -> list[Path]:
-    """Every image file below folder, recursive, sorted, skipping hidden folders.
+    """Every image file below folder, recursive, in natural order of the path below
+    folder (img2 before img10, case ignored), skipping hidden folders.
 
     A symbolic link that leads outside the folder is left out (and named in
     `refused`) unless follow_symlinks: like a '../' file_name, it would open files
@@ -69,7 +93,7 @@ def list_images(folder: Path, follow_symlinks: bool = False,
                                    "opened (--follow-symlinks opens it)")
                 continue
             found.append(p)
-    return sorted(found)
+    return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
 def read_size(path: os.PathLike | str) -> tuple[int, int]:

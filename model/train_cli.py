@@ -52,7 +52,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale-jitter", type=below_one, default=0.2,
                    help="min_size is drawn from +-this fraction per batch (0: off)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
-    p.add_argument("--clip-grad", type=non_negative_float, default=10.0, help="max gradient norm (0: off)")
+    p.add_argument("--clip-grad", type=non_negative_float, default=None,
+                   help="max gradient norm (0: off; default 10 from pretrained weights, 100 "
+                        "from --weights none, whose gradient norms are 100-1000 at first)")
     p.add_argument("--warmup", type=non_negative_int, default=100, help="linear warm-up iterations")
     p.add_argument("--rois-per-image", type=positive_int, default=512,
                    help="box-head samples per image (128 trains faster on small data)")

@@ -159,36 +159,34 @@ class TrainSet(TorchDataset):
         except ImageReadError as e:  # its header was fine; its pixels are not
             return None, {"image_id": image_id, "error": str(e)}
         h, w = rgb.shape[:2]
-        masks = np.zeros((len(insts), h, w), np.uint8)
-        labels = np.zeros(len(insts), np.int64)
-        keep = []
-        for k, (label, crop, (x, y)) in enumerate(insts):
-            ch, cw = crop.shape
-            x1, y1 = min(x + cw, w), min(y + ch, h)
-            if x1 <= x or y1 <= y:
-                continue
-            masks[k, y:y1, x:x1] = crop[:y1 - y, :x1 - x]
-            labels[k] = label
-            keep.append(k)
-        masks, labels = masks[keep], labels[keep]
         # DataLoader seeds `random` per worker (and persistent workers keep their state),
         # so flips differ from epoch to epoch
-        if self.hflip and random.random() < self.hflip:
+        flip = bool(self.hflip) and random.random() < self.hflip
+        if flip:
             rgb = rgb[:, ::-1]
-            masks = masks[:, :, ::-1]
-        boxes = np.zeros((len(masks), 4), np.float32)
-        good = []
-        for k, m in enumerate(masks):
-            rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-            if rows.size == 0:
+        # each crop is flipped and placed on its own, and its box comes from the crop: the
+        # full-size stack is allocated once, for the instances kept, and filled once
+        kept = []
+        for label, crop, (x, y) in insts:
+            ch, cw = crop.shape
+            if flip:
+                crop, x = crop[:, ::-1], w - (x + cw)
+            x0, y0 = max(x, 0), max(y, 0)
+            x1, y1 = min(x + cw, w), min(y + ch, h)
+            if x1 <= x0 or y1 <= y0:
                 continue
-            boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-            if boxes[k, 2] - boxes[k, 0] >= 1 and boxes[k, 3] - boxes[k, 1] >= 1:
-                good.append(k)
+            part = crop[y0 - y:y1 - y, x0 - x:x1 - x]
+            rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+            if rows.size:
+                kept.append((label, part, x0, y0, (x0 + cols[0], y0 + rows[0],
+                                                   x0 + cols[-1] + 1, y0 + rows[-1] + 1)))
+        masks = np.zeros((len(kept), h, w), np.uint8)
+        for k, (_label, part, x0, y0, _box) in enumerate(kept):
+            masks[k, y0:y0 + part.shape[0], x0:x0 + part.shape[1]] = part
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)
-        target = {"boxes": torch.from_numpy(boxes[good]).reshape(-1, 4),
-                  "labels": torch.from_numpy(labels[good]),
-                  "masks": torch.from_numpy(np.ascontiguousarray(masks[good])),
+        target = {"boxes": torch.tensor([b for *_x, b in kept], dtype=torch.float32).reshape(-1, 4),
+                  "labels": torch.tensor([lab for lab, *_x in kept], dtype=torch.int64),
+                  "masks": torch.from_numpy(masks),
                   "image_id": image_id}
         return image, target
 

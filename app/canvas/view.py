@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
 from model.annotations import Instance
@@ -58,6 +58,7 @@ class CanvasView(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._space = False
         self.tool = None  # the active drawing tool (tools.py); None: select
+        self.tab_step = None  # Tab / Shift+Tab here: tab_step(forward) (next instance)
         self._bands: list[Rect] = []  # overlay rectangles still to recomposite
         self._band_timer = QTimer(self, singleShot=True, interval=0)
         self._band_timer.timeout.connect(self._next_band)
@@ -261,6 +262,11 @@ class CanvasView(QGraphicsView):
     def actual_size(self) -> None:
         self.set_zoom(1.0)
 
+    def zoom_step(self, steps: int) -> None:
+        """Keyboard zoom (+ / -): about the centre of the view, not the cursor."""
+        if self.rgb is not None:
+            self.set_zoom(self.zoom() * ZOOM_STEP ** steps)
+
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.ControlModifier and self.tool is not None \
                 and hasattr(self.tool, "wheel"):
@@ -345,13 +351,24 @@ class CanvasView(QGraphicsView):
         return super().event(event)
 
     def focusNextPrevChild(self, forward: bool) -> bool:
-        if self.tool is not None and getattr(self.tool, "KEYS", None) and \
-                Qt.Key_Tab in self.tool.KEYS:
-            return False  # Tab cycles the tool's offers instead of moving the focus
+        """Tab on the canvas: a tool that offers something cycles it (click to instance),
+        else next / previous instance; Ctrl+Tab moves the focus on (keyPressEvent)."""
+        tab = QKeyEvent(QEvent.KeyPress, Qt.Key_Tab if forward else Qt.Key_Backtab,
+                        Qt.NoModifier if forward else Qt.ShiftModifier)
+        if self.tool is not None and self.tool.wants_key(tab):
+            return False  # keyPressEvent hands it to the tool
+        if self.tab_step is not None:
+            self.tab_step(forward)
+            return True
         return super().focusNextPrevChild(forward)
 
     def keyPressEvent(self, event) -> None:
         if self.tool is not None and self.tool.key(event):
+            event.accept()
+            return
+        if event.key() in (Qt.Key_Tab, Qt.Key_Backtab) and event.modifiers() & Qt.ControlModifier:
+            forward = event.key() == Qt.Key_Tab and not event.modifiers() & Qt.ShiftModifier
+            super().focusNextPrevChild(forward)
             event.accept()
             return
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():

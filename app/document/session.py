@@ -19,6 +19,7 @@ from model import recovery
 from model.annotations import Dataset, ImageRecord
 from model.atomic import atomic_write_json
 from model.coco import load_dataset, save_dataset
+from model.images import image_set
 from model.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                     write_cache_json)
 from model.sources import DEFAULT_ANNOTATIONS, open_path
@@ -78,6 +79,7 @@ class Session(QObject):
         self.source: Path | None = None  # what the user opened
         self.follow_symlinks = False  # open images through links that leave the folder
         self.coco_path: Path | None = None  # where Save writes; None until chosen
+        self._reopen = None  # rebuilds a dataset that is not one path (dropped images)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.autosave)
         self.interval = 0
@@ -99,10 +101,25 @@ class Session(QObject):
         then its cached predictions, so nothing is predicted twice."""
         path = Path(path).expanduser().resolve()
         ds = open_path(path, image_root, follow_symlinks=self.follow_symlinks)
+        self._adopt(ds, path, reopen=None)
+        return ds
+
+    def open_images(self, paths: list[Path]) -> Dataset:
+        """Open image files chosen one by one (a drop) as one dataset, rooted at the
+        deepest folder that holds them all; file names are relative to it."""
+        root, images = image_set(paths)
+        ds = Dataset.from_image_paths(images, root)
+        ds.source_format = "images"
+        self._adopt(ds, root, reopen=lambda: Dataset.from_image_paths(images, root))
+        return ds
+
+    def _adopt(self, ds: Dataset, source: Path, reopen) -> None:
+        """Make `ds` the open dataset; `reopen` rebuilds it from disk for a crash
+        recovery (None: open `source` again)."""
         self.write_predictions()  # the dataset being closed keeps its cache
         self.writer.wait()
         self._cache_memo, self._recovery_memo, self._recovery_gen = {}, {}, -1
-        self.source = path
+        self.source, self._reopen = source, reopen
         self.coco_path = ds.path
         self._disk = file_stamp(self.coco_path)
         self.doc.set_dataset(ds)
@@ -115,7 +132,6 @@ class Session(QObject):
         self.opened.emit(self.display_name())
         if restored:
             self.message.emit(f"Cached predictions restored for {restored} image(s)")
-        return ds
 
     def changed_on_disk(self) -> bool:
         """Has another program (or another MaskLoop window) written the COCO file since
@@ -317,8 +333,8 @@ class Session(QObject):
         until Save. Images the copy names but the dataset lacks are reported."""
         self.writer.wait()
         saved = load_dataset(path, self.doc.dataset.image_root)
-        base = open_path(self.source, self.doc.dataset.image_root,
-                         follow_symlinks=self.follow_symlinks)
+        base = self._reopen() if self._reopen is not None else open_path(
+            self.source, self.doc.dataset.image_root, follow_symlinks=self.follow_symlinks)
         restored, missing = recovery.apply(base, saved)
         base.path = self.coco_path
         self.doc.set_dataset(base)

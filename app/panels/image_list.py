@@ -1,10 +1,18 @@
 """Image list dock: a lazy model over the dataset's images (10,000 rows cost nothing
-until shown; nothing is decoded), with a name filter and a review-state filter."""
+until shown; nothing is decoded), with a name filter and a review-state filter.
+
+Rows are in the dataset's order (a folder's is natural: img2 before img10; a COCO
+file keeps its own). A row is the state's colour, the file name and, right-aligned,
+the instance count and review state: a long name is elided in the middle, so the
+state and the name's end (its number, its extension) always stay visible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QListView, QVBoxLayout, QWidget
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize,
+                            QSortFilterProxyModel, Qt, Signal)
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLineEdit, QListView,
+                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
+                               QWidget)
 
 from ..document.document import Document
 
@@ -12,6 +20,9 @@ STATE_LABEL = {"unreviewed": "unreviewed", "in_progress": "in progress", "done":
 STATE_COLOR = {"unreviewed": QColor(150, 150, 150), "in_progress": QColor(240, 170, 40),
                "done": QColor(60, 190, 90)}
 StateRole = Qt.UserRole + 1
+DetailRole = Qt.UserRole + 2  # "3 · in progress": drawn right-aligned, never elided
+GAP, MARGIN = 8, 4  # pixels between the name and the detail, and right of the detail
+MIN_NAME = 80  # pixels the name keeps before the count gives way (the state never does)
 
 
 class ImageListModel(QAbstractListModel):
@@ -45,9 +56,10 @@ class ImageListModel(QAbstractListModel):
         if not index.isValid():
             return None
         rec = self.doc.dataset.images[index.row()]
-        if role == Qt.DisplayRole:
-            n = len(self.doc.listed(rec))
-            return f"{rec.file_name}  · {n} · {STATE_LABEL[rec.status]}"
+        if role == DetailRole:
+            return f"{len(self.doc.listed(rec))} · {STATE_LABEL[rec.status]}"
+        if role == Qt.DisplayRole:  # the whole row as text (type-ahead, accessibility)
+            return f"{rec.file_name}  · {self.data(index, DetailRole)}"
         if role == Qt.DecorationRole:
             return STATE_COLOR[rec.status]
         if role == Qt.ToolTipRole:
@@ -57,6 +69,56 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.UserRole:
             return rec.file_name
         return None
+
+
+class ImageRowDelegate(QStyledItemDelegate):
+    """Paints a row as the style does, with the name elided in the middle to leave
+    room for the detail (count and state), which is drawn right-aligned in full."""
+
+    def layout(self, option: QStyleOptionViewItem, index: QModelIndex
+               ) -> tuple[str, str, QRect, QRect]:
+        """(shown name, detail, name rect, detail rect) for a row drawn in option.rect."""
+        return self._layout(self._option(option, index), index)
+
+    def _option(self, option: QStyleOptionViewItem, index: QModelIndex) -> QStyleOptionViewItem:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        return opt
+
+    def _layout(self, opt: QStyleOptionViewItem, index: QModelIndex
+                ) -> tuple[str, str, QRect, QRect]:
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        text = style.subElementRect(QStyle.SE_ItemViewItemText, opt, opt.widget)
+        detail = index.data(DetailRole) or ""
+        fm = opt.fontMetrics
+        if fm.horizontalAdvance(detail) > text.width() - MIN_NAME:  # narrow: the state only
+            detail = detail.split(" · ")[-1]
+        dw = min(fm.horizontalAdvance(detail) + 2, max(0, text.width() - MIN_NAME // 2))
+        detail_rect = QRect(text.right() - dw - MARGIN + 1, text.top(), dw, text.height())
+        name_rect = QRect(text.left(), text.top(), max(0, text.width() - dw - GAP - MARGIN),
+                          text.height())
+        name = fm.elidedText(index.data(Qt.UserRole) or "", Qt.ElideMiddle, name_rect.width())
+        return name, fm.elidedText(detail, Qt.ElideRight, dw), name_rect, detail_rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex) -> None:
+        opt = self._option(option, index)
+        name, detail, _name_rect, detail_rect = self._layout(opt, index)
+        opt.text = name  # fits: the style draws it as it is, next to the decoration
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        style.drawControl(QStyle.CE_ItemViewItem, opt, painter, opt.widget)
+        selected = bool(opt.state & QStyle.State_Selected)
+        painter.save()
+        painter.setPen(opt.palette.color(QPalette.HighlightedText if selected
+                                         else QPalette.Text))
+        painter.drawText(detail_rect, Qt.AlignRight | Qt.AlignVCenter, detail)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        """As tall as the style wants, narrow: the row takes the view's width and the
+        name gives way, instead of a horizontal scroll bar hiding the state."""
+        size = super().sizeHint(option, index)
+        return QSize(min(size.width(), 120), size.height())
 
 
 class ImageFilter(QSortFilterProxyModel):
@@ -102,6 +164,10 @@ class ImageListPanel(QWidget):
         self.view.setObjectName("imageList")
         self.view.setModel(self.proxy)
         self.view.setUniformItemSizes(True)  # keeps 10,000 rows fast
+        self.view.setTextElideMode(Qt.ElideMiddle)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.delegate = ImageRowDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setEditTriggers(QListView.NoEditTriggers)
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)

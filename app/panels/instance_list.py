@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from model.annotations import Instance
 
@@ -87,6 +87,7 @@ class InstanceTable(QTableView):
         self.model_ = InstanceModel(doc)
         self.setModel(self.model_)
         self._syncing = False
+        self.tab_step = None  # Tab / Shift+Tab here: tab_step(forward) (next instance)
         self.verticalHeader().setVisible(False)
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
@@ -142,6 +143,22 @@ class InstanceTable(QTableView):
                 self.scrollTo(self.model_.index(primary, 1))
         finally:
             self._syncing = was
+
+    def focusNextPrevChild(self, forward: bool) -> bool:
+        """Tab here steps through instances as on the canvas (a table's Tab walks its
+        cells anyway); Ctrl+Tab moves the focus on (keyPressEvent)."""
+        if self.tab_step is not None:
+            self.tab_step(forward)
+            return True
+        return super().focusNextPrevChild(forward)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Tab, Qt.Key_Backtab) and event.modifiers() & Qt.ControlModifier:
+            forward = event.key() == Qt.Key_Tab and not event.modifiers() & Qt.ShiftModifier
+            QWidget.focusNextPrevChild(self, forward)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def currentRow(self) -> int:
         return self.currentIndex().row()

@@ -2,7 +2,12 @@
 the toolbars. The Help > Keyboard shortcuts dialog and the README table come from it
 too, so the documented keys are the keys that work. Keys were chosen so nothing
 collides: single letters act on the current image, Ctrl combinations on files and
-the model.
+the model. The keys here are the defaults; a user's changes (app/window/shortcuts.py)
+are laid over them at start-up.
+
+Tab and Shift+Tab are nobody's shortcut: they move the keyboard focus as in every Qt
+app, and the canvas and the instance list turn them into next / previous instance
+themselves (so `.` and `,` do that everywhere).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class ActionDef:
     toolbar: str = ""  # objectName of the toolbar it also sits in
     icon: str = ""  # a QStyle standard pixmap name
     separator: bool = False  # a separator before it in its menu
+    hidden: bool = False  # keys only: in no menu and no toolbar (the class keys 1-9)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ A, S = ActionDef, SubmenuDef
 ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionOpen", "&Open File…", "File", ("Ctrl+O",), "Open an image or a COCO .json file",
       toolbar="mainToolBar", icon="SP_DialogOpenButton"),
-    A("actionOpenFolder", "Open &Folder…", "File", ("Ctrl+Shift+O",), "Open a folder of images"),
+    A("actionOpenFolder", "Open &Folder…", "File", ("Ctrl+Shift+O",),
+      "Open a folder of images, or of labelme, YOLO-seg or mask PNG annotations"),
     S("recent_menu", "Open &Recent", "File"),
     A("actionSave", "&Save", "File", ("Ctrl+S",), "Save the COCO file", separator=True,
       toolbar="mainToolBar", icon="SP_DialogSaveButton"),
@@ -103,8 +110,10 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
       "Reject the selection (kept in the file as rejected) and go to the next unreviewed one",
       toolbar="mainToolBar", icon="SP_DialogDiscardButton"),
     A("actionToggleHidden", "&Hide / show instance", "Review", ("H",)),
-    A("actionNextInstance", "Next instance", "Review", ("Tab",)),
-    A("actionPrevInstance", "Previous instance", "Review", ("Shift+Tab",)),
+    A("actionNextInstance", "Next instance", "Review", (".",),
+      "Select the next instance (Tab too, on the canvas and in the instance list)"),
+    A("actionPrevInstance", "Previous instance", "Review", (",",),
+      "Select the previous instance (Shift+Tab too, on the canvas and in the instance list)"),
     A("actionMarkDone", "&Mark image done", "Review", ("M",),
       "Accept every prediction still shown, mark the image done, go to the next unreviewed one",
       separator=True, toolbar="mainToolBar", icon="SP_DialogYesButton"),
@@ -133,13 +142,49 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionOpenCheckpoint", "Open &checkpoint…", "Model", (),
       "Use a fine-tuned checkpoint (.pt) or a torchvision state_dict (.pth)"),
     S("versions_menu", "Model &versions", "Model"),
+    A("actionZoomIn", "Zoom &in", "View", ("+", "=", "Ctrl++", "Ctrl+="),
+      "Zoom in about the centre of the view"),
+    A("actionZoomOut", "Zoom &out", "View", ("-", "Ctrl+-"),
+      "Zoom out about the centre of the view"),
     A("actionFit", "&Fit to window", "View", ("F",)),
     A("actionActualSize", "Actual size (1:1)", "View", ("0",)),
     A("actionToggleLabels", "Show &labels", "View", ("L",), checkable=True),
     A("actionColorByClass", "&Colour by class", "View", ("C",), checkable=True),
-    A("actionShortcuts", "&Keyboard shortcuts", "Help", ("F1",)),
+    A("actionShortcuts", "&Keyboard shortcuts…", "Help", ("F1",),
+      "Every key, and where to change them"),
     A("actionAbout", "&About MaskLoop", "Help", ()),
+] + [A(f"actionClass{k}", f"Class {k}", "Tools", (str(k),),
+       f"Relabel the selection as class {k}, or choose it for new instances", hidden=True)
+     for k in range(1, 10)]
+
+DEFS: dict[str, ActionDef] = {d.name: d for d in ACTIONS if isinstance(d, ActionDef)}
+
+# keys that are not actions: shown in the help and the README, not changeable
+FIXED_KEYS: list[tuple[str, str, str]] = [
+    ("Review", "Next / previous instance, on the canvas and in the instance list",
+     "Tab / Shift+Tab"),
+    ("Tools", "Brush size", "Ctrl + wheel"),
+    ("Polygon", "Close / subtract / undo vertex / cancel",
+     "Enter or double click / Shift+Enter / Backspace / Esc"),
+    ("Canvas", "Zoom about the cursor", "mouse wheel"),
+    ("Canvas", "Pan", "middle drag, or Space + drag"),
+    ("Canvas", "Select instance / add to selection", "click / Ctrl+click"),
 ]
+
+
+def plain_text(d: ActionDef) -> str:
+    return d.text.replace("&", "").rstrip("…")
+
+
+def set_keys(action: QAction, keys: list[QKeySequence]) -> None:
+    """Give an action its keys and say them in its tooltip and status tip."""
+    action.setShortcuts(keys)
+    d = DEFS.get(action.objectName())
+    tip = (d.tip or plain_text(d)) if d is not None else action.text().replace("&", "")
+    if keys:
+        tip += f" ({', '.join(k.toString(QKeySequence.NativeText) for k in keys)})"
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
 
 
 def build_actions(owner: QWidget) -> dict[str, QAction]:
@@ -151,13 +196,7 @@ def build_actions(owner: QWidget) -> dict[str, QAction]:
             continue
         a = QAction(d.text, owner)
         a.setObjectName(d.name)
-        if d.keys:
-            a.setShortcuts([QKeySequence(k) for k in d.keys])
-        tip = d.tip or d.text.replace("&", "").rstrip("…")
-        if d.keys:
-            tip += f" ({', '.join(d.keys)})"
-        a.setToolTip(tip)
-        a.setStatusTip(tip)
+        set_keys(a, [QKeySequence(k) for k in d.keys])
         a.setCheckable(d.checkable)
         if d.icon:
             a.setIcon(style.standardIcon(getattr(QStyle, d.icon)))
@@ -172,6 +211,8 @@ def build_menus(bar: QMenuBar, actions: dict[str, QAction]) -> tuple[dict[str, Q
     menus = {name: bar.addMenu(f"&{name}") for name in MENUS}
     subs: dict[str, QMenu] = {}
     for d in ACTIONS:
+        if getattr(d, "hidden", False):
+            continue
         menu = menus[d.menu]
         if d.separator:
             menu.addSeparator()
@@ -198,23 +239,28 @@ def build_toolbars(actions: dict[str, QAction]) -> dict[str, QToolBar]:
     return bars
 
 
-def shortcut_rows() -> list[tuple[str, str, str]]:
-    """(menu, action, keys) for the help dialog and the README."""
-    return [(d.menu, d.text.replace("&", ""), ", ".join(d.keys))
-            for d in ACTIONS if isinstance(d, ActionDef) and d.keys]
+def shortcut_rows(actions: dict[str, QAction] | None = None) -> list[tuple[str, str, str]]:
+    """(menu, action, keys) of the menu actions, for the help and the README: the
+    table's defaults, or the keys `actions` have now."""
+    rows = []
+    for d in DEFS.values():
+        if d.hidden:
+            continue
+        if actions is None:
+            keys = ", ".join(d.keys)
+        else:
+            keys = ", ".join(k.toString(QKeySequence.NativeText)
+                             for k in actions[d.name].shortcuts())
+        if keys:
+            rows.append((d.menu, plain_text(d), keys))
+    return rows
 
 
-def shortcuts_html() -> str:
+def shortcuts_html(actions: dict[str, QAction] | None = None) -> str:
     rows = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
-                   for m, t, k in shortcut_rows())
-    extra = ("<tr><td>Tools</td><td>Class 1-9 (relabel the selection, or the next new "
-             "instance)</td><td><b>1 ... 9</b></td></tr>"
-             "<tr><td>Tools</td><td>Brush size</td><td><b>Ctrl + wheel</b></td></tr>"
-             "<tr><td>Polygon</td><td>Close / subtract / undo vertex / cancel</td>"
-             "<td><b>Enter or double click / Shift+Enter / Backspace / Esc</b></td></tr>"
-             "<tr><td>Canvas</td><td>Zoom</td><td><b>mouse wheel</b></td></tr>"
-             "<tr><td>Canvas</td><td>Pan</td><td><b>middle drag, or Space + drag</b></td></tr>"
-             "<tr><td>Canvas</td><td>Select instance / add to selection</td>"
-             "<td><b>click / Ctrl+click</b></td></tr>")
+                   for m, t, k in shortcut_rows(actions))
+    extra = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
+                    for m, t, k in [("Tools", "Class 1-9 (relabel the selection, or the "
+                                     "next new instance)", "1 ... 9")] + FIXED_KEYS)
     return ("<table cellspacing=6><tr><th align=left>Menu</th><th align=left>Action</th>"
             f"<th align=left>Keys</th></tr>{rows}{extra}</table>")

@@ -3,7 +3,7 @@ class picker), class keys 1-9, clean-ups, categories and the history view."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QDoubleSpinBox, QInputDialog, QSpinBox, QToolBar, QUndoView, QWidget
 
 from ..canvas.assist_tools import BoxTool, ClickTool, VertexTool
@@ -93,14 +93,10 @@ class EditTools(QObject):
         tb.addWidget(self.tolerance_spin)
 
     def _class_actions(self) -> None:
-        self.class_actions = []
-        for k in range(1, 10):
-            act = QAction(f"Class {k}", self.parent)
-            act.setObjectName(f"actionClass{k}")
-            act.setShortcut(QKeySequence(str(k)))
+        """The keys 1-9 (actions of the table, so their keys can be changed too)."""
+        self.class_actions = [self.actions[f"actionClass{k}"] for k in range(1, 10)]
+        for k, act in enumerate(self.class_actions, 1):
             act.triggered.connect(lambda _c=False, k=k: self.class_key(k))
-            self.parent.addAction(act)
-            self.class_actions.append(act)
 
     # ------------------------------------------------------------------- tools
     def use_tool(self, name: str) -> None:

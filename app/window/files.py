@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
 from model.formats.crowd import brush_crowds, crowd_edit
 from model.from_boxes import box_only
+from model.images import is_image_file
 from model.sources import NAMES
 
 from ..document.document import Document
@@ -72,36 +73,83 @@ class FileController(QObject):
                 self.fillBoxes.emit(answer == "Fill with the model")
         self.remember(Path(path).resolve())
         self.settings.last_folder = str(Path(path).resolve().parent)
-        recovery = self.session.pending_recovery()
-        if recovery is not None:
-            answer = self.notifier.ask(
-                "Recover unsaved work?",
-                f"MaskLoop found unsaved changes from an earlier session that did not close "
-                f"normally:\n{recovery}\n\nRestore them?", ["Restore", "Discard"], "Restore")
-            if answer == "Restore":
-                self.session.restore(recovery)
-            else:
-                recovery.unlink(missing_ok=True)
+        self._offer_recovery()
         self.titleChanged.emit()
         return True
 
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.parent, "Open image or COCO file", self.settings.last_folder,
-            "Images or COCO JSON (*.json *.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;"
+            self.parent, "Open image, COCO or labelme file", self.settings.last_folder,
+            "Images, COCO or labelme JSON (*.json *.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;"
             "All files (*)")
         if path:
             self.open_path(path)
 
     def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self.parent, "Open folder of images",
+        path = QFileDialog.getExistingDirectory(self.parent, "Open folder (images, labelme, "
+                                                "YOLO-seg, mask PNGs)",
                                                 self.settings.last_folder)
         if path:
             self.open_path(path)
 
-    def open_dropped(self, paths: list[str]) -> None:
-        if paths:
-            self.open_path(paths[0])
+    def open_dropped(self, paths: list[str]) -> bool:
+        """Open what was dropped: one path as File > Open would; image files only as one
+        dataset (the deepest folder holding them is its image root); a mix of things
+        (a COCO file and images, two JSON files, a folder and a file) asks which one.
+        The unsaved-changes question comes after that choice, before anything opens."""
+        paths = list(dict.fromkeys(str(p) for p in paths))
+        if len(paths) <= 1:
+            return bool(paths) and self.open_path(paths[0])
+        images = [p for p in paths if is_image_file(Path(p)) and Path(p).is_file()]
+        if len(images) == len(paths):
+            return self.open_images(images)
+        others = [p for p in paths if p not in images]
+        labels = [f"{Path(p).name}  ({Path(p).parent})" for p in others]
+        if len(images) > 1:
+            labels.insert(0, f"The {len(images)} images, as one dataset")
+        elif images:
+            others.insert(0, images[0])
+            labels.insert(0, f"{Path(images[0]).name}  ({Path(images[0]).parent})")
+        label, ok = QInputDialog.getItem(
+            self.parent, "Open which?",
+            f"{len(paths)} items were dropped and they are not one dataset. Open:",
+            labels, 0, False)
+        if not ok or label not in labels:
+            return False
+        k = labels.index(label)
+        if len(images) > 1:
+            return self.open_images(images) if k == 0 else self.open_path(others[k - 1])
+        return self.open_path(others[k])
+
+    def open_images(self, paths: list[str]) -> bool:
+        """Open image files chosen one by one as one dataset (see Session.open_images)."""
+        if not self.maybe_save():
+            return False
+        try:
+            ds = self.session.open_images([Path(p) for p in paths])
+        except Exception as e:  # ValueError (no common folder), OSError
+            self.notifier.error("Cannot open", str(e))
+            return False
+        self.settings.last_folder = str(ds.image_root)
+        self.message.emit(f"Opened {len(ds.images)} images; file names are relative to "
+                          f"{ds.image_root}", 8000)
+        self._offer_recovery()
+        self.titleChanged.emit()
+        return True
+
+    def _offer_recovery(self) -> None:
+        """After an open: restore unsaved work an earlier session left behind?"""
+        recovery = self.session.pending_recovery()
+        if recovery is None:
+            return
+        answer = self.notifier.ask(
+            "Recover unsaved work?",
+            f"MaskLoop found unsaved changes from an earlier session that did not close "
+            f"normally:\n{recovery}\n\nRestore them?", ["Restore", "Discard"], "Restore")
+        if answer == "Restore":
+            self.session.restore(recovery)
+        else:
+            recovery.unlink(missing_ok=True)
 
     # -------------------------------------------------------------------- save
     def ask_save_path(self, default: Path) -> Path | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QToolBar
 
 from ..canvas.view import CanvasView
 from ..document.document import Document
@@ -21,12 +21,13 @@ from ..panels.instance_list import InstanceTable
 from ..settings import Settings
 from ..training.controller import FineTuneController
 from ..training.widgets import TrainingPanel
-from .actions import build_actions, build_menus, build_toolbars, shortcuts_html
+from .actions import build_actions, build_menus, build_toolbars
 from .edit_tools import EditTools
 from .export_dialog import ExportController
 from .files import FileController
 from .model_panel import ModelPanel
 from .review import ReviewController
+from .shortcuts import ShortcutDialog, apply_keys, effective_keys
 
 
 class MainWindow(QMainWindow):
@@ -49,6 +50,9 @@ class MainWindow(QMainWindow):
         self.canvas = CanvasView(self.doc)
         self.setCentralWidget(self.canvas)
         self.actions_ = build_actions(self)
+        keys, self.shortcut_notes = effective_keys(self.prefs.shortcuts)
+        apply_keys(self.actions_, keys)  # the user's keys over the table's
+        self.shortcut_dialog: ShortcutDialog | None = None
         self.menus, subs = build_menus(self.menuBar(), self.actions_)
         self.versions_menu = subs["versions_menu"]
         self.toolbars = build_toolbars(self.actions_)
@@ -73,6 +77,8 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.finetune.rebuild_versions_menu()
         self._update_title()
+        if self.shortcut_notes:
+            self.statusBar().showMessage("; ".join(self.shortcut_notes), 15_000)
         if load_model:
             self.inference.set_model(self.selection.spec)
 
@@ -152,6 +158,8 @@ class MainWindow(QMainWindow):
             "actionCancelTraining": self.finetune.cancel,
             "actionOpenCheckpoint": self.model_panel.open_checkpoint_dialog,
             "actionFit": self.canvas.fit, "actionActualSize": self.canvas.actual_size,
+            "actionZoomIn": lambda: self.canvas.zoom_step(1),
+            "actionZoomOut": lambda: self.canvas.zoom_step(-1),
             "actionShortcuts": self.show_shortcuts, "actionAbout": self.show_about,
         }.items():
             a[name].triggered.connect(slot)
@@ -162,6 +170,10 @@ class MainWindow(QMainWindow):
         stack.canRedoChanged.connect(a["actionRedo"].setEnabled)
         stack.undoTextChanged.connect(lambda t: a["actionUndo"].setText(f"&Undo {t}".strip()))
         stack.redoTextChanged.connect(lambda t: a["actionRedo"].setText(f"&Redo {t}".strip()))
+        # Tab is no shortcut: the canvas and the instance list step with it themselves
+        tab_step = (lambda forward: a["actionNextInstance" if forward
+                                      else "actionPrevInstance"].trigger())
+        self.canvas.tab_step = self.instance_table.tab_step = tab_step
         a["actionHistory"].toggled.connect(self.history_dock.setVisible)
         self.history_dock.visibilityChanged.connect(a["actionHistory"].setChecked)
         a["actionCancelTraining"].setEnabled(False)
@@ -268,11 +280,16 @@ class MainWindow(QMainWindow):
             self.files.open_dropped(paths)
 
     def show_shortcuts(self) -> None:
-        box = QMessageBox(QMessageBox.NoIcon, "Keyboard shortcuts", shortcuts_html(),
-                          QMessageBox.Ok, self)
-        box.setObjectName("shortcutsDialog")
-        box.setTextFormat(Qt.RichText)
-        box.open()
+        """Every key, changeable (window-modal, so no shortcut fires while keys are typed)."""
+        old = self.shortcut_dialog
+        if old is not None and old.isVisible():
+            old.raise_()
+            old.activateWindow()
+            return
+        if old is not None:
+            old.deleteLater()
+        self.shortcut_dialog = ShortcutDialog(self.actions_, self.prefs, self)
+        self.shortcut_dialog.open()
 
     def show_about(self) -> None:
         self.notifier.info("About MaskLoop", "MaskLoop: predict, review, correct, fine-tune, "

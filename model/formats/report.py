@@ -5,14 +5,13 @@ output names that cannot collide, images placed by hard link)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..annotations import Category, Dataset
 from ..atomic import atomic_write
-from ..images import ImageReadError
+from ..images import ImageReadError, natural_key  # noqa: F401 (the formats' sort key)
 
 
 class FormatError(ValueError):
@@ -91,14 +90,6 @@ class MasksReport:
 
 
 # ------------------------------------------------------------------- bookkeeping
-
-def natural_key(text: str) -> tuple:
-    """Sort key that puts image2 before image10, like file browsers: a run of digits
-    counts as one character that sorts by its number, between punctuation and letters
-    (so plain.png comes before plain10.png), and case is ignored."""
-    runs = re.findall(r"[0-9]+|[^0-9]", text.casefold())
-    return tuple((48, int(r)) if r[0] in "0123456789" else (ord(r), 0) for r in runs), text
-
 
 class CategoryTable:
     """Class names to category ids 1..N, in order of first appearance."""

@@ -13,6 +13,7 @@ from PIL import Image
 
 import main
 import model.cli as cli
+import model.predict_cli as predict_cli
 from model import masks as M
 from model.atomic import atomic_write_bytes
 from tests.helpers import make_coco, shapes_dataset, write_image
@@ -53,6 +54,7 @@ def test_a_degenerate_image_is_skipped_not_fatal(imgs, tmp_path, capsys):
 ])
 def test_bad_arguments_are_refused_at_parse_time(args, imgs, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "open_path", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(predict_cli, "open_path", lambda *a, **k: pytest.fail("work started"))
     args = [{"IMGS": str(imgs), "TMP": str(tmp_path / "o.json"), "TMPDIR": str(tmp_path)}.get(a, a)
             for a in args]
     if args[0] == "export":  # --out may be a folder (yolo-seg, labelme, masks): refused
@@ -77,7 +79,7 @@ def test_an_unwritable_output_is_refused_before_the_model_runs(imgs, tmp_path, c
 
 
 def test_a_write_that_fails_at_the_end_keeps_the_results(imgs, tmp_path, capsys, monkeypatch):
-    real = cli.save_dataset
+    real = predict_cli.save_dataset
     out = tmp_path / "o.json"
 
     def full_disk(ds, path, *a, **k):
@@ -85,7 +87,7 @@ def test_a_write_that_fails_at_the_end_keeps_the_results(imgs, tmp_path, capsys,
             raise OSError(28, "No space left on device")
         return real(ds, path, *a, **k)
 
-    monkeypatch.setattr(cli, "save_dataset", full_disk)
+    monkeypatch.setattr(predict_cli, "save_dataset", full_disk)
     assert main.main(["predict", str(imgs), "--out", str(out)] + FAST) == 1
     err = capsys.readouterr().err
     assert "No space left" in err and "kept in" in err and err.count("error:") == 1

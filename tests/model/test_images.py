@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.images import ImageReadError, list_images, read_image, read_size
+from model.images import (ImageReadError, image_set, list_images, natural_key, read_image,
+                          read_size)
 
 
 @pytest.fixture
@@ -110,3 +111,31 @@ def test_list_images_recursive_sorted(tmp_path, rgb):
         (tmp_path / name).write_bytes(b"x")
     names = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
     assert names == ["a.JPG", "b/a.webp", "b/z.png"]
+
+
+def test_list_images_is_in_natural_order(tmp_path):
+    (tmp_path / "run10").mkdir()
+    (tmp_path / "run9").mkdir()
+    for name in ["img10.png", "IMG2.png", "img1.png", "img2b.png", "img.png", "run10/a.png",
+                 "run9/a.png"]:
+        (tmp_path / name).write_bytes(b"x")
+    names = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert names == ["img.png", "img1.png", "IMG2.png", "img2b.png", "img10.png", "run9/a.png",
+                     "run10/a.png"]
+
+
+def test_natural_key_numbers_case_and_ties():
+    assert sorted(["a10", "a2", "A1", "a01", "b", "a"], key=natural_key) == [
+        "a", "A1", "a01", "a2", "a10", "b"]  # A1 = a01 as numbers; the text breaks the tie
+    assert natural_key("X1") != natural_key("x1")  # a total order: the text breaks ties
+
+
+def test_image_set_roots_at_the_deepest_common_folder(tmp_path):
+    a, b = tmp_path / "a" / "img10.png", tmp_path / "a" / "img9.png"
+    root, images = image_set([a, b, a])
+    assert root == tmp_path / "a" and images == [b, a]  # natural order, no duplicate
+    c = tmp_path / "c" / "d" / "x.png"
+    root, images = image_set([c, a])
+    assert root == tmp_path and images == [a, c]
+    with pytest.raises(ValueError):
+        image_set([])

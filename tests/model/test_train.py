@@ -276,3 +276,40 @@ def test_loader_workers_leave_cpu_cores_to_the_model_but_feed_a_gpu(monkeypatch)
     assert loader_workers(8, 15, 1) == 1
     assert loader_workers(4, 16, 1, on_gpu=True) == 4  # the GPU needs one core to launch work
     assert loader_workers(32, 16, 2, on_gpu=True) == 14
+
+
+@pytest.mark.parametrize("hflip", [0.0, 1.0])
+def test_training_targets_are_the_masks_and_their_tight_boxes_flipped_or_not(tmp_path, hflip):
+    """Each crop is placed (and flipped) on its own: the result must equal pasting the
+    full masks and flipping the whole stack, parts past the image edge cut off."""
+    from model.annotations import Dataset, Instance
+    from model.train_data import Sample
+    from tests.helpers import ring, two_parts, write_image
+    h, w = 40, 56
+    write_image(tmp_path / "a.png", h, w)
+    ds = Dataset([Category(3, "x"), Category(8, "y")], image_root=tmp_path)
+    rec = ds.add_image("a.png", w, h)
+    edge = np.zeros((12, 12), bool)
+    edge[2:10, 1:11] = True
+    insts = [Instance(3, ring(h, w, 20, 20, 12, 5)), Instance(8, two_parts(h, w)),
+             Instance(3, edge, (50, 34))]  # reaches past the right and bottom edges
+    for i in insts:
+        ds.add_instance(rec, i)
+    image, target = TrainSet([Sample(rec, tmp_path / "a.png", insts)],
+                             LabelTable.from_dataset(ds), hflip=hflip)[0]
+    full = np.zeros((len(insts), h, w), np.uint8)
+    for k, i in enumerate(insts):
+        m = np.zeros((h + 20, w + 20), np.uint8)
+        m[i.offset[1]:i.offset[1] + i.mask.shape[0], i.offset[0]:i.offset[0] + i.mask.shape[1]] \
+            = i.mask
+        full[k] = m[:h, :w]
+    if hflip:
+        full = full[:, :, ::-1]
+    assert np.array_equal(target["masks"].numpy(), full)
+    for k, m in enumerate(full):
+        ys, xs = np.nonzero(m)
+        assert target["boxes"][k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    assert target["labels"].tolist() == [1, 2, 1]
+    rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "a.png")), cv2.COLOR_BGR2RGB)
+    want = rgb[:, ::-1] if hflip else rgb
+    assert np.allclose(image.permute(1, 2, 0).numpy() * 255, want, atol=0.01)
