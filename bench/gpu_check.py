@@ -7,7 +7,9 @@ Steps, each under its own time limit so one failure leaves the rest standing:
   3. the same command under `torchrun --nproc_per_node 1` (the nccl path)
   4. bench/predict.py --device cuda (GPU inference speed and memory, fp32 and AMP)
   5. bench/train.py --device cuda (AMP against fp32, and against the plain loop)
-  6. bench/learning.py --device cuda (a longer budget than the CPU can afford)
+  6. bench/learning.py --device cuda (both routes: the plain loop and MaskLoop, from scratch)
+  7. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
+  8. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
 
 Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
@@ -141,6 +143,13 @@ def main() -> None:
          [py, "bench/learning.py", "--device", dev, "--data", args.nuclei, "--workers", "4",
           "--iterations", "4" if dry else str(args.learning_iterations)]
          + (["--train-crops", "4", "--val-crops", "2"] if dry else []), 240, log)
+    coco_sample = str(ROOT.parent / "shared" / "data" / "coco_sample")
+    step("bench/profile_train.py",
+         [py, "bench/profile_train.py", "--device", dev, "--iterations", "6" if dry else "40",
+          "--data", coco_sample + "/instances.json"], 240, log)
+    step("bench/predict_folder.py",
+         [py, "bench/predict_folder.py", "--device", dev, "--folder", coco_sample,
+          "--workers", "4", "--batch-size", "4"], 180, log)
     print("\n=== summary\n" + "\n".join(log), flush=True)
     save(log)
     if dry:

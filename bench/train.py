@@ -40,71 +40,13 @@ def make_data(folder: Path, n: int, size: int) -> Path:
 # ------------------------------------------------------------------- plain route
 
 def plain_route(coco: Path, size: int, iters: int, workers: int, device: str) -> list[float]:
-    import numpy as np
-    import torch
-    from PIL import Image
-    from pycocotools.coco import COCO
-    from torchvision.transforms.functional import hflip, to_tensor
-
-    from model.build import build_model
-
-    class CocoDataset(torch.utils.data.Dataset):
-        def __init__(self, root, ann):
-            self.root, self.coco = Path(root), COCO(ann)
-            self.ids = sorted(self.coco.imgs)
-
-        def __len__(self):
-            return len(self.ids)
-
-        def __getitem__(self, i):
-            info = self.coco.imgs[self.ids[i]]
-            img = Image.open(self.root / info["file_name"]).convert("RGB")
-            anns = [a for a in self.coco.imgToAnns[self.ids[i]] if not a.get("iscrowd")]
-            masks = torch.as_tensor(np.stack([self.coco.annToMask(a) for a in anns])) if anns \
-                else torch.zeros((0, info["height"], info["width"]), dtype=torch.uint8)
-            boxes = torch.as_tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                                      a["bbox"][1] + a["bbox"][3]] for a in anns],
-                                    dtype=torch.float32).reshape(-1, 4)
-            cats = sorted(self.coco.cats)
-            labels = torch.as_tensor([cats.index(a["category_id"]) + 1 for a in anns],
-                                     dtype=torch.int64)
-            image = to_tensor(img)
-            if torch.rand(1) < 0.5:
-                image, masks = hflip(image), masks.flip(-1)
-                w = image.shape[-1]
-                boxes = boxes[:, [2, 1, 0, 3]] * torch.tensor([-1, 1, -1, 1]) + torch.tensor([w, 0, w, 0])
-            return image, {"boxes": boxes, "labels": labels, "masks": masks}
-
-    dev = torch.device(device)
-    ds = CocoDataset(coco.parent, str(coco))
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, shuffle=True, num_workers=workers,
-                                         collate_fn=lambda b: tuple(zip(*b)))
-    model = build_model("maskrcnn_resnet50_fpn", len(ds.coco.cats) + 1, size, size).to(dev)
-    model.roi_heads.fg_bg_sampler.batch_size_per_image = 128
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=LR, momentum=0.9, weight_decay=1e-4)
-    # engine.train_one_epoch's first-epoch warm-up
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / 1000,
-                                             total_iters=min(1000, len(loader) - 1))
-    stamps = []
-    it = 0
-    while it < iters:
-        for images, targets in loader:
-            images = [i.to(dev) for i in images]
-            targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
-            loss_dict = model(images, targets)
-            losses = sum(loss for loss in loss_dict.values())
-            if not np.isfinite(losses.item()):
-                raise SystemExit("non-finite loss")
-            opt.zero_grad()
-            losses.backward()
-            opt.step()
-            warm.step()
-            it += 1
-            stamps.append(time.perf_counter())
-            if it >= iters:
-                break
+    """bench/_plain.py's loop: torchvision's build without weights, the reference's
+    dataset and warm-up, then a constant rate (as MaskLoop's route below)."""
+    from bench._plain import plain_train
+    n_batches = (sum(1 for _ in coco.parent.glob("s*.png")) + 1) // 2
+    stamps: list[float] = []
+    plain_train(coco, size, iters, workers, device, batch=2, warmup=min(1000, n_batches - 1),
+                lr=LR, schedule="constant", rois=128, stamps=stamps)
     return stamps
 
 
