@@ -12,24 +12,22 @@ from pathlib import Path
 from .errors import UsageError
 
 
-def positive_int(text: str) -> int:
+def _int(text: str, least: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
+    if v < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    return _int(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
-    return v
+    return _int(text, 0)
 
 
 def _float(text: str) -> float:

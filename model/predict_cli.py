@@ -88,6 +88,15 @@ def _write_or_keep(out: Dataset, path: Path) -> Path:
                             f"{tmp}") from None
 
 
+def _write_or_say(out: Dataset, path: Path) -> Path | None:
+    """_write_or_keep, with a failure said as one error line (None)."""
+    try:
+        return _write_or_keep(out, path)
+    except KeptElsewhere as e:
+        _err(str(e))
+        return None
+
+
 class KeptElsewhere(OSError):
     """The output could not be written where asked; the message names where it is."""
 
@@ -116,10 +125,8 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
     report = fill_dataset(ds, predictor, args.method, progress=lambda: bar.update(1))
     for s in report.skipped_images:
         print(f"\nwarning: skipped {s}", file=sys.stderr)
-    try:
-        written = _write_or_keep(ds, args.out)
-    except KeptElsewhere as e:
-        _err(str(e))
+    written = _write_or_say(ds, args.out)
+    if written is None:
         return 1
     print(f"wrote {written}: {report.filled} of {n} box-only annotation(s) filled "
           f"({report.by_model} by the model's mask head, {report.by_classical} by "
@@ -214,10 +221,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for r in range(d.world):
                 _part_path(args.out, r).unlink(missing_ok=True)
         done = len(src.images) - skipped
-        try:
-            written = _write_or_keep(out, args.out)
-        except KeptElsewhere as e:
-            _err(str(e))
+        written = _write_or_say(out, args.out)
+        if written is None:
             return 1
         print(f"wrote {written}: {done} image(s), {out.num_instances()} instance(s)"
               f"{f', {skipped} image(s) skipped' if skipped else ''}"
