@@ -51,26 +51,27 @@ def _collate(batch):
     return tuple(zip(*batch))
 
 
-def plain_model(num_classes: int, size: int, rois: int = 128):
+def plain_model(num_classes: int, size: int, rois: int = 128, max_size: int | None = None):
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes,
-                                  min_size=size, max_size=size)
+                                  min_size=size, max_size=max_size or size)
     model.roi_heads.fg_bg_sampler.batch_size_per_image = rois
     return model
 
 
 def plain_train(coco: Path, size: int, iters: int, workers: int, device: str,
                 batch: int = 2, warmup: int = 50, lr: float | None = None,
-                schedule: str = "cosine", rois: int = 128, stamps: list | None = None):
+                schedule: str = "cosine", rois: int = 128, stamps: list | None = None,
+                snapshots: dict | None = None, max_size: int | None = None):
     """Train from random weights; returns the model (in train mode). `stamps` gets a
-    perf_counter per iteration."""
+    perf_counter per iteration; `snapshots` maps iterations to files for the state_dict."""
     import torch
     dev = torch.device(device)
     ds = PlainCocoDataset(coco)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True,
                                          num_workers=workers, collate_fn=_collate,
                                          persistent_workers=workers > 0)
-    model = plain_model(len(ds.cats) + 1, size, rois).to(dev)
+    model = plain_model(len(ds.cats) + 1, size, rois, max_size).to(dev)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr or LR_PER_IMAGE * batch, momentum=0.9,
@@ -98,6 +99,8 @@ def plain_train(coco: Path, size: int, iters: int, workers: int, device: str,
             it += 1
             if stamps is not None:
                 stamps.append(time.perf_counter())
+            if snapshots and it in snapshots:
+                torch.save(model.state_dict(), snapshots[it])
             if it >= iters:
                 break
     return model

@@ -6,10 +6,12 @@ Steps, each under its own time limit so one failure leaves the rest standing:
      predicted with on CPU and on CUDA (a GPU-trained checkpoint must load anywhere)
   3. the same command under `torchrun --nproc_per_node 1` (the nccl path)
   4. bench/predict.py --device cuda (GPU inference speed and memory, fp32 and AMP)
-  5. bench/train.py --device cuda (AMP against fp32, and against the plain loop)
+  5. bench/train.py --device cuda (AMP against fp32, and against the plain loop), on
+     synthetic shapes and on coco_sample's photos
   6. bench/learning.py --device cuda (both routes: the plain loop and MaskLoop, from scratch)
-  7. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
-  8. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
+  7. bench/assist.py --train-device cuda (box -> mask quality with a longer-trained model)
+  8. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
+  9. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
 
 Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
@@ -139,11 +141,18 @@ def main() -> None:
                             "--size", "128" if dry else "800", "--workers", "4",
                             "--repeat", "1" if dry else "2"],
          240, log)
+    coco_sample = str(ROOT.parent / "shared" / "data" / "coco_sample")
+    step("bench/train.py on real photos",
+         [py, "bench/train.py", "--device", dev, "--data", coco_sample + "/instances.json",
+          "--size", "256" if dry else "512", "--workers", "4", "--repeat", "1" if dry else "2",
+          "--iters", "5" if dry else "48"], 240, log)
     step("bench/learning.py",
          [py, "bench/learning.py", "--device", dev, "--data", args.nuclei, "--workers", "4",
           "--iterations", "4" if dry else str(args.learning_iterations)]
          + (["--train-crops", "4", "--val-crops", "2"] if dry else []), 240, log)
-    coco_sample = str(ROOT.parent / "shared" / "data" / "coco_sample")
+    step("bench/assist.py (nuclei checkpoint trained on CUDA, then box -> mask quality)",
+         [py, "bench/assist.py", "--train-device", dev, "--boxes", "5" if dry else "50",
+          "--train-iterations", "4" if dry else "2000"], 360, log)
     step("bench/profile_train.py",
          [py, "bench/profile_train.py", "--device", dev, "--iterations", "6" if dry else "40",
           "--data", coco_sample + "/instances.json"], 240, log)

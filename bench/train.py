@@ -9,7 +9,13 @@ few warm-up iterations, so per-epoch work (validation, checkpoints) is left out 
 both. Peak memory is the whole process tree (loader workers included).
 Where a CUDA GPU is present it also records AMP against fp32 for MaskLoop's loop.
 
+Real data: `--data COCO.json` trains on that file's images and polygons instead (for
+example ../shared/data/coco_sample/instances.json, 16 photos with 7 instances each, at
+--size 512 on the CPU; any COCO file on a GPU). `--curve 100,200,300` then also runs
+bench/learning.py on it: val segm AP of both routes at those iteration counts.
+
 Usage: python bench/train.py [--images 24] [--size 256] [--workers 2]
+       python bench/train.py --data COCO.json --size 512 [--curve 100,200,300]
 """
 from __future__ import annotations
 
@@ -39,11 +45,15 @@ def make_data(folder: Path, n: int, size: int) -> Path:
 
 # ------------------------------------------------------------------- plain route
 
+def batches_per_epoch(coco: Path) -> int:
+    return (len(json.loads(coco.read_text())["images"]) + 1) // 2
+
+
 def plain_route(coco: Path, size: int, iters: int, workers: int, device: str) -> list[float]:
     """bench/_plain.py's loop: torchvision's build without weights, the reference's
     dataset and warm-up, then a constant rate (as MaskLoop's route below)."""
     from bench._plain import plain_train
-    n_batches = (sum(1 for _ in coco.parent.glob("s*.png")) + 1) // 2
+    n_batches = batches_per_epoch(coco)
     stamps: list[float] = []
     plain_train(coco, size, iters, workers, device, batch=2, warmup=min(1000, n_batches - 1),
                 lr=LR, schedule="constant", rois=128, stamps=stamps)
@@ -56,16 +66,32 @@ def maskloop_route(coco: Path, size: int, iters: int, workers: int, device: str,
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
         # the reference's settings: its warm-up, a constant rate after it, no clipping
-        n_batches = (sum(1 for _ in coco.parent.glob("s*.png")) + 1) // 2
+        n_batches = batches_per_epoch(coco)
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
                                  iterations=iters, min_size=size, max_size=size,
                                  scale_jitter=0.0, val_fraction=0.0, workers=workers,
                                  rois_per_image=128, lr=LR, device=device, amp=amp,
                                  schedule="constant", clip_grad=0.0,
-                                 warmup_iters=min(1000, n_batches - 1)),
+                                 warmup_iters=min(1000, n_batches - 1), all_images=True),
                      lambda e: stamps.append(time.perf_counter()) if e["event"] == "iter"
                      else e["event"] == "start" and USED.update(workers=e["loader_workers"]))
     return stamps
+
+
+def instances_per_image(coco: Path) -> float:
+    doc = json.loads(coco.read_text())
+    return len(doc["annotations"]) / max(1, len(doc["images"]))
+
+
+def learning_curve(coco: Path, a) -> str:
+    """bench/learning.py on this file: both routes, val segm AP at the --curve points."""
+    points = sorted(int(p) for p in a.curve.split(","))
+    got = subprocess.run([sys.executable, str(ROOT / "bench" / "learning.py"), "--coco", str(coco),
+                          "--size", str(a.size), "--iterations", str(points[-1]),
+                          "--curve", ",".join(map(str, points)), "--device", a.device,
+                          "--routes", "plain,maskloop", "--no-write"],
+                         check=True, capture_output=True, text=True).stdout
+    return next(line for line in got.splitlines() if line.startswith("learning curve"))
 
 
 def child(args) -> None:
@@ -107,6 +133,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--iters", type=int, default=None, help="(default: one epoch)")
+    ap.add_argument("--data", default=None, help="a COCO file of real images (default: "
+                                                 "synthetic shapes)")
+    ap.add_argument("--curve", default=None, help="with --data: iteration counts for the "
+                                                  "learning curve (bench/learning.py)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per route (pooled)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--coco", help=argparse.SUPPRESS)
@@ -115,10 +145,11 @@ def main() -> None:
     if a.child:
         child(a)
         return
-    a.iters = a.iters or a.images // 2
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        coco = make_data(tmp / "data", a.images, a.size)
+        coco = Path(a.data).resolve() if a.data else make_data(tmp / "data", a.images, a.size)
+        a.images = len(json.loads(coco.read_text())["images"])
+        a.iters = a.iters or max(WARMUP + 3, a.images // 2)
         # alternate the routes and pool their iterations: run-to-run noise here is as
         # large as the difference being measured, so the median iteration decides
         # on CUDA the like-for-like comparison is fp32 against fp32; AMP is reported apart
@@ -131,8 +162,11 @@ def main() -> None:
         plain, ours = (summarise(runs[k]) for k in ("plain", ours_kind))
         amp = summarise(runs["maskloop"]) if cuda else None
     gib = 1024 ** 3
+    what = (f"{a.images} images of {coco.parent.name} ({instances_per_image(coco):.1f} instances "
+            f"each), min_size {a.size}" if a.data else
+            f"{a.images} synthetic {a.size}x{a.size} images")
     lines = [
-        f"workload: {a.images} synthetic {a.size}x{a.size} images, Mask R-CNN v1 from random init, "
+        f"workload: {what}, Mask R-CNN v1 from random init, "
         f"batch 2, 128 RoIs/image, {a.workers} loader workers, {a.device}, iterations "
         f"{WARMUP + 1}..{a.iters} timed, {a.repeat} alternating runs per route, median iteration",
         f"plain reference-style loop: {plain['its']:.3f} it/s, peak {plain['peak'] / gib:.2f} GiB "
@@ -151,8 +185,11 @@ def main() -> None:
                   f"the plain loop"]
     else:
         lines.append("AMP vs fp32: not measured (no CUDA GPU on this machine)")
+    if a.data and a.curve:
+        lines.append(learning_curve(coco, a))
     print("\n".join(lines))
-    write_section("train-cuda" if cuda else "train", "bench/train.py", lines, gpu_label(a.device))
+    section = ("train-real" if a.data else "train") + ("-cuda" if cuda else "")
+    write_section(section, "bench/train.py", lines, gpu_label(a.device))
 
 
 if __name__ == "__main__":

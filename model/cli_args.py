@@ -30,6 +30,11 @@ def non_negative_int(text: str) -> int:
     return _int(text, 0)
 
 
+def iteration_list(text: str) -> tuple[int, ...]:
+    """"100,200,300": positive iteration counts, sorted, each once."""
+    return tuple(sorted({positive_int(part.strip()) for part in text.split(",") if part.strip()}))
+
+
 def _float(text: str) -> float:
     try:
         v = float(text)

@@ -12,9 +12,13 @@ _threads_configured = False
 
 def configure_cpu_threads(reserve: int = 1) -> int:
     """Leave `reserve` cores free (for the UI); done once per process. OpenCV's own
-    thread pool gets the same budget, or its resizes would take the UI's core."""
+    thread pool gets the same budget, or its resizes would take the UI's core. An
+    explicit OMP_NUM_THREADS wins: torchrun sets it to share the cores among its ranks."""
     global _threads_configured
     n = max(1, (os.cpu_count() or 1) - reserve)
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        n = int(given)
     if not _threads_configured:
         torch.set_num_threads(n)
         import cv2

@@ -14,7 +14,7 @@ from .annotations import Dataset, ImageRecord
 from .cli_args import check_writable, positive_int
 from .coco import load_dataset, save_dataset
 from .errors import UnusableImage
-from .images import ImageReadError, read_image
+from .images import ImageReadError, read_image, read_size
 from .progress import ProgressBar
 from .sources import open_path
 
@@ -43,9 +43,8 @@ def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):
     return out
 
 
-def _prefetched(ds: Dataset, recs: list[ImageRecord], batch_size: int, max_pixels: int):
+def _prefetched(ds: Dataset, batches: list[list[ImageRecord]], max_pixels: int):
     """Decode the next batches on a thread while the model works on this one."""
-    batches = [recs[i:i + batch_size] for i in range(0, len(recs), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = deque(pool.submit(_read_batch, ds, b, max_pixels) for b in batches[:2])
         for nxt in batches[2:]:
@@ -136,12 +135,41 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
     return 0 if report.filled else 1
 
 
+def batches_by_shape(ds: Dataset, recs: list[ImageRecord],
+                     batch_size: int) -> list[list[ImageRecord]]:
+    """Batches of images the model resizes to the same shape: torchvision pads a batch
+    to its largest image, so a mixed batch wastes work on padding (and the padding
+    changes the features near the border). Images are grouped by aspect ratio, each
+    group cut into batches. Sizes come from the records, else from the file headers;
+    images whose header cannot be read come last (their read says why). Batch size 1:
+    the input order."""
+    if batch_size <= 1:
+        return [[rec] for rec in recs]
+
+    def aspect(rec: ImageRecord) -> float | None:
+        w, h = (rec.width, rec.height) if rec.size_known else (None, None)
+        if not (w and h and w > 0 and h > 0):
+            try:
+                w, h = read_size(ds.image_path(rec))
+            except (ImageReadError, OSError, ValueError):
+                return None
+        return round(w / h, 2) if w > 0 and h > 0 else None
+    groups: dict[float | None, list[ImageRecord]] = {}
+    for rec in recs:
+        groups.setdefault(aspect(rec), []).append(rec)
+    keys = sorted((k for k in groups if k is not None)) + ([None] if None in groups else [])
+    return [groups[k][i:i + batch_size] for k in keys
+            for i in range(0, len(groups[k]), batch_size)]
+
+
 def _predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tuple[Dataset, int]:
-    """Predict these images; the output keeps their ids, file names and extra keys."""
+    """Predict these images; the output keeps their ids, file names, extra keys and order."""
     out = Dataset(categories=predictor.categories, image_root=src.image_root)
     bar = ProgressBar(len(recs), "predict")
     skipped = 0
-    for batch in _prefetched(src, recs, args.batch_size, args.max_pixels):
+    got: dict[int, tuple[int, int, list]] = {}  # id(rec) -> width, height, instances
+    for batch in _prefetched(src, batches_by_shape(src, recs, args.batch_size),
+                             args.max_pixels):
         good = [(rec, img) for rec, img, e in batch if img is not None]
         for rec, img, e in batch:
             if e is not None:
@@ -158,11 +186,16 @@ def _predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tu
             if rec.size_known and (rec.height, rec.width) != (h, w):
                 print(f"\nwarning: {rec.file_name}: file is {w}x{h}, the COCO record says "
                       f"{rec.width}x{rec.height}; using the file's size", file=sys.stderr)
-            new = out.add_image(rec.file_name, w, h)
-            new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items() if k != "review"}
-            for inst in instances:
-                out.add_instance(new, inst)
+            got[id(rec)] = (w, h, instances)
         bar.update(len(batch))
+    for rec in recs:  # the input's order, whatever order the batches ran in
+        if id(rec) not in got:
+            continue
+        w, h, instances = got[id(rec)]
+        new = out.add_image(rec.file_name, w, h)
+        new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items() if k != "review"}
+        for inst in instances:
+            out.add_instance(new, inst)
     return out, skipped
 
 
@@ -196,6 +229,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor  # torch model code only when needed
 
     check_writable(args.out)  # before the model runs, not after
+    from .devices import configure_cpu_threads
+    configure_cpu_threads(reserve=0)  # no window to keep smooth: every core (the app leaves one)
     if args.from_boxes:
         return cmd_from_boxes(args)
     src = open_path(args.path, args.images, use_saved_annotations=False,

@@ -31,6 +31,7 @@ from .evaluate import evaluate
 from .masks import encode_rle
 from .predictor import Predictor
 from .sources import open_path
+from .train_checkpoints import Checkpointer
 from .train_data import (GroupedBatchSampler, LabelTable, Sample, TrainSet, class_counts,
                          collate, select_samples, split_train_val)
 from .weights import resolve_weights
@@ -71,10 +72,13 @@ class TrainConfig:
     clip_grad: float | None = None  # max gradient norm; 0: off; None: see clip_norm()
     amp: bool = True  # bf16/fp16 autocast on CUDA
     trainable_layers: int | None = None  # None: 3 with frozen norm, all 5 from scratch
+    norm: str | None = None  # from random weights: "batch" (default) or "group" (model/norms.py)
     rois_per_image: int = 512  # box-head samples per image (detectron2's tutorial uses 128)
     seed: int = 0
     model_id: str | None = None
     stop_file: Path | None = None
+    snapshots: tuple[int, ...] = ()  # also keep the model at these iterations (OUT.iterN.pt)
+    checkpoint_every_s: float = 600.0  # resume state; also at the end (train_checkpoints.py)
     threads: int | None = None  # torch CPU threads (None: all cores; the GUI leaves it one)
 
     def clip_norm(self, norm: str) -> float:
@@ -208,8 +212,14 @@ def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
         load_state(model, ck["model"], str(last), ck["arch"])
         return model, ck["arch"], ck.get("started_from", "resume"), ck
     loaded = resolve_weights(cfg.weights)
+    norm = loaded.norm
+    if cfg.norm and cfg.norm != norm:
+        if loaded.state_dict is not None:
+            raise TrainingError(f"--norm {cfg.norm} builds a model for random weights; "
+                                f"{loaded.model_id} was trained with {norm} normalisation")
+        norm = cfg.norm
     model = build_model(loaded.arch, labels.num_classes, cfg.min_size, cfg.max_size,
-                        trainable_layers=cfg.trainable_layers, norm=loaded.norm)
+                        trainable_layers=cfg.trainable_layers, norm=norm)
     if loaded.state_dict is not None:
         if labels.same_as(loaded.label_categories):
             load_state(model, loaded.state_dict, loaded.model_id, loaded.arch)
@@ -309,30 +319,13 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
          "device": str(device), "world_size": d.world, "loader_workers": workers, "arch": arch, "weights": started_from,
          "min_sizes": list(sizes), "amp": str(amp_dtype).split(".")[-1] if use_amp else "off"})
 
-    def checkpoint(final_status: str | None = None) -> None:
-        if not d.main:
-            return
-        extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "epoch": st.epoch, "iteration": st.iteration, "best_segm_ap": st.best_ap,
-                 "started_from": started_from, "train_config": _plain(asdict(cfg)),
-                 "data": {"coco": str(cfg.coco), "train_images": len(train_s),
-                          "val_images": len(val_s), "instances": counts}}
-        if scaler.is_enabled():
-            extra["scaler"] = scaler.state_dict()
-        ck = C.make(model, arch=arch, categories=labels.to_json(), min_size=cfg.min_size,
-                    max_size=cfg.max_size, history=st.history, model_id=model_id, extra=extra)
-        C.save(C.last_path(cfg.out), ck)
-        ap = st.history[-1].get("val", {}).get("segm", {}).get("AP") if st.history else None
-        improved = (not val_s) or (ap is not None and (st.best_ap is None or ap >= st.best_ap)) \
-            or not Path(cfg.out).exists()
-        if improved:
-            if ap is not None:
-                st.best_ap = ap
-                ck["best_segm_ap"] = ap
-            lean = {k: v for k, v in ck.items() if k not in ("optimizer", "scheduler", "scaler")}
-            C.save(Path(cfg.out), lean)
-        say({"event": "checkpoint", "path": str(cfg.out), "last": str(C.last_path(cfg.out)),
-             "best": improved, "iteration": st.iteration, "status": final_status})
+    saver = Checkpointer(
+        model, opt, sched, scaler, Path(cfg.out), arch, labels.to_json(), cfg.min_size,
+        cfg.max_size, model_id, has_val=bool(val_s), say=say, main=d.main,
+        every_s=cfg.checkpoint_every_s,
+        meta={"started_from": started_from, "train_config": _plain(asdict(cfg)),
+              "data": {"coco": str(cfg.coco), "train_images": len(train_s),
+                       "val_images": len(val_s), "instances": counts}})
 
     seen: list[int] = []
     stop_reason = None
@@ -376,11 +369,12 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                 # one device sync per iteration: the loss terms and the gradient norm come
                 # back together, checked before the step (a NaN never reaches the weights)
                 values, norm_value = _fetch(losses, norm)
-                if any_rank(d, not math.isfinite(sum(values.values()))):
-                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg))
-                if norm_value is not None and any_rank(d, not math.isfinite(norm_value)) \
-                        and not scaler.is_enabled():
-                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg, "gradient"))
+                bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
+                    "gradient" if norm_value is not None and not scaler.is_enabled() and \
+                    any_rank(d, not math.isfinite(norm_value)) else None
+                if bad:
+                    saver.now(st, "non-finite")  # the weights are still the last good ones
+                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg, bad))
                 t4 = time.perf_counter()
                 scaler.step(opt)
                 scaler.update()
@@ -397,6 +391,8 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                     ) from None
                 raise
             st.iteration += 1
+            if st.iteration in cfg.snapshots:
+                saver.snapshot(st)
             for k, v in values.items():
                 epoch_losses.setdefault(k, []).append(v)
             it_times.append(time.perf_counter() - t0)
@@ -430,7 +426,8 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
             entry["val"] = validate(model, arch, labels, val_s, device, trainset_read)
             say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
         st.history.append(entry)
-        checkpoint(stop_reason)
+        saver.after_epoch(st, final=stop_reason is not None or st.iteration >= total,
+                          status=stop_reason)
         if d.on:
             dist.barrier()
     summary = {"event": "done", "status": stop_reason or "finished", "checkpoint": str(cfg.out),

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .cli_args import (below_one, non_negative_float, non_negative_int, output_file,
+from .cli_args import (below_one, iteration_list, non_negative_float, non_negative_int, output_file,
                        positive_float, positive_int, unit_interval)
 from .progress import ProgressBar, format_eta
 
@@ -62,6 +62,13 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-id", default=None, help="name stored in the checkpoint and in the "
                                                     "provenance of its predictions")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--norm", choices=("batch", "group"), default=None,
+                   help="from random weights (--weights none): BatchNorm2d (the default, "
+                        "measured best in bench/learning.py) or GroupNorm(32)")
+    p.add_argument("--snapshots", type=iteration_list, default=(),
+                   help="also keep the model at these iterations, e.g. 100,200 (OUT.iter100.pt)")
+    p.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,
+                   help="write the resume state (OUT.last.pt) at most this often, and at the end")
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
     from .cli import add_crowd_option
     add_crowd_option(p)
@@ -113,7 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,
         scale_jitter=args.scale_jitter, model_id=args.model_id,
-        stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads)
+        stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads,
+        checkpoint_every_s=60.0 * args.checkpoint_minutes, norm=args.norm,
+        snapshots=args.snapshots)
     cancel = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

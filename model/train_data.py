@@ -159,9 +159,11 @@ class TrainSet(TorchDataset):
         except ImageReadError as e:  # its header was fine; its pixels are not
             return None, {"image_id": image_id, "error": str(e)}
         h, w = rgb.shape[:2]
-        # DataLoader seeds `random` per worker (and persistent workers keep their state),
-        # so flips differ from epoch to epoch
-        flip = bool(self.hflip) and random.random() < self.hflip
+        # torch's generator: seeded by run_training in the main process and by the
+        # DataLoader in each worker, so a run is the same with or without workers (Python's
+        # `random` is seeded in workers only: without them flips differed from run to run,
+        # by +-0.04 val AP in 300 iterations on nuclei)
+        flip = bool(self.hflip) and float(torch.rand(())) < self.hflip
         if flip:
             rgb = rgb[:, ::-1]
         # each crop is flipped and placed on its own, and its box comes from the crop: the

@@ -109,3 +109,23 @@ def test_real_process_help_for_every_subcommand():
         r = subprocess.run([sys.executable, "main.py", *sub, "--help"], capture_output=True,
                            text=True, cwd=main.__file__.rsplit("/", 1)[0], timeout=120)
         assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_batches_by_shape_and_writes_in_the_input_order(tmp_path, capsys):
+    """Landscape and portrait images alternate; batches of 2 pair like with like (no
+    padding), and the file still lists the images in the folder's order."""
+    from model.predict_cli import batches_by_shape
+    from model.sources import open_path
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for k, (h, w) in enumerate([(64, 80), (80, 64), (128, 160), (80, 64), (64, 96)]):
+        write_image(d / f"img{k}.png", h, w, k)
+    ds = open_path(d)
+    names = [[r.file_name for r in b] for b in batches_by_shape(ds, ds.images, 2)]
+    assert names == [["img1.png", "img3.png"], ["img0.png", "img2.png"], ["img4.png"]]
+    assert [[r.file_name for r in b] for b in batches_by_shape(ds, ds.images, 1)] == \
+        [[r.file_name] for r in ds.images]
+    out = tmp_path / "pred.json"
+    assert main.main(["predict", str(d), "--out", str(out), "--batch-size", "2"] + FAST) == 0
+    assert [i["file_name"] for i in json.loads(out.read_text())["images"]] == \
+        [f"img{k}.png" for k in range(5)]

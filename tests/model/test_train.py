@@ -152,18 +152,38 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shapes, tmp_path, 
         def fw(images, targets=None):
             out = forward(images, targets)
             calls["n"] += 1
-            if m.training and calls["n"] == 4:
+            if m.training and calls["n"] == 5:
                 out["loss_mask"] = out["loss_mask"] * float("nan")
             return out
         m.forward = fw
         return m
     monkeypatch.setattr(T, "build_model", poisoned)
     out = tmp_path / "m.pt"
-    with pytest.raises(TrainingError, match=r"non-finite loss at iteration 4 .*last good checkpoint"):
-        run_training(cfg_for(shapes, out, iterations=10))  # 3 iterations = one epoch, saved
-    ck = C.load(C.last_path(out))
-    assert ck["iteration"] == 3 and all(torch.isfinite(v).all() for v in ck["model"].values()
+    with pytest.raises(TrainingError, match=r"non-finite loss at iteration 5 .*last good checkpoint"):
+        run_training(cfg_for(shapes, out, iterations=10))  # 3 iterations an epoch
+    ck = C.load(C.last_path(out))  # saved when the loss went bad, mid-epoch, before the step
+    assert ck["iteration"] == 4 and out.is_file() and all(torch.isfinite(v).all() for v in ck["model"].values()
                                         if v.is_floating_point())
+
+
+def test_resume_state_is_written_when_due_and_at_the_end(shapes, tmp_path):
+    """Hundreds of MB each: not after every epoch, but every checkpoint_every_s and last."""
+    for every, expected in ((600.0, [9]), (0.0, [3, 6, 9])):
+        events = []
+        out = tmp_path / f"m{int(every)}.pt"
+        run_training(cfg_for(shapes, out, iterations=9, checkpoint_every_s=every), events.append)
+        written = [e["iteration"] for e in events if e["event"] == "checkpoint"]
+        assert written == expected, every
+        assert C.load(C.last_path(out))["iteration"] == 9 and C.load(out)["iteration"] == 9
+
+
+def test_a_run_is_reproducible_without_loader_workers(shapes, tmp_path):
+    """Flips draw from torch's seeded generator: two runs give the same weights."""
+    got = []
+    for k in range(2):
+        run_training(cfg_for(shapes, tmp_path / f"r{k}.pt", iterations=3, hflip=0.5))
+        got.append(C.load(tmp_path / f"r{k}.pt")["model"])
+    assert all(torch.equal(got[0][name], got[1][name]) for name in got[0])
 
 
 def test_out_of_memory_message_names_batch_and_suggests(shapes, tmp_path, monkeypatch):
