@@ -158,7 +158,8 @@ def main() -> None:
           "--data", coco_sample + "/instances.json"], 240, log)
     step("bench/predict_folder.py",
          [py, "bench/predict_folder.py", "--device", dev, "--folder", coco_sample,
-          "--workers", "4", "--batch-size", "4"], 180, log)
+          "--workers", "4", "--batch-size", "4"]
+         + (["--min-size", "256", "--max-size", "427"] if dry else []), 180, log)
     print("\n=== summary\n" + "\n".join(log), flush=True)
     save(log)
     if dry:
