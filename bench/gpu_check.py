@@ -13,7 +13,7 @@ Steps, each under its own time limit so one failure leaves the rest standing:
   8. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
   9. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
 
-Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N]
+Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N] [--only learning,assist]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
 The bench sections land in bench/RESULTS.md; --out gets a copy and the log.
 """
@@ -43,7 +43,12 @@ def save(log: list[str]) -> None:
         (OUT / "summary.txt").write_text("\n".join(log) + "\n")
 
 
+ONLY: list[str] = []  # --only: run just the steps whose name contains one of these
+
+
 def step(name: str, cmd: list[str], limit: float, log: list[str]) -> subprocess.CompletedProcess | None:
+    if ONLY and not any(part in name for part in ONLY):
+        return None
     try:
         return _step(name, cmd, limit, log)
     finally:
@@ -91,8 +96,11 @@ def main() -> None:
     ap.add_argument("--learning-iterations", type=int, default=1000)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes; RESULTS.md left as it was")
+    ap.add_argument("--only", default="", help="comma-separated parts of step names, e.g. "
+                    "learning,predict_folder (the device budget rarely fits every step)")
     args = ap.parse_args()
     dev, dry = args.device, args.dry_run
+    ONLY[:] = [part.strip() for part in args.only.split(",") if part.strip()]
     global OUT
     OUT = Path(args.out) if args.out else None
     saved = (ROOT / "bench" / "RESULTS.md").read_text()
