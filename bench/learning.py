@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
+from model.checkpoint import snapshot_path  # noqa: E402  (train --snapshots names them so)
 
 CROP = 256
 
@@ -43,10 +44,6 @@ NAMES = {"plain": "plain loop (torchvision's build without weights, PIL + pycoco
 def load_json(path: Path) -> dict:
     import json
     return json.loads(Path(path).read_text())
-
-
-def snapshot_path(out: Path, n: int) -> Path:
-    return out.with_name(f"{out.stem}.iter{n}{out.suffix}")
 
 
 def make_crops(src: Path, out: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[Path, Path]:

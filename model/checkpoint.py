@@ -21,6 +21,12 @@ def last_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.last{out.suffix or '.pt'}")
 
 
+def snapshot_path(out: Path, iteration: int) -> Path:
+    """Where `train --snapshots` keeps the model of a run that writes `out` at an iteration."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.iter{iteration}{out.suffix or '.pt'}")
+
+
 def save(path: Path, ckpt: dict) -> None:
     atomic_write(path, lambda f: torch.save(ckpt, f))
 

@@ -60,7 +60,7 @@ class Checkpointer:
     def snapshot(self, st) -> None:
         """The model as it is at this iteration, kept beside OUT (a learning curve)."""
         if self.main:
-            self._write(st, best=False, last=False, status=None, to=snapshot_path(self.out, st.iteration))
+            self._write(st, best=False, last=False, status=None, to=C.snapshot_path(self.out, st.iteration))
 
     def _write(self, st, best: bool, last: bool, status: str | None,
                to: Path | None = None) -> None:
@@ -83,8 +83,3 @@ class Checkpointer:
         self.say({"event": "checkpoint", "path": str(to or self.out), "last": str(C.last_path(self.out)),
                   "best": best, "resume_state": last, "iteration": st.iteration,
                   "status": status})
-
-
-def snapshot_path(out: Path, iteration: int) -> Path:
-    out = Path(out)
-    return out.with_name(f"{out.stem}.iter{iteration}{out.suffix or '.pt'}")

@@ -63,8 +63,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
                                                     "provenance of its predictions")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--norm", choices=("batch", "group"), default=None,
-                   help="from random weights (--weights none): BatchNorm2d (the default, "
-                        "measured best in bench/learning.py) or GroupNorm(32)")
+                   help="from random weights (--weights none): BatchNorm2d (the default) or "
+                        "GroupNorm(32); bench/learning.py measures both")
     p.add_argument("--snapshots", type=iteration_list, default=(),
                    help="also keep the model at these iterations, e.g. 100,200 (OUT.iter100.pt)")
     p.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,

@@ -177,6 +177,13 @@ def test_resume_state_is_written_when_due_and_at_the_end(shapes, tmp_path):
         assert C.load(C.last_path(out))["iteration"] == 9 and C.load(out)["iteration"] == 9
 
 
+def test_snapshots_keep_the_model_at_those_iterations(shapes, tmp_path):
+    out = tmp_path / "m.pt"
+    run_training(cfg_for(shapes, out, iterations=3, snapshots=(1, 2)))
+    assert [C.load(C.snapshot_path(out, n))["iteration"] for n in (1, 2)] == [1, 2]
+    assert not C.snapshot_path(out, 3).exists() and C.load(out)["iteration"] == 3
+
+
 def test_a_run_is_reproducible_without_loader_workers(shapes, tmp_path):
     """Flips draw from torch's seeded generator: two runs give the same weights."""
     got = []
