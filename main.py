@@ -9,33 +9,23 @@ import argparse
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from model.about import program_name, version
-    from model.cli import add_commands
-
-    parser = argparse.ArgumentParser(
-        prog=program_name(),
-        description="MaskLoop: model-assisted instance segmentation "
-                    "(predict, review, correct, fine-tune).")
-    parser.add_argument("--version", action="version", version=f"maskloop {version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_commands(sub)
-    from model.train_cli import add_train_command
-
-    add_train_command(sub)
-    from app.gui import add_gui_command
+def _gui_command(sub: argparse._SubParsersAction) -> None:
+    from app.gui import add_gui_command  # Qt is imported only here
 
     add_gui_command(sub)
-    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from model.cli.entry import build_parser as model_parser
+
+    return model_parser([_gui_command])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv or ["gui"])  # no arguments: the app on the demo images
-    from model.cli import run
+    from model.cli.entry import main as run
 
-    return run(args)
+    argv = sys.argv[1:] if argv is None else argv
+    return run(argv, [_gui_command], default=["gui"])  # no arguments: the app on the demo
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ H, W = 480, 640
 
 def make_file(path: Path, n_images: int, per_image: float, seed: int = 0) -> int:
     """Write the COCO file; returns the number of annotations."""
-    from model import masks as M
+    from model.data import masks as M
     rng = np.random.default_rng(seed)
     images, anns = [], []
     aid = 1
@@ -67,13 +67,13 @@ def make_file(path: Path, n_images: int, per_image: float, seed: int = 0) -> int
 
 ROUTES = {
     "pycocotools COCO() load": "from pycocotools.coco import COCO\nCOCO({src!r})",
-    "MaskLoop load": "from model.coco import load_dataset\nload_dataset({src!r})",
+    "MaskLoop load": "from model.data.coco import load_dataset\nload_dataset({src!r})",
     "MaskLoop load + save (GUI Save)": (
-        "from model.coco import load_dataset, save_dataset\n"
+        "from model.data.coco import load_dataset, save_dataset\n"
         "save_dataset(load_dataset({src!r}), {dst!r})"),
-    "MaskLoop export --format rle": "import main\nmain.main(['export', {src!r}, '--out', {dst!r}])",
+    "MaskLoop export --format rle": "from model.cli.entry import main\nmain(['export', {src!r}, '--out', {dst!r}])",
     "MaskLoop export --format polygon": (
-        "import main\nmain.main(['export', {src!r}, '--out', {dst!r}, '--format', 'polygon'])"),
+        "from model.cli.entry import main\nmain(['export', {src!r}, '--out', {dst!r}, '--format', 'polygon'])"),
 }
 
 
@@ -84,7 +84,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.document.document import Document
 from app.document.session import Session
-from model.edits import review_edit
+from model.editing.actions import review_edit
 doc = Document(); s = Session(doc, 0)
 t = time.perf_counter(); s.open({src!r}); opened = time.perf_counter() - t
 for rec in doc.dataset.images:  # every annotation also as a cached prediction

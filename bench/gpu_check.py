@@ -77,8 +77,8 @@ def checkpoint_on_both(ckpt: Path, image: Path, device: str) -> str:
     import numpy as np
     import torch
 
-    from model.images import read_image
-    from model.predictor import Predictor
+    from model.data.images import read_image
+    from model.net.predictor import Predictor
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     rgb = read_image(image)
@@ -109,7 +109,7 @@ def main() -> None:
     import torchvision
     log.append(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchvision "
                f"{torchvision.__version__}, CUDA available {torch.cuda.is_available()}")
-    from model.devices import available_devices, resolve_device
+    from model.net.devices import available_devices, resolve_device
     log.append(f"auto device: {resolve_device('auto')}; choices {available_devices()}")
     print("\n".join(log), flush=True)
     step("pytest (device selection, CUDA predict vs CPU)",
@@ -118,7 +118,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        from tests.helpers import shapes_dataset
+        from model.data.synthetic import shapes_dataset
         coco = shapes_dataset(tmp / "shapes", n=4 if dry else 16, size=128 if dry else 256)
         ckpt = tmp / "cuda.pt"
         side = "128" if dry else "256"

@@ -39,7 +39,7 @@ LR = 0.0005  # small enough that random init stays finite without clipping (the 
 
 
 def make_data(folder: Path, n: int, size: int) -> Path:
-    from tests.helpers import shapes_dataset  # the tests' synthetic shapes, at bench size
+    from model.data.synthetic import shapes_dataset  # the tests' synthetic shapes, at bench size
     return shapes_dataset(folder, n=n, seed=3, size=size)
 
 
@@ -62,7 +62,7 @@ def plain_route(coco: Path, size: int, iters: int, workers: int, device: str) ->
 
 def maskloop_route(coco: Path, size: int, iters: int, workers: int, device: str,
                    amp: bool = True) -> list[float]:
-    from model.train import TrainConfig, run_training
+    from model.training.train import TrainConfig, run_training
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
         # the reference's settings: its warm-up, a constant rate after it, no clipping

@@ -7,12 +7,11 @@ the instance count and review state: a long name is elided in the middle, so the
 state and the name's end (its number, its extension) always stay visible."""
 from __future__ import annotations
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize,
-                            QSortFilterProxyModel, Qt, Signal)
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize, QSortFilterProxyModel,
+                            Qt, Signal)
 from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLineEdit, QListView,
-                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLineEdit, QListView, QStyle,
+                               QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from ..document.document import Document
 

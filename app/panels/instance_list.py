@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionMo
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from model.annotations import Instance
+from model.data.annotations import Instance
 
 from ..document.document import Document
 

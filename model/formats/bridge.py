@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .. import masks as M
+from model.data import masks as M
 
 _SCALE = 2  # contours are traced on the mask with each pixel made 2x2 (see the docstring)
 _KEEP_AREA = 0.8  # a simplified ring must keep this share of its traced area, or is not used

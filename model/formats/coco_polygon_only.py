@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..annotations import Dataset, ImageRecord, Instance
-from ..coco import save_dataset
-from .bridge import mask_to_polygons
-from .report import PolygonReport
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.data.coco import save_dataset
+from model.formats.bridge import mask_to_polygons
+from model.formats.report import PolygonReport
 
 DEFAULT_TOLERANCE = 0.5  # pixels
 

@@ -8,10 +8,11 @@ import itertools
 import os
 from pathlib import Path
 
-from ..annotations import Dataset
-from ..coco import dataset_from_json
-from ..coco_validate import CocoFormatError, read_json
-from ..images import ImageReadError, is_image_file
+from model.data.annotations import Dataset
+from model.data.coco import dataset_from_json
+from model.data.coco_validate import read_json
+from model.errors import CocoFormatError, ImageReadError
+from model.data.images import is_image_file
 
 DEFAULT_ANNOTATIONS = "annotations.json"
 NAMES = {"coco": "COCO", "labelme": "labelme", "yolo-seg": "YOLO-seg",
@@ -21,7 +22,7 @@ _PEEK = 8  # JSON files looked at to call a folder labelme
 
 
 def _labelme_data(data) -> bool:
-    from .labelme import is_labelme
+    from model.formats.labelme import is_labelme
     return isinstance(data, dict) and "images" not in data and is_labelme(data)
 
 
@@ -44,8 +45,8 @@ def detect(path: Path, use_saved_annotations: bool = True) -> str:
     is that COCO file (unless use_saved_annotations is False)."""
     path = Path(path)
     if path.is_dir():
-        from .mask_pngs import is_mask_folder
-        from .yolo import is_yolo
+        from model.formats.mask_pngs import is_mask_folder
+        from model.formats.yolo import is_yolo
         if use_saved_annotations and (path / DEFAULT_ANNOTATIONS).is_file():
             return "coco"
         if is_yolo(path):
@@ -66,7 +67,7 @@ def detect(path: Path, use_saved_annotations: bool = True) -> str:
 def _json(path: Path, image_root: Path | None) -> Dataset:
     data = read_json(path)
     if _labelme_data(data):
-        from .labelme import read_labelme
+        from model.formats.labelme import read_labelme
         ds = read_labelme(path)
         ds.source_format = "labelme"
         return ds
@@ -96,13 +97,13 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
     elif fmt == "images":
         ds = Dataset.from_folder(path, follow_symlinks=follow_symlinks)
     elif fmt == "labelme":
-        from .labelme import read_labelme
+        from model.formats.labelme import read_labelme
         ds = read_labelme(path)
     elif fmt == "yolo-seg":
-        from .yolo import read_yolo
+        from model.formats.yolo import read_yolo
         ds = read_yolo(path)
     else:
-        from .mask_pngs import read_masks
+        from model.formats.mask_pngs import read_masks
         ds = read_masks(path)
     if fmt != "json":
         ds.source_format = "coco" if fmt == "coco" else fmt

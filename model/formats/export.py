@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import masks as M
-from ..annotations import Dataset
-from ..coco import save_dataset
-from ..masks import POLYGON_TOLERANCE_PX
+from model.data import masks as M
+from model.data.annotations import Dataset
+from model.data.coco import save_dataset
+from model.data.masks import POLYGON_TOLERANCE_PX
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -101,16 +101,16 @@ def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = 0.5) -> Ex
     if fmt in ("coco-rle", "coco-polygon"):
         return _coco(ds, out, fmt)
     if fmt == "coco-polygon-only":
-        from .coco_polygon_only import write_polygon_only
+        from model.formats.coco_polygon_only import write_polygon_only
         report = write_polygon_only(ds, out, tolerance)
     elif fmt == "yolo-seg":
-        from .yolo import write_yolo
+        from model.formats.yolo import write_yolo
         report = write_yolo(ds, out, tolerance)
     elif fmt == "labelme":
-        from .labelme import write_labelme
+        from model.formats.labelme import write_labelme
         report = write_labelme(ds, out, tolerance)
     elif fmt == "masks":
-        from .mask_pngs import write_masks
+        from model.formats.mask_pngs import write_masks
         report = write_masks(ds, out)
     else:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")

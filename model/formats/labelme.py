@@ -23,13 +23,15 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..annotations import Dataset, ImageRecord, Instance
-from ..atomic import atomic_write_json
-from ..coco_validate import CocoFormatError, bad_coords, read_json
-from ..images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, read_size
-from .bridge import mask_to_polygons, polygons_iou, polygons_rle, rle_object, rle_to_crop
-from .report import (CategoryTable, FormatError, PolygonReport, category_name, natural_key,
-                     output_names)
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.data.atomic import atomic_write_json
+from model.data.coco_validate import bad_coords, read_json
+from model.errors import CocoFormatError, FormatError, ImageReadError
+from model.data.images import DEFAULT_MAX_PIXELS, list_images, read_size
+from model.formats.bridge import (mask_to_polygons, polygons_iou, polygons_rle, rle_object,
+                                  rle_to_crop)
+from model.formats.report import (CategoryTable, PolygonReport, category_name, natural_key,
+                                  output_names)
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"

@@ -39,12 +39,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .. import masks as M
-from ..annotations import Dataset, Instance
-from ..atomic import atomic_write_bytes
-from ..images import ImageReadError, list_images, read_size
-from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
-                     natural_key, output_names)
+from model.data import masks as M
+from model.data.annotations import Dataset, Instance
+from model.data.atomic import atomic_write_bytes
+from model.data.images import list_images, read_size
+from model.errors import FormatError, ImageReadError
+from model.formats.report import (CategoryTable, MasksReport, category_name, copy_images,
+                                  natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"

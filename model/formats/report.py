@@ -1,4 +1,4 @@
-"""What the format readers and writers share: the error a malformed file raises, the
+"""What the format readers and writers share: the
 reports a writer returns (the CLI prints their summary line, tests assert on them),
 and the small bookkeeping every format needs (natural order, class names to ids,
 output names that cannot collide, images placed by hard link)."""
@@ -9,22 +9,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..annotations import Category, Dataset
-from ..atomic import atomic_write
-from ..images import ImageReadError, natural_key  # noqa: F401 (the formats' sort key)
-
-
-class FormatError(ValueError):
-    """A labelme, YOLO or mask file that cannot be read; the message names the file."""
-
-    def __init__(self, path: os.PathLike | str, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+from model.data.annotations import Category, Dataset
+from model.data.atomic import atomic_write
+from model.data.images import natural_key  # noqa: F401 (the formats' sort key)
+from model.errors import ImageReadError
+from model.text import plural
 
 
 @dataclass
@@ -54,18 +43,18 @@ class PolygonReport:
         return self.iou_sum / self.instances if self.instances else 1.0
 
     def summary(self) -> str:
-        parts = [f"{_plural(self.instances, 'instance')} as {_plural(self.polygons, 'polygon')}",
-                 f"{_plural(self.holes_bridged, 'hole')} bridged"]
+        parts = [f"{plural(self.instances, 'instance')} as {plural(self.polygons, 'polygon')}",
+                 f"{plural(self.holes_bridged, 'hole')} bridged"]
         if self.instances:
             parts.append(f"mean mask IoU {self.mean_iou:.3f}, worst {self.worst_iou:.3f}")
         if self.crowd_dropped or not self.crowd_kept:
-            parts.append(f"{_plural(self.crowd_dropped, 'crowd region')} dropped")
+            parts.append(f"{plural(self.crowd_dropped, 'crowd region')} dropped")
         if self.crowd_kept:
-            parts.append(f"{_plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
+            parts.append(f"{plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
         if self.lost:
-            parts.append(f"{_plural(self.lost, 'instance')} without a mask left out")
+            parts.append(f"{plural(self.lost, 'instance')} without a mask left out")
         if self.warnings:
-            parts.append(f"{_plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+            parts.append(f"{plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
         return "; ".join(parts)
 
 
@@ -80,12 +69,12 @@ class MasksReport:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{_plural(self.images, 'image')}, {_plural(self.instances, 'instance mask')}"
+        parts = [f"{plural(self.images, 'image')}, {plural(self.instances, 'instance mask')}"
                  f" ({self.crowd} crowd)",
-                 f"{_plural(self.overlaps, 'pixel')} claimed by several instances (the label "
+                 f"{plural(self.overlaps, 'pixel')} claimed by several instances (the label "
                  "images give each to the later one; masks/ keeps them all)"]
         if self.warnings:
-            parts.append(f"{_plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+            parts.append(f"{plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
         return "; ".join(parts)
 
 

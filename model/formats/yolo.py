@@ -20,11 +20,13 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from ..annotations import Category, Dataset, ImageRecord, Instance
-from ..atomic import atomic_write_bytes
-from ..images import ImageReadError, is_image_file
-from .bridge import join_parts, mask_to_polygons, polygons_iou, polygons_rle, rle_to_crop
-from .report import FormatError, PolygonReport, copy_images, natural_key, output_names
+from model.data.annotations import Category, Dataset, ImageRecord, Instance
+from model.data.atomic import atomic_write_bytes
+from model.data.images import is_image_file
+from model.errors import FormatError, ImageReadError
+from model.formats.bridge import (join_parts, mask_to_polygons, polygons_iou, polygons_rle,
+                                  rle_to_crop)
+from model.formats.report import PolygonReport, copy_images, natural_key, output_names
 
 MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
 MAX_CLASSES = 100_000
