@@ -98,7 +98,7 @@ class Instance:
         """Drop a decoded mask that still equals the file's segmentation (it is decoded
         again when needed): a streaming save or export stays small."""
         if not self.edited and self._hw is not None and not self._loose:
-            self._lazy = (self.original["segmentation"], *self._hw)
+            self._lazy = (self.original.get("segmentation") or [], *self._hw)  # box-only: []
             self._mask, self._offset = M.empty_mask()
 
     @property
@@ -360,9 +360,10 @@ class Dataset:
         if reason:
             raise ImageReadError(rec.file_name, reason)
         path = self.image_root / PurePosixPath(rec.file_name.replace("\\", "/"))
-        if not self.follow_symlinks and path.is_symlink() and outside(path, self.image_root):
-            raise ImageReadError(path, "a symbolic link to a file outside the image folder; "
-                                       "not opened (--follow-symlinks opens it)")
+        # a link anywhere on the way (a linked folder too) may lead out of the root
+        if not self.follow_symlinks and outside(path, self.image_root):
+            raise ImageReadError(path, "a symbolic link (or a linked folder) to a file outside "
+                                       "the image folder; not opened (--follow-symlinks opens it)")
         return path
 
     def ensure_size(self, rec: ImageRecord) -> None:

@@ -50,23 +50,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .formats.export import ALIASES, FOLDER_FORMATS, export
+    from .formats.folder import check_folder
 
     fmt = ALIASES.get(args.format, args.format)
     out = Path(args.out)
     if fmt in FOLDER_FORMATS:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out}: {fmt} is written to a folder; {out} is a file")
-        check_writable(out / ".probe")
+        check_folder(out)  # a file, or a folder holding others' files: refused before work
+        check_writable(out)  # the export is written beside out, then swapped in
     else:
         if out.is_dir():
             raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
         check_writable(out)
-    ds = open_path(args.input, args.images, crowd_as_instances=args.crowd_as_instances)
+    ds = open_path(args.input, args.images, follow_symlinks=args.follow_symlinks,
+                   crowd_as_instances=args.crowd_as_instances)
     _say_format(ds, args.input)
     result = export(ds, out, fmt, args.tolerance)
+    _warn(result.warnings)
     for line in result.lines:
         print(line)
     return 1 if result.failed else 0
+
+
+def _warn(warnings: list[str], limit: int = 20) -> None:
+    for w in warnings[:limit]:
+        print(f"warning: {w}", file=sys.stderr)
+    if len(warnings) > limit:
+        print(f"warning: ... and {len(warnings) - limit} more like these", file=sys.stderr)
 
 
 def _say_format(ds: Dataset, path) -> None:
@@ -77,8 +86,7 @@ def _say_format(ds: Dataset, path) -> None:
     if ds.source_format != "coco":
         print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)", file=sys.stderr)
-    for w in ds.warnings[:20]:
-        print(f"warning: {w}", file=sys.stderr)
+    _warn(ds.warnings)
     brush = brush_crowds(ds)
     if brush:
         print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
@@ -139,7 +147,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", type=non_negative_float, default=0.5,
                    help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
                         "labelme (default 0.5; 0 keeps every boundary pixel)")
-    p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    p.add_argument("--images", default=None,
+                   help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
+                        "a folder whose images an imagePath may also point to")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the dataset's "
+                        "folder")
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
 

@@ -33,6 +33,7 @@ class SaveReport:
     kept_rle_hole: int = 0  # polygon asked for, but the mask has a hole
     kept_rle_crowd: int = 0
     kept_rle_shape: int = 0  # polygon asked for, but it would not reproduce the mask
+    box_only: int = 0  # a bbox without a mask (no or an empty segmentation): kept as it came
 
 
 # ----------------------------------------------------------------------------- load
@@ -106,7 +107,10 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
     d["image_id"] = rec.id
     d["category_id"] = inst.category_id
     seg = d.get("segmentation")
-    if not inst.edited and not (convert_all and seg is not None and not _already_in(seg, fmt)):
+    if inst.box_only and not inst.edited:
+        report.box_only += 1  # `segmentation: []` stays [], none stays none: no mask made up
+    if not inst.edited and (inst.box_only or not (
+            convert_all and seg is not None and not _already_in(seg, fmt))):
         report.unchanged += 1
         if "bbox" not in d:
             d["bbox"] = inst.bbox

@@ -3,7 +3,8 @@ X-AnyLabeling's COCO importers, detectron2's default (polygon) loader.
 
 Every mask becomes polygons, one per connected part; a hole is cut into its outer
 ring with a zero-width bridge, so even-odd and winding rasterisers both leave it
-empty. Crowd regions (which COCO can only express as RLE) are dropped. The mask
+empty. Crowd regions (which COCO can only express as RLE) are dropped; a box without a
+mask stays a box-only annotation, as it came. The mask
 each annotation now stands for is pycocotools' rasterisation of its polygons, and the
 report says how far that is from the mask it came from.
 """
@@ -27,6 +28,12 @@ def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,
     """The instance as a polygon-only annotation (everything else as it was), or None
     when nothing of it survives as a polygon."""
     h, w = rec.height, rec.width
+    if inst.box_only and not inst.edited:  # a box without a mask: COCO allows it, kept so
+        report.box_only += 1
+        ann = dict(inst.original)
+        ann.update(id=inst.id, image_id=rec.id, category_id=inst.category_id,
+                   iscrowd=int(inst.iscrowd))
+        return Instance.from_annotation(_provenance(ann, inst), h, w)
     polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
     if not polys:
         report.lost += 1
@@ -39,16 +46,21 @@ def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,
     ann.update(id=inst.id, image_id=rec.id, category_id=inst.category_id,
                segmentation=polys, area=float(mask_utils.area(rle)),
                bbox=[float(v) for v in mask_utils.toBbox(rle)], iscrowd=0)
+    out = Instance.from_annotation(_provenance(ann, inst), h, w)
+    if inst.is_lazy:
+        inst.forget_mask()
+    return out
+
+
+def _provenance(ann: dict, inst: Instance) -> dict:
+    """ann with the instance's score, and its source/review/model where they changed."""
     if inst.score is not None:
         ann["score"] = inst.score
     if inst.provenance_changed or inst.original is None:
         ann.update(source=inst.source, review=inst.review)
         if inst.model is not None:
             ann["model"] = inst.model
-    out = Instance.from_annotation(ann, h, w)
-    if inst.is_lazy:
-        inst.forget_mask()
-    return out
+    return ann
 
 
 def polygon_only_dataset(ds: Dataset, tolerance: float = DEFAULT_TOLERANCE

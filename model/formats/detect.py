@@ -63,11 +63,11 @@ def detect(path: Path, use_saved_annotations: bool = True) -> str:
     raise ImageReadError(path, "not an image, a folder, a COCO or labelme .json file")
 
 
-def _json(path: Path, image_root: Path | None) -> Dataset:
+def _json(path: Path, image_root: Path | None, follow_symlinks: bool = False) -> Dataset:
     data = read_json(path)
     if _labelme_data(data):
         from .labelme import read_labelme
-        ds = read_labelme(path)
+        ds = read_labelme(path, image_root, follow_symlinks)
         ds.source_format = "labelme"
         return ds
     if isinstance(data, dict) and "images" not in data and "annotations" not in data:
@@ -87,7 +87,7 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
     root = Path(image_root) if image_root is not None else None
     fmt = detect(path, use_saved_annotations)
     if fmt == "json":
-        ds = _json(path, root)
+        ds = _json(path, root, follow_symlinks)
     elif fmt == "coco":
         ds = dataset_from_json(read_json(path / DEFAULT_ANNOTATIONS),
                                path=path / DEFAULT_ANNOTATIONS, image_root=root)
@@ -97,7 +97,7 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
         ds = Dataset.from_folder(path, follow_symlinks=follow_symlinks)
     elif fmt == "labelme":
         from .labelme import read_labelme
-        ds = read_labelme(path)
+        ds = read_labelme(path, root, follow_symlinks)
     elif fmt == "yolo-seg":
         from .yolo import read_yolo
         ds = read_yolo(path)

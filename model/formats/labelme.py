@@ -6,9 +6,10 @@ label are one instance; `__ignore__` shapes are crowd regions; lines and points 
 no instances and are skipped with a warning. Shapes are rasterised as COCO rasterises
 polygons (pycocotools), so COCO -> labelme -> COCO keeps each mask.
 
-Write: one JSON per image, imagePath relative to it, every instance as polygons from
-bridge.mask_to_polygons (holes bridged; the parts of one instance share a group_id),
-crowd regions as `__ignore__` shapes whose class is kept in `maskloop_class`.
+Write: one JSON per image with the image beside it (imagePath is its name), every
+instance as polygons from bridge.mask_to_polygons (holes bridged; the parts of one
+instance share a group_id), crowd regions as `__ignore__` shapes whose class is kept in
+`maskloop_class`.
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..annotations import Dataset, ImageRecord, Instance
-from ..atomic import atomic_write_json
 from ..coco_validate import CocoFormatError, bad_coords, read_json
-from ..images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, read_size
+from ..images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, outside, read_size
 from .bridge import mask_to_polygons, polygons_iou, polygons_rle, rle_object, rle_to_crop
-from .report import (CategoryTable, FormatError, PolygonReport, category_name, natural_key,
-                     output_names)
+from .folder import FolderExport
+from .report import (CategoryTable, FormatError, PolygonReport, category_name, copy_images,
+                     natural_key, output_names)
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"
@@ -142,16 +143,37 @@ def _check_shape(shape: Any, k: int, path: Path) -> None:
                                 f"got {gid!r}")
 
 
-def _image_for(data: dict, path: Path) -> Path:
+def _inside(cand: Path, roots: list[Path], follow_symlinks: bool) -> bool:
+    """Is cand inside one of the roots, as written (no `..` or absolute path out of it)
+    and, unless follow_symlinks, with its links resolved too?"""
+    plain = Path(os.path.normpath(os.path.abspath(cand)))
+    return any(plain.is_relative_to(os.path.normpath(os.path.abspath(root)))
+               and (follow_symlinks or not outside(cand, root)) for root in roots)
+
+
+def _image_for(data: dict, path: Path, roots: list[Path] | None = None,
+               follow_symlinks: bool = False) -> Path:
     """The image a file annotates: imagePath relative to the JSON, or the same name
-    beside it (a folder moved since), else the file is skipped."""
+    beside it (a folder moved since), else the file is skipped. imagePath is data, not
+    a place: an image outside `roots` (the dataset's folder, and --images DIR) is never
+    opened, nor one reached through a link out of them unless follow_symlinks."""
     ref = data.get("imagePath")
     if not isinstance(ref, str) or not ref.strip():
         raise FormatError(path, "imagePath must be a non-empty string")
-    ref = ref.replace("\\", "/")
-    for cand in (path.parent / ref, path.parent / PurePosixPath(ref).name):
+    roots = roots or [path.parent]
+    posix = ref.replace("\\", "/")
+    refused = False
+    for cand in (path.parent / posix, path.parent / PurePosixPath(posix).name):
+        if not _inside(cand, roots, follow_symlinks):
+            refused = True
+            continue
         if cand.is_file():
             return Path(os.path.normpath(os.path.abspath(cand)))
+    if refused:
+        where = " or ".join(str(r) for r in roots)
+        raise FormatError(path, f"imagePath {ref!r} points outside {where}; file skipped "
+                                "(open a folder that holds the images too, or allow their "
+                                "folder with --images DIR)")
     embedded = " (only embedded as imageData, which MaskLoop does not extract)" \
         if data.get("imageData") else ""
     raise FormatError(path, f"image {ref!r} not found{embedded}; file skipped")
@@ -172,7 +194,8 @@ def _regions(data: dict, path: Path, size: tuple[int, int],
             for members in groups.values()]
 
 
-def _parse(path: Path) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
+def _parse(path: Path, roots: list[Path] | None = None, follow_symlinks: bool = False
+           ) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
     """Everything a file holds, converted, or FormatError: a file is read whole or
     not at all. Returns (image, (h, w), data, regions, warnings)."""
     try:
@@ -186,7 +209,7 @@ def _parse(path: Path) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
     flags = data.get("flags")
     if flags is not None and not isinstance(flags, dict):
         raise FormatError(path, f"flags must be an object, got {flags!r}")
-    image = _image_for(data, path)
+    image = _image_for(data, path, roots, follow_symlinks)
     warnings: list[str] = []
     size = _size(data, image, path, warnings)
     return image, size, data, _regions(data, path, size, warnings), warnings
@@ -211,15 +234,18 @@ def _add_instances(ds: Dataset, rec: ImageRecord, regions: list, path: Path,
         ds.add_instance(rec, inst)
 
 
-def read_labelme(path: Path | str) -> Dataset:
+def read_labelme(path: Path | str, image_root: Path | str | None = None,
+                 follow_symlinks: bool = False) -> Dataset:
     """A labelme .json file, or a folder of them (recursive, natural order). In a
     folder, a malformed file is skipped with a warning naming it, and images no file
-    annotates are added without instances."""
+    annotates are added without instances. An imagePath may point inside the folder
+    (a file's own folder) or image_root, nowhere else."""
     path = Path(path)
     if not path.exists():
         raise FormatError(path, "no such file or folder")
     single = path.is_file()
     folder = path.parent if single else path
+    roots = [folder] + ([Path(image_root)] if image_root is not None else [])
     files = [path] if single else sorted(
         (p for p in folder.rglob("*.json") if not any(s.startswith(".") for s in
                                                        p.relative_to(folder).parts)),
@@ -228,7 +254,7 @@ def read_labelme(path: Path | str) -> Dataset:
     parsed: dict[Path, tuple] = {}
     for f in files:
         try:
-            image, size, data, regions, said = _parse(f)
+            image, size, data, regions, said = _parse(f, roots, follow_symlinks)
         except FormatError as e:
             if single:
                 raise
@@ -240,7 +266,8 @@ def read_labelme(path: Path | str) -> Dataset:
         warnings += said
         parsed[image] = (size, data, regions, f)
     unannotated = [] if single else [p for p in map(Path, map(os.path.abspath,
-                                                              list_images(folder)))
+                                                              list_images(folder,
+                                                                          follow_symlinks)))
                                      if p not in parsed]
     root = Path(os.path.commonpath([os.path.abspath(folder)] +
                                    [str(p.parent) for p in list(parsed) + unannotated]))
@@ -271,49 +298,51 @@ def _shape(label: str, poly: list[float], group_id: int | None, inst: Instance) 
             "mask": None}
 
 
-def _image_path(ds: Dataset, rec: ImageRecord, json_dir: Path) -> str:
-    image = os.path.abspath(ds.image_path(rec))
-    try:
-        return Path(os.path.relpath(image, os.path.abspath(json_dir))).as_posix()
-    except ValueError:  # another drive (Windows): only an absolute path reaches it
-        return Path(image).as_posix()
-
-
 def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
-    """One labelme JSON per image under out_dir (subfolders mirrored), imagePath
-    relative to it, imageData null. Instances as polygons; crowd regions as __ignore__."""
-    out_dir = Path(out_dir)
+    """One labelme JSON per image under out_dir (subfolders mirrored) with the image
+    beside it (a hard link or a copy) as labelme keeps them, so imagePath is the image's
+    name and the folder stands on its own; imageData null. Instances as polygons; crowd
+    regions as __ignore__. Written as one folder (folder.FolderExport: all or nothing,
+    never outside out_dir)."""
     report = PolygonReport()
     names = output_names(ds)
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        target = out_dir / names[rec.id].with_suffix(".json")
-        shapes, group = [], 0
-        for inst in rec.instances:
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            if not polys:
-                report.lost += 1
-                continue
-            name = category_name(ds, inst.category_id)
-            label = IGNORE if inst.iscrowd else name
-            gid = None
-            if len(polys) > 1:
-                group += 1
-                gid = group
-            for poly in polys:
-                shape = _shape(label, poly, gid, inst)
-                if inst.iscrowd:
-                    shape[CLASS_KEY] = name
-                shapes.append(shape)
-            if inst.iscrowd:
-                report.crowd_kept += 1
-            else:
-                report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), len(polys),
-                           bridged)
-        data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
-                "shapes": shapes, "imagePath": _image_path(ds, rec, target.parent),
-                "imageData": None, "imageHeight": h, "imageWidth": w}
-        atomic_write_json(target, data, indent=2)
-        report.images += 1
+    with FolderExport(out_dir, "labelme") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
+                    "shapes": _shapes(ds, rec, tolerance, report),
+                    "imagePath": names[rec.id].image.name, "imageData": None,
+                    "imageHeight": rec.height, "imageWidth": rec.width}
+            folder.write_json(names[rec.id].file(".json"), data, indent=2)
+            report.images += 1
+        copy_images(ds, folder, names, report.warnings, under="")
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
     return report
+
+
+def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonReport) -> list:
+    """The image's instances as labelme polygon shapes; the parts of one share a group_id."""
+    h, w = rec.height, rec.width
+    shapes, group = [], 0
+    for inst in rec.instances:
+        polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+        if not polys:
+            report.lost += 1
+            continue
+        name = category_name(ds, inst.category_id)
+        label = IGNORE if inst.iscrowd else name
+        gid = None
+        if len(polys) > 1:
+            group += 1
+            gid = group
+        for poly in polys:
+            shape = _shape(label, poly, gid, inst)
+            if inst.iscrowd:
+                shape[CLASS_KEY] = name
+            shapes.append(shape)
+        if inst.iscrowd:
+            report.crowd_kept += 1
+        else:
+            report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), len(polys), bridged)
+    return shapes

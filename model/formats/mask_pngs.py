@@ -41,14 +41,16 @@ from PIL import Image
 
 from .. import masks as M
 from ..annotations import Dataset, Instance
-from ..atomic import atomic_write_bytes
 from ..images import ImageReadError, list_images, read_size
+from .folder import FolderExport
+from .names import shorten
 from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
                      natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"
 DEFAULT_CLASS = "object"
+MAX_CLASS_BYTES = 160  # with `<n>_`, `__crowd` and `.png`, well under a file name's 255
 _MASK_NAME = re.compile(r"^(\d+)_(.*)$", re.S)
 _UNSAFE = set('%/\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -61,6 +63,18 @@ def safe_class(name: str) -> str:
     if out.endswith(CROWD):  # a class called 'x__crowd' must not read as crowd of 'x'
         out = out[:-len(CROWD)] + "%5F" + CROWD[1:]
     return out
+
+
+def mask_class_part(name: str) -> str:
+    """The class in a mask's file name: safe_class, and a name too long for a file
+    (over MAX_CLASS_BYTES) shortened with a stable hash (classes.csv keeps it whole)."""
+    part = safe_class(name)
+    short = shorten(part, MAX_CLASS_BYTES)
+    if short != part:  # never end inside a %XX escape
+        head, _tilde, digest = short.rpartition("~")
+        cut = head.rfind("%", len(head) - 2)
+        short = f"{head[:cut] if cut >= 0 else head}~{digest}"
+    return short
 
 
 def parse_mask_name(stem: str) -> tuple[int, str, bool] | None:
@@ -166,13 +180,31 @@ def _size_matches(arr: np.ndarray, mask: Path, image: Path, size: tuple[int, int
     return False
 
 
-def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTable) -> None:
+def _long_class_names(root: Path) -> dict[str, str]:
+    """Class names too long for a mask's file name, by the shortened name the files give
+    (MaskLoop's classes.csv keeps them whole)."""
+    out: dict[str, str] = {}
+    try:
+        with open(root / "classes.csv", newline="", encoding="utf-8-sig") as f:
+            for row in csv.DictReader(f):
+                name = row.get("class")
+                if name and mask_class_part(name) != safe_class(name):
+                    out[unquote(mask_class_part(name))] = name
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return out
+
+
+def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTable,
+                   long_names: dict[str, str] | None = None) -> None:
     entries, odd = [], 0
     for p in _files(folder):
         parsed = parse_mask_name(p.stem)
         if parsed is None:
             odd += 1
             parsed = (0, DEFAULT_CLASS, False)
+        elif long_names and parsed[1] in long_names:
+            parsed = (parsed[0], long_names[parsed[1]], parsed[2])
         entries.append((parsed, p))
     if odd:
         ds.warnings.append(f"{folder}: {odd} file name(s) not <n>_<class>.png; read as "
@@ -246,6 +278,7 @@ def read_masks(path: Path | str) -> Dataset:
     ds.source_format = layout
     cats = CategoryTable(ds)
     table = _class_table(root, ds.warnings) if layout == "labels" else {}
+    long_names = _long_class_names(root) if layout == "masks" else {}
     for key, file_name in _images(root):
         rec = ds.add_image(file_name)
         image = root / file_name
@@ -255,7 +288,7 @@ def read_masks(path: Path | str) -> Dataset:
             ds.warnings.append(f"{e}; its masks are not read")
             continue
         if layout == "masks":
-            _read_masks_of(ds, rec, root / "masks" / key, image, cats)
+            _read_masks_of(ds, rec, root / "masks" / key, image, cats, long_names)
             continue
         found = [root / "labels" / f"{key}{s}" for s in MASK_EXTENSIONS]
         found = [p for p in found if p.is_file()]
@@ -276,49 +309,62 @@ def _png(arr: np.ndarray) -> bytes:
 def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     """Both layouts into out_dir: masks/<stem>/<nnn>_<class>.png per instance,
     labels/<stem>.png (16-bit, id = n, later instances win, no crowd), classes.csv,
-    and the images (hard links or copies) in images/."""
-    out_dir = Path(out_dir)
+    and the images (hard links or copies) in images/; written as one folder
+    (folder.FolderExport: all or nothing, never outside out_dir)."""
     report = MasksReport()
     names = output_names(ds)
-    rows = []
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        key = names[rec.id].with_suffix("")
-        folder = out_dir / "masks" / key
-        labels = np.zeros((h, w), np.uint16)
-        claims = np.zeros((h, w), np.uint16)
-        written = set()
-        for n, inst in enumerate(rec.instances, 1):
-            if inst.mask.size == 0:  # a box-only instance: nothing to draw
-                report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
-                                       "left out")
-                continue
-            name = category_name(ds, inst.category_id)
-            file = f"{n:03d}_{safe_class(name)}{CROWD if inst.iscrowd else ''}.png"
-            full = M.paste(inst.mask, inst.offset, h, w)
-            atomic_write_bytes(folder / file, _png(full.astype(np.uint8) * 255))
-            written.add(file)
-            report.instances += 1
-            if inst.iscrowd:
-                report.crowd += 1
-            elif n > np.iinfo(np.uint16).max:
-                report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
-                                       "label image; only in masks/")
-            else:
-                labels[full] = n
-                claims[full] += 1
-                rows.append((str(key), n, name))
-        for stale in _files(folder):  # an earlier export's extra instances
-            if stale.name not in written and parse_mask_name(stale.stem):
-                stale.unlink()
-        report.overlaps += int(np.count_nonzero(claims > 1))
-        atomic_write_bytes(out_dir / "labels" / PurePosixPath(f"{key}.png"), _png(labels))
-        report.images += 1
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["image", "label", "class"])
-    writer.writerows(rows)
-    atomic_write_bytes(out_dir / "classes.csv", text.getvalue().encode("utf-8"))
-    copy_images(ds, out_dir, names, report.warnings)
+    rows: list[tuple[str, int, str]] = []
+    with FolderExport(out_dir, "masks") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            key = names[rec.id].key
+            labels = _write_instances(ds, rec, folder, PurePosixPath("masks") / key, str(key),
+                                      rows, report)
+            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".png"),
+                               _png(labels))
+            report.images += 1
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["image", "label", "class"])
+        writer.writerows(rows)
+        folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
+        copy_images(ds, folder, names, report.warnings)
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
     return report
+
+
+def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPath, key: str,
+                     rows: list, report: MasksReport) -> np.ndarray:
+    """Each instance's PNG into `masks`; returns the image's label image (id = n, the
+    later instance wins) and names in the report the instances it no longer shows."""
+    h, w = rec.height, rec.width
+    labels = np.zeros((h, w), np.uint16)
+    claims = np.zeros((h, w), np.uint16)
+    drawn = []
+    for n, inst in enumerate(rec.instances, 1):
+        if inst.mask.size == 0:  # a box-only instance: nothing to draw
+            report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
+                                   "left out")
+            continue
+        name = category_name(ds, inst.category_id)
+        file = f"{n:03d}_{mask_class_part(name)}{CROWD if inst.iscrowd else ''}.png"
+        full = M.paste(inst.mask, inst.offset, h, w)
+        folder.write_bytes(masks / file, _png(full.astype(np.uint8) * 255))
+        report.instances += 1
+        if inst.iscrowd:
+            report.crowd += 1
+        elif n > np.iinfo(np.uint16).max:
+            report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
+                                   "label image; only in masks/")
+        else:
+            labels[full] = n
+            claims[full] += 1
+            rows.append((key, n, name))
+            drawn.append((n, inst, name))
+    report.overlaps += int(np.count_nonzero(claims > 1))
+    if drawn:
+        shown = np.bincount(labels.ravel(), minlength=drawn[-1][0] + 1)
+        report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
+                          for n, inst, name in drawn if not shown[n]]
+    return labels

@@ -21,10 +21,11 @@ import re
 from pathlib import Path, PurePosixPath
 
 from ..annotations import Category, Dataset, ImageRecord, Instance
-from ..atomic import atomic_write_bytes
 from ..images import ImageReadError, is_image_file
 from .bridge import join_parts, mask_to_polygons, polygons_iou, polygons_rle, rle_to_crop
-from .report import FormatError, PolygonReport, copy_images, natural_key, output_names
+from .folder import FolderExport
+from .report import (FormatError, OutputName, PolygonReport, copy_images, natural_key,
+                     output_names)
 
 MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
 MAX_CLASSES = 100_000
@@ -305,12 +306,12 @@ def _normalised(poly: list[float], h: int, w: int) -> list[str]:
     return [f"{v:.6f}".rstrip("0").rstrip(".") or "0" for v in coords]
 
 
-def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, PurePosixPath]) -> str:
-    tops = {p.parts[0] for p in names.values() if len(p.parts) > 1}
+def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
+    tops = {n.folders[0] for n in names.values() if n.folders}
     train = "images/train" if "train" in tops else "images"
     val = next((f"images/{s}" for s in ("val", "valid") if s in tops), train)
     lines = ["# YOLO-seg dataset written by MaskLoop",
-             f"path: {_quoted(str(out_dir.resolve()))}", f"train: {_quoted(train)}",
+             f"path: {_quoted(str(out_dir))}", f"train: {_quoted(train)}",
              f"val: {_quoted(val)}"]
     if "test" in tops:
         lines.append(f"test: {_quoted('images/test')}")
@@ -321,35 +322,44 @@ def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, PurePosixPath]) -> s
 
 def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
     """out_dir/images (hard links or copies), out_dir/labels/<stem>.txt per image
-    (subfolders mirrored; empty for an image without instances) and data.yaml."""
-    out_dir = Path(out_dir)
+    (subfolders mirrored; empty for an image without instances) and data.yaml, written
+    as one folder (folder.FolderExport: all or nothing, never outside out_dir)."""
     report = PolygonReport()
     index = {c.id: i for i, c in enumerate(ds.categories)}
     names = output_names(ds)
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        lines = []
-        for inst in rec.instances:
-            if inst.iscrowd:
-                report.crowd_dropped += 1
-                continue
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            if inst.category_id not in index:
-                report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
-                                       f"{inst.category_id}, which the dataset lacks; left out")
-                continue
-            if not polys:
-                report.lost += 1
-                continue
-            coords = _normalised(join_parts(polys), h, w)
-            written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
-            report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
-            lines.append(" ".join([str(index[inst.category_id])] + coords))
-        text = "".join(line + "\n" for line in lines)
-        atomic_write_bytes(out_dir / "labels" / names[rec.id].with_suffix(".txt"),
-                           text.encode("utf-8"))
-        report.images += 1
-    copy_images(ds, out_dir, names, report.warnings)
-    atomic_write_bytes(out_dir / "data.yaml", _data_yaml(out_dir, ds, names).encode("utf-8"))
+    with FolderExport(out_dir, "yolo-seg") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            lines = _label_lines(rec, index, tolerance, report)
+            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".txt"),
+                               "".join(line + "\n" for line in lines).encode("utf-8"))
+            report.images += 1
+        copy_images(ds, folder, names, report.warnings)
+        folder.write_bytes("data.yaml", _data_yaml(folder.final, ds, names).encode("utf-8"))
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
     return report
+
+
+def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
+                 report: PolygonReport) -> list[str]:
+    """One `class x1 y1 ...` line per instance of the image."""
+    h, w = rec.height, rec.width
+    lines = []
+    for inst in rec.instances:
+        if inst.iscrowd:
+            report.crowd_dropped += 1
+            continue
+        if inst.category_id not in index:
+            report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
+                                   f"{inst.category_id}, which the dataset lacks; left out")
+            continue
+        polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+        if not polys:
+            report.lost += 1
+            continue
+        coords = _normalised(join_parts(polys), h, w)
+        written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
+        report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+        lines.append(" ".join([str(index[inst.category_id])] + coords))
+    return lines

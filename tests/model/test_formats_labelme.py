@@ -84,18 +84,20 @@ def test_coco_style_data_to_labelme_and_back_keeps_every_instance(tmp_path):
     report = write_labelme(src, out)
     assert report.instances == 4 and report.crowd_kept == 1 and report.holes_bridged == 3
     assert report.mean_iou >= 0.97 and report.worst_iou >= 0.95
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json"))
-    assert files == ["plain.json", "plain10.json", "sub/bild_ü_猫.json"]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
+    assert files == ["plain.json", "plain.png", "plain10.json", "plain10.png",
+                     "sub/bild_ü_猫.json", "sub/bild_ü_猫.png"]  # each image beside its JSON
     data = json.loads((out / "sub" / "bild_ü_猫.json").read_text(encoding="utf-8"))
-    assert data["imagePath"] == "../../src/sub/bild_ü_猫.png" and data["imageData"] is None
+    assert data["imagePath"] == "bild_ü_猫.png" and data["imageData"] is None
     assert (data["imageHeight"], data["imageWidth"]) == (96, 112)
     plain = json.loads((out / "plain.json").read_text())
     groups = [s["group_id"] for s in plain["shapes"] if s["label"] == UNICODE_CLASS]
     assert groups == [1, 1]  # the two parts of one instance
     back = read_labelme(out)
     assert back.warnings == []
-    assert [r.file_name for r in back.images] == ["src/plain.png", "src/plain10.png",
-                                                "src/sub/bild_ü_猫.png"]
+    assert [r.file_name for r in back.images] == ["plain.png", "plain10.png",
+                                                "sub/bild_ü_猫.png"]
     assert back.image_path(back.images[2]).is_file()
     src_names, back_names = src.category_names(), back.category_names()
     for a, b in matched(src, back):
