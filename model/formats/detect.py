@@ -103,7 +103,7 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
         ds = read_yolo(path)
     else:
         from .mask_pngs import read_masks
-        ds = read_masks(path)
+        ds = read_masks(path, follow_symlinks)
     if fmt != "json":
         ds.source_format = "coco" if fmt == "coco" else fmt
     ds.follow_symlinks = follow_symlinks

@@ -109,7 +109,7 @@ def _remove_export(folder: Path, listed: set[str]) -> list[str]:
             (folder / rel).unlink()
         else:
             left.append(rel)
-    for root, _dirs, _files in sorted(os.walk(folder, topdown=False), key=lambda w: -len(w[0])):
+    for root, _dirs, _files in os.walk(folder, topdown=False):  # the deepest first
         with contextlib.suppress(OSError):
             os.rmdir(root)
     return left
@@ -182,7 +182,6 @@ class FolderExport:
         self.fmt = fmt
         self.files: list[str] = []
         self.root: Path | None = None
-        self.old: set[str] = set()
         self.warnings: list[str] = []
         self.summary: dict = {}
         self.swapped = False
@@ -191,8 +190,7 @@ class FolderExport:
     def __enter__(self) -> "FolderExport":
         if self.final.parent == self.final:
             raise UsageError(f"{self.shown}: cannot export into a file system's root")
-        self.old, foreign = earlier_export(self.final)
-        _refuse_foreign(self.shown, foreign)
+        check_folder(self.shown)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self._remove_leftovers()
         prefix = f".{shorten(self.final.name, 100)}{TEMP_TAG}{os.getpid()}-"

@@ -267,7 +267,8 @@ def read_labelme(path: Path | str, image_root: Path | str | None = None,
         parsed[image] = (size, data, regions, f)
     unannotated = [] if single else [p for p in map(Path, map(os.path.abspath,
                                                               list_images(folder,
-                                                                          follow_symlinks)))
+                                                                          follow_symlinks,
+                                                                          warnings)))
                                      if p not in parsed]
     root = Path(os.path.commonpath([os.path.abspath(folder)] +
                                    [str(p.parent) for p in list(parsed) + unannotated]))

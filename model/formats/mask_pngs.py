@@ -133,13 +133,14 @@ def read_array(path: Path) -> np.ndarray:
     return img
 
 
-def _images(root: Path) -> list[tuple[str, str]]:
+def _images(root: Path, refused: list[str] | None = None,
+            follow_symlinks: bool = False) -> list[tuple[str, str]]:
     """(key, file_name) of every image: key = path below images/ (or root) without
     suffix, file_name = path below root."""
     base = root / "images" if (root / "images").is_dir() else root
     skip = (root / "masks", root / "labels")
     out = []
-    for p in list_images(base):
+    for p in list_images(base, follow_symlinks, refused):  # links out: named, not listed
         if base == root and any(s in p.parents for s in skip):
             continue
         key = p.relative_to(base).with_suffix("").as_posix()
@@ -267,7 +268,7 @@ def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
         ds.add_instance(rec, Instance(cats.id(name), crop, offset))
 
 
-def read_masks(path: Path | str) -> Dataset:
+def read_masks(path: Path | str, follow_symlinks: bool = False) -> Dataset:
     """Layout A or B (module docstring); images in natural order. A mask whose size
     differs from its image is skipped with a warning naming both files."""
     root = Path(path)
@@ -279,7 +280,7 @@ def read_masks(path: Path | str) -> Dataset:
     cats = CategoryTable(ds)
     table = _class_table(root, ds.warnings) if layout == "labels" else {}
     long_names = _long_class_names(root) if layout == "masks" else {}
-    for key, file_name in _images(root):
+    for key, file_name in _images(root, ds.warnings, follow_symlinks):
         rec = ds.add_image(file_name)
         image = root / file_name
         try:

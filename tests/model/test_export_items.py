@@ -96,6 +96,28 @@ def test_a_single_labelme_file_pointing_outside_is_refused_naming_file_and_refer
     assert len(json.loads(out.read_text())["annotations"]) == 1
 
 
+@pytest.mark.parametrize("layout", ["yolo-seg", "masks"])
+def test_an_image_linked_from_outside_a_yolo_or_mask_folder_is_named_and_not_copied(
+        tmp_path, capsys, layout):
+    (tmp_path / "outside").mkdir()
+    secret = write_image(tmp_path / "outside" / "secret.png", 64, 80, seed=7)
+    src = tmp_path / "in"
+    if layout == "yolo-seg":
+        yolo_folder(src)
+        (src / "labels" / "evil.txt").write_text(LABEL)
+    else:
+        mask_folder(src)
+        (src / "masks" / "evil").mkdir()
+        cv2.imwrite(str(src / "masks" / "evil" / "001_cell.png"),
+                    square(1).astype(np.uint8) * 255)
+    (src / "images" / "evil.png").symlink_to(secret)
+    out = tmp_path / "out"
+    assert main.main(["export", str(src), "--out", str(out), "--format", "masks"]) == 0
+    err = capsys.readouterr().err
+    assert any("evil.png" in ln and "outside" in ln for ln in err.splitlines())
+    assert secret.read_bytes() not in {p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
 # ------------------------------------------------------------- all or nothing
 
 def test_an_error_mid_write_leaves_the_old_export_and_no_temp_folder(tmp_path, monkeypatch):
