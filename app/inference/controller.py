@@ -31,7 +31,7 @@ class InferenceController(QObject):
     message = Signal(str)  # for the status bar
     modelChanged = Signal(str)  # one line for the status bar
     modelReady = Signal(object)  # ModelInfo
-    modelFailed = Signal(str)
+    modelFailed = Signal(str, object)  # why; the ModelInfo still in use (None: no model)
     outOfMemory = Signal(str)  # message: the GPU ran out; the window offers the CPU
     batchProgress = Signal(int, int, float)  # done, total, ETA
     batchRunning = Signal(bool)
@@ -99,14 +99,24 @@ class InferenceController(QObject):
         else:
             self._maybe_auto_predict()
 
-    def _on_model_failed(self, message: str) -> None:
-        if self.spec is None:
+    def _on_model_failed(self, spec: ModelSpec, message: str, kept: ModelInfo | None) -> None:
+        if self.spec is None or spec != self.spec:
+            return  # a newer request is on its way
+        if kept is not None:  # the worker still has the model that worked: it stays
+            self.spec, self.info, self.model_error = kept.spec, kept, None
+            self.modelChanged.emit(f"{kept.model_id} · {kept.device}")
+            self.modelFailed.emit(message, kept)
+            queued, self._queued = self._queued, None
+            if queued is not None:
+                queued[0](*queued[1:])
+            else:
+                self._maybe_auto_predict()
             return
         self.info = None
         self.model_error = message
         self._queued = None  # the one dialog about the model covers the queued request
         self.modelChanged.emit("no model")
-        self.modelFailed.emit(message)
+        self.modelFailed.emit(message, None)
 
     def _ready(self, retry: tuple) -> bool:
         """Is there a model? While one loads, the request waits for it."""

@@ -47,6 +47,7 @@ class FineTuneController(QObject):
         self.process.finished.connect(self._on_finished)
         self.panel.cancelRequested.connect(self.cancel)
         inference.modelReady.connect(self._on_model_ready)
+        inference.modelFailed.connect(lambda *_: setattr(self, "_pending_switch", None))
         session.opened.connect(lambda _n: self.rebuild_versions_menu())
 
     # --------------------------------------------------------------- versions
@@ -54,6 +55,18 @@ class FineTuneController(QObject):
         if self.doc.dataset is None:
             return None
         return VersionRegistry(self.session.state_dir())
+
+    def version_name(self, weights: str) -> str | None:
+        """The open dataset's name for a checkpoint it trained (None: not one of them)."""
+        reg = self.registry()
+        if reg is None or not weights:
+            return None
+        try:
+            target = Path(weights).resolve()
+            return next((v["name"] for v in reg.load()
+                         if Path(v.get("checkpoint", "")).resolve() == target), None)
+        except (OSError, ValueError):
+            return None
 
     def rebuild_versions_menu(self) -> None:
         menu = self.versions_menu

@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
+        self.model_panel.describe = self.finetune.version_name
         self._build_docks()
         self._build_status_bar()
         self._build_model_toolbar()
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         doc.currentChanged.connect(lambda _r: self._update_title())
         fl.titleChanged.connect(self._update_title)
         self.session.opened.connect(lambda _n: self._update_title())
+        self.session.opened.connect(lambda _n: self.model_panel.show_selection())
         inf.pixelsReady.connect(self.canvas.set_image)
         inf.pixelsFailed.connect(self._on_pixels_failed)
         inf.pixels.sizeMismatch.connect(lambda _i, msg: self.notifier.error("Image size mismatch",
