@@ -55,6 +55,7 @@ class CanvasView(QGraphicsView):
         self.show_labels = True
         self._labels: list[LabelItem] = []
         self.image_id: int | None = None
+        self.fitted = True  # fit to window until the user zooms or pans: a resize refits
         self._pan_from: QPointF | None = None
         self._space = False
         self.tool = None  # the active drawing tool (tools.py); None: select
@@ -92,7 +93,7 @@ class CanvasView(QGraphicsView):
         self.overlay_item.set_pyramid(Pyramid(self.compositor.buffer, premultiplied=True))
         self.scene_.setSceneRect(QRectF(-w * 0.05, -h * 0.05, w * 1.1, h * 1.1))
         self.redraw_overlay()
-        if first:
+        if first or self.fitted:
             self.fit()
 
     def _refresh_display(self) -> None:
@@ -244,6 +245,7 @@ class CanvasView(QGraphicsView):
         return self.transform().m11()
 
     def set_zoom(self, z: float, anchor: QPointF | None = None) -> None:
+        self._leave_fit()
         z = min(max(z, MIN_ZOOM), MAX_ZOOM)
         factor = z / self.zoom()
         if anchor is None:
@@ -253,11 +255,27 @@ class CanvasView(QGraphicsView):
         self.zoomChanged.emit(self.zoom())
 
     def fit(self) -> None:
+        """The whole image in the view, with no scroll bars; it stays fitted through
+        window and dock resizes until the user zooms or pans."""
+        self.fitted = True
         if self.rgb is None:
             return
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         h, w = self.rgb.shape[:2]
         self.fitInView(QRectF(0, 0, w, h), Qt.KeepAspectRatio)
         self.zoomChanged.emit(self.zoom())
+
+    def _leave_fit(self) -> None:
+        if self.fitted:
+            self.fitted = False
+            self.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+            self.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fitted and self.rgb is not None:
+            self.fit()
 
     def actual_size(self) -> None:
         self.set_zoom(1.0)
@@ -284,6 +302,7 @@ class CanvasView(QGraphicsView):
         return int(np.floor(p.x())), int(np.floor(p.y()))
 
     def _start_pan(self, event: QMouseEvent) -> None:
+        self._leave_fit()
         self._pan_from = event.position()
         self.viewport().setCursor(Qt.ClosedHandCursor)
 

@@ -127,7 +127,8 @@ class TrainingPanel(QWidget):
         super().__init__()
         self.setObjectName("trainingPanel")
         self.status = QLabel("No training yet. Model → Fine-tune… starts one.")
-        self.status.setWordWrap(True)
+        self.status.setWordWrap(True)  # two lines, held: a dock does not ask a wrapping
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())  # label
         self.progress = QProgressBar()
         self.progress.setObjectName("trainingProgress")
         self.cancel = QPushButton("Cancel training")
@@ -136,10 +137,12 @@ class TrainingPanel(QWidget):
         self.cancel.clicked.connect(self.cancelRequested)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("lossPlot")
-        self.plot.setLabel("bottom", "iteration")
-        self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.setMinimumHeight(160)
+        self.plot.setLabel("left", "loss")  # x: iterations (the progress bar counts them)
+        self.plot.setMinimumHeight(120)
+        # the legend is a row of its own under the plot: inside it, it hid the curves
+        self.legend = QLabel("")
+        self.legend.setObjectName("lossLegend")  # three a line: no word wrap, so the
+        # dock knows its height (a dock does not ask a wrapping label for it)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.points: dict[str, tuple[list, list]] = {}
         self.table = QTableWidget(0, 3)
@@ -147,19 +150,24 @@ class TrainingPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["Epoch", "bbox AP", "segm AP"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        rows = self.table.verticalHeader().defaultSectionSize()
+        self.table.setMaximumHeight(self.table.horizontalHeader().sizeHint().height() + 4 * rows)
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
         top.addWidget(self.cancel)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(4)
         lay.addWidget(self.status)
         lay.addLayout(top)
-        lay.addWidget(self.plot, 2)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.table)
 
     def reset(self, text: str) -> None:
         self.status.setText(text)
         self.plot.clear()
-        self.plot.addLegend(offset=(-10, 10))
+        self.legend.setText("")
         self.curves.clear()
         self.points.clear()
         self.table.setRowCount(0)
@@ -185,9 +193,10 @@ class TrainingPanel(QWidget):
                 ys.append(value)
                 curve = self.curves.get(name)
                 if curve is None:
-                    curve = self.plot.plot(name=name, pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
-                                                                   width=2 if name == "loss" else 1))
+                    curve = self.plot.plot(pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
+                                                        width=2 if name == "loss" else 1))
                     self.curves[name] = curve
+                    self._show_legend()
                 curve.setData(xs, ys)
         elif kind == "validating":
             self.status.setText(f"Validating epoch {e['epoch']}…")
@@ -202,6 +211,12 @@ class TrainingPanel(QWidget):
                 self.table.setItem(r, c, item)
         elif kind in ("warning", "info", "error"):
             self.status.setText(e["message"])
+
+    def _show_legend(self) -> None:
+        entries = [f'<span style="color:{LOSS_COLORS.get(n, "#888")}">&#9632;</span>&nbsp;'
+                   f'{"total" if n == "loss" else n.removeprefix("loss_")}' for n in self.curves]
+        self.legend.setText("<br>".join("&nbsp;&nbsp; ".join(entries[k:k + 3])
+                                        for k in range(0, len(entries), 3)))
 
     def on_finished(self, summary: dict) -> None:
         self.cancel.setEnabled(False)

@@ -3,7 +3,7 @@ writer, the Session the files, the InferenceController the threads, ModelSelecti
 the current model; the controllers get those, never the window."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QToolBar
 
@@ -25,12 +25,15 @@ from .actions import build_actions, build_menus, build_toolbars
 from .edit_tools import EditTools
 from .export_dialog import ExportController
 from .files import FileController
+from .hints import StatusHints
 from .model_panel import ModelPanel
 from .review import ReviewController
 from .shortcuts import ShortcutDialog, apply_keys, effective_keys
 
 
 class MainWindow(QMainWindow):
+    hint = Signal(str)  # the window's own status hints (waiting for the model to fill boxes)
+
     def __init__(self, settings: QSettings | None = None, factory=default_factory,
                  reader=None, weights: str | None = None, device: str | None = None,
                  min_size: int | None = None, max_size: int | None = None,
@@ -56,7 +59,9 @@ class MainWindow(QMainWindow):
         self.menus, subs = build_menus(self.menuBar(), self.actions_)
         self.versions_menu = subs["versions_menu"]
         self.toolbars = build_toolbars(self.actions_)
-        for tb in self.toolbars.values():
+        for name, tb in self.toolbars.items():
+            if name == "optionsToolBar":
+                self.addToolBarBreak()  # the second row: tool options, then the model's
             self.addToolBar(Qt.TopToolBarArea, tb)
         self.review = ReviewController(self.doc)
         self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
@@ -65,7 +70,7 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
                                       self)
         self.editing = EditTools(self.doc, self.canvas, self.actions_,
-                                 self.toolbars["toolsToolBar"], self, self.inference)
+                                 self.toolbars["optionsToolBar"], self, self.inference)
         self.training_panel = TrainingPanel()
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
@@ -105,6 +110,10 @@ class MainWindow(QMainWindow):
                                        Qt.RightDockWidgetArea, visible=False)
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
+        # one tab group under the instance list, so opening one never squeezes the list
+        for dock in (self.history_dock, self.training_dock):
+            self.tabifyDockWidget(self.docks[2], dock)
+        self.docks[2].raise_()
         view = self.menus["View"]
         view.addSeparator()
         for dock in self.docks:
@@ -127,8 +136,7 @@ class MainWindow(QMainWindow):
     def _build_model_toolbar(self) -> None:
         mt = QToolBar("Model")
         mt.setObjectName("modelToolBar")
-        self.addToolBarBreak()  # a row of its own: the weights' names are long
-        self.addToolBar(mt)
+        self.addToolBar(mt)  # beside the tool options, on the second row
         mt.addWidget(QLabel(" Weights "))
         mt.addWidget(self.model_panel.weights_combo)
         mt.addWidget(QLabel(" Device "))
@@ -208,6 +216,10 @@ class MainWindow(QMainWindow):
                        self.editing.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
+        self.hints = StatusHints(self.statusBar())
+        for source, signal in (("tools", self.editing.hint), ("assist", self.editing.assist.hint),
+                               ("model", inf.hint), ("window", self.hint)):
+            self.hints.attach(source, signal)
         self.exporter.message.connect(show)
         fl.fillBoxes.connect(self._fill_boxes)
         self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
@@ -222,13 +234,13 @@ class MainWindow(QMainWindow):
     def _fill_boxes(self, use_model: bool) -> None:
         if use_model and self.inference.loading:  # wait for the model: ask again once ready
             self.inference.modelReady.connect(self._fill_when_ready)
-            self.statusBar().showMessage("The model is loading; filling the boxes once it is "
-                                         "ready", 8000)
+            self.hint.emit("The model is loading; filling the boxes once it is ready")
             return
         self.editing.assist.fill_boxes(use_model)
 
     def _fill_when_ready(self, _info) -> None:
         self.inference.modelReady.disconnect(self._fill_when_ready)
+        self.hint.emit("")
         self.editing.assist.fill_boxes(True)
 
     def _on_training_running(self, running: bool) -> None:
@@ -305,6 +317,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 900)
             self.resizeDocks([self.docks[0], self.docks[1]], [300, 340], Qt.Horizontal)
+            self.resizeDocks([self.docks[1], self.docks[2]], [600, 240], Qt.Vertical)
         if p.window_state is not None:
             self.restoreState(p.window_state)
         self.actions_["actionAutoPredict"].setChecked(p.auto_predict)

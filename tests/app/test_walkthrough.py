@@ -5,6 +5,8 @@ things (fit on open, hints that end with their action, names in the weights box)
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QApplication
 
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import write_image
@@ -73,3 +75,146 @@ def test_review_without_a_model_leaves_no_weights_shown(qtbot, make_window):
     qtbot.waitUntil(lambda: "Model not available" in answers.asked, timeout=5000)
     combo = w.model_panel.weights_combo
     assert combo.currentIndex() == -1 and combo.placeholderText() == "No model"
+
+
+def _image_in_view(w) -> tuple[float, float, float, float]:
+    """The image's rectangle in viewport pixels."""
+    h, wd = w.canvas.rgb.shape[:2]
+    r = w.canvas.mapFromScene(QRectF(0, 0, wd, h)).boundingRect()
+    return r.left(), r.top(), r.right(), r.bottom()
+
+
+def test_the_first_image_is_fitted_on_open_without_scroll_bars(qtbot, make_window, tmp_path):
+    d = tmp_path / "wide"
+    d.mkdir()
+    write_image(d / "a.png", 120, 256)
+    w = make_window()
+    w.resize(1280, 800)  # the window lays its docks out after the image arrived
+    w.training_dock.show()
+    open_and_show(qtbot, w, d)
+    vp = w.canvas.viewport()
+
+    def fitted() -> bool:
+        x0, y0, x1, y1 = _image_in_view(w)
+        fills = x1 - x0 >= vp.width() - 4 or y1 - y0 >= vp.height() - 4
+        return fills and x0 >= -1 and y0 >= -1 and x1 <= vp.width() + 1 \
+            and y1 <= vp.height() + 1
+    qtbot.waitUntil(fitted, timeout=5000)
+    assert not w.canvas.horizontalScrollBar().isVisible()
+    assert not w.canvas.verticalScrollBar().isVisible()
+    w.training_dock.hide()  # the canvas grows: still the whole image, larger
+    qtbot.waitUntil(fitted, timeout=5000)
+    w.canvas.zoom_step(2)  # zoomed in by the user: scroll bars, and a resize keeps the zoom
+    z = w.canvas.zoom()
+    qtbot.waitUntil(w.canvas.horizontalScrollBar().isVisible, timeout=5000)
+    w.resize(1200, 760)
+    qtbot.wait(50)
+    assert w.canvas.zoom() == pytest.approx(z)
+    w.actions_["actionFit"].trigger()
+    qtbot.waitUntil(fitted, timeout=5000)
+    assert not w.canvas.horizontalScrollBar().isVisible()
+
+
+def test_status_hints_end_with_their_action(qtbot, make_window, tmp_path):
+    from PySide6.QtGui import QTransform
+
+    from tests.app.test_assist_tools import click, drag, key
+    from tests.helpers import make_coco
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    wait_model(qtbot, w)
+    open_and_show(qtbot, w, make_coco(tmp_path))
+    w.canvas.setTransform(QTransform())  # 1:1: viewport pixels are image pixels
+    w.canvas.centerOn(40, 32)
+    bar = w.statusBar()
+    w.actions_["actionNewInstance"].trigger()
+    assert bar.currentMessage().startswith("Draw the new instance")
+    drag(w, (60, 40), (70, 50))  # the new instance is drawn: the hint has done its job
+    assert bar.currentMessage() == ""
+    w.actions_["actionClickToSegment"].trigger()
+    with qtbot.waitSignal(w.editing.assist.offerChanged, timeout=30_000):
+        click(w, (10, 10))
+    assert "Enter accepts" in bar.currentMessage()
+    key(w, Qt.Key_Return)  # accepted: nothing is offered any more
+    assert w.editing.assist.offered() is None and bar.currentMessage() == ""
+    click(w, (20, 12))
+    assert "Esc cancels" in bar.currentMessage()
+    key(w, Qt.Key_Escape)
+    assert bar.currentMessage() == ""
+    w.editing.message.emit("Merged 2 instances")  # a message that is no hint stays
+    w.editing.hint.emit("")
+    assert bar.currentMessage() == "Merged 2 instances"
+
+
+def test_a_warning_about_a_file_that_opened_is_a_warning(qtbot, make_window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+    d = tmp_path / "yolo"
+    (d / "images").mkdir(parents=True)
+    (d / "labels").mkdir()
+    write_image(d / "images" / "a.png", 64, 64)
+    (d / "labels" / "a.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5\n0 0.2 nan\n")
+    (d / "data.yaml").write_text("names: [thing]\n")
+    w = make_window()
+    open_and_show(qtbot, w, d)
+    level, title, text = w.notifier.history[-1]
+    assert level == "warning" and "line 2" in text
+    box = w.notifier._open[-1]
+    assert box.icon() == QMessageBox.Warning and len(w.doc.current.instances) == 1
+
+
+def test_cancelled_predict_all_counts_every_image_you_changed(qtbot, make_window, tmp_path,
+                                                              fake):
+    import numpy as np
+
+    from model.annotations import Instance
+    from model.edits import insert_edit
+    d = tmp_path / "ten"
+    d.mkdir()
+    for k in range(10):
+        write_image(d / f"img{k}.png", 64, 64, seed=k)
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    wait_model(qtbot, w)
+    open_and_show(qtbot, w, d)
+    ds = w.doc.dataset
+    for rec in ds.images[5:]:  # five images changed in this session
+        inst = Instance(1, np.ones((8, 8), bool), (4, 4), id=ds.new_annotation_id())
+        w.doc.push(insert_edit(rec, inst, "Draw"))
+    fake.delay = 0.3
+    messages = []
+    w.inference.message.connect(messages.append)
+    with qtbot.waitSignal(w.inference.batchProgress, timeout=30_000,
+                          check_params_cb=lambda done, _t, _e: done >= 1):
+        w.actions_["actionPredictAll"].trigger()
+    with qtbot.waitSignal(w.inference.batchRunning, timeout=30_000):
+        w.actions_["actionCancel"].trigger()
+    assert any(m.startswith("5 image(s) you changed") for m in messages), messages
+
+
+def test_at_1280_by_800_with_training_the_lists_and_the_loss_legend_have_room(
+        qtbot, make_window, tmp_path):
+    from tests.app.test_walkthrough_keys import coco
+    w = make_window()
+    w.resize(1280, 800)
+    w._restore_settings()  # no stored layout: the default one, as on a first start
+    w.resize(1280, 800)
+    open_and_show(qtbot, w, coco(tmp_path))
+    w.training_dock.show()
+    w.training_dock.raise_()
+    panel = w.training_panel
+    panel.reset("Training v1")
+    for i in range(1, 30):
+        losses = {"loss_classifier": 1 / i, "loss_box_reg": 0.5 / i, "loss_mask": 0.7 / i,
+                  "loss_objectness": 0.1 / i, "loss_rpn_box_reg": 0.05}
+        panel.on_event({"event": "iter", "iteration": i, "total": 50, "images_per_s": 1.0,
+                        "eta_s": 20, "losses": losses, "loss": sum(losses.values())})
+    qtbot.waitUntil(lambda: w.training_panel.isVisible(), timeout=5000)
+    QApplication.processEvents()
+    table = w.instance_table
+    assert table.viewport().height() >= 8 * table.verticalHeader().defaultSectionSize()
+    legend = panel.legend
+    assert legend.isVisible() and all(n in legend.text() for n in ("classifier", "mask", "total"))
+    assert panel.plot.plotItem.legend is None  # nothing is drawn over the curves
+    plot = panel.plot.geometry()
+    assert not plot.intersects(legend.geometry()) and legend.geometry().top() >= plot.bottom()
+    assert panel.table.geometry().top() >= legend.geometry().bottom()
