@@ -207,7 +207,9 @@ class CanvasView(QGraphicsView):
 
     def _on_current_changed(self, _row: int) -> None:
         rec = self.doc.current
-        if rec is None or rec.id != self.image_id:
+        if rec is None:
+            self.clear_image()  # no image shown (a filter lists none)
+        elif rec.id != self.image_id:
             self.selection_item.set_instance(None)
 
     def _set_labels(self, labels: list[LabelItem]) -> None:

@@ -63,7 +63,6 @@ class MainWindow(QMainWindow):
             if name == "optionsToolBar":
                 self.addToolBarBreak()  # the second row: tool options, then the model's
             self.addToolBar(Qt.TopToolBarArea, tb)
-        self.review = ReviewController(self.doc)
         self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
                                     subs["recent_menu"])
         self.exporter = ExportController(self.doc, self.session, self.notifier, self)
@@ -77,6 +76,8 @@ class MainWindow(QMainWindow):
                                            self, self.versions_menu)
         self.model_panel.describe = self.finetune.version_name
         self._build_docks()
+        self.review = ReviewController(self.doc, self.image_panel)
+        self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
         self._connect()
@@ -198,6 +199,7 @@ class MainWindow(QMainWindow):
         self.display.colorByClassChanged.connect(self._on_color_by_class)
         self.display.labelsChanged.connect(self._on_labels)
         self.image_panel.rowActivated.connect(doc.set_row)
+        self.image_panel.noneListed.connect(doc.show_none)
         self.canvas.cursorMoved.connect(self._on_cursor)
         self.selection.changed.connect(inf.set_model)
         doc.dirtyChanged.connect(lambda _d: self._update_title())

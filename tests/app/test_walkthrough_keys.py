@@ -14,6 +14,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
 
 from model import masks as M
+from model.annotations import Instance
+from model.edits import insert_edit
 from tests.app.conftest import open_and_show
 from tests.helpers import write_image
 
@@ -178,3 +180,102 @@ def test_no_single_key_shortcut_fires_while_a_text_field_has_focus(qtbot, win):
         QTest.keyClick(field, QKeySequence(text)[0].key())
     assert log == [] and popup.isVisible()
     QTest.keyClick(field, Qt.Key_Escape)
+
+
+# ---------------------------------------------------------------------- 28
+def highlighted(w) -> int:
+    """The dataset row of the image list's highlighted row (-1: none)."""
+    p = w.image_panel
+    idx = p.view.currentIndex()
+    return p.proxy.mapToSource(idx).row() if idx.isValid() else -1
+
+
+def listed(w) -> list[int]:
+    p = w.image_panel
+    return [p.proxy.mapToSource(p.proxy.index(r, 0)).row() for r in range(p.proxy.rowCount())]
+
+
+@pytest.fixture
+def six(qtbot, make_window, tmp_path):
+    """Six images a0 b0 a1 b1 a2 b2 (natural order: a0 a1 a2 b0 b1 b2); b0 and a2 done."""
+    d = tmp_path / "six"
+    d.mkdir()
+    for k in range(3):
+        for p in "ab":
+            write_image(d / f"{p}{k}.png", 64, 64, seed=k)
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, d)
+    names = [r.file_name for r in w.doc.dataset.images]
+    assert names == ["a0.png", "a1.png", "a2.png", "b0.png", "b1.png", "b2.png"]
+    for row in (2, 3):
+        w.doc.set_row(row)
+        w.actions_["actionMarkDone"].trigger()
+    w.doc.set_row(0)
+    activate(qtbot, w)
+    w.canvas.setFocus(Qt.OtherFocusReason)
+    return w
+
+
+def test_the_state_filter_shows_what_it_highlights_and_d_stays_inside_it(qtbot, six):
+    w = six
+    combo = w.image_panel.state_combo
+    combo.setCurrentIndex(combo.findData("done"))
+    assert listed(w) == [2, 3]
+    assert w.doc.row == 2 and highlighted(w) == 2  # the first done image is shown
+    qtbot.waitUntil(lambda: w.canvas.image_id == w.doc.current.id, timeout=5000)
+    QTest.keyClick(w.canvas, Qt.Key_D)
+    assert w.doc.row == 3 and highlighted(w) == 3
+    QTest.keyClick(w.canvas, Qt.Key_D)  # the last one listed: D stays
+    assert w.doc.row == 3
+    QTest.keyClick(w.canvas, Qt.Key_Q)
+    assert w.doc.row == 2 and highlighted(w) == 2
+    combo.setCurrentIndex(combo.findData(""))  # All: the image shown stays
+    assert w.doc.row == 2 and highlighted(w) == 2 and len(listed(w)) == 6
+
+
+def test_the_image_shown_stays_listed_until_another_is_shown(qtbot, six):
+    w = six
+    combo = w.image_panel.state_combo
+    combo.setCurrentIndex(combo.findData("unreviewed"))
+    assert listed(w) == [0, 1, 4, 5] and w.doc.row == 0 and highlighted(w) == 0
+    QTest.keyClick(w.canvas, Qt.Key_D)
+    assert w.doc.row == 1
+    w.doc.select(None)
+    QTest.keyClick(w.canvas, Qt.Key_M)  # done now, and on to the next unreviewed listed
+    assert w.doc.dataset.images[1].status == "done"
+    assert w.doc.row == 4 and highlighted(w) == 4 and listed(w) == [0, 4, 5]
+    inst = Instance(1, np.ones((8, 8), bool), (4, 4), id=w.doc.dataset.new_annotation_id())
+    w.doc.push(insert_edit(w.doc.current, inst, "Draw"))  # an edit: the image is in progress
+    assert w.doc.current.status == "in_progress"
+    assert 4 in listed(w) and highlighted(w) == 4  # ...and it stays listed while shown
+    QTest.keyClick(w.canvas, Qt.Key_U)
+    assert w.doc.row == 5 and listed(w) == [0, 5]
+
+
+def test_u_and_the_prefetch_follow_a_name_filter(qtbot, six):
+    w = six
+    w.image_panel.filter_edit.setText("b")
+    assert listed(w) == [3, 4, 5] and w.doc.row == 3 and highlighted(w) == 3
+    assert [r.file_name for r in w.inference.pixels.neighbours(3)] == ["b1.png", "b2.png"]
+    QTest.keyClick(w.canvas, Qt.Key_U)  # b0 is done: U goes to b1, never to an a
+    assert w.doc.row == 4
+    QTest.keyClick(w.canvas, Qt.Key_U)
+    assert w.doc.row == 5
+    QTest.keyClick(w.canvas, Qt.Key_U)  # wraps around inside the list
+    assert w.doc.row == 4
+
+
+def test_a_filter_that_lists_nothing_shows_nothing_until_it_lists_again(qtbot, six):
+    w = six
+    w.doc.set_row(4)
+    qtbot.waitUntil(lambda: w.canvas.image_id == w.doc.current.id, timeout=5000)
+    w.image_panel.filter_edit.setText("zzz")
+    assert listed(w) == [] and w.doc.current is None and w.canvas.image_id is None
+    assert w.image_panel.empty_label.isVisible() and w.instance_table.rowCount() == 0
+    QTest.keyClick(w.canvas, Qt.Key_D)
+    assert w.doc.current is None
+    w.image_panel.filter_edit.setText("")  # the image shown before comes back
+    assert w.doc.row == 4 and highlighted(w) == 4
+    assert not w.image_panel.empty_label.isVisible()
+    qtbot.waitUntil(lambda: w.canvas.image_id == w.doc.current.id, timeout=5000)
