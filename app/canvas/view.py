@@ -56,6 +56,7 @@ class CanvasView(QGraphicsView):
         self._labels: list[LabelItem] = []
         self.image_id: int | None = None
         self.fitted = True  # fit to window until the user zooms or pans: a resize refits
+        self.notice = ""  # shown instead of an image (one that cannot be read)
         self._pan_from: QPointF | None = None
         self._space = False
         self.tool = None  # the active drawing tool (tools.py); None: select
@@ -70,7 +71,10 @@ class CanvasView(QGraphicsView):
         doc.datasetReset.connect(self.clear_image)
 
     # ------------------------------------------------------------------ content
-    def clear_image(self) -> None:
+    def clear_image(self, notice: str = "") -> None:
+        """Show no image; `notice` says why, in the middle of the view."""
+        self.notice = notice
+        self.viewport().update()
         self._bands.clear()
         self.image_id = None
         self.rgb = self._bgra = self._shown = None
@@ -83,6 +87,7 @@ class CanvasView(QGraphicsView):
     def set_image(self, image_id: int, rgb: np.ndarray, bgra: np.ndarray) -> None:
         """Show decoded pixels (from the loader thread) and composite the overlay."""
         first = self.rgb is None or self.rgb.shape != rgb.shape
+        self.notice = ""
         self.image_id = image_id
         self.rgb, self._bgra = rgb, bgra
         self._refresh_display()
@@ -211,6 +216,16 @@ class CanvasView(QGraphicsView):
             self.clear_image()  # no image shown (a filter lists none)
         elif rec.id != self.image_id:
             self.selection_item.set_instance(None)
+
+    def drawForeground(self, painter, rect) -> None:
+        super().drawForeground(painter, rect)
+        if self.notice and self.rgb is None:
+            painter.save()
+            painter.resetTransform()  # viewport pixels
+            painter.setPen(QColor(230, 230, 230))
+            painter.drawText(self.viewport().rect().adjusted(20, 20, -20, -20),
+                             Qt.AlignCenter | Qt.TextWordWrap, self.notice)
+            painter.restore()
 
     def _set_labels(self, labels: list[LabelItem]) -> None:
         for item in self._labels:

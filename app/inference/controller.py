@@ -59,10 +59,12 @@ class InferenceController(QObject):
         self._latest: dict[int, int] = {}  # image id -> newest prediction request id
         self._batch_skipped: set[str] = set()  # images a batch left as they were
         self._batch_failed: list[str] = []
+        self._batch_unreadable: set[int] = set()  # images a batch could not read
         self.pixels.loaded.connect(lambda _i: self._maybe_auto_predict())
         w = self.worker
         w.predicted.connect(self._on_predicted)
         w.failed.connect(self._on_failed)
+        w.unreadable.connect(self._on_unreadable)
         w.progress.connect(self.batchProgress)
         w.batchFinished.connect(self._on_batch_finished)
         w.modelReady.connect(self._on_model_ready)
@@ -155,7 +157,8 @@ class InferenceController(QObject):
         try:
             return PredictRequest(rid, rec.id, path=self.doc.dataset.image_path(rec),
                                   explicit=explicit)
-        except ImageReadError:
+        except ImageReadError as e:
+            self.pixels.mark_unreadable(rec.id, str(e))
             return None
 
     def predict_current(self, explicit: bool = True) -> bool:
@@ -190,6 +193,7 @@ class InferenceController(QObject):
                 if req is not None:
                     reqs.append(req)
         self._batch_skipped, self._batch_failed = set(changed), []
+        self._batch_unreadable = set()
         if reqs:
             self.batch_active = True
             self.batchRunning.emit(True)
@@ -208,6 +212,9 @@ class InferenceController(QObject):
         self.batchRunning.emit(False)
         self.stateChanged.emit("predict-all cancelled" if cancelled else "predict-all finished")
         self._say_skipped()
+        if self._batch_unreadable:
+            self.message.emit(f"{len(self._batch_unreadable)} image(s) cannot be read; the "
+                              "image list marks them (its tooltip says why)")
         if self._batch_failed:
             shown = "\n".join(self._batch_failed[:10])
             more = len(self._batch_failed) - 10
@@ -253,6 +260,16 @@ class InferenceController(QObject):
             self._batch_failed.append(f"{name}: {message.splitlines()[0]}")
         else:
             self.notifier.error("Prediction failed", f"{name}: {message}")
+
+    def _on_unreadable(self, req: PredictRequest, message: str) -> None:
+        if self._latest.get(req.image_id) != req.request_id:
+            return
+        del self._latest[req.image_id]
+        self.pixels.mark_unreadable(req.image_id, message)
+        if self.batch_active and not req.explicit:
+            self._batch_unreadable.add(req.image_id)
+        elif req.explicit:
+            self.message.emit(f"Cannot predict: {message}")
 
     def shutdown(self) -> None:
         """Stop both threads and wait for them (called before the window dies)."""

@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from model.errors import Cancelled
+from model.images import ImageReadError
 
 _LIVE_THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
 
@@ -182,6 +183,7 @@ class InferenceWorker(QueueWorker):
 
     predicted = Signal(object, object, object)  # PredictRequest, instances, (h, w)
     failed = Signal(object, str, bool)  # PredictRequest, message, out-of-memory
+    unreadable = Signal(object, str)  # PredictRequest, why its image cannot be read
     progress = Signal(int, int, float)  # batch done, total, ETA seconds
     batchFinished = Signal(bool)  # True when cancelled
     modelReady = Signal(object)  # ModelInfo
@@ -342,6 +344,8 @@ class InferenceWorker(QueueWorker):
             self.predicted.emit(req, instances, image.shape[:2])
         except Cancelled:
             pass
+        except ImageReadError as e:  # the file, not the model: the image list marks it
+            self.unreadable.emit(req, str(e))
         except Exception as e:
             oom = is_out_of_memory(e)
             msg = str(e) or type(e).__name__

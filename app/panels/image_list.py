@@ -11,7 +11,7 @@ from typing import Iterator
 
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize,
                             QSortFilterProxyModel, Qt, Signal)
-from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
                                QVBoxLayout, QWidget)
@@ -31,13 +31,29 @@ class ImageListModel(QAbstractListModel):
     def __init__(self, doc: Document):
         super().__init__()
         self.doc = doc
+        self.problems: dict[int, str] = {}  # image id -> why its file cannot be read
+        self._warning: QIcon | None = None
         doc.datasetReset.connect(self._reset)
         doc.imageStateChanged.connect(self._row_changed)
         doc.thresholdChanged.connect(lambda _t: self._all_changed())
 
     def _reset(self) -> None:
         self.beginResetModel()
+        self.problems.clear()
         self.endResetModel()
+
+    def set_problem(self, image_id: int, why: str) -> None:
+        """Mark an image whose file cannot be read (why "": it can now)."""
+        if why:
+            self.problems[image_id] = why
+        else:
+            self.problems.pop(image_id, None)
+        self._row_changed(self.doc.row_of(image_id))
+
+    def _warning_icon(self) -> QIcon:
+        if self._warning is None:
+            self._warning = QApplication.style().standardIcon(QStyle.SP_MessageBoxWarning)
+        return self._warning
 
     def _all_changed(self) -> None:
         """The shown instance counts follow the score threshold."""
@@ -60,6 +76,10 @@ class ImageListModel(QAbstractListModel):
         if not index.isValid():
             return None
         rec = self.doc.dataset.images[index.row()]
+        problem = self.problems.get(rec.id)
+        if problem is not None and role in (DetailRole, Qt.DecorationRole, Qt.ToolTipRole):
+            return {DetailRole: "unreadable", Qt.DecorationRole: self._warning_icon(),
+                    Qt.ToolTipRole: f"{rec.file_name} cannot be read:\n{problem}"}[role]
         if role == DetailRole:
             return f"{len(self.doc.listed(rec))} · {STATE_LABEL[rec.status]}"
         if role == Qt.DisplayRole:  # the whole row as text (type-ahead, accessibility)

@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.session.opened.connect(lambda _n: self.model_panel.show_selection())
         inf.pixelsReady.connect(self.canvas.set_image)
         inf.pixelsFailed.connect(self._on_pixels_failed)
+        inf.pixels.unreadable.connect(self.image_panel.model.set_problem)
         inf.pixels.sizeMismatch.connect(lambda _i, msg: self.notifier.error("Image size mismatch",
                                                                             msg))
         inf.stateChanged.connect(self.state_label.setText)
@@ -258,9 +259,17 @@ class MainWindow(QMainWindow):
         self.actions_["actionToggleLabels"].setChecked(on)
         self.canvas.set_show_labels(on)
 
-    def _on_pixels_failed(self, _image_id: int, message: str) -> None:
-        self.canvas.clear_image()
-        self.notifier.error("Cannot show image", message)
+    def _on_pixels_failed(self, image_id: int, message: str) -> None:
+        """No dialog: the canvas and the status bar say it, the image list marks it."""
+        rec = self.doc.record(image_id)
+        name = rec.file_name if rec is not None else f"image {image_id}"
+        why = message
+        try:  # the reason, without the full path the message starts with
+            why = message.removeprefix(f"{self.doc.dataset.image_path(rec)}: ")
+        except Exception:
+            pass
+        self.canvas.clear_image(f"{name} cannot be read:\n{why}")
+        self.statusBar().showMessage(f"{name} cannot be read: {why}", 15_000)
 
     def _on_cursor(self, x: int, y: int) -> None:
         if x < 0 or self.canvas.rgb is None:

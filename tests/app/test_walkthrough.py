@@ -218,3 +218,65 @@ def test_at_1280_by_800_with_training_the_lists_and_the_loss_legend_have_room(
     plot = panel.plot.geometry()
     assert not plot.intersects(legend.geometry()) and legend.geometry().top() >= plot.bottom()
     assert panel.table.geometry().top() >= legend.geometry().bottom()
+
+
+# ---------------------------------------------------------------------- 31
+@pytest.fixture
+def broken(tmp_path):
+    """img0 and img3 are images; img1 and img2 are not (a truncated file, a text file)."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for k in (0, 3):
+        write_image(d / f"img{k}.png", 64, 64, seed=k)
+    (d / "img1.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
+    (d / "img2.png").write_text("not an image at all")
+    return d
+
+
+def _row_data(w, row, role):
+    m = w.image_panel.model
+    return m.data(m.index(row), role)
+
+
+def test_broken_images_are_marked_in_the_list_and_said_once_in_the_status_bar(
+        qtbot, make_window, broken):
+    from PySide6.QtGui import QIcon
+
+    from app.panels.image_list import DetailRole
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, broken)
+    with qtbot.waitSignal(w.inference.pixelsFailed, timeout=30_000):
+        w.actions_["actionNextImage"].trigger()  # img1
+    assert not [h for h in w.notifier.history if h[0] == "error"]  # no dialog
+    assert "img1.png" in w.statusBar().currentMessage()
+    assert "cannot be read" in w.statusBar().currentMessage()
+    assert w.canvas.image_id is None and "img1.png" in w.canvas.notice
+    qtbot.waitUntil(lambda: _row_data(w, 2, DetailRole) == "unreadable", timeout=30_000)
+    for row in (1, 2):  # img2 was found broken by the prefetch, quietly
+        assert _row_data(w, row, DetailRole) == "unreadable"
+        assert isinstance(_row_data(w, row, Qt.DecorationRole), QIcon)
+        assert "cannot be read" in _row_data(w, row, Qt.ToolTipRole)
+    assert _row_data(w, 0, DetailRole) == "0 · unreviewed"
+    with qtbot.waitSignal(w.inference.pixelsReady, timeout=30_000):
+        w.actions_["actionPrevImage"].trigger()
+    assert w.canvas.notice == ""
+
+
+def test_predict_all_marks_broken_images_without_a_dialog_each(qtbot, make_window, broken):
+    from app.panels.image_list import DetailRole
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    wait_model(qtbot, w)
+    with qtbot.waitSignal(w.inference.pixelsReady, timeout=30_000):
+        assert w.open_path(broken)
+    w.inference.pixels.prefetch = 0  # only predict-all finds the broken ones
+    messages = []
+    w.inference.message.connect(messages.append)
+    with qtbot.waitSignal(w.inference.batchRunning, timeout=30_000,
+                          check_params_cb=lambda running: not running):
+        w.actions_["actionPredictAll"].trigger()
+    assert not [h for h in w.notifier.history if h[0] == "error"]
+    assert any(m.startswith("2 image(s) cannot be read") for m in messages), messages
+    assert [_row_data(w, r, DetailRole) for r in range(4)][1:3] == ["unreadable"] * 2
+    assert w.doc.dataset.images[3].instances  # the readable ones were predicted
