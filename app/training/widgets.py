@@ -164,47 +164,85 @@ class TrainingPanel(QWidget):
         lay.addWidget(self.legend)
         lay.addWidget(self.table)
 
-    def reset(self, text: str) -> None:
+    def clear(self, text: str) -> None:
+        """No run to show (the open dataset has not trained yet)."""
         self.status.setText(text)
         self.plot.clear()
         self.legend.setText("")
         self.curves.clear()
         self.points.clear()
         self.table.setRowCount(0)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.cancel.setEnabled(False)
+
+    def reset(self, text: str) -> None:
+        """A run starts."""
+        self.clear(text)
         self.progress.setRange(0, 0)
         self.progress.setFormat("starting…")
         self.cancel.setEnabled(True)
 
-    def on_event(self, e: dict) -> None:
+    def show_run(self, events: list, text: str) -> None:
+        """A finished run as its events left it (the curves drawn once, at the end).
+        The events come from a file: one that does not fit is skipped."""
+        self.clear(text)
+        done = None
+        for e in events:
+            try:
+                if e.get("event") == "done":
+                    done = e
+                elif e.get("event") in ("start", "iter", "val"):
+                    self.on_event(e, draw=False)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        self._draw_curves()
+        self.status.setText(text)
+        if done is not None:
+            try:
+                self.on_finished(done)
+                self.status.setText(f"{text}. {self.status.text()}")
+            except (TypeError, ValueError, AttributeError):
+                self.status.setText(text)
+
+    def _draw_curves(self) -> None:
+        for name, (xs, ys) in self.points.items():
+            self.curves[name].setData(xs, ys)
+
+    def on_event(self, e: dict, draw: bool = True) -> None:
+        """One progress event of the run (draw False: a replay draws the curves once)."""
         kind = e.get("event")
         if kind == "start":
-            self.progress.setRange(0, e["iterations"])
-            self.progress.setValue(e.get("start_iteration", 0))
+            self.progress.setRange(0, int(e["iterations"]))
+            self.progress.setValue(int(e.get("start_iteration", 0)))
             self.status.setText(f"Training on {e['train_images']} image(s), validating on "
                                 f"{e['val_images']}, {e['device']}, from {e['weights']}")
         elif kind == "iter":
-            self.progress.setMaximum(e["total"])
-            self.progress.setValue(e["iteration"])
+            self.progress.setMaximum(int(e["total"]))
+            self.progress.setValue(int(e["iteration"]))
             self.progress.setFormat(f"{e['iteration']}/{e['total']} · "
                                     f"{e['images_per_s']:.2f} img/s · ETA {format_eta(e['eta_s'])}")
             for name, value in list(e["losses"].items()) + [("loss", e["loss"])]:
                 xs, ys = self.points.setdefault(name, ([], []))
-                xs.append(e["iteration"])
-                ys.append(value)
+                xs.append(float(e["iteration"]))
+                ys.append(float(value))
                 curve = self.curves.get(name)
                 if curve is None:
                     curve = self.plot.plot(pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
                                                         width=2 if name == "loss" else 1))
                     self.curves[name] = curve
                     self._show_legend()
-                curve.setData(xs, ys)
+                if draw:
+                    curve.setData(xs, ys)
         elif kind == "validating":
             self.status.setText(f"Validating epoch {e['epoch']}…")
         elif kind == "val":
             m = e["metrics"]
+            cells = [str(e["epoch"]), m["bbox"]["AP"], m["segm"]["AP"]]
             r = self.table.rowCount()
             self.table.insertRow(r)
-            for c, v in enumerate([str(e["epoch"]), m["bbox"]["AP"], m["segm"]["AP"]]):
+            for c, v in enumerate(cells):
                 text = v if isinstance(v, str) else ("-" if v is None else f"{v:.3f}")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)

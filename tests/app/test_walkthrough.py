@@ -280,3 +280,86 @@ def test_predict_all_marks_broken_images_without_a_dialog_each(qtbot, make_windo
     assert any(m.startswith("2 image(s) cannot be read") for m in messages), messages
     assert [_row_data(w, r, DetailRole) for r in range(4)][1:3] == ["unreadable"] * 2
     assert w.doc.dataset.images[3].instances  # the readable ones were predicted
+
+
+# ---------------------------------------------------------------------- 29
+def _iter_events(n: int) -> list[dict]:
+    out = [{"event": "start", "iterations": n, "train_images": 3, "val_images": 1,
+            "device": "cpu", "weights": "coco"}]
+    for i in range(1, n + 1):
+        out.append({"event": "iter", "iteration": i, "total": n, "images_per_s": 2.0,
+                    "eta_s": n - i, "losses": {"loss_mask": 1 / i}, "loss": 2 / i})
+    out.append({"event": "val", "epoch": 1,
+                "metrics": {"bbox": {"AP": 0.5}, "segm": {"AP": 0.25}}})
+    return out
+
+
+def _folder(tmp_path, name: str, n: int = 2):
+    d = tmp_path / name
+    d.mkdir()
+    for k in range(n):
+        write_image(d / f"{name}{k}.png", 64, 64, seed=k)
+    return d
+
+
+def test_another_dataset_gets_its_own_training_dock(qtbot, make_window, tmp_path):
+    import json
+
+    from model.versions import VersionRegistry
+    a, b = _folder(tmp_path, "a"), _folder(tmp_path, "b")
+    run = b / ".maskloop" / "runs" / "v1-20250101-1200"  # b trained before
+    run.mkdir(parents=True)
+    (run / "model.pt").write_bytes(b"")
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in _iter_events(5))
+                                      + '{"event": "done", "status": "finished", '
+                                        '"iterations": 5}\nnot json\n')
+    VersionRegistry(b / ".maskloop").add("v1-20250101-1200", run / "model.pt",
+                                         {"status": "finished"}, {}, [])
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, a)
+    panel = w.training_panel
+    panel.reset("Starting v1 on a")  # a run of dataset a, shown live, then finished
+    for e in _iter_events(4):
+        panel.on_event(e)
+    panel.on_finished({"status": "finished", "iterations": 4})
+    open_and_show(qtbot, w, b)  # b's last run, from its events
+    assert "v1-20250101-1200" in panel.status.text() and "b" in panel.status.text()
+    assert len(panel.points["loss"][0]) == 5 and panel.table.rowCount() == 1
+    assert panel.table.item(0, 2).text() == "0.250"
+    open_and_show(qtbot, w, a)  # a never finished a run of its own: nothing to show
+    assert panel.curves == {} and panel.table.rowCount() == 0
+    assert panel.status.text().startswith("No training yet on a")
+
+
+def test_a_run_of_the_dataset_before_keeps_the_dock_and_its_own_registry(
+        qtbot, make_window, tmp_path):
+    import json
+
+    import torch
+    a, b = _folder(tmp_path, "a"), _folder(tmp_path, "b")
+    answers = Answers()
+    w = make_window(answers=answers)
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, a)
+    ft = w.finetune
+    state_a = w.session.state_dir()
+    run_dir = state_a / "runs" / "v1-x"
+    run_dir.mkdir(parents=True)
+    torch.save({"model": {}, "history": []}, run_dir / "model.pt")
+    w.training_panel.reset("Starting v1-x")
+    ft.run = {"name": "v1-x", "dir": run_dir, "checkpoint": run_dir / "model.pt",
+              "start": {}, "events": [], "state": state_a, "dataset": "a"}
+    for e in _iter_events(3):
+        ft._on_event(e)
+    open_and_show(qtbot, w, b)  # a is still training: the dock keeps its run, named
+    assert len(w.training_panel.points["loss"][0]) == 3
+    assert "v1-x" in w.training_panel.status.text() and "a" in w.training_panel.status.text()
+    ft._on_finished({"status": "finished", "iterations": 3})
+    reg = json.loads((state_a / "models.json").read_text())
+    assert [v["name"] for v in reg["versions"]] == ["v1-x"]  # a's registry, not b's
+    assert not (w.session.state_dir() / "models.json").exists()
+    assert "Fine-tune finished" not in answers.asked  # no offer to switch b to it
+    assert w.notifier.history[-1][1] == "Fine-tune finished"
+    assert w.training_panel.curves == {}  # b's dock: b has not trained
+    assert len((run_dir / "events.jsonl").read_text().splitlines()) == 5
