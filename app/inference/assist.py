@@ -166,7 +166,10 @@ class AssistController(QObject):
         mapping, new = adopt_categories(ds.categories, self.inference.info.categories,
                                         [inst.category_id], ds.retired_category_ids)
         ops = [CategoryOp(ds, None, c, len(ds.categories) + k) for k, c in enumerate(new)]
-        made = Instance(mapping[inst.category_id], inst.mask, inst.offset, source="human",
+        # the model's detection, accepted by a person: saved as exactly that
+        made = Instance(mapping[inst.category_id], inst.mask, inst.offset, source="model",
+                        review="accepted", score=inst.score,
+                        model=inst.model or self.inference.info.model_id,
                         id=ds.new_annotation_id())
         self.cancel_offer()
         self.doc.push(Edit("Click to segment", ops + [InsertOp(rec, made, len(rec.instances)),

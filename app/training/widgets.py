@@ -67,6 +67,13 @@ class FineTuneDialog(QDialog):
         st = s.status
         form.addRow("Images", QLabel(f"{st.get('done', 0)} done · {st.get('in_progress', 0)} in "
                                      f"progress · {st.get('unreviewed', 0)} unreviewed"))
+        rv = s.reviews
+        instances = QLabel(f"{rv.get('decided', 0)} decided · {rv.get('accepted', 0)} accepted · "
+                           f"{rv.get('rejected', 0)} rejected · {rv.get('unreviewed', 0)} "
+                           "unreviewed predictions (as the instance list says)")
+        instances.setObjectName("fineTuneInstances")
+        instances.setWordWrap(True)
+        form.addRow("Instances", instances)
         form.addRow("Training uses", self.used)
         form.addRow("", self.include_corrected)
         form.addRow("", why)
@@ -84,8 +91,8 @@ class FineTuneDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         rule = QLabel("The rule: an image is used when it is marked done, or when every "
-                      "instance on it is decided: accepted, rejected, edited or drawn by a "
-                      "person (the hand-made annotations of a ground-truth file count, whatever "
+                      "instance on it is decided: accepted, rejected, or decided (drawn or "
+                      "edited by a person, or an annotation of a ground-truth file, whatever "
                       "the image's review state). Rejected instances are never taught as "
                       "objects.")
         rule.setWordWrap(True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import write_image
@@ -363,3 +363,87 @@ def test_a_run_of_the_dataset_before_keeps_the_dock_and_its_own_registry(
     assert w.notifier.history[-1][1] == "Fine-tune finished"
     assert w.training_panel.curves == {}  # b's dock: b has not trained
     assert len((run_dir / "events.jsonl").read_text().splitlines()) == 5
+
+
+# ---------------------------------------------------------------------- 30
+def test_drawn_and_ground_truth_instances_are_decided_in_list_file_and_dialog(
+        qtbot, make_window, tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from model.annotations import Instance
+    from model.coco import load_dataset
+    from model.edits import insert_edit
+    from tests.app.test_walkthrough_keys import coco
+    path = coco(tmp_path)  # two ground-truth annotations, no provenance keys
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    wait_model(qtbot, w)
+    open_and_show(qtbot, w, path)
+    rec = w.doc.current
+    drawn = Instance(3, np.ones((6, 6), bool), (100, 70), id=w.doc.dataset.new_annotation_id())
+    w.doc.push(insert_edit(rec, drawn, "Draw"))
+    with qtbot.waitSignal(w.inference.predictionApplied, timeout=30_000):
+        w.actions_["actionPredict"].trigger()
+    model = w.instance_table.model_
+    shown = {id(i): model.data(model.index(r, 4)) for r, i in enumerate(model.rows)}
+    kinds = {id(i): (i.source, i.original is not None) for i in rec.instances}
+    for inst in rec.instances:
+        if id(inst) not in shown:
+            continue  # under the score threshold
+        want = "unreviewed" if inst.source == "model" else "decided"
+        assert shown[id(inst)] == want, kinds[id(inst)]
+    assert sorted(shown.values()).count("decided") == 3
+    seen = []
+    w.finetune.confirm = lambda dlg: seen.append(dlg) or False
+    w.actions_["actionFineTune"].trigger()
+    assert seen[0].summary.reviews["decided"] == 3
+    assert seen[0].findChild(QLabel, "fineTuneInstances").text().startswith("3 decided")
+    w.files.ask_save_path = lambda default: default
+    assert w.save()
+    anns = {a["id"]: a for a in json.loads(path.read_text())["annotations"]}
+    assert anns[drawn.id]["source"] == "human" and anns[drawn.id]["review"] == "decided"
+    assert "review" not in anns[1] and "source" not in anns[1]  # ground truth: as it came
+    again = load_dataset(path)
+    back = {i.id: i for i in again.images[0].instances}
+    assert back[drawn.id].review == "unreviewed" and back[drawn.id].source == "human"
+    before = path.read_text()
+    from model.coco import save_dataset
+    save_dataset(again, path)
+    assert path.read_text() == before  # `decided` reads back as it was written
+
+
+def test_click_to_instance_saves_the_models_detection_as_accepted(qtbot, make_window,
+                                                                  tmp_path):
+    import json
+
+    from PySide6.QtGui import QTransform
+
+    from tests.app.test_assist_tools import click
+    from tests.app.test_walkthrough_keys import coco
+    path = coco(tmp_path)
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    wait_model(qtbot, w)
+    open_and_show(qtbot, w, path)
+    w.canvas.setTransform(QTransform())
+    w.canvas.centerOn(64, 48)
+    rec = w.doc.current
+    w.actions_["actionClickToSegment"].trigger()
+    with qtbot.waitSignal(w.editing.assist.offerChanged, timeout=30_000):
+        click(w, (100, 10))  # the fake model's 0.3 square (76..101, 9..28)
+    offered = w.editing.assist.offered()
+    click(w, (100, 10))
+    made = rec.instances[-1]
+    assert (made.source, made.review) == ("model", "accepted")
+    assert made.score == offered.score and made.model == "fake:fake"
+    model = w.instance_table.model_
+    row = model.rows.index(made)
+    assert model.data(model.index(row, 3)) == "model"
+    assert model.data(model.index(row, 4)) == "accepted"
+    w.files.ask_save_path = lambda default: default
+    assert w.save()
+    ann = next(a for a in json.loads(path.read_text())["annotations"] if a["id"] == made.id)
+    assert (ann["source"], ann["review"], ann["model"]) == ("model", "accepted", "fake:fake")
+    assert ann["score"] == pytest.approx(offered.score)
