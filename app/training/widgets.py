@@ -68,9 +68,10 @@ class FineTuneDialog(QDialog):
         form.addRow("Images", QLabel(f"{st.get('done', 0)} done · {st.get('in_progress', 0)} in "
                                      f"progress · {st.get('unreviewed', 0)} unreviewed"))
         rv = s.reviews
-        instances = QLabel(f"{rv.get('decided', 0)} decided · {rv.get('accepted', 0)} accepted · "
-                           f"{rv.get('rejected', 0)} rejected · {rv.get('unreviewed', 0)} "
-                           "unreviewed predictions (as the instance list says)")
+        instances = QLabel(f"{rv.get('decided', 0)} decided · {rv.get('accepted', 0)} "
+                           f"accepted · {rv.get('rejected', 0)} rejected · "
+                           f"{rv.get('unreviewed', 0)} unreviewed predictions (as the "
+                           "instance list says)")
         instances.setObjectName("fineTuneInstances")
         instances.setWordWrap(True)
         form.addRow("Instances", instances)
