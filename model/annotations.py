@@ -17,6 +17,10 @@ from .images import ImageReadError, list_images, outside, read_size
 
 SOURCES = ("model", "human", "edited")
 REVIEWS = ("unreviewed", "accepted", "rejected")
+# in a file, `decided` says what review.review_state says of a drawn, edited or
+# ground-truth instance nobody accepted or rejected (in memory: unreviewed, human/edited)
+DECIDED_REVIEW = "decided"
+FILE_REVIEWS = REVIEWS + (DECIDED_REVIEW,)
 IMAGE_STATES = ("unreviewed", "in_progress", "done")
 
 
@@ -63,9 +67,11 @@ class Instance:
     def from_annotation(cls, ann: dict, height: int, width: int) -> "Instance":
         """Wrap a validated COCO annotation; its mask is decoded on first use."""
         source = ann.get("source") or ("model" if ann.get("score") is not None else "human")
+        review = ann.get("review") or "unreviewed"
+        if review == DECIDED_REVIEW:  # a person's; for a model's prediction: kept, accepted
+            review = "unreviewed" if source in ("human", "edited") else "accepted"
         inst = cls(ann["category_id"], id=ann["id"], score=ann.get("score"), source=source,
-                   review=ann.get("review") or "unreviewed", model=ann.get("model"),
-                   iscrowd=bool(ann.get("iscrowd", 0)))
+                   review=review, model=ann.get("model"), iscrowd=bool(ann.get("iscrowd", 0)))
         inst.original = ann
         seg = ann.get("segmentation")
         inst._box_only = not seg and isinstance(ann.get("bbox"), list)

@@ -17,6 +17,7 @@ from . import masks as M
 from .annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
 from .atomic import atomic_write
 from .coco_validate import CocoFormatError, Validator, read_json, validate
+from .review import review_state
 
 FORMATS = ("rle", "polygon")
 WRITE_BATCH = 512  # annotations encoded per json.dumps call
@@ -128,7 +129,7 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
         if inst.score is not None or "score" in original:
             d["score"] = inst.score
         d["source"] = inst.source
-        d["review"] = inst.review
+        d["review"] = review_state(inst)  # `decided` for a person's work, as the rule says
         if inst.model is not None or "model" in original:
             d["model"] = inst.model
     return d

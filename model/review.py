@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .annotations import Category, ImageRecord, Instance
+from .annotations import DECIDED_REVIEW, Category, ImageRecord, Instance
 from .mask_edit import mask_rect
 
 DEDUP_IOU = 0.5  # a new prediction overlapping kept work this much is a duplicate of it
@@ -33,6 +33,17 @@ def is_cached(inst: Instance) -> bool:
 def is_decided(inst: Instance) -> bool:
     """Accepted, rejected, edited or drawn by a person: a decision, whatever its kind."""
     return inst.review != "unreviewed" or inst.source in ("human", "edited")
+
+
+def review_state(inst: Instance) -> str:
+    """What the rule above says of an instance, in one word, as the instance list, the
+    saved file and the fine-tune dialog say it: accepted or rejected as a person said;
+    `decided` for one a person drew or edited, or a ground-truth file brought, that
+    nobody accepted or rejected explicitly (the training rule counts it decided);
+    `unreviewed` only for a model prediction nobody has looked at."""
+    if inst.review != "unreviewed":
+        return inst.review
+    return DECIDED_REVIEW if is_decided(inst) else "unreviewed"
 
 
 def mask_iou(a: Instance, b: Instance) -> float:
@@ -167,6 +178,7 @@ class TrainingSet:
         DONE: 0, DECIDED: 0, CORRECTED: 0, OPEN: 0})
     image_ids: list[int] = field(default_factory=list)
     positives: dict[int, int] = field(default_factory=dict)  # category id -> instances taught
+    reviews: dict[str, int] = field(default_factory=dict)  # review_state -> instances shown
 
     @property
     def used(self) -> int:
@@ -181,6 +193,10 @@ def training_set(images: Iterable[ImageRecord], include_corrected: bool = False,
         out.status[rec.status] = out.status.get(rec.status, 0) + 1
         group = classify_image(rec, threshold)
         out.groups[group] += 1
+        for inst in rec.instances:
+            if not (is_pristine(inst) and (inst.score or 0.0) < threshold):
+                state = review_state(inst)
+                out.reviews[state] = out.reviews.get(state, 0) + 1
         if group in use:
             out.image_ids.append(rec.id)
             for inst in rec.instances:

@@ -44,7 +44,9 @@ class FileController(QObject):
             self.notifier.error("Cannot open", str(e))
             return False
         if ds.warnings:
-            self.notifier.error("Problems in the file", "\n".join(ds.warnings[:12]))
+            more = len(ds.warnings) - 12
+            self.notifier.warning("Problems in the file", "\n".join(ds.warnings[:12]) + (
+                f"\n… and {more} more" if more > 0 else "") + "\n\nEverything else was read.")
         if ds.source_format not in ("coco", "images", "image"):
             self.message.emit(f"Opened {Path(path).name} as {NAMES[ds.source_format]}: "
                               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s); "
