@@ -374,7 +374,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                     "gradient" if norm_value is not None and not scaler.is_enabled() and \
                     any_rank(d, not math.isfinite(norm_value)) else None
                 if bad:  # the weights are still the last good ones: saved as they were
-                    st.rng = gather_all(d, rng_state(device, before))
+                    _share(d, st, rng_state(device, before))
                     saver.now(st, "non-finite")
                     raise TrainingError(_nan_message(st.iteration + 1, values, cfg, bad))
                 t4 = time.perf_counter()
@@ -416,11 +416,11 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                 break
             waited = time.perf_counter()
         if stop_reason is not None and st.position < per_epoch:
-            st.rng = gather_all(d, rng_state(device))  # a resume goes on from this batch
+            _share(d, st, rng_state(device))  # a resume goes on from this batch
             saver.now(st, stop_reason)
             break
         _end_epoch(st, opt, d, say, (model, arch, labels, val_s, device) if val_s else None)
-        st.rng = gather_all(d, rng_state(device))
+        _share(d, st, rng_state(device))
         saver.after_epoch(st, final=stop_reason is not None or st.iteration >= total,
                           status=stop_reason)
         if d.on:
@@ -435,6 +435,12 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     if keep_model:
         summary["model"] = model.module if hasattr(model, "module") else model
     return summary
+
+
+def _share(d, st: RunState, rng: dict) -> None:
+    """Every rank's random state and images of this epoch, on rank 0, which saves them."""
+    got = gather_all(d, (rng, list(st.seen)))
+    st.rng, st.seen_by_rank = [g[0] for g in got], [g[1] for g in got]
 
 
 def _end_epoch(st: RunState, opt, d, say: Emit, val: tuple | None) -> None:

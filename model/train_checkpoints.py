@@ -34,7 +34,8 @@ class RunState:
     position: int = 0  # batches of this epoch already trained on (or skipped as unreadable)
     seen: list = field(default_factory=list)  # image ids trained on this epoch
     epoch_losses: dict = field(default_factory=dict)  # loss term -> values this epoch
-    rng: list | None = None  # every rank's random state (train_rng.py) at the last save
+    rng: list | None = None  # every rank's random state (train_rng.py), gathered to save
+    seen_by_rank: list | None = None  # every rank's `seen`, gathered with rng
 
 
 def restore(ck: dict, opt, sched, scaler, path: Path, rank: int, world: int,
@@ -51,7 +52,10 @@ def restore(ck: dict, opt, sched, scaler, path: Path, rank: int, world: int,
                       ck.get("best_segm_ap"))
         progress = ck.get("epoch_progress") or {}
         st.position = int(progress.get("position", 0))
-        st.seen = [int(i) for i in progress.get("seen", [])]
+        seen = progress.get("seen", [])  # one list per rank
+        if len(seen) != world:  # another number of processes: rank 0 keeps the record
+            seen = [[i for part in seen for i in part]] + [[]] * (world - 1)
+        st.seen = [int(i) for i in seen[rank]]
         st.epoch_losses = {str(k): [float(x) for x in v]
                            for k, v in progress.get("losses", {}).items()}
         rngs = ck.get("rng")
@@ -120,7 +124,8 @@ class Checkpointer:
         if last:
             extra.update(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
                          rng=st.rng, world=len(st.rng or [None]),
-                         epoch_progress={"position": st.position, "seen": list(st.seen),
+                         epoch_progress={"position": st.position,
+                                         "seen": st.seen_by_rank or [list(st.seen)],
                                          "losses": {k: list(v) for k, v in st.epoch_losses.items()}})
             if self.scaler.is_enabled():
                 extra["scaler"] = self.scaler.state_dict()

@@ -3,12 +3,17 @@ checkpoint and resumed again ends with the very tensors of a run that was never 
 and a killed checkpoint write leaves no temp file behind the next start (item 24)."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
+import main
 from model import checkpoint as C
 from model.atomic import PROCESS_START
 from model.train import TrainConfig, run_training
@@ -16,6 +21,7 @@ from model.train_data import EpochSampler
 from tests.helpers import shapes_dataset
 
 SIDE = 64
+ROOT = Path(main.__file__).resolve().parent
 
 
 class Killed(BaseException):
@@ -128,3 +134,36 @@ def test_stale_checkpoint_temps_are_removed_at_the_next_start(data, tmp_path):
     assert at_start == [] and all(p.exists() for p in kept)
     said = [e["message"] for e in events if e["event"] == "info" and "temp" in e["message"]]
     assert len(said) == 1 and "m.iter40.pt" in said[0] and "3" in said[0]
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_resume_exactly(tmp_path):
+    """Only rank 0 writes: every rank's random state and images must reach the file."""
+    coco = shapes_dataset(tmp_path / "d", n=5, size=SIDE)  # 3 batches a rank an epoch
+
+    def train(out, *extra, **popen):
+        args = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", "2", "main.py", "train", str(coco), "--out", str(out),
+                "--weights", "none", "--iterations", "4", "--batch-size", "1", "--seed", "3",
+                "--min-size", str(SIDE), "--max-size", str(SIDE), "--workers", "0",
+                "--val-fraction", "0", "--rois-per-image", "32", "--threads", "1", "--warmup",
+                "2", "--device", "cpu", "--progress", "jsonl", *extra]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        if popen:
+            return subprocess.Popen(args, cwd=ROOT, env=env, text=True, **popen)
+        r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    train(tmp_path / "whole.pt")
+    stop, out = tmp_path / "STOP", tmp_path / "parts.pt"
+    p = train(out, "--stop-file", str(stop), stdout=subprocess.PIPE,
+              stderr=subprocess.DEVNULL)
+    for line in p.stdout:  # stop as soon as the first iteration is reported
+        if line.startswith("{") and json.loads(line)["event"] == "iter":
+            stop.touch()
+    assert p.wait(timeout=600) == 0
+    stop.unlink()
+    assert C.load(C.last_path(out))["epoch_progress"]["position"] in (1, 2)  # mid-epoch
+    train(out, "--resume")
+    assert_same(comparable(C.load(C.last_path(out))),
+                comparable(C.load(C.last_path(tmp_path / "whole.pt"))))
