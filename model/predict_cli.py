@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .annotations import Dataset, ImageRecord
-from .cli_args import check_writable, positive_int
+from .cli_args import check_writable, side
+from .sizes import MAX_SIDE, MIN_SIDE
 from .coco import load_dataset, save_dataset
 from .errors import UnusableImage
 from .images import ImageReadError, read_image, read_size
@@ -28,9 +29,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="coco (default; torchvision COCO, cached or downloaded), coco-v2, none "
                         "(random init), or a checkpoint .pt/.pth path")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=positive_int, default=None,
-                   help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
+    p.add_argument("--min-size", type=side, default=None,
+                   help=f"shorter side the model sees (800; {MIN_SIDE}..{MAX_SIDE})")
+    p.add_argument("--max-size", type=side, default=None,
+                   help="longer side cap (1333; at least --min-size)")
 
 
 def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):

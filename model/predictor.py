@@ -20,8 +20,9 @@ from torchvision.models.detection.transform import resize_boxes
 from .annotations import Category, Instance
 from .build import build_model, load_state
 from .devices import configure_cpu_threads, resolve_device
-from .errors import Cancelled, UnusableImage
+from .errors import Cancelled, UnusableImage, UsageError
 from .postprocess import paste_masks_cropped
+from .sizes import size_problem
 from .weights import LoadedWeights, ProgressFn, resolve_weights
 
 MASK_THRESHOLD = 0.5
@@ -57,8 +58,11 @@ class Predictor:
         self.arch = loaded.arch
         self.model_id = loaded.model_id
         self.label_categories: list[Category | None] = loaded.label_categories
-        self.min_size = int(min_size or loaded.min_size or 800)
-        self.max_size = int(max_size or loaded.max_size or 1333)
+        self.min_size = min_size or loaded.min_size or 800
+        self.max_size = max_size or loaded.max_size or 1333
+        problem = size_problem(self.min_size, self.max_size)
+        if problem:  # a checkpoint's own pair is checked on load: an argument is wrong
+            raise UsageError(f"cannot predict at these sizes: {problem}")
         self.model = build_model(loaded.arch, loaded.num_classes, self.min_size, self.max_size,
                                  score_thresh=score_threshold,
                                  detections_per_img=detections_per_img, norm=loaded.norm)
