@@ -18,6 +18,8 @@ from .images import ImageReadError, list_images, outside, read_size
 SOURCES = ("model", "human", "edited")
 REVIEWS = ("unreviewed", "accepted", "rejected")
 IMAGE_STATES = ("unreviewed", "in_progress", "done")
+_NO_MASK = M.empty_mask()[0]  # shared by every instance without pixels yet (read-only, 0x0):
+_NO_MASK.flags.writeable = False  # a million lazy instances allocate no array each
 
 
 class Instance:
@@ -55,7 +57,7 @@ class Instance:
         self._loaded_provenance: tuple | None = None
         self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
-            self._mask, self._offset = M.empty_mask()
+            self._mask, self._offset = _NO_MASK, (0, 0)
         else:
             self._store(mask, offset)
 

@@ -73,11 +73,11 @@ def _say_format(ds: Dataset, path) -> None:
     """Name what was read (another tool's format), and what the file holds that the user
     may not want (crowd masks that look like brush masks)."""
     from .formats.crowd import brush_crowds
-    from .sources import NAMES
+    from .sources import NAMES, shown_warnings
     if ds.source_format != "coco":
         print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)", file=sys.stderr)
-    for w in ds.warnings[:20]:
+    for w in shown_warnings(ds.warnings):
         print(f"warning: {w}", file=sys.stderr)
     brush = brush_crowds(ds)
     if brush:

@@ -16,7 +16,7 @@ from .coco import load_dataset, save_dataset
 from .errors import UnusableImage
 from .images import ImageReadError, read_image, read_size
 from .progress import ProgressBar
-from .sources import open_path
+from .sources import open_path, shown_warnings
 
 
 def _err(msg: str) -> None:
@@ -235,7 +235,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return cmd_from_boxes(args)
     src = open_path(args.path, args.images, use_saved_annotations=False,
                     follow_symlinks=args.follow_symlinks)
-    for w in src.warnings:
+    for w in shown_warnings(src.warnings):
         print(f"warning: {w}", file=sys.stderr)
     if not src.images:
         _err(f"{args.path}: no images found")

@@ -7,7 +7,8 @@ from pathlib import Path
 from .annotations import Dataset
 from .formats.detect import DEFAULT_ANNOTATIONS, NAMES, open_any
 
-__all__ = ["DEFAULT_ANNOTATIONS", "NAMES", "open_path"]
+__all__ = ["DEFAULT_ANNOTATIONS", "NAMES", "open_path", "shown_warnings"]
+SHOWN = 20  # warnings printed one by one; the rest are counted
 
 
 def open_path(path: Path | str, image_root: Path | str | None = None,
@@ -26,3 +27,12 @@ def open_path(path: Path | str, image_root: Path | str | None = None,
         from .formats.crowd import treat_as_instances
         treat_as_instances(ds)
     return ds
+
+
+def shown_warnings(warnings: list[str], shown: int = SHOWN) -> list[str]:
+    """The first `shown` warnings, and a last line with how many were left out and the
+    total, so a long list is never cut without saying so."""
+    if len(warnings) <= shown:
+        return list(warnings)
+    return list(warnings[:shown]) + [f"... and {len(warnings) - shown} more "
+                                     f"({len(warnings)} warnings in all)"]
