@@ -58,17 +58,18 @@ def _annotated(path: Path, fmt: str) -> int:
 
 
 def folder_formats(path: Path) -> list[str]:
-    """Every annotation format a folder holds, most specific first. MaskLoop's own mask
+    """Every annotation format a folder holds, in the order a tie is broken: mask files
+    first (a stray .txt in labels/ is likelier than a stray PNG). MaskLoop's own mask
     export holds masks/ and label images together: that is per-instance masks alone."""
     from .mask_pngs import has_label_images, has_mask_pngs
     from .yolo import is_yolo
     found = []
-    if is_yolo(path):
-        found.append("yolo-seg")
     if has_mask_pngs(path):
         found.append("masks")
     elif has_label_images(path):
         found.append("labels")
+    if is_yolo(path):
+        found.append("yolo-seg")
     if _labelme_folder(path):
         found.append("labelme")
     return found
@@ -82,7 +83,7 @@ def choose(path: Path, found: list[str]) -> tuple[str, str | None]:
     if len(found) == 1:
         return found[0], None
     counts = {f: _annotated(path, f) for f in found}
-    best = max(found, key=lambda f: counts[f])  # a tie: the first, most specific
+    best = max(found, key=lambda f: counts[f])  # a tie: the first found
     held = ", ".join(f"{NAMES[f]} ({counts[f]} image(s))" for f in found)
     others = " or ".join(f"--format-in {f}" for f in found if f != best)
     return best, (f"{path} holds several annotation formats: {held}; read as {NAMES[best]}, "
@@ -109,7 +110,8 @@ def detect(path: Path, use_saved_annotations: bool = True) -> str:
     return detect_with_note(path, use_saved_annotations)[0]
 
 
-def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False) -> Dataset:
+def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False,
+          follow_symlinks: bool = False) -> Dataset:
     data = read_json(path)
     if _labelme_data(data):
         from .labelme import read_labelme
@@ -121,7 +123,8 @@ def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False
             "neither a COCO file (no 'images', 'annotations' and 'categories') nor a labelme "
             "file (no 'shapes' and 'imagePath'); MaskLoop also opens folders of labelme JSON, "
             "YOLO-seg (images/ + labels/), mask PNGs and label images"])
-    return dataset_from_json(data, path=path, image_root=image_root)
+    return dataset_from_json(data, path=path, image_root=image_root,
+                             follow_symlinks=follow_symlinks)
 
 
 def _forced(path: Path, fmt: str) -> str:
@@ -153,13 +156,14 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
     else:
         fmt, note = detect_with_note(path, use_saved_annotations)
     if fmt == "json":
-        ds = _json(path, root, rectangles_as_boxes)
+        ds = _json(path, root, rectangles_as_boxes, follow_symlinks)
     elif fmt == "coco":
         if not (path / DEFAULT_ANNOTATIONS).is_file():
             raise FileNotFoundError(f"{path / DEFAULT_ANNOTATIONS}: no such file (--format-in "
                                     "coco reads a folder's annotations.json)")
         ds = dataset_from_json(read_json(path / DEFAULT_ANNOTATIONS),
-                               path=path / DEFAULT_ANNOTATIONS, image_root=root)
+                               path=path / DEFAULT_ANNOTATIONS, image_root=root,
+                               follow_symlinks=follow_symlinks)
     elif fmt == "image":
         ds = Dataset.from_image_paths([path], path.parent)
     elif fmt == "images":
