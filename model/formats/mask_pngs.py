@@ -310,9 +310,14 @@ def read_masks(path: Path | str, layout: str | None = None) -> Dataset:
         image = root / file_name
         try:
             rec.width, rec.height = read_size(image)
-            check_pixels(image, (rec.width, rec.height))
         except ImageReadError as e:
             ds.warnings.append(f"{e}; its masks are not read")
+            continue
+        try:
+            check_pixels(image, (rec.width, rec.height))
+        except ImageReadError as e:
+            ds.images.pop()  # no tool that reads the export could open it either
+            ds.warnings.append(f"{e}; left out with its masks")
             continue
         if layout == "masks":
             _read_masks_of(ds, rec, root / "masks" / key, image, cats)

@@ -23,7 +23,7 @@ import yaml
 
 from ..annotations import Category, Dataset, ImageRecord, Instance
 from ..atomic import atomic_write_bytes
-from ..images import ImageReadError, is_image_file
+from ..images import ImageReadError, check_pixels, is_image_file
 from .bridge import join_parts, mask_to_polygons, polygons_iou
 from .report import FormatError, PolygonReport, copy_images, natural_key, output_names
 from .yolo_labels import MAX_CLASSES, read_label_file
@@ -145,30 +145,33 @@ def _read_text(f: Path) -> str:
 
 
 def _class_names(root: Path, warnings: list[str]) -> list[str] | None:
-    """Names by class index from data.yaml or classes.txt; None (said in one warning
-    that names the file looked for) when there are none."""
-    unnamed = []
-    for name in YAML_NAMES:
-        f = root / name
-        if f.is_file():
-            try:
-                names = parse_data_yaml(_read_text(f)).get("names")
-            except (ValueError, UnicodeDecodeError, OSError) as e:
-                warnings.append(f"{f}: class names not read ({e})")
-                continue
-            if names is not None:
-                return names
-            unnamed.append(f)
-    for f in (root / "classes.txt", root / "labels" / "classes.txt"):
-        if f.is_file():
-            try:
-                return [n.strip() for n in _read_text(f).splitlines() if n.strip()]
-            except (ValueError, UnicodeDecodeError, OSError) as e:
-                warnings.append(f"{f}: class names not read ({e})")
+    """Names by class index from data.yaml or classes.txt. A names file that cannot be
+    read is named in a warning; when no file gives names, one warning (naming the file
+    looked for) says they are made up: None."""
+    unnamed, failed = [], []
+    sources = [(root / n, "yaml") for n in YAML_NAMES] + [
+        (root / "classes.txt", "txt"), (root / "labels" / "classes.txt", "txt")]
+    for f, kind in sources:
+        if not f.is_file():
+            continue
+        try:
+            text = _read_text(f)
+            names = parse_data_yaml(text).get("names") if kind == "yaml" else [
+                n.strip() for n in text.splitlines() if n.strip()]
+        except (ValueError, UnicodeDecodeError, OSError) as e:
+            failed.append(f"{f}: class names not read ({e})")
+            continue
+        if names is not None:
+            warnings.extend(failed)
+            return names
+        unnamed.append(f)
+    made_up = "the classes are named class0, class1, ... by their index"
+    if failed:  # the last one says what follows; each file is named once
+        warnings.extend(failed[:-1] + [f"{failed[-1]}: {made_up}"])
+        return None
     where = (f"{unnamed[0]} has no names" if unnamed
              else f"no {root / YAML_NAMES[0]} (nor {', '.join(YAML_NAMES[1:])})")
-    warnings.append(f"{where} and no {root / 'classes.txt'}: the classes are named class0, "
-                    "class1, ... by their index")
+    warnings.append(f"{where} and no {root / 'classes.txt'}: {made_up}")
     return None
 
 
@@ -215,6 +218,12 @@ def read_yolo(path: Path | str) -> Dataset:
             ds.ensure_size(rec)
         except ImageReadError as e:
             ds.warnings.append(f"{label}: not read, the image cannot be ({e.reason})")
+            continue
+        try:
+            check_pixels(ds.image_path(rec), (rec.width, rec.height))
+        except ImageReadError as e:
+            ds.images.pop()  # no tool that reads the export could open it either
+            ds.warnings.append(f"{e}; left out with its labels")
             continue
         n = _read_labels(ds, rec, label, names, seen)
         skipped += n
