@@ -9,12 +9,14 @@ line means, so the fast path cannot read a line differently from the slow one.
 """
 from __future__ import annotations
 
+import gc
 import math
-import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from ..annotations import Dataset, ImageRecord, Instance
 from .bridge import polygons_rle
@@ -23,6 +25,8 @@ MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clam
 MAX_CLASSES = 100_000
 _WHITESPACE = np.zeros(256, bool)
 _WHITESPACE[list(b" \t\r\n\v\f")] = True
+_NOT_NUMBER = ~_WHITESPACE  # bytes no number numpy parses holds
+_NOT_NUMBER[list(b"0123456789.+-eEnNaAiIfFtTyY")] = False
 
 
 def parse_line(line: str, n_names: int | None) -> tuple[int, list[float]]:
@@ -51,33 +55,41 @@ def parse_line(line: str, n_names: int | None) -> tuple[int, list[float]]:
 class Lines:
     """The numbers of a label file, line by line: line k's tokens are
     values[start[k]:start[k] + count[k]] (count 0: a blank line)."""
-    text_lines: list[str]
+    raw: np.ndarray  # the file's bytes (UTF-8)
+    newlines: np.ndarray  # byte offsets of the "\n"s
     values: np.ndarray | None  # None: some token is no number (each line is then re-read)
     start: np.ndarray
     count: np.ndarray
 
+    def text(self, k: int) -> str:
+        """Line k as text (only a line the fast checks refused is ever looked at)."""
+        a = int(self.newlines[k - 1]) + 1 if k else 0
+        b = int(self.newlines[k]) if k < self.newlines.size else self.raw.size
+        return self.raw[a:b].tobytes().decode("utf-8", "replace")
+
 
 def split_lines(text: str) -> Lines:
     """Token counts per line from one scan of the bytes, the numbers from one parse."""
-    lines = text.split("\n")
     raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
     space = _WHITESPACE[raw]
     token_start = np.flatnonzero(~space[1:] & space[:-1]) + 1
     if raw.size and not space[0]:
         token_start = np.concatenate(([0], token_start))
     del space
-    line_of = np.searchsorted(np.flatnonzero(raw == ord("\n")), token_start, side="right")
-    count = np.bincount(line_of, minlength=len(lines))[:len(lines)]
+    n_lines = newlines.size + 1
+    count = np.bincount(np.searchsorted(newlines, token_start, side="right"),
+                        minlength=n_lines)[:n_lines]
     start = np.cumsum(count) - count
-    with warnings.catch_warnings():  # numpy says "unmatched data" for a non-number
-        warnings.simplefilter("ignore", DeprecationWarning)
+    values = None
+    if not _NOT_NUMBER[raw].any():  # else numpy would stop at the first odd token anyway
         try:
             values = np.fromstring(raw, sep=" ")  # text mode: not the deprecated one
-        except ValueError:
+        except (ValueError, DeprecationWarning):  # "unmatched data" (an error under -W error)
             values = None
     if values is not None and values.size != int(count.sum()):
         values = None
-    return Lines(lines, values, start, count)
+    return Lines(raw, newlines, values, start, count)
 
 
 def _good_lines(lines: Lines, n_names: int | None) -> np.ndarray:
@@ -121,6 +133,34 @@ def _polygon(ds: Dataset, rec: ImageRecord, cls: int, poly: list[float]) -> Inst
     return Instance.from_annotation(ann, rec.height, rec.width)
 
 
+@contextmanager
+def _collector_paused():
+    """CPython's cyclic collector held off while one file's instances are built, and put
+    back as it was (also on an error). A million lines make five million objects, none in
+    a cycle; the collector would walk the whole growing heap 17 times on the way, half of
+    the read's time (bench/yolo_read.py). The pause is the stdlib's own pattern around
+    allocation bursts (timeit, _posixsubprocess): nothing is left changed on return."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _boxes(vals: np.ndarray, start: np.ndarray, rows: np.ndarray, w: int, h: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """COCO bboxes [x, y, w, h] (clipped to the image) of the box lines `rows`, and
+    whether each keeps an area."""
+    c = np.clip(vals[start[rows, None] + np.arange(1, 5)], 0.0, 1.0) * (w, h, w, h)
+    x0 = np.maximum(c[:, 0] - c[:, 2] / 2, 0.0)
+    y0 = np.maximum(c[:, 1] - c[:, 3] / 2, 0.0)
+    x1 = np.minimum(c[:, 0] + c[:, 2] / 2, float(w))
+    y1 = np.minimum(c[:, 1] + c[:, 3] / 2, float(h))
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), (x1 > x0) & (y1 > y0)
+
+
 def read_label_file(ds: Dataset, rec: ImageRecord, label: Path, text: str,
                     n_names: int | None, seen: set[int]) -> int:
     """Add the instances of one label file's text to rec, in line order; a bad line is
@@ -130,36 +170,60 @@ def read_label_file(ds: Dataset, rec: ImageRecord, label: Path, text: str,
     h, w = rec.height, rec.width
     vals, start, count = lines.values, lines.start, lines.count
     pixels: list[float] = []
-    fast = np.zeros(count.size, bool)  # a polygon that passed every check and has pixels
+    fast = np.zeros(count.size, bool)  # polygons that passed every check and have pixels
+    box_row = np.full(count.size, -1)  # row in `boxes` of a box line that passed them all
+    boxes: list = []
     category = np.zeros(count.size, np.int64)
     if vals is not None and ok.any():
-        coords = np.clip(vals, 0.0, 1.0)
-        scale = np.where((np.arange(vals.size) - np.repeat(start, count)) % 2 == 1, w, h)
-        pixels = np.round(coords * scale, 6).tolist()  # x at odd offsets (after the class)
+        pix = np.clip(vals, 0.0, 1.0)  # in place from here: a 10^6-line file has 17M values
+        parity = np.resize(np.array([0, 1], np.int8), vals.size)
+        is_x = parity != np.repeat((start % 2).astype(np.int8), count)  # odd offset: an x
+        del parity
+        np.multiply(pix, w, out=pix, where=is_x)
+        np.multiply(pix, h, out=pix, where=~is_x)
+        del is_x
+        pixels = np.round(pix, 6, out=pix).tolist()
+        del pix
         fast = ok & (count - 1 >= 6) & ~_thin(vals, start, count, w, h)
-        category[fast] = vals[start[fast]] + 1
-        seen.update(int(c) - 1 for c in np.unique(category[fast]))
-    starts, counts, fast_l, category_l = start.tolist(), count.tolist(), fast.tolist(), \
-        category.tolist()
+        rows = np.flatnonzero(ok & (count == 5))
+        box_array, keep = _boxes(vals, start, rows, w, h)
+        box_row[rows[keep]] = np.arange(int(keep.sum()))
+        boxes = box_array[keep].tolist()
+        good = fast | (box_row >= 0)
+        category[good] = vals[start[good]] + 1
+        seen.update(int(c) - 1 for c in np.unique(category[good]))
+    fast_l, box_l, category_l = fast.tolist(), box_row.tolist(), category.tolist()
+    with _collector_paused():
+        return _build(ds, rec, label, lines, n_names, seen, pixels, fast_l, box_l, boxes,
+                      category_l)
+
+
+def _build(ds: Dataset, rec: ImageRecord, label: Path, lines: Lines, n_names: int | None,
+           seen: set[int], pixels: list[float], fast_l: list[bool], box_l: list[int],
+           boxes: list, category_l: list[int]) -> int:
+    """read_label_file's loop over the lines, in order; returns the lines skipped."""
+    h, w = rec.height, rec.width
+    starts, counts = lines.start.tolist(), lines.count.tolist()
     new_id, rec_id, add = ds.new_annotation_id, rec.id, rec.instances.append
     lazy = Instance.from_annotation
     skipped = 0
-    for k in np.flatnonzero(count > 0).tolist():
+    for k in np.flatnonzero(lines.count > 0).tolist():
         a = starts[k]
         if fast_l[k]:  # the hot path: one dict and one lazy instance per line
             add(lazy({"id": new_id(), "image_id": rec_id, "category_id": category_l[k],
                       "segmentation": [pixels[a + 1:a + counts[k]]], "iscrowd": 0}, h, w))
             continue
-        if ok[k]:
-            cls, coords = int(vals[a]), pixels[a + 1:a + counts[k]]
-        else:
-            try:
-                cls, norm = parse_line(lines.text_lines[k], n_names)
-            except ValueError as e:
-                ds.warnings.append(f"{label}, line {k + 1}: {e}; skipped")
-                skipped += 1
-                continue
-            coords = [v * (w if i % 2 == 0 else h) for i, v in enumerate(norm)]
+        if box_l[k] >= 0:  # a detection box: a box-only instance, as COCO keeps one
+            add(lazy({"id": new_id(), "image_id": rec_id, "category_id": category_l[k],
+                      "bbox": boxes[box_l[k]], "iscrowd": 0}, h, w))
+            continue
+        try:  # what the checks refused or could not settle: the line on its own
+            cls, norm = parse_line(lines.text(k), n_names)
+        except ValueError as e:
+            ds.warnings.append(f"{label}, line {k + 1}: {e}; skipped")
+            skipped += 1
+            continue
+        coords = [v * (w if i % 2 == 0 else h) for i, v in enumerate(norm)]
         if len(coords) == 4:
             inst = _box(ds, rec, cls, coords)
         else:
@@ -174,7 +238,6 @@ def read_label_file(ds: Dataset, rec: ImageRecord, label: Path, text: str,
 
 
 def _has_pixels(poly: list[float], h: int, w: int) -> bool:
-    from pycocotools import mask as mask_utils
     rle = polygons_rle([poly], h, w)
     return rle is not None and int(mask_utils.area(rle)) > 0
 

@@ -5,6 +5,7 @@ __ignore__ and a labelme re-save of MaskLoop's file (15), empty class names (16)
 images with scattered ids (18) and long YOLO label files (20)."""
 from __future__ import annotations
 
+import gc
 import json
 import tracemalloc
 
@@ -307,7 +308,9 @@ def test_a_long_label_file_is_read_without_a_rasterisation_per_line(tmp_path, mo
     real = mask_utils.frPyObjects
     monkeypatch.setattr(mask_utils, "frPyObjects",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert gc.isenabled()
     ds = read_yolo(root)
+    assert gc.isenabled()  # the collector's pause while building is put back
     insts = ds.images[0].instances
     assert len(insts) == n - 1 and not calls  # every line parsed at once, none rasterised
     assert all(i.is_lazy for i in insts)
@@ -317,6 +320,15 @@ def test_a_long_label_file_is_read_without_a_rasterisation_per_line(tmp_path, mo
         poly = [v * (200 if j % 2 == 0 else 160) for j, v in enumerate(pts[src])]
         assert np.array_equal(insts[k].full_mask(160, 200), coco_raster([poly], 160, 200))
         assert insts[k].category_id == src % 2 + 1
+
+
+def test_a_collector_the_caller_turned_off_stays_off(tmp_path):
+    root = yolo(tmp_path / "y", ["0 0.1 0.1 0.9 0.1 0.5 0.9"])
+    gc.disable()
+    try:
+        assert read_yolo(root).num_instances() == 1 and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_sliver_that_covers_no_pixel_is_still_skipped(tmp_path):
