@@ -336,3 +336,29 @@ def test_a_sliver_that_covers_no_pixel_is_still_skipped(tmp_path):
     ds = read_yolo(root)
     assert len(ds.images[0].instances) == 1
     assert any("line 1: the shape covers no pixels" in w for w in ds.warnings)
+
+
+@pytest.mark.parametrize("odd", [False, True])  # a non-number: every line read on its own
+def test_the_fast_reader_skips_exactly_the_lines_parse_line_refuses(tmp_path, odd):
+    from model.formats.yolo_labels import parse_line
+    rng = np.random.default_rng(3)
+    kinds = ["0 0.1 0.1 0.8 0.1 0.5 0.7", "1 0.5 0.5 0.2 0.3", "", "   ", "2 0.1 0.1 0.5 0.5",
+             "0 0.1 1.2 0.8 0.1 0.5 0.7", "0 -0.005 0.1 0.8 0.1 0.5 0.7", "1.5 0.1 0.2 0.3 0.4",
+             "0 nan 0.1 0.8 0.1 0.5 0.7", "0 0.1 0.1 0.8", "0 0.1 0.1 0.8 0.1 0.5", "-1 0 0 1 1",
+             "1\t0.2  0.2 0.9 0.2\t0.5 0.8\r", "0 0.1 0.1 0.5 0.5 1e-3 0.9"]
+    lines = [kinds[k] for k in rng.integers(0, len(kinds), 400)]
+    if odd:
+        lines[200] = "0 0.1 0.1 0.3 x"
+    root = yolo(tmp_path / "y", lines)
+    ds = read_yolo(root)
+    refused = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                parse_line(line, 2)
+            except ValueError:
+                refused.append(n)
+    said = sorted(int(w.split(", line ")[1].split(":")[0]) for w in ds.warnings
+                  if ", line " in w)
+    assert said == refused
+    assert ds.num_instances() == sum(1 for ln in lines if ln.strip()) - len(refused)
