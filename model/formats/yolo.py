@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from ..annotations import Category, Dataset, ImageRecord, Instance
+from ..annotations import Category, Dataset, ImageRecord
 from ..atomic import atomic_write_bytes
 from ..images import ImageReadError, check_pixels, is_image_file
 from .bridge import join_parts, mask_to_polygons, polygons_iou

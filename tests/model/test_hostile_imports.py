@@ -7,6 +7,7 @@ Nothing ends in a traceback."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 import zlib
@@ -48,7 +49,7 @@ def test_the_zero_png_is_what_it_claims():
     data = zero_png(40, 30, palette=True)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert arr.shape[:2] == (30, 40) and not arr.any()
-    with Image.open(__import__("io").BytesIO(data)) as im:
+    with Image.open(io.BytesIO(data)) as im:
         assert im.size == (40, 30) and im.mode == "P"
     assert len(zero_png(HUGE, HUGE)) < 200_000
 

@@ -3,8 +3,9 @@ that wraps (PyYAML's default width, supervision's writer), names that need quoti
 total of skipped lines always said, and the made-up class0... names said once."""
 from __future__ import annotations
 
-import yaml
+import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 import main
@@ -70,7 +71,7 @@ def test_names_that_need_quoting_round_trip_through_pyyaml_and_maskloop(tmp_path
     ds = Dataset([Category(i + 1, n) for i, n in enumerate(NAMES)], image_root=tmp_path)
     Image.new("L", (16, 16)).save(tmp_path / "a.png")
     rec = ds.add_image("a.png", 16, 16)
-    mask = __import__("numpy").ones((4, 4), bool)
+    mask = np.ones((4, 4), bool)
     for c in ds.categories:
         ds.add_instance(rec, Instance(c.id, mask, (2, 2)))
     write_yolo(ds, tmp_path / "out")
