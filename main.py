@@ -33,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["gui"])  # no arguments: the app on the demo images
+    from PIL import Image
+
     from model.cli import run
+    from model.images import DEFAULT_MAX_PIXELS
+
+    # Pillow's decompression-bomb guard, on at MaskLoop's own pixel limit (Pillow's default
+    # would warn on a 90 MP image the rest of MaskLoop opens): the entry point decides this
+    # once; the library only ever reads a header before it lets Pillow decode.
+    Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 
     return run(args)
 

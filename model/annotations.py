@@ -22,6 +22,8 @@ REVIEWS = ("unreviewed", "accepted", "rejected")
 DECIDED_REVIEW = "decided"
 FILE_REVIEWS = REVIEWS + (DECIDED_REVIEW,)
 IMAGE_STATES = ("unreviewed", "in_progress", "done")
+_NO_MASK = M.empty_mask()[0]  # shared by every instance without pixels yet (read-only, 0x0):
+_NO_MASK.flags.writeable = False  # a million lazy instances allocate no array each
 
 
 class Instance:
@@ -59,7 +61,7 @@ class Instance:
         self._loaded_provenance: tuple | None = None
         self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
-            self._mask, self._offset = M.empty_mask()
+            self._mask, self._offset = _NO_MASK, (0, 0)
         else:
             self._store(mask, offset)
 

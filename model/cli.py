@@ -16,7 +16,7 @@ from .errors import DeviceError, UsageError, WeightsError
 from .evaluate import evaluate, format_table, iou_types, load_predictions
 from .images import DEFAULT_MAX_PIXELS, ImageReadError
 from .predict_cli import add_model_options, cmd_predict
-from .sources import open_path
+from .sources import open_path, shown_warnings
 
 # Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
 # error or bad input (a file that is not what it should be, an input that cannot be read).
@@ -62,7 +62,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
         check_writable(out)
     ds = open_path(args.input, args.images, follow_symlinks=args.follow_symlinks,
-                   crowd_as_instances=args.crowd_as_instances)
+                   crowd_as_instances=args.crowd_as_instances, format_in=args.format_in)
     _say_format(ds, args.input)
     result = export(ds, out, fmt, args.tolerance)
     _warn(result.warnings)
@@ -71,11 +71,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _warn(warnings: list[str], limit: int = 20) -> None:
-    for w in warnings[:limit]:
+def _warn(warnings: list[str]) -> None:
+    for w in shown_warnings(warnings):
         print(f"warning: {w}", file=sys.stderr)
-    if len(warnings) > limit:
-        print(f"warning: ... and {len(warnings) - limit} more like these", file=sys.stderr)
 
 
 def _say_format(ds: Dataset, path) -> None:
@@ -84,8 +82,11 @@ def _say_format(ds: Dataset, path) -> None:
     from .formats.crowd import brush_crowds
     from .sources import NAMES
     if ds.source_format != "coco":
+        boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
         print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
-              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)", file=sys.stderr)
+              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
+              + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
+                 if boxes else ""), file=sys.stderr)
     _warn(ds.warnings)
     brush = brush_crowds(ds)
     if brush:
@@ -112,12 +113,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open images through symbolic links that point outside the image folder")
     p.add_argument("--from-boxes", action="store_true",
-                   help="PATH is a COCO file: give every annotation with a bbox but no "
-                        "segmentation a mask from its box; keep everything else")
+                   help="give every box without a mask a mask from its box, and keep "
+                        "everything else: COCO annotations with a bbox and no segmentation, "
+                        "YOLO box lines (class cx cy w h), labelme rectangles")
     p.add_argument("--method", choices=["model", "ellipse", "grabcut", "box"], default="model",
                    help="with --from-boxes: the model's mask head on each box (default; a "
                         "class it does not know gets the inscribed ellipse, the best classical "
                         "method measured), or one classical method for all")
+    add_format_in_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",
@@ -153,8 +156,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open images through symbolic links that point outside the dataset's "
                         "folder")
+    add_format_in_option(p)
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
+
+
+def add_format_in_option(p: argparse.ArgumentParser) -> None:
+    from .formats.detect import FORMATS_IN
+    p.add_argument("--format-in", choices=FORMATS_IN, default=None,
+                   help="read the input as this format instead of telling it from the files "
+                        "(a folder that holds several, such as masks/ beside YOLO labels/)")
 
 
 def add_crowd_option(p: argparse.ArgumentParser) -> None:

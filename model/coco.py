@@ -11,12 +11,13 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from . import masks as M
 from .annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
 from .atomic import atomic_write
-from .coco_validate import CocoFormatError, Validator, read_json, validate
+from .coco_validate import CocoFormatError, Validator, is_id, read_json, validate
+from .images import ImageReadError, read_size
 from .review import review_state
 
 FORMATS = ("rle", "polygon")
@@ -45,11 +46,75 @@ def load_dataset(path: Path | str, image_root: Path | str | None = None) -> Data
     return dataset_from_json(read_json(path), path=path, image_root=image_root)
 
 
+def _no_size(img: Any) -> bool:
+    return isinstance(img, dict) and is_id(img.get("id")) and (
+        img.get("width") is None or img.get("height") is None)
+
+
+def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
+                       ) -> tuple[list[str], list[str]]:
+    """Images without width/height (Label Studio's COCO export leaves them out for
+    unlabelled images; pycocotools does not need them): from the image file's header,
+    else from the RLE size of a mask on it. Returns (warnings, problems): one warning
+    per way a size was found, one problem per image no way resolves."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        return [], []
+    todo = {img["id"]: img for img in data["images"] if _no_size(img)}
+    if not todo:
+        return [], []
+    probe = Dataset(image_root=root)
+    probe.follow_symlinks = follow_symlinks
+    from_header, from_rle, problems, why = [], [], [], {}
+    for ident, img in todo.items():
+        name = img.get("file_name")
+        try:
+            if not isinstance(name, str):
+                raise ImageReadError(f"image id {ident}", "no file_name")
+            rec = ImageRecord(id=ident, file_name=name)
+            img["width"], img["height"] = read_size(probe.image_path(rec))
+            from_header.append(img)
+        except ImageReadError as e:
+            why[ident] = str(e)
+    anns = data.get("annotations")
+    for ann in anns if why and isinstance(anns, list) else []:
+        seg = ann.get("segmentation") if isinstance(ann, dict) else None
+        img = todo.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        size = seg.get("size") if isinstance(seg, dict) else None
+        if img is not None and img["id"] in why and isinstance(size, list) and len(size) == 2:
+            img["height"], img["width"] = size
+            del why[img["id"]]
+            from_rle.append(img)
+    warnings = []
+    if from_header:
+        first = from_header[0]
+        warnings.append(f"{len(from_header)} image(s) have no width/height: read from the "
+                        f"image files' headers (image id {first['id']}, {first['file_name']}: "
+                        f"{first['width']}x{first['height']})")
+    if from_rle:
+        warnings.append(f"{len(from_rle)} image(s) have no width/height and no readable "
+                        "image file: taken from the size of their RLE masks")
+    problems = [f"image id {i}: no width/height, and they cannot be read from the image "
+                f"({reason})" for i, reason in why.items()]
+    return warnings, problems
+
+
 def dataset_from_json(data: dict, path: Path | None = None,
-                      image_root: Path | str | None = None) -> Dataset:
-    validate(data, path)
+                      image_root: Path | str | None = None,
+                      follow_symlinks: bool = False) -> Dataset:
     root = Path(image_root) if image_root is not None else (
         path.parent if path is not None else Path("."))
+    found, unresolved = fill_missing_sizes(data, root, follow_symlinks)
+    try:
+        validate(data, path)
+    except CocoFormatError as e:
+        if not unresolved:
+            raise
+        said = {p.split(":")[0] for p in unresolved}  # "image id 5": said with its reason
+        raise CocoFormatError(path, unresolved + [
+            p for p in e.problems if p.split(":")[0] not in said
+            or "missing or invalid" not in p]) from None
+    if unresolved:
+        raise CocoFormatError(path, unresolved)
     categories = [Category(c["id"], c["name"], c.get("supercategory"), extra=c)
                   for c in data["categories"]]
     images, by_id, warnings = [], {}, []
@@ -68,7 +133,7 @@ def dataset_from_json(data: dict, path: Path | None = None,
     ds = Dataset(categories, images, image_root=root, path=path,
                  extra={k: v for k, v in data.items() if k not in _BIG3})
     ds.key_order = list(data.keys())
-    ds.warnings = warnings
+    ds.warnings = found + warnings
     return ds
 
 

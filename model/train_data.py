@@ -109,7 +109,7 @@ def select_samples(ds: Dataset, all_images: bool = False, include_corrected: boo
         shown = "\n  ".join(missing[:10])
         raise TrainingDataError(f"{len(missing)} training image(s) are missing:\n  {shown}")
     if unreadable and not samples:
-        raise TrainingDataError(f"every training image is unreadable:\n  "
+        raise TrainingDataError("every training image is unreadable:\n  "
                                 + "\n  ".join(unreadable[:10]))
     warnings += [f"skipped, unreadable: {u}" for u in unreadable]
     return samples, warnings

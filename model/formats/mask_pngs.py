@@ -33,15 +33,17 @@ import io
 import os
 import re
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 from urllib.parse import unquote
 
 import cv2
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from .. import masks as M
 from ..annotations import Dataset, Instance
-from ..images import ImageReadError, list_images, read_size
+from ..images import ImageReadError, check_pixels, list_images, read_size
 from .folder import FolderExport
 from .names import shorten
 from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
@@ -85,7 +87,7 @@ def parse_mask_name(stem: str) -> tuple[int, str, bool] | None:
     rest = m.group(2)
     crowd = rest.endswith(CROWD)
     name = unquote(rest[:-len(CROWD)] if crowd else rest)
-    return int(m.group(1)), name or DEFAULT_CLASS, crowd
+    return int(m.group(1)), name, crowd  # `001_.png`: a class whose name is empty
 
 
 # ----------------------------------------------------------------------- files
@@ -104,6 +106,16 @@ def _any_file(folder: Path, suffixes: tuple[str, ...]) -> bool:
     return False
 
 
+def has_mask_pngs(path: Path) -> bool:
+    """Layout A: a masks/ folder with mask files in it."""
+    return (Path(path) / "masks").is_dir() and _any_file(Path(path) / "masks", MASK_EXTENSIONS)
+
+
+def has_label_images(path: Path) -> bool:
+    """Layout B: label images in labels/ (whatever else it holds)."""
+    return bool(_files(Path(path) / "labels"))
+
+
 def is_mask_folder(path: Path) -> str | None:
     """'masks' (layout A), 'labels' (layout B) or None. A YOLO folder, whose labels/
     holds .txt files, is neither."""
@@ -116,12 +128,23 @@ def is_mask_folder(path: Path) -> str | None:
     return None
 
 
-def read_array(path: Path) -> np.ndarray:
-    """Pixels as stored: 16-bit stays 16-bit, a palette image gives its indices."""
+def read_array(path: Path, size: tuple[int, int] | None = None,
+               image: Path | None = None) -> np.ndarray:
+    """Pixels as stored: 16-bit stays 16-bit, a palette image gives its indices. The
+    header is read first: a file whose (width, height) is not `size`, or over the pixel
+    limit, is refused before a pixel is decoded (a 110 KB PNG can hold 900 MB of zeros)."""
+    w, h = read_size(path, oriented=False)
+    if size is not None and (w, h) != tuple(size):
+        raise ImageReadError(path, f"is {w}x{h} but {image or 'its image'} is "
+                                   f"{size[0]}x{size[1]}")
+    check_pixels(path, (w, h))
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # Pillow's bomb guard stays on: only past our check
             if im.mode == "P":
                 return np.asarray(im)
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(path, f"refused by Pillow's decompression-bomb guard ({e})") \
+            from None
     except (OSError, ValueError):
         pass  # let OpenCV try (and name the problem)
     try:
@@ -166,11 +189,23 @@ def _class_table(root: Path, warnings: list[str]) -> dict[tuple[str | None, int]
                 warnings.append(f"{path}, line {reader.line_num}: label {row['label']!r} is "
                                 "not a whole number; skipped")
                 continue
-            table[(row.get("image") or None, label)] = row["class"] or DEFAULT_CLASS
+            name = row["class"]  # "" is a name (an empty one); a missing cell is none
+            table[(row.get("image") or None, label)] = DEFAULT_CLASS if name is None else name
     return table
 
 
 # ------------------------------------------------------------------------ read
+
+def _read(ds: Dataset, path: Path, image: Path, rec) -> np.ndarray | None:
+    """A mask or label image of this record's size, or None (said in a warning)."""
+    try:
+        arr = read_array(path, (rec.width, rec.height), image)
+    except ImageReadError as e:
+        ds.warnings.append(f"{e}; skipped")
+        return None
+    return arr if _size_matches(arr, path, image, (rec.width, rec.height), ds.warnings) \
+        else None
+
 
 def _size_matches(arr: np.ndarray, mask: Path, image: Path, size: tuple[int, int],
                   warnings: list[str]) -> bool:
@@ -211,12 +246,8 @@ def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTa
         ds.warnings.append(f"{folder}: {odd} file name(s) not <n>_<class>.png; read as "
                            f"class {DEFAULT_CLASS!r}")
     for (_n, name, crowd), p in sorted(entries, key=lambda e: (e[0][0], natural_key(e[1].name))):
-        try:
-            arr = read_array(p)
-        except ImageReadError as e:
-            ds.warnings.append(f"{e}; skipped")
-            continue
-        if not _size_matches(arr, p, image, (rec.width, rec.height), ds.warnings):
+        arr = _read(ds, p, image, rec)
+        if arr is None:
             continue
         crop, offset = M.tight_crop(arr.any(axis=2) if arr.ndim == 3 else arr != 0)
         if crop.size == 0:
@@ -225,31 +256,58 @@ def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTa
         ds.add_instance(rec, Instance(cats.id(name), crop, offset, iscrowd=crowd))
 
 
-def _regions(labels: np.ndarray):
-    """(id, crop, offset) per nonzero id, from one sort of the pixels: thousands of
-    cells cost one pass, not one full-image comparison each."""
-    flat = labels.ravel()
+def _regions(labels: np.ndarray) -> Iterator[tuple[int, dict]]:
+    """(id, COCO annotation fields) per nonzero id, in id order: the segmentation as
+    compressed RLE built from the id's own runs, bbox and area from its own pixels. One
+    sort of the pixels and work per id in proportion to its pixels: 65,535 ids scattered
+    over an image cost what the image costs, not 65,535 image-sized crops (the mask is
+    decoded, as a crop, only when an instance is first looked at)."""
+    h, w = labels.shape
+    flat = labels.ravel(order="F")  # column-major, as COCO's RLE runs
     idx = np.flatnonzero(flat)
     if idx.size == 0:
         return
-    order = np.argsort(flat[idx], kind="stable")
-    idx = idx[order]
     vals = flat[idx]
-    cuts = np.flatnonzero(np.diff(vals)) + 1
-    w = labels.shape[1]
-    for group in np.split(idx, cuts):
-        ys, xs = np.divmod(group, w)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        value = flat[group[0]]
-        yield int(value), labels[y0:y1, x0:x1] == value, (int(x0), int(y0))
+    order = np.argsort(vals, kind="stable")  # stable: each id's pixels stay in RLE order
+    idx, vals = idx[order], vals[order]
+    del order
+    first_px = np.flatnonzero(np.r_[True, vals[1:] != vals[:-1]])  # each id's first pixel
+    ids = vals[first_px]
+    area = np.diff(np.r_[first_px, idx.size])
+    ys, xs = idx % h, idx // h
+    x0, x1 = xs[first_px], xs[np.r_[first_px[1:], idx.size] - 1]  # column-major: sorted
+    y0, y1 = np.minimum.reduceat(ys, first_px), np.maximum.reduceat(ys, first_px)
+    del ys, xs
+    new_run = np.r_[True, (vals[1:] != vals[:-1]) | (idx[1:] != idx[:-1] + 1)]
+    run_first = np.flatnonzero(new_run)
+    del new_run
+    start = idx[run_first]
+    length = np.diff(np.r_[run_first, idx.size])
+    end = start + length
+    gap = start - np.r_[0, end[:-1]]
+    id_of_run = np.searchsorted(first_px, run_first, side="right") - 1
+    first_run = np.searchsorted(id_of_run, np.arange(ids.size))
+    gap[first_run] = start[first_run]  # an id's first run starts from pixel 0
+    counts = np.stack([gap, length], axis=1).ravel()  # [gap, run, gap, run, ...] per id
+    last_end = end[np.r_[first_run[1:], run_first.size] - 1]
+    bounds = np.r_[first_run, run_first.size] * 2
+    total, flat_counts = h * w, counts.tolist()
+    rles = mask_utils.frPyObjects(
+        [{"size": [h, w], "counts": flat_counts[bounds[k]:bounds[k + 1]]
+          + [total - int(last_end[k])]} for k in range(ids.size)], h, w)
+    for k, obj in enumerate(rles):
+        yield int(ids[k]), {
+            "segmentation": {"size": [h, w], "counts": obj["counts"].decode("ascii")},
+            "area": float(area[k]),
+            "bbox": [float(x0[k]), float(y0[k]), float(x1[k] - x0[k] + 1),
+                     float(y1[k] - y0[k] + 1)],
+            "iscrowd": 0}
 
 
 def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
                       table: dict, cats: CategoryTable) -> None:
-    try:
-        arr = read_array(path)
-    except ImageReadError as e:
-        ds.warnings.append(f"{e}; skipped")
+    arr = _read(ds, path, image, rec)
+    if arr is None:
         return
     if arr.ndim == 3:
         if not (arr == arr[..., :1]).all():
@@ -261,20 +319,22 @@ def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
             ds.warnings.append(f"{path}: label ids must be whole numbers; skipped")
             return
         arr = arr.astype(np.int64)
-    if not _size_matches(arr, path, image, (rec.width, rec.height), ds.warnings):
-        return
-    for label, crop, offset in _regions(arr):
-        name = table.get((key, label)) or table.get((None, label)) or DEFAULT_CLASS
-        ds.add_instance(rec, Instance(cats.id(name), crop, offset))
+    for label, fields in _regions(arr):
+        name = table.get((key, label), table.get((None, label), DEFAULT_CLASS))
+        ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),
+               **fields}
+        ds.add_instance(rec, Instance.from_annotation(ann, rec.height, rec.width))
 
 
-def read_masks(path: Path | str, follow_symlinks: bool = False) -> Dataset:
-    """Layout A or B (module docstring); images in natural order. A mask whose size
-    differs from its image is skipped with a warning naming both files."""
+def read_masks(path: Path | str, layout: str | None = None,
+               follow_symlinks: bool = False) -> Dataset:
+    """Layout A ("masks") or B ("labels"), as named or told from the folder (module
+    docstring); images in natural order. A mask whose size differs from its image is
+    skipped with a warning naming both files."""
     root = Path(path)
     if not root.exists():
         raise FormatError(root, "no such file or folder")
-    layout = is_mask_folder(root) or "masks"
+    layout = layout or is_mask_folder(root) or "masks"
     ds = Dataset(image_root=root)
     ds.source_format = layout
     cats = CategoryTable(ds)
@@ -287,6 +347,12 @@ def read_masks(path: Path | str, follow_symlinks: bool = False) -> Dataset:
             rec.width, rec.height = read_size(image)
         except ImageReadError as e:
             ds.warnings.append(f"{e}; its masks are not read")
+            continue
+        try:
+            check_pixels(image, (rec.width, rec.height))
+        except ImageReadError as e:
+            ds.images.pop()  # no tool that reads the export could open it either
+            ds.warnings.append(f"{e}; left out with its masks")
             continue
         if layout == "masks":
             _read_masks_of(ds, rec, root / "masks" / key, image, cats, long_names)

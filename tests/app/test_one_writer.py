@@ -6,7 +6,6 @@ import json
 import threading
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QMouseEvent, QTransform
 from PySide6.QtWidgets import QApplication, QFileDialog
