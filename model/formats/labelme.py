@@ -27,7 +27,8 @@ from ..annotations import Dataset, ImageRecord, Instance
 from ..atomic import atomic_write_json
 from ..coco_validate import CocoFormatError, bad_coords, read_json
 from ..images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, read_size
-from .bridge import mask_to_polygons, polygons_iou, polygons_rle, rle_object, rle_to_crop
+from .bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle, rle_object,
+                     rle_to_crop)
 from .report import (CategoryTable, FormatError, PolygonReport, category_name, natural_key,
                      output_names)
 
@@ -291,7 +292,17 @@ def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> P
         target = out_dir / names[rec.id].with_suffix(".json")
         shapes, group = [], 0
         for inst in rec.instances:
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+            lazy = inst.is_lazy  # decoded for this instance only, so an export stays small
+            try:
+                polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+                iou = None if inst.iscrowd or not polys else polygons_iou(
+                    polys, inst.mask, inst.offset, h, w)
+            except TooComplex as e:
+                report.too_complex(rec.file_name, inst.id, str(e))
+                continue
+            finally:
+                if lazy:
+                    inst.forget_mask()
             if not polys:
                 report.lost += 1
                 continue
@@ -309,8 +320,7 @@ def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> P
             if inst.iscrowd:
                 report.crowd_kept += 1
             else:
-                report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), len(polys),
-                           bridged)
+                report.add(iou, len(polys), bridged)
         data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
                 "shapes": shapes, "imagePath": _image_path(ds, rec, target.parent),
                 "imageData": None, "imageHeight": h, "imageWidth": w}

@@ -43,6 +43,7 @@ from .. import masks as M
 from ..annotations import Dataset, Instance
 from ..atomic import atomic_write_bytes
 from ..images import ImageReadError, list_images, read_size
+from .raster import BandedMask, LabelImage, instance_counts, mask_png
 from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
                      natural_key, output_names)
 
@@ -266,13 +267,6 @@ def read_masks(path: Path | str) -> Dataset:
 
 # ----------------------------------------------------------------------- write
 
-def _png(arr: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     """Both layouts into out_dir: masks/<stem>/<nnn>_<class>.png per instance,
     labels/<stem>.png (16-bit, id = n, later instances win, no crowd), classes.csv,
@@ -286,18 +280,17 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
         h, w = rec.height, rec.width
         key = names[rec.id].with_suffix("")
         folder = out_dir / "masks" / key
-        labels = np.zeros((h, w), np.uint16)
-        claims = np.zeros((h, w), np.uint16)
+        labels = LabelImage(h, w)  # painted a band of rows at a time (raster.py)
         written = set()
         for n, inst in enumerate(rec.instances, 1):
-            if inst.mask.size == 0:  # a box-only instance: nothing to draw
+            mask = BandedMask(instance_counts(inst, h, w), h, w)
+            if mask.pixels == 0:  # a box-only instance: nothing to draw
                 report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
                                        "left out")
                 continue
             name = category_name(ds, inst.category_id)
             file = f"{n:03d}_{safe_class(name)}{CROWD if inst.iscrowd else ''}.png"
-            full = M.paste(inst.mask, inst.offset, h, w)
-            atomic_write_bytes(folder / file, _png(full.astype(np.uint8) * 255))
+            atomic_write_bytes(folder / file, mask_png(mask))
             written.add(file)
             report.instances += 1
             if inst.iscrowd:
@@ -306,14 +299,13 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
                 report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
                                        "label image; only in masks/")
             else:
-                labels[full] = n
-                claims[full] += 1
+                labels.add(n, mask)
                 rows.append((str(key), n, name))
         for stale in _files(folder):  # an earlier export's extra instances
             if stale.name not in written and parse_mask_name(stale.stem):
                 stale.unlink()
-        report.overlaps += int(np.count_nonzero(claims > 1))
-        atomic_write_bytes(out_dir / "labels" / PurePosixPath(f"{key}.png"), _png(labels))
+        atomic_write_bytes(out_dir / "labels" / PurePosixPath(f"{key}.png"), labels.png())
+        report.overlaps += labels.overlaps
         report.images += 1
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

@@ -23,7 +23,8 @@ from pathlib import Path, PurePosixPath
 from ..annotations import Category, Dataset, ImageRecord, Instance
 from ..atomic import atomic_write_bytes
 from ..images import ImageReadError, is_image_file
-from .bridge import join_parts, mask_to_polygons, polygons_iou, polygons_rle, rle_to_crop
+from .bridge import (TooComplex, join_parts, mask_to_polygons, polygons_iou, polygons_rle,
+                     rle_to_crop)
 from .report import FormatError, PolygonReport, copy_images, natural_key, output_names
 
 MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
@@ -334,17 +335,25 @@ def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> Poly
             if inst.iscrowd:
                 report.crowd_dropped += 1
                 continue
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
             if inst.category_id not in index:
                 report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
                                        f"{inst.category_id}, which the dataset lacks; left out")
                 continue
-            if not polys:
-                report.lost += 1
+            lazy = inst.is_lazy  # decoded for this line only, so an export stays small
+            try:
+                polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+                if not polys:
+                    report.lost += 1
+                    continue
+                coords = _normalised(join_parts(polys), h, w)
+                written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
+                report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+            except TooComplex as e:
+                report.too_complex(rec.file_name, inst.id, str(e))
                 continue
-            coords = _normalised(join_parts(polys), h, w)
-            written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
-            report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+            finally:
+                if lazy:
+                    inst.forget_mask()
             lines.append(" ".join([str(index[inst.category_id])] + coords))
         text = "".join(line + "\n" for line in lines)
         atomic_write_bytes(out_dir / "labels" / names[rec.id].with_suffix(".txt"),
