@@ -1,9 +1,10 @@
-"""Mask primitives: cropped bool masks, bboxes, COCO RLE and polygons.
+"""Mask primitives: cropped bool masks, bboxes and COCO RLE (polygons: polygons.py).
 
 A mask lives as a bool array cropped to its bbox plus an integer (x, y) offset.
-Full-image arrays are made only briefly (decoding a COCO polygon, for example).
-RLE is encoded straight from the crop, so a small instance on a 12 MP image
-never costs a 12 MP buffer.
+RLE is encoded straight from the crop and decoded straight into one, a band of rows
+at a time, so memory follows the runs and the crop: a small instance on a 12 MP
+image never costs a 12 MP buffer, and an image-sized mask on a 200 MP image costs
+its crop (one byte a pixel), never an int64 array of the image's size.
 """
 from __future__ import annotations
 

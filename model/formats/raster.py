@@ -18,7 +18,7 @@ from .. import masks as M
 from ..annotations import Instance
 
 BAND_PIXELS = 1 << 22  # pixels painted at a time
-PNG_LEVEL = 1  # zlib level: masks compress well at the fastest setting (OpenCV's default too)
+PNG_LEVEL = 4  # zlib: masks come out under half the size of cv2.imencode's, noise stays fast
 
 
 def instance_counts(inst: Instance, height: int, width: int) -> np.ndarray:
