@@ -20,9 +20,10 @@ the hole the other way, back along the same segment): both segments cancel, so e
 polygon-only rasteriser (pycocotools, PIL, cv2.fillPoly up to a one-pixel line,
 detectron2) leaves it empty. `join_parts` joins parts the same way.
 
-Work is bounded: an outline longer than MAX_OUTLINE pixel edges, or bridges that would
-compare more than MAX_BRIDGE_WORK point pairs, raise TooComplex (polygons that large are
-no use to any polygon tool; coco-polygon keeps such a mask as RLE).
+Work is bounded: an outline longer than MAX_OUTLINE pixel edges or with more than
+MAX_CORNERS corners, or bridges that would compare more than MAX_BRIDGE_WORK point pairs,
+raise TooComplex (polygons that large are no use to any polygon tool; coco-polygon keeps
+such a mask as RLE).
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ from pycocotools import mask as mask_utils
 
 from . import masks as M
 
-MAX_OUTLINE = 1_000_000  # pixel edges in a mask's outline, holes included
+MAX_OUTLINE = 4_000_000  # pixel edges in a mask's outline, holes included (what tracing holds)
+MAX_CORNERS = 1_000_000  # corners of that outline (about the vertices written)
 MAX_BRIDGE_WORK = 200_000_000  # point-edge pairs compared to place the bridges of one mask
 _KEEP_AREA = 0.8  # a simplified ring must keep this share of its traced area, or is not used
 _MAX_SHIFT = 3.0  # half-px: a needle-sharp corner's offset point is cut back to this
@@ -106,34 +108,45 @@ def _half_pixels(chain: np.ndarray, hole: bool) -> np.ndarray:
     return np.roll(p, -int(at[0]), axis=0) if at.size else p
 
 
-def outline_length(mask: np.ndarray) -> int:
-    """Pixel edges between the mask and the background (the crop's sides count), a few
-    rows at a time: what tracing it would produce, known before tracing it."""
+def outline_size(mask: np.ndarray) -> tuple[int, int]:
+    """(pixel edges, corners) of the outline between the mask and the background (the
+    crop's sides count), a band of rows at a time: what tracing it would hold (a point a
+    boundary pixel) and write (a vertex a corner), known before tracing it. A corner is
+    a 2 x 2 window with 1 or 3 pixels set; two set across a diagonal are two corners."""
     mask = np.asarray(mask, bool)
     h, w = mask.shape
     if h == 0 or w == 0:
-        return 0
-    total = 0
-    step = max(1, M.CHUNK // w)
-    above = np.zeros(w, bool)
-    for r in range(0, h, step):
-        band = mask[r:r + step]
-        total += int(np.count_nonzero(band[:, 1:] != band[:, :-1]))
-        total += int(np.count_nonzero(band[:, 0])) + int(np.count_nonzero(band[:, -1]))
-        total += int(np.count_nonzero(band[0] != above))
-        total += int(np.count_nonzero(band[1:] != band[:-1]))
+        return 0, 0
+    edges = corners = 0
+    step = max(1, M.CHUNK // (w + 2))
+    above = np.zeros(w + 2, np.uint8)
+    for r in range(0, h + 1, step):  # row h: the zero row below the crop
+        n = min(step, h + 1 - r)
+        band = np.zeros((n + 1, w + 2), np.uint8)  # the row above, then n rows; padded
+        band[0] = above
+        band[1:1 + min(n, h - r), 1:-1] = mask[r:r + n]
+        top, low = band[:-1], band[1:]
+        edges += int(np.count_nonzero(low[:, 1:] != low[:, :-1]))
+        edges += int(np.count_nonzero(top != low))
+        s = top[:, :-1] + top[:, 1:] + low[:, :-1] + low[:, 1:]
+        corners += int(np.count_nonzero((s == 1) | (s == 3)))
+        corners += 2 * int(np.count_nonzero((s == 2) & (top[:, :-1] == low[:, 1:])))
         above = band[-1]
-    return total + int(np.count_nonzero(above))
+    return edges, corners
 
 
 def check_outline(mask: np.ndarray) -> None:
-    """Raise TooComplex when the mask's outline is longer than MAX_OUTLINE (checked
-    only where it could be: four edges a pixel at most)."""
-    if 4 * mask.size > MAX_OUTLINE:
-        n = outline_length(mask)
-        if n > MAX_OUTLINE:
-            raise TooComplex(f"its outline is {n:,} pixel edges long (polygons are written "
-                             f"up to {MAX_OUTLINE:,})")
+    """Raise TooComplex when the mask's outline is longer than MAX_OUTLINE pixel edges or
+    has more than MAX_CORNERS corners (checked only where it could be: a pixel has four
+    edges and four corners at most)."""
+    if 4 * mask.size > min(MAX_OUTLINE, MAX_CORNERS):
+        edges, corners = outline_size(mask)
+        if edges > MAX_OUTLINE:
+            raise TooComplex(f"its outline is {edges:,} pixel edges long (polygons are "
+                             f"traced up to {MAX_OUTLINE:,})")
+        if corners > MAX_CORNERS:
+            raise TooComplex(f"its outline has {corners:,} corners (polygons are written up "
+                             f"to {MAX_CORNERS:,})")
 
 
 @dataclass

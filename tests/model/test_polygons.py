@@ -65,11 +65,19 @@ def test_unsimplified_polygons_rasterise_to_every_pixel():
         assert np.array_equal(coco_raster(polys, h, w), M.paste(m, (3, 5), h, w))
 
 
-def test_outline_length_counts_the_pixel_edges():
+@pytest.mark.parametrize("chunk", [M.CHUNK, 64])
+def test_outline_size_counts_pixel_edges_and_corners(chunk, monkeypatch):
+    monkeypatch.setattr(M, "CHUNK", chunk)
     for m in random_masks(3, 40):
-        p = np.pad(m, 1)
-        brute = int((p[1:] != p[:-1]).sum() + (p[:, 1:] != p[:, :-1]).sum())
-        assert P.outline_length(m) == brute
+        p = np.pad(m, 1).astype(int)
+        edges = int((p[1:] != p[:-1]).sum() + (p[:, 1:] != p[:, :-1]).sum())
+        s = p[:-1, :-1] + p[:-1, 1:] + p[1:, :-1] + p[1:, 1:]
+        saddles = (s == 2) & (p[:-1, :-1] == p[1:, 1:])
+        assert P.outline_size(m) == (edges, int(((s == 1) | (s == 3)).sum() + 2 * saddles.sum()))
+    shapes = {4: [[1]], 6: [[1, 0], [1, 1]], 8: [[1, 0], [0, 1]]}
+    for corners, m in shapes.items():
+        assert P.outline_size(np.array(m, bool))[1] == corners
+    assert P.outline_size(np.ones((5, 7), bool)) == (24, 4)  # long edges, few corners
 
 
 # ------------------------------------------------------------------- lean RLE
@@ -237,7 +245,7 @@ def test_masks_no_polygon_tool_could_use_are_left_out_with_a_warning(tmp_path, m
                         else tmp_path / "po.json", fmt)
         line = result.lines[0]
         assert "1 instance too complex for polygons left out" in line, line
-        assert (f"a.png: instance 1 left out: its outline is {P.outline_length(checker):,} "
+        assert (f"a.png: instance 1 left out: its outline is {P.outline_size(checker)[0]:,} "
                 "pixel edges long") in line
     result = export(one_image(tmp_path, masks), tmp_path / "p.json", "coco-polygon")
     assert "1 outline too long" in result.lines[1] and not result.failed
