@@ -23,15 +23,18 @@ TARGET = 1024 ** 3  # resident, what the issue asks
 LIMIT = 3 * 1024 ** 3  # address space: a regression fails fast instead of swapping
 FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme", "masks")
 
+# The peak is the kernel's high-water mark of this process's own memory (VmHWM);
+# ru_maxrss would not do: Linux carries it over exec from the forking pytest process.
 CHILD = r"""
-import resource, sys
+import sys
 sys.path.insert(0, ".")
 import main
 src, out = sys.argv[1], sys.argv[2]
 for fmt in sys.argv[3:]:
     target = f"{out}/{fmt}" + (".json" if fmt.startswith("coco") else "")
     rc = main.main(["export", src, "--out", target, "--format", fmt])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/status") as f:
+        peak = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) * 1024
     print(f"PEAK {fmt} {rc} {peak}", flush=True)
 """
 
@@ -55,6 +58,7 @@ def hostile_file(path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM (Linux)")
 def test_every_export_format_stays_under_1_gib_on_a_196_megapixel_image(tmp_path):
     src = tmp_path / "big.json"
     hostile_file(src)
