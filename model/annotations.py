@@ -94,7 +94,10 @@ class Instance:
     def _decode(self) -> None:
         if self._lazy is not None:
             seg, h, w = self._lazy
-            self._store(*M.decode_segmentation(seg, h, w))
+            # decode_segmentation gives a fresh tight crop: frozen as it is, not copied
+            crop, self._offset = M.decode_segmentation(seg, h, w)
+            crop.flags.writeable = False
+            self._mask = crop
             self._lazy = None
 
     @property
@@ -178,6 +181,8 @@ class Instance:
             return list(self.original["bbox"])
         if self._loose:
             return M.bbox_of(*M.tight_crop(self._mask, self._offset))
+        if self._lazy is not None:  # from the runs, without decoding the mask
+            return M.segmentation_bbox(*self._lazy)
         return M.bbox_of(self.mask, self.offset)
 
     @property
@@ -186,6 +191,8 @@ class Instance:
             return self.original["area"]
         if self._box_only:
             return float(self.original["bbox"][2] * self.original["bbox"][3])
+        if self._lazy is not None:  # from the runs, without decoding the mask
+            return float(M.segmentation_area(*self._lazy))
         return float(np.count_nonzero(self.mask))
 
     def full_mask(self, height: int, width: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 What nobody touched is written back as it came: the same segmentation (polygon
 coordinates or RLE string), bbox, area, key order and unknown keys. New and
 edited masks are written as compressed RLE (counts as str) or, on request, as
-polygons where a polygon can express them (no holes, see masks.POLYGON_TOLERANCE_PX).
+polygons where polygons reproduce them pixel for pixel (no holes; see
+polygons.exact_polygons); the rest stay RLE, so either format is lossless.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from . import masks as M
+from . import polygons as P
 from .annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
 from .atomic import atomic_write
 from .coco_validate import CocoFormatError, Validator, is_id, read_json, validate
@@ -36,6 +38,7 @@ class SaveReport:
     kept_rle_crowd: int = 0
     kept_rle_shape: int = 0  # polygon asked for, but it would not reproduce the mask
     box_only: int = 0  # a bbox without a mask (no or an empty segmentation): kept as it came
+    kept_rle_complex: int = 0  # polygon asked for, but its outline is too long (P.TooComplex)
 
 
 # ----------------------------------------------------------------------------- load
@@ -144,14 +147,17 @@ def _encode(inst: Instance, rec: ImageRecord, fmt: str, report: SaveReport):
     if fmt == "polygon":
         if inst.iscrowd:
             report.kept_rle_crowd += 1
-        elif M.has_hole(inst.mask):
-            report.kept_rle_hole += 1
         else:
-            polys = M.polygons_from_mask(inst.mask, inst.offset)
-            if M.polygon_reproduces(inst.mask, inst.offset, polys, h, w):
+            polys, why = P.exact_polygons(inst.mask, inst.offset, h, w)
+            if polys is not None:
                 report.polygon += 1
                 return polys
-            report.kept_rle_shape += 1
+            if why == "hole":
+                report.kept_rle_hole += 1
+            elif why == "complex":
+                report.kept_rle_complex += 1
+            else:
+                report.kept_rle_shape += 1
     report.rle += 1
     if not inst.edited:  # straight from the file's own segmentation, in pycocotools' C
         return M.to_compressed_rle(inst.original["segmentation"], h, w)

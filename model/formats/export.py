@@ -13,7 +13,6 @@ from .. import masks as M
 from ..annotations import Dataset
 from ..coco import save_dataset
 from ..images import ImageReadError
-from ..masks import POLYGON_TOLERANCE_PX
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -21,8 +20,8 @@ ALIASES = {"rle": "coco-rle", "polygon": "coco-polygon"}  # the names of earlier
 FOLDER_FORMATS = ("yolo-seg", "labelme", "masks")  # --out is a folder
 DESCRIPTIONS = {
     "coco-rle": "COCO, masks as compressed RLE (lossless)",
-    "coco-polygon": "COCO, polygons where they reproduce the mask, RLE for holes and crowd "
-                    "(lossless)",
+    "coco-polygon": "COCO, polygons where they reproduce the mask pixel for pixel, RLE for "
+                    "the rest: holes, crowd (lossless)",
     "coco-polygon-only": "COCO, polygons only (holes bridged, crowd dropped): Label Studio, "
                          "X-AnyLabeling, detectron2's polygon loader",
     "yolo-seg": "YOLO-seg: images/, labels/*.txt and data.yaml (Ultralytics)",
@@ -87,20 +86,18 @@ def _coco(ds: Dataset, out: Path, fmt: str) -> ExportResult:
                          "(no or an empty segmentation); kept as boxes (predict --from-boxes "
                          "gives them masks)")
     if short == "polygon":
-        kept = report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
+        kept = (report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
+                + report.kept_rle_complex)
         if kept:
             res.lines.append(f"kept as RLE: {report.kept_rle_hole} with holes, "
                              f"{report.kept_rle_crowd} crowd, {report.kept_rle_shape} no polygon "
-                             f"reproduces within {POLYGON_TOLERANCE_PX} px (coco-polygon-only "
-                             "turns them into polygons too)")
-        res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical; the rest differ "
-                         f"only on their boundary, by at most {POLYGON_TOLERANCE_PX} px")
-    else:
-        res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical")
-        if check.exact != n:
-            res.lines.append(f"the RLE round trip changed annotation(s) {check.differ[:10]}; "
-                             "please report this")
-            res.failed = True
+                             f"reproduces pixel for pixel, {report.kept_rle_complex} outline too "
+                             "long (coco-polygon-only turns them into polygons too)")
+    res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical")
+    if check.exact != n:
+        res.lines.append(f"the round trip changed annotation(s) {check.differ[:10]}; "
+                         "please report this")
+        res.failed = True
     return res
 
 

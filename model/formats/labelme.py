@@ -32,7 +32,8 @@ from ..annotations import Dataset, ImageRecord, Instance
 from ..coco_validate import CocoFormatError, bad_coords, read_json
 from ..images import (DEFAULT_MAX_PIXELS, ImageReadError, header_size, list_images, outside,
                       read_size)
-from .bridge import mask_to_polygons, polygons_iou, polygons_rle, rle_object, rle_to_crop
+from .bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle, rle_object,
+                     rle_to_crop)
 from .folder import FolderExport
 from .report import (CategoryTable, FormatError, PolygonReport, category_name, copy_images,
                      natural_key, output_names)
@@ -423,7 +424,17 @@ def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonRepo
     h, w = rec.height, rec.width
     shapes, group = [], 0
     for inst in rec.instances:
-        polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+        lazy = inst.is_lazy  # decoded for this instance only, so an export stays small
+        try:
+            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+            iou = None if inst.iscrowd or not polys else polygons_iou(
+                polys, inst.mask, inst.offset, h, w)
+        except TooComplex as e:
+            report.too_complex(rec.file_name, inst.id, str(e))
+            continue
+        finally:
+            if lazy:
+                inst.forget_mask()
         if not polys:
             report.lost += 1
             continue
@@ -441,5 +452,5 @@ def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonRepo
         if inst.iscrowd:
             report.crowd_kept += 1
         else:
-            report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), len(polys), bridged)
+            report.add(iou, len(polys), bridged)
     return shapes

@@ -46,6 +46,7 @@ from ..annotations import Dataset, Instance
 from ..images import ImageReadError, check_pixels, list_images, read_size
 from .folder import FolderExport
 from .names import shorten
+from .raster import BandedMask, LabelImage, instance_counts, mask_png
 from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
                      natural_key, output_names)
 
@@ -366,13 +367,6 @@ def read_masks(path: Path | str, layout: str | None = None,
 
 # ----------------------------------------------------------------------- write
 
-def _png(arr: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     """Both layouts into out_dir: masks/<stem>/<nnn>_<class>.png per instance,
     labels/<stem>.png (16-bit, id = n, later instances win, no crowd), classes.csv,
@@ -387,8 +381,7 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
             key = names[rec.id].key
             labels = _write_instances(ds, rec, folder, PurePosixPath("masks") / key, str(key),
                                       rows, report)
-            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".png"),
-                               _png(labels))
+            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".png"), labels)
             report.images += 1
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
@@ -402,22 +395,22 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
 
 
 def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPath, key: str,
-                     rows: list, report: MasksReport) -> np.ndarray:
-    """Each instance's PNG into `masks`; returns the image's label image (id = n, the
-    later instance wins) and names in the report the instances it no longer shows."""
+                     rows: list, report: MasksReport) -> bytes:
+    """Each instance's PNG into `masks`; returns the image's 16-bit label image PNG (id =
+    n, the later instance wins; painted a band of rows at a time, raster.py) and names
+    in the report the instances it no longer shows."""
     h, w = rec.height, rec.width
-    labels = np.zeros((h, w), np.uint16)
-    claims = np.zeros((h, w), np.uint16)
+    labels = LabelImage(h, w)
     drawn = []
     for n, inst in enumerate(rec.instances, 1):
-        if inst.mask.size == 0:  # a box-only instance: nothing to draw
+        mask = BandedMask(instance_counts(inst, h, w), h, w)
+        if mask.pixels == 0:  # a box-only instance: nothing to draw
             report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
                                    "left out")
             continue
         name = category_name(ds, inst.category_id)
         file = f"{n:03d}_{mask_class_part(name)}{CROWD if inst.iscrowd else ''}.png"
-        full = M.paste(inst.mask, inst.offset, h, w)
-        folder.write_bytes(masks / file, _png(full.astype(np.uint8) * 255))
+        folder.write_bytes(masks / file, mask_png(mask))
         report.instances += 1
         if inst.iscrowd:
             report.crowd += 1
@@ -425,13 +418,11 @@ def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPat
             report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
                                    "label image; only in masks/")
         else:
-            labels[full] = n
-            claims[full] += 1
+            labels.add(n, mask)
             rows.append((key, n, name))
             drawn.append((n, inst, name))
-    report.overlaps += int(np.count_nonzero(claims > 1))
-    if drawn:
-        shown = np.bincount(labels.ravel(), minlength=drawn[-1][0] + 1)
-        report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
-                          for n, inst, name in drawn if not shown[n]]
-    return labels
+    data = labels.png()
+    report.overlaps += labels.overlaps
+    report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
+                      for n, inst, name in drawn if n not in labels.shown]
+    return data

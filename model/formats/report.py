@@ -41,6 +41,9 @@ class PolygonReport:
     crowd_kept: int = 0  # written as the format's ignore regions (labelme's __ignore__)
     lost: int = 0  # nothing left as a polygon (an empty or box-only instance)
     box_only: int = 0  # a box without a mask, kept as such (polygon-only COCO)
+    complex: int = 0  # left out: polygons too large to build or use (polygons.TooComplex)
+    parts_joined: int = 0  # parts bridged into their instance's one polygon
+    fragments_dropped: int = 0  # parts left out, every pixel within --tolerance of the rest
     images: int = 0
     iou_sum: float = 0.0
     worst_iou: float = 1.0
@@ -53,6 +56,10 @@ class PolygonReport:
         self.iou_sum += iou
         self.worst_iou = min(self.worst_iou, iou)
 
+    def too_complex(self, file_name: str, inst_id, why: str) -> None:
+        self.complex += 1
+        self.warnings.append(f"{file_name}: instance {inst_id} left out: {why}")
+
     @property
     def mean_iou(self) -> float:
         return self.iou_sum / self.instances if self.instances else 1.0
@@ -60,6 +67,12 @@ class PolygonReport:
     def summary(self) -> str:
         parts = [f"{_plural(self.instances, 'instance')} as {_plural(self.polygons, 'polygon')}",
                  f"{_plural(self.holes_bridged, 'hole')} bridged"]
+        if self.parts_joined:
+            parts.append(f"{_plural(self.parts_joined, 'part')} joined into their instance's "
+                         "polygon")
+        if self.fragments_dropped:
+            parts.append(f"{_plural(self.fragments_dropped, 'fragment')} within the tolerance "
+                         "dropped")
         if self.instances:
             parts.append(f"mean mask IoU {self.mean_iou:.3f}, worst {self.worst_iou:.3f}")
         if self.crowd_dropped or not self.crowd_kept:
@@ -72,6 +85,9 @@ class PolygonReport:
         if self.box_only:
             parts.append(f"{_plural(self.box_only, 'box-only instance')} (a box, no mask) kept "
                          "as boxes")
+        if self.complex:
+            parts.append(f"{_plural(self.complex, 'instance')} too complex for polygons left "
+                         "out")
         if self.warnings:
             parts.append(_plural(len(self.warnings), "warning"))
         return "; ".join(parts)

@@ -23,7 +23,7 @@ import yaml
 
 from ..annotations import Category, Dataset, ImageRecord
 from ..images import ImageReadError, check_pixels, is_image_file
-from .bridge import join_parts, mask_to_polygons, polygons_iou
+from .bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
 from .folder import FolderExport
 from .report import (FormatError, OutputName, PolygonReport, copy_images, natural_key,
                      output_names)
@@ -301,12 +301,20 @@ def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
             report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
                                    f"{inst.category_id}, which the dataset lacks; left out")
             continue
-        polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-        if not polys:
-            report.lost += 1
+        lazy = inst.is_lazy  # decoded for this line only, so an export stays small
+        try:
+            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+            if not polys:
+                report.lost += 1
+                continue
+            coords = _normalised(join_parts(polys), h, w)
+            written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
+            report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+        except TooComplex as e:
+            report.too_complex(rec.file_name, inst.id, str(e))
             continue
-        coords = _normalised(join_parts(polys), h, w)
-        written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
-        report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+        finally:
+            if lazy:
+                inst.forget_mask()
         lines.append(" ".join([str(index[inst.category_id])] + coords))
     return lines
