@@ -11,7 +11,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from model.about import program_name, version
-    from model.cli import add_commands
+    from model.cli.commands import add_commands
 
     parser = argparse.ArgumentParser(
         prog=program_name(),
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"maskloop {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
-    from model.train_cli import add_train_command
+    from model.cli.train import add_train_command
 
     add_train_command(sub)
     from app.gui import add_gui_command
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or ["gui"])  # no arguments: the app on the demo images
     from PIL import Image
 
-    from model.cli import run
-    from model.images import DEFAULT_MAX_PIXELS
+    from model.cli.commands import run
+    from model.data.images import DEFAULT_MAX_PIXELS
 
     # Pillow's decompression-bomb guard, on at MaskLoop's own pixel limit (Pillow's default
     # would warn on a 90 MP image the rest of MaskLoop opens): the entry point decides this

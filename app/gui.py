@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.cli_args import positive_int
+from model.cli.args import positive_int
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"  # in a clone
 
@@ -56,7 +56,7 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
 
 def configure_process() -> None:
     """Process-wide settings for a smooth window while the model runs."""
-    from model.devices import configure_cpu_threads
+    from model.net.devices import configure_cpu_threads
     configure_cpu_threads(reserve=1)  # one core stays with the UI
     # the inference thread runs Python between torch ops; hand the GIL back to the
     # UI thread every millisecond instead of every 5

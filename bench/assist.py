@@ -37,10 +37,10 @@ def latency(boxes: int) -> list[str]:
     import torch
 
     from bench._window import close, offscreen_window, show
-    from model import assist as A
-    from model.annotations import Instance
-    from model.edit_ops import Edit, InsertOp
-    from model.predictor import Predictor
+    from model.net import assist as A
+    from model.data.annotations import Instance
+    from model.editing.ops import Edit, InsertOp
+    from model.net.predictor import Predictor
     from tests.helpers import write_image
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,8 +79,8 @@ def latency(boxes: int) -> list[str]:
 
 
 def ious(pred_mask, truth) -> float:
-    from model.annotations import Instance
-    from model.review import mask_iou
+    from model.data.annotations import Instance
+    from model.editing.review import mask_iou
     if pred_mask[0].size == 0:
         return 0.0
     return mask_iou(Instance(1, *pred_mask), truth)
@@ -88,8 +88,8 @@ def ious(pred_mask, truth) -> float:
 
 def quality(ds, predictor=None, limit: int | None = None) -> dict[str, float]:
     """Mean IoU per method over every (non-crowd) instance, its tight box as the prompt."""
-    from model import assist as A
-    from model.images import read_image
+    from model.net import assist as A
+    from model.data.images import read_image
     scores: dict[str, list[float]] = {"box": [], "ellipse": [], "grabcut": []}
     if predictor is not None:
         scores["model"] = []
@@ -134,9 +134,9 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     from bench.learning import make_crops
-    from model.coco import load_dataset
-    from model.predictor import Predictor
-    from model.weights import _fetch_builtin
+    from model.data.coco import load_dataset
+    from model.net.predictor import Predictor
+    from model.net.weights import _fetch_builtin
     lines = latency(args.boxes)
     print(lines[-1], flush=True)
     data = Path(args.data)

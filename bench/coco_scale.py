@@ -31,7 +31,7 @@ H, W = 480, 640
 
 def make_file(path: Path, n_images: int, per_image: float, seed: int = 0) -> int:
     """Write the COCO file; returns the number of annotations."""
-    from model import masks as M
+    from model.data import masks as M
     rng = np.random.default_rng(seed)
     images, anns = [], []
     aid = 1
@@ -83,7 +83,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.document.document import Document
 from app.document.session import Session
-from model.edits import review_edit
+from model.editing.actions import review_edit
 doc = Document(); s = Session(doc, 0)
 t = time.perf_counter(); s.open({src!r}); opened = time.perf_counter() - t
 for rec in doc.dataset.images:  # every annotation also as a cached prediction

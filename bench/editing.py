@@ -29,9 +29,9 @@ W, H = 4000, 3000
 def make_dataset(folder: Path) -> Path:
     import cv2
     import numpy as np
-    from model.annotations import Category, Dataset, Instance
-    from model.coco import save_dataset
-    from model.images import read_image
+    from model.data.annotations import Category, Dataset, Instance
+    from model.data.coco import save_dataset
+    from model.data.images import read_image
     cv2.imwrite(str(folder / "big.jpg"),
                 cv2.cvtColor(cv2.resize(read_image(ROOT / "resources/demo/coffee.png"), (W, H)),
                              cv2.COLOR_RGB2BGR))
@@ -122,7 +122,7 @@ def main() -> None:
             stack.redo()
             app.processEvents()
             redo.append(time.perf_counter() - t)
-        from model.edit_ops import PatchOp
+        from model.editing.ops import PatchOp
         touched = next((op.rect for op in big.edit.ops if isinstance(op, PatchOp)), None)
         close(win)
 

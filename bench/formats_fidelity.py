@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._results import write_section  # noqa: E402
-from model import masks as M  # noqa: E402
-from model.coco import load_dataset  # noqa: E402
+from model.data import masks as M
+from model.data.coco import load_dataset
 from model.formats.detect import open_any  # noqa: E402
 from model.formats.export import export  # noqa: E402
-from model.polygons import mask_to_polygons  # noqa: E402
+from model.data.polygons import mask_to_polygons
 
 
 def _truth(path: Path) -> list[tuple[int, np.ndarray, int, int, bool]]:

@@ -77,8 +77,8 @@ def checkpoint_on_both(ckpt: Path, image: Path, device: str) -> str:
     import numpy as np
     import torch
 
-    from model.images import read_image
-    from model.predictor import Predictor
+    from model.data.images import read_image
+    from model.net.predictor import Predictor
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     rgb = read_image(image)
@@ -109,7 +109,7 @@ def main() -> None:
     import torchvision
     log.append(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchvision "
                f"{torchvision.__version__}, CUDA available {torch.cuda.is_available()}")
-    from model.devices import available_devices, resolve_device
+    from model.net.devices import available_devices, resolve_device
     log.append(f"auto device: {resolve_device('auto')}; choices {available_devices()}")
     print("\n".join(log), flush=True)
     step("pytest (device selection, CUDA predict vs CPU)",

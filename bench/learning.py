@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
-from model.checkpoint import snapshot_path  # noqa: E402  (train --snapshots names them so)
+from model.net.checkpoint import snapshot_path
 
 CROP = 256
 
@@ -49,9 +49,9 @@ def load_json(path: Path) -> dict:
 def make_crops(src: Path, out: Path, n_train: int, n_val: int, seed: int = 0) -> tuple[Path, Path]:
     import cv2
     import numpy as np
-    from model.annotations import Dataset, Instance
-    from model.coco import load_dataset, save_dataset
-    from model.images import read_image
+    from model.data.annotations import Dataset, Instance
+    from model.data.coco import load_dataset, save_dataset
+    from model.data.images import read_image
     src_ds = load_dataset(src / "instances.json")
     rec = src_ds.images[0]
     img = read_image(src_ds.image_path(rec))
@@ -82,11 +82,11 @@ def make_crops(src: Path, out: Path, n_train: int, n_val: int, seed: int = 0) ->
 
 
 def val_ap(ckpt_or_none: str, val_json: Path, device: str, size: tuple[int, int] = (CROP, CROP)) -> dict:
-    from model.coco import load_dataset
-    from model.evaluate import evaluate, results_from_dataset
-    from model.predictor import Predictor
-    from model.images import read_image
-    from model.annotations import Dataset
+    from model.data.coco import load_dataset
+    from model.metrics.evaluate import evaluate, results_from_dataset
+    from model.net.predictor import Predictor
+    from model.data.images import read_image
+    from model.data.annotations import Dataset
     import torch
     torch.manual_seed(0)
     gt = load_dataset(val_json)
@@ -126,7 +126,7 @@ def plain_route(train_json: Path, out: Path, a) -> float:
 
 
 def maskloop_route(train_json: Path, out: Path, a, norm: str | None = None) -> float:
-    from model.train import TrainConfig, run_training
+    from model.training.train import TrainConfig, run_training
     t = time.perf_counter()
     lo, hi = sizes(a)
     run_training(TrainConfig(coco=train_json, out=out, weights="none", all_images=True,

@@ -36,7 +36,7 @@ from bench._results import gpu_label, write_section  # noqa: E402
 
 def make_image(size: tuple[int, int]):
     import cv2
-    from model.images import read_image
+    from model.data.images import read_image
     img = read_image(ROOT / "resources" / "demo" / "astronaut.png")
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
@@ -46,8 +46,8 @@ def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -
     import torch
     from pycocotools import mask as mask_utils
 
-    from model import masks as M
-    from model.predictor import Predictor
+    from model.data import masks as M
+    from model.net.predictor import Predictor
 
     torch.manual_seed(0)
     pred = Predictor(weights="none", device=device, score_threshold=0.0,

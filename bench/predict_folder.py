@@ -24,7 +24,7 @@ from bench._results import gpu_label, write_section  # noqa: E402
 
 def weights_file(tmp: Path, size: int) -> Path:
     import torch
-    from model.build import build_model
+    from model.net.build import build_model
     torch.manual_seed(0)
     path = tmp / "w.pth"
     torch.save(build_model("maskrcnn_resnet50_fpn", 91, size, size).state_dict(), path)
@@ -38,7 +38,7 @@ def plain_route(folder: Path, weights: Path, a) -> tuple[float, int]:
     from pycocotools import mask as mask_utils
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     from torchvision.transforms.functional import to_tensor
-    from model.images import list_images
+    from model.data.images import list_images
 
     paths = list_images(folder)
 
@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--score-threshold", type=float, default=0.05)
     a = ap.parse_args()
     folder = Path(a.folder)
-    from model.images import list_images
+    from model.data.images import list_images
     n = len(list_images(folder))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -30,8 +30,8 @@ SKIP = 3  # warm-up iterations left out of the stage figures
 def loader_per_sample(coco: Path, rounds: int = 2) -> tuple[float, float, float]:
     """Seconds per sample: MaskLoop's TrainSet, the plain dataset; instances per image."""
     from bench._plain import PlainCocoDataset
-    from model.coco import load_dataset
-    from model.train_data import LabelTable, TrainSet, select_samples
+    from model.data.coco import load_dataset
+    from model.training.data import LabelTable, TrainSet, select_samples
     ds = load_dataset(coco)
     samples, _ = select_samples(ds, all_images=True)
     ours = TrainSet(samples, LabelTable.from_dataset(ds), hflip=0.5)
@@ -49,7 +49,7 @@ def loader_per_sample(coco: Path, rounds: int = 2) -> tuple[float, float, float]
 
 
 def stages(coco: Path, iterations: int, device: str, size: int) -> dict[str, float]:
-    from model.train import TrainConfig, run_training
+    from model.training.train import TrainConfig, run_training
     events = []
     with tempfile.TemporaryDirectory() as tmp:
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
@@ -68,7 +68,7 @@ def stages(coco: Path, iterations: int, device: str, size: int) -> dict[str, flo
 def profile(coco: Path, device: str, size: int, top: int = 8) -> list[str]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
-    from model.train import TrainConfig, run_training
+    from model.training.train import TrainConfig, run_training
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     with tempfile.TemporaryDirectory() as tmp, torch_profile(activities=acts) as prof:
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",

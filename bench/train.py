@@ -62,7 +62,7 @@ def plain_route(coco: Path, size: int, iters: int, workers: int, device: str) ->
 
 def maskloop_route(coco: Path, size: int, iters: int, workers: int, device: str,
                    amp: bool = True) -> list[float]:
-    from model.train import TrainConfig, run_training
+    from model.training.train import TrainConfig, run_training
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
         # the reference's settings: its warm-up, a constant rate after it, no clipping

@@ -31,7 +31,7 @@ W, H = 4000, 3000
 def make_images(folder: Path, n: int) -> None:
     import cv2
     import numpy as np
-    from model.images import read_image
+    from model.data.images import read_image
     base = cv2.resize(read_image(ROOT / "resources/demo/astronaut.png"), (W, H))
     rng = np.random.default_rng(0)
     for k in range(n):
@@ -42,7 +42,7 @@ def make_images(folder: Path, n: int) -> None:
 def overlay_timings() -> tuple[float, float]:
     import numpy as np
     from app.canvas.overlay import OverlayCompositor, instance_rect
-    from model.annotations import Instance
+    from model.data.annotations import Instance
     rng = np.random.default_rng(1)
     insts = []
     for k in range(100):

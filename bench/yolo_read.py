@@ -61,7 +61,7 @@ n = ds.num_instances()
 """
 
 BASELINE = """
-from model.annotations import Dataset, Instance
+from model.data.annotations import Dataset, Instance
 from model.formats.bridge import polygons_rle, rle_to_crop
 from model.formats.yolo_labels import _box, parse_line
 ds = Dataset()

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from model import masks as M
-from model.annotations import Category, Dataset, Instance
-from model.coco import save_dataset
+from model.data import masks as M
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import save_dataset
 
 S = 96  # side of the synthetic training images
 

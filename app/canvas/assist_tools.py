@@ -7,8 +7,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
-from model import vertices as V
-from model.edits import reshape_edit
+from model.editing import vertices as V
+from model.editing.actions import reshape_edit
 
 from .items import SelectionItem
 from .tools import Tool, _pen

@@ -8,7 +8,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsSimpleTextItem, QStyleOptionGraphicsItem)
 
-from model.annotations import Instance
+from model.data.annotations import Instance
 
 from .pyramid import Pyramid
 

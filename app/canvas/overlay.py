@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from model.annotations import Instance
-from model.mask_edit import Rect, mask_rect
+from model.data.annotations import Instance
+from model.editing.pixels import Rect, mask_rect
 
 _KERNEL = np.ones((3, 3), np.uint8)
 ColorFn = Callable[[Instance], tuple[int, int, int]]

@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
-from model.annotations import Instance
+from model.data.annotations import Instance
 
 from ..display import DisplayAdjust, apply_to_bgra
 from ..document.document import Document

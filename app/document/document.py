@@ -13,11 +13,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 from shiboken6 import isValid
 
-from model.annotations import Dataset, ImageRecord, Instance
-from model.edit_ops import Change, Edit
-from model.edits import predictions_edit
-from model.mask_edit import Rect, union_rect
-from model.review import Merge, is_cached, is_pristine
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.editing.ops import Change, Edit
+from model.editing.actions import predictions_edit
+from model.editing.pixels import Rect, union_rect
+from model.data.provenance import is_cached, is_pristine
+from model.editing.review import Merge
 
 from .history import EditCommand
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from model import edits as E
-from model.annotations import ImageRecord, Instance
-from model.edit_ops import Edit, Op
-from model.mask_edit import Rect
-from model.strokes import Stroke, polygon_ops
+from model.editing import actions as E
+from model.data.annotations import ImageRecord, Instance
+from model.editing.ops import Edit, Op
+from model.editing.pixels import Rect
+from model.editing.strokes import Stroke, polygon_ops
 
 from .document import Document
 

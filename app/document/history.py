@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from shiboken6 import isValid
 
-from model.edit_ops import Edit
+from model.editing.ops import Edit
 
 DEFAULT_BUDGET_BYTES = 256 * 1024 * 1024
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from model import recovery
-from model.annotations import Dataset, ImageRecord
-from model.atomic import atomic_write_json
-from model.coco import load_dataset, save_dataset
-from model.images import image_set
-from model.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
-                                    write_cache_json)
-from model.sources import DEFAULT_ANNOTATIONS, open_path
+from model.data import recovery
+from model.data.annotations import Dataset, ImageRecord
+from model.data.atomic import atomic_write_json
+from model.data.coco import load_dataset, save_dataset
+from model.data.images import image_set
+from model.data.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
+                                         write_cache_json)
+from model.formats.sources import DEFAULT_ANNOTATIONS, open_path
 
 from .background import BackgroundWriter
 from .document import Document

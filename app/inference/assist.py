@@ -8,12 +8,12 @@ import itertools
 
 from PySide6.QtCore import QObject, Signal
 
-from model import assist as A
-from model.annotations import Instance
-from model.edit_ops import CategoryOp, Edit, InsertOp, RemoveOp
-from model.from_boxes import filled, xyxy
-from model.edits import reshape_edit, touch_status
-from model.review import adopt_categories
+from model.net import assist as A
+from model.data.annotations import Instance
+from model.editing.ops import CategoryOp, Edit, InsertOp, RemoveOp
+from model.net.from_boxes import filled, xyxy
+from model.editing.actions import reshape_edit, touch_status
+from model.editing.review import adopt_categories
 
 from ..document.document import Document
 from ..document.editor import EditController

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import assist as A
+from model.net import assist as A
 
 
 def run_assist(predictor, cache: A.FeatureCache, req, image: np.ndarray) -> list:

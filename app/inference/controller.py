@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from model.annotations import ImageRecord
-from model.images import ImageReadError
+from model.data.annotations import ImageRecord
+from model.errors import ImageReadError
 
 from ..document.document import Document
 from ..notify import Notifier

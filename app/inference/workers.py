@@ -20,8 +20,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from model.errors import Cancelled
-from model.images import ImageReadError
+from model.errors import Cancelled, ImageReadError
 
 _LIVE_THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
 
@@ -81,7 +80,7 @@ class ImageLoader(QueueWorker):
 
     def __init__(self, reader: Callable[[Path], np.ndarray] | None = None):
         super().__init__("maskloop-image-loader")
-        from model.images import read_image
+        from model.data.images import read_image
         self._read = reader or read_image
         self._queue: deque[tuple[int, int, Path]] = deque()
 
@@ -101,7 +100,7 @@ class ImageLoader(QueueWorker):
         return lambda: self._load(*req)
 
     def _load(self, request_id: int, image_id: int, path: Path) -> None:
-        from model.images import ImageReadError
+        from model.errors import ImageReadError
         from ..qt_image import rgb_to_bgra
         try:
             rgb = self._read(path)
@@ -169,7 +168,7 @@ PredictorFactory = Callable[..., Any]  # Predictor(**kwargs)-compatible
 
 
 def default_factory(**kwargs):
-    from model.predictor import Predictor
+    from model.net.predictor import Predictor
     return Predictor(**kwargs)
 
 
@@ -195,7 +194,7 @@ class InferenceWorker(QueueWorker):
     def __init__(self, factory: PredictorFactory = default_factory,
                  reader: Callable[[Path], np.ndarray] | None = None):
         super().__init__("maskloop-inference")
-        from model.images import read_image
+        from model.data.images import read_image
         self._factory = factory
         self._read = reader or read_image
         self.predictor = None
@@ -207,7 +206,7 @@ class InferenceWorker(QueueWorker):
         self._cancel_download = threading.Event()
         self._running_image: int | None = None
         self._assist: deque[AssistRequest] = deque()
-        from model.assist import FeatureCache
+        from model.net.assist import FeatureCache
         self.features = FeatureCache(3)  # the current image and the two prefetched
 
     # ------------------------------------------------- UI-thread API (thread-safe)
@@ -335,7 +334,7 @@ class InferenceWorker(QueueWorker):
                 raise Cancelled()
             if batch is None and hasattr(self.predictor, "predict_features"):
                 # the image being looked at: keep its features for the box and click tools
-                from model.assist import compute_features
+                from model.net.assist import compute_features
                 feats = compute_features(self.predictor, image)
                 self.features.put(self.predictor, req.image_id, feats)
                 instances = self.predictor.predict_features(feats, cancel=cancel)

@@ -7,9 +7,9 @@ from PySide6.QtWidgets import (QColorDialog, QComboBox, QCompleter, QDialog, QHB
                                QHeaderView, QInputDialog, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from model import edits as E
-from model.annotations import Category
-from model.edit_ops import Edit
+from model.editing import actions as E
+from model.data.annotations import Category
+from model.editing.ops import Edit
 
 from ..canvas.colors import color_for, parse_hex
 from ..document.document import Document

@@ -10,10 +10,10 @@ back to the canvas when it closes (`closed`).
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
-from PySide6.QtWidgets import (QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout,
+                               QWidget)
 
-from model.annotations import Category
+from model.data.annotations import Category
 
 from .categories import swatch
 

@@ -3,8 +3,8 @@ brightness / contrast / gamma (display only)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QWidget)
 
 from ..display import DisplayAdjust
 

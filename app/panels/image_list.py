@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize,
-                            QSortFilterProxyModel, Qt, Signal)
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize, QSortFilterProxyModel,
+                            Qt, Signal)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView,
+                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
+                               QWidget)
 
 from ..document.document import Document
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionMo
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from model.annotations import Instance
-from model.review import review_state
+from model.data.annotations import Instance
+from model.editing.review import review_state
 
 from ..document.document import Document
 

@@ -12,13 +12,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
-from model import checkpoint as C
-from model.annotations import Dataset
-from model.atomic import atomic_write_bytes
-from model.coco import save_dataset
-from model.images import outside
-from model.review import TrainingSet, training_set
-from model.versions import VersionRegistry
+from model.net import checkpoint as C
+from model.data.annotations import Dataset
+from model.data.atomic import atomic_write_bytes
+from model.data.coco import save_dataset
+from model.data.images import outside
+from model.editing.review import TrainingSet, training_set
+from model.training.versions import VersionRegistry
 
 from ..document.document import Document
 from ..document.session import Session

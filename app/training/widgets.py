@@ -10,8 +10,8 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
                                QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from model.progress import format_eta
-from model.review import TrainingSet
+from model.cli.progress import format_eta
+from model.editing.review import TrainingSet
 
 WEIGHT_NAMES = {"coco": "COCO (torchvision)", "coco-v2": "COCO v2 (torchvision)",
                 "none": "random initialisation (training from scratch)"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import (QDoubleSpinBox, QInputDialog, QLabel, QSpinBox, QToolBar,
-                               QUndoView, QWidget)
+from PySide6.QtWidgets import (QDoubleSpinBox, QInputDialog, QLabel, QSpinBox, QToolBar, QUndoView,
+                               QWidget)
 
 from ..canvas.assist_tools import BoxTool, ClickTool, VertexTool
 from ..canvas.tools import BrushTool, PolygonTool

@@ -9,9 +9,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
 from model.formats.crowd import brush_crowds, crowd_edit
-from model.from_boxes import box_only
-from model.images import is_image_file
-from model.sources import NAMES, shown_warnings
+from model.net.from_boxes import box_only
+from model.data.images import is_image_file
+from model.formats.sources import NAMES, shown_warnings
 
 from ..document.document import Document
 from ..document.session import Session

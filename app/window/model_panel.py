@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QComboBox, QFileDialog, QProgressBar, QProgressDialog, \
-    QToolButton, QWidget
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QProgressBar, QProgressDialog, QToolButton,
+                               QWidget)
 
-from model.devices import available_devices
-from model.progress import format_eta
+from model.net.devices import available_devices
+from model.cli.progress import format_eta
 
 from ..inference.controller import InferenceController
 from ..inference.selection import ModelSelection

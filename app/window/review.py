@@ -11,8 +11,8 @@ from typing import Iterable, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from model.edits import review_edit, status_edit
-from model.review import next_to_review
+from model.editing.actions import review_edit, status_edit
+from model.editing.review import next_to_review
 
 from ..document.document import Document
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout,
-                               QHeaderView, QKeySequenceEdit, QLabel, QLineEdit,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QHeaderView, QKeySequenceEdit, QLabel, QLineEdit, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..settings import Settings
 from .actions import DEFS, FIXED_KEYS, plain_text, set_keys

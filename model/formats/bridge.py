@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .. import masks as M
-from .. import polygons as P
-from ..polygons import TooComplex, join_parts, mask_to_polygons  # noqa: F401 (the formats' API)
+from model.data import masks as M
+from model.data import polygons as P
+from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
 
 
 @dataclass

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from pycocotools import mask as mask_utils
 
-from ..annotations import Dataset, ImageRecord, Instance
-from ..coco import save_dataset
-from .bridge import TooComplex, instance_polygon, polygons_iou, polygons_rle
-from .report import PolygonReport
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.data.coco import save_dataset
+from model.formats.bridge import TooComplex, instance_polygon, polygons_iou, polygons_rle
+from model.formats.report import PolygonReport
 
 DEFAULT_TOLERANCE = 0.5  # pixels
 

@@ -10,8 +10,8 @@ classes as crowd regions on purpose; for those, `--crowd-as-instances` (CLI) dec
 """
 from __future__ import annotations
 
-from ..annotations import Dataset, ImageRecord, Instance
-from ..edit_ops import AttrOp, Edit
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.editing.ops import AttrOp, Edit
 
 _DATUMARO_INFO = {"contributor", "date_created", "description", "url", "version", "year"}
 

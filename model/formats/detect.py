@@ -8,10 +8,11 @@ import itertools
 import os
 from pathlib import Path
 
-from ..annotations import Dataset
-from ..coco import dataset_from_json
-from ..coco_validate import CocoFormatError, read_json
-from ..images import ImageReadError, is_image_file
+from model.data.annotations import Dataset
+from model.data.coco import dataset_from_json
+from model.data.coco_validate import read_json
+from model.errors import CocoFormatError, ImageReadError
+from model.data.images import is_image_file
 
 DEFAULT_ANNOTATIONS = "annotations.json"
 NAMES = {"coco": "COCO", "labelme": "labelme", "yolo-seg": "YOLO-seg",
@@ -22,7 +23,7 @@ _PEEK = 8  # JSON files looked at to call a folder labelme
 
 
 def _labelme_data(data) -> bool:
-    from .labelme import is_labelme
+    from model.formats.labelme import is_labelme
     return isinstance(data, dict) and "images" not in data and is_labelme(data)
 
 
@@ -43,8 +44,8 @@ def _labelme_folder(folder: Path) -> bool:
 def _annotated(path: Path, fmt: str) -> int:
     """How many images a folder's annotations of this format cover (one label file, mask
     folder, label image or JSON file each): the weight of each format in a mixed folder."""
-    from .mask_pngs import MASK_EXTENSIONS
-    from .yolo import label_files
+    from model.formats.mask_pngs import MASK_EXTENSIONS
+    from model.formats.yolo import label_files
     if fmt == "yolo-seg":
         return len(label_files(path))
     if fmt == "masks":
@@ -61,8 +62,8 @@ def folder_formats(path: Path) -> list[str]:
     """Every annotation format a folder holds, in the order a tie is broken: mask files
     first (a stray .txt in labels/ is likelier than a stray PNG). MaskLoop's own mask
     export holds masks/ and label images together: that is per-instance masks alone."""
-    from .mask_pngs import has_label_images, has_mask_pngs
-    from .yolo import is_yolo
+    from model.formats.mask_pngs import has_label_images, has_mask_pngs
+    from model.formats.yolo import is_yolo
     found = []
     if has_mask_pngs(path):
         found.append("masks")
@@ -114,7 +115,7 @@ def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False
           follow_symlinks: bool = False) -> Dataset:
     data = read_json(path)
     if _labelme_data(data):
-        from .labelme import read_labelme
+        from model.formats.labelme import read_labelme
         ds = read_labelme(path, image_root, follow_symlinks, rectangles_as_boxes)
         ds.source_format = "labelme"
         return ds
@@ -169,13 +170,13 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
     elif fmt == "images":
         ds = Dataset.from_folder(path, follow_symlinks=follow_symlinks)
     elif fmt == "labelme":
-        from .labelme import read_labelme
+        from model.formats.labelme import read_labelme
         ds = read_labelme(path, root, follow_symlinks, rectangles_as_boxes)
     elif fmt == "yolo-seg":
-        from .yolo import read_yolo
+        from model.formats.yolo import read_yolo
         ds = read_yolo(path)
     else:
-        from .mask_pngs import read_masks
+        from model.formats.mask_pngs import read_masks
         ds = read_masks(path, fmt, follow_symlinks)
     if fmt != "json":
         ds.source_format = "coco" if fmt == "coco" else fmt

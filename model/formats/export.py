@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import masks as M
-from ..annotations import Dataset
-from ..coco import save_dataset
-from ..images import ImageReadError
+from model.data import masks as M
+from model.data.annotations import Dataset
+from model.data.coco import save_dataset
+from model.errors import ImageReadError
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -142,16 +142,16 @@ def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = 0.5) -> Ex
         res = _coco(ds, out, fmt)
     else:
         if fmt == "coco-polygon-only":
-            from .coco_polygon_only import write_polygon_only
+            from model.formats.coco_polygon_only import write_polygon_only
             report = write_polygon_only(ds, out, tolerance)
         elif fmt == "yolo-seg":
-            from .yolo import write_yolo
+            from model.formats.yolo import write_yolo
             report = write_yolo(ds, out, tolerance)
         elif fmt == "labelme":
-            from .labelme import write_labelme
+            from model.formats.labelme import write_labelme
             report = write_labelme(ds, out, tolerance)
         else:
-            from .mask_pngs import write_masks
+            from model.formats.mask_pngs import write_masks
             report = write_masks(ds, out)
         res = ExportResult([f"wrote {out} ({fmt}): {report.summary()}"],
                            warnings=list(report.warnings))

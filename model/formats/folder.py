@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
-from ..errors import UsageError
-from ..images import outside
-from .names import shorten
+from model.errors import UsageError
+from model.data.images import outside
+from model.formats.names import shorten
 
 MANIFEST = ".maskloop-export.json"
 PARTIAL = ".maskloop-export-partial"  # in a temp folder until its manifest is written

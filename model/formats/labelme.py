@@ -28,15 +28,15 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..annotations import Dataset, ImageRecord, Instance
-from ..coco_validate import CocoFormatError, bad_coords, read_json
-from ..images import (DEFAULT_MAX_PIXELS, ImageReadError, header_size, list_images, outside,
-                      read_size)
-from .bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle, rle_object,
-                     rle_to_crop)
-from .folder import FolderExport
-from .report import (CategoryTable, FormatError, PolygonReport, category_name, copy_images,
-                     natural_key, output_names)
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.data.coco_validate import bad_coords, read_json
+from model.errors import CocoFormatError, FormatError, ImageReadError
+from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
+from model.formats.bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle,
+                                  rle_object, rle_to_crop)
+from model.formats.folder import FolderExport
+from model.formats.report import (CategoryTable, PolygonReport, category_name, copy_images,
+                                  natural_key, output_names)
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"

@@ -41,14 +41,15 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .. import masks as M
-from ..annotations import Dataset, Instance
-from ..images import ImageReadError, check_pixels, list_images, read_size
-from .folder import FolderExport
-from .names import shorten
-from .raster import BandedMask, LabelImage, instance_counts, mask_png
-from .report import (CategoryTable, FormatError, MasksReport, category_name, copy_images,
-                     natural_key, output_names)
+from model.data import masks as M
+from model.data.annotations import Dataset, Instance
+from model.data.images import check_pixels, list_images, read_size
+from model.errors import FormatError, ImageReadError
+from model.formats.folder import FolderExport
+from model.formats.names import shorten
+from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
+from model.formats.report import (CategoryTable, MasksReport, category_name, copy_images,
+                                  natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"

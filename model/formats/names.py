@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from ..annotations import Dataset
+from model.data.annotations import Dataset
 
 MAX_PART_BYTES = 200  # a stem or folder; leaves room for `_2`, `.json` and the like under 255
 MAX_SUFFIX_BYTES = 16  # a longer "extension" is kept as part of the stem

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .. import masks as M
-from ..annotations import Instance
+from model.data import masks as M
+from model.data.annotations import Instance
 
 BAND_PIXELS = 1 << 22  # pixels painted at a time
 PNG_LEVEL = 4  # zlib: masks come out under half the size of cv2.imencode's, noise stays fast

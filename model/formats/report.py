@@ -9,21 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ..annotations import Category, Dataset
-from ..images import ImageReadError, natural_key  # noqa: F401 (the formats' sort key)
-from .names import OutputName, output_names  # noqa: F401 (every writer's names)
+from model.data.annotations import Category, Dataset
+from model.data.images import natural_key
+from model.errors import FormatError, ImageReadError
+from model.formats.names import OutputName, output_names  # noqa: F401 (every writer's names)
 
 if TYPE_CHECKING:
-    from .folder import FolderExport
-
-
-class FormatError(ValueError):
-    """A labelme, YOLO or mask file that cannot be read; the message names the file."""
-
-    def __init__(self, path: os.PathLike | str, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+    from model.formats.folder import FolderExport
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:

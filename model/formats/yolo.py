@@ -21,13 +21,13 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from ..annotations import Category, Dataset, ImageRecord
-from ..images import ImageReadError, check_pixels, is_image_file
-from .bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
-from .folder import FolderExport
-from .report import (FormatError, OutputName, PolygonReport, copy_images, natural_key,
-                     output_names)
-from .yolo_labels import MAX_CLASSES, read_label_file
+from model.data.annotations import Category, Dataset, ImageRecord
+from model.data.images import check_pixels, is_image_file
+from model.errors import FormatError, ImageReadError
+from model.formats.bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
+from model.formats.folder import FolderExport
+from model.formats.report import OutputName, PolygonReport, copy_images, natural_key, output_names
+from model.formats.yolo_labels import MAX_CLASSES, read_label_file
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 SPLITS = ("train", "val", "valid", "test")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..annotations import Dataset, ImageRecord, Instance
-from .bridge import polygons_rle
+from model.data.annotations import Dataset, ImageRecord, Instance
+from model.formats.bridge import polygons_rle
 
 MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
 MAX_CLASSES = 100_000

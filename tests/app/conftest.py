@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.inference.workers import running_threads
-from model.annotations import Category, Instance
+from model.data.annotations import Category, Instance
 from model.errors import Cancelled
 from tests.helpers import write_image
 
@@ -90,7 +90,7 @@ class FakePredictor:
 
     # the model-assist tools: a disc inscribed in each box; every square as a candidate
     def assist_boxes(self, img, boxes, category_ids):
-        from model.assist import BoxMask, ellipse
+        from model.net.assist import BoxMask, ellipse
         out = []
         for box, cat in zip(boxes, category_ids):
             mask, offset = ellipse(box, img.shape[1], img.shape[0])

@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QTransform
 from PySide6.QtWidgets import QApplication
 
-from model import vertices as V
+from model.editing import vertices as V
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import make_coco
 

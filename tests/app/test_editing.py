@@ -11,8 +11,8 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QTransform
 from PySide6.QtWidgets import QApplication, QSpinBox
 
-from model import masks as M
-from model.coco import load_dataset, save_dataset
+from model.data import masks as M
+from model.data.coco import load_dataset, save_dataset
 from tests.app.conftest import open_and_show
 from tests.helpers import make_coco
 from tests.model.test_mask_edit import brute_capsule, brute_polygon
@@ -205,7 +205,7 @@ def test_merge_fill_holes_remove_islands(win):
     assert rec.instances[1] is squares and np.array_equal(full(ring_), a)
     win.doc.select(ring_)
     act(win, "actionFillHoles").trigger()
-    from model.mask_edit import fill_holes
+    from model.editing.pixels import fill_holes
     assert np.array_equal(full(ring_), fill_holes(a)) and not M.has_hole(ring_.mask)
     win.doc.undo_stack.undo()
     assert M.has_hole(ring_.mask)

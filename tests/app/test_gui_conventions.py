@@ -245,7 +245,7 @@ def test_a_folder_lists_naturally(qtbot, make_window, tmp_path):
 def test_a_long_name_is_elided_in_the_middle_and_the_state_stays(qtbot, make_window, tmp_path):
     from PySide6.QtWidgets import QStyleOptionViewItem
 
-    from model.annotations import Dataset
+    from model.data.annotations import Dataset
     long = "plate07/" + "microscope_session_2024_" * 6 + "well_B12_field_0003.png"
     ds = Dataset(image_root="/nonexistent")
     ds.add_image(long)

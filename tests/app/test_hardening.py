@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PySide6.QtGui import QAction
 
-from model.coco import load_dataset
+from model.data.coco import load_dataset
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import make_coco, write_image
 

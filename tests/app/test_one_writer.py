@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QMouseEvent, QTransform
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from model import masks as M
+from model.data import masks as M
 from tests.app.conftest import Answers, FakePredictor, open_and_show, wait_model
 from tests.helpers import write_image
 
@@ -312,7 +312,7 @@ def test_random_sequences_never_duplicate_and_undo_all_restores_the_file(qtbot, 
     instance ever appears twice, and undoing everything gives back the opened file."""
     import random
 
-    from model.coco import save_dataset
+    from model.data.coco import save_dataset
 
     path = coco_with_predictions(tmp_path, n_pred=2, n_human=1)
     data = json.loads(path.read_text())

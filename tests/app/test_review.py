@@ -54,7 +54,7 @@ def test_open_folder_lists_images_without_decoding(qtbot, make_window, folder, f
     reads = []
 
     def reader(path):
-        from model.images import read_image
+        from model.data.images import read_image
         reads.append(path.name)
         return read_image(path)
 
@@ -345,7 +345,7 @@ def test_settings_persist(qtbot, make_window, settings, folder):
 
 
 def test_image_list_filter_and_10k_rows(qtbot, make_window):
-    from model.annotations import Dataset
+    from model.data.annotations import Dataset
     w = make_window()
     ds = Dataset(image_root="/nonexistent")
     for k in range(10_000):

@@ -53,7 +53,7 @@ def test_a_corrupt_checkpoint_file_keeps_the_real_model(qtbot, make_window, tmp_
 # ---------------------------------------------------------------------- 32
 def test_the_weights_box_names_the_version_and_says_when_there_is_no_model(
         qtbot, make_window, folder):
-    from model.versions import VersionRegistry
+    from model.training.versions import VersionRegistry
     w = make_window()
     wait_model(qtbot, w)
     open_and_show(qtbot, w, folder)
@@ -166,8 +166,8 @@ def test_cancelled_predict_all_counts_every_image_you_changed(qtbot, make_window
                                                               fake):
     import numpy as np
 
-    from model.annotations import Instance
-    from model.edits import insert_edit
+    from model.data.annotations import Instance
+    from model.editing.actions import insert_edit
     d = tmp_path / "ten"
     d.mkdir()
     for k in range(10):
@@ -305,7 +305,7 @@ def _folder(tmp_path, name: str, n: int = 2):
 def test_another_dataset_gets_its_own_training_dock(qtbot, make_window, tmp_path):
     import json
 
-    from model.versions import VersionRegistry
+    from model.training.versions import VersionRegistry
     a, b = _folder(tmp_path, "a"), _folder(tmp_path, "b")
     run = b / ".maskloop" / "runs" / "v1-20250101-1200"  # b trained before
     run.mkdir(parents=True)
@@ -372,9 +372,9 @@ def test_drawn_and_ground_truth_instances_are_decided_in_list_file_and_dialog(
 
     import numpy as np
 
-    from model.annotations import Instance
-    from model.coco import load_dataset
-    from model.edits import insert_edit
+    from model.data.annotations import Instance
+    from model.data.coco import load_dataset
+    from model.editing.actions import insert_edit
     from tests.app.test_walkthrough_keys import coco
     path = coco(tmp_path)  # two ground-truth annotations, no provenance keys
     w = make_window()
@@ -409,7 +409,7 @@ def test_drawn_and_ground_truth_instances_are_decided_in_list_file_and_dialog(
     back = {i.id: i for i in again.images[0].instances}
     assert back[drawn.id].review == "unreviewed" and back[drawn.id].source == "human"
     before = path.read_text()
-    from model.coco import save_dataset
+    from model.data.coco import save_dataset
     save_dataset(again, path)
     assert path.read_text() == before  # `decided` reads back as it was written
 

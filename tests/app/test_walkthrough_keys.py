@@ -13,9 +13,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
 
-from model import masks as M
-from model.annotations import Instance
-from model.edits import insert_edit
+from model.data import masks as M
+from model.data.annotations import Instance
+from model.editing.actions import insert_edit
 from tests.app.conftest import open_and_show
 from tests.helpers import write_image
 

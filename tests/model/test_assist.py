@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import assist as A
-from model.predictor import Predictor
-from model.review import mask_iou
-from model.annotations import Instance
+from model.net import assist as A
+from model.net.predictor import Predictor
+from model.editing.review import mask_iou
+from model.data.annotations import Instance
 from tests.helpers import disc
 
 
@@ -88,7 +88,7 @@ def test_from_boxes_fills_box_only_annotations_and_keeps_every_field(tmp_path, c
     import json
 
     import main
-    from model.coco import load_dataset
+    from model.data.coco import load_dataset
     from tests.helpers import write_image
     img = np.full((64, 80, 3), 40, np.uint8)
     img[disc(64, 80, 30, 30, 12)] = (230, 210, 50)
@@ -125,6 +125,6 @@ def test_from_boxes_fills_box_only_annotations_and_keeps_every_field(tmp_path, c
     assert anns[13] == doc["annotations"][2]  # a real mask is untouched
     back = load_dataset(out)
     m = next(i for r in back.images for i in r.instances if i.id == 11)
-    from model.review import mask_iou
+    from model.editing.review import mask_iou
     assert mask_iou(m, Instance(1, disc(64, 80, 30, 30, 12))) > 0.8
     assert "filled" in capsys.readouterr().err

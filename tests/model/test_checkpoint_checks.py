@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import main
-from model import checkpoint as C
+from model.net import checkpoint as C
 from model.errors import UsageError, WeightsError
-from model.predictor import Predictor
-from model.train import TrainConfig, run_training
-from model.weights import resolve_weights
+from model.net.predictor import Predictor
+from model.training.train import TrainConfig, run_training
+from model.net.weights import resolve_weights
 from tests.helpers import shapes_dataset, write_image
 
 

@@ -8,7 +8,7 @@ import pytest
 from pycocotools.coco import COCO
 
 import main
-from model.coco import load_dataset
+from model.data.coco import load_dataset
 from tests.helpers import make_coco, write_image
 
 FAST = ["--weights", "none", "--device", "cpu", "--min-size", "64", "--max-size", "96",
@@ -69,7 +69,7 @@ def test_predict_on_coco_keeps_image_ids_then_evaluate(tmp_path, capsys):
 def test_evaluate_results_list(tmp_path, capsys):
     gt = make_coco(tmp_path)
     ds = load_dataset(gt)
-    from model.evaluate import results_from_dataset
+    from model.metrics.evaluate import results_from_dataset
     res = results_from_dataset(ds, ds)
     res = [r for r in res]
     for r in res:
@@ -114,8 +114,8 @@ def test_real_process_help_for_every_subcommand():
 def test_batches_by_shape_and_writes_in_the_input_order(tmp_path, capsys):
     """Landscape and portrait images alternate; batches of 2 pair like with like (no
     padding), and the file still lists the images in the folder's order."""
-    from model.predict_cli import batches_by_shape
-    from model.sources import open_path
+    from model.cli.predict import batches_by_shape
+    from model.formats.sources import open_path
     d = tmp_path / "mixed"
     d.mkdir()
     for k, (h, w) in enumerate([(64, 80), (80, 64), (128, 160), (80, 64), (64, 96)]):

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 import main
-import model.cli as cli
-import model.predict_cli as predict_cli
-from model import masks as M
-from model.atomic import atomic_write_bytes
+import model.cli.commands as cli
+import model.cli.predict as predict_cli
+from model.data import masks as M
+from model.data.atomic import atomic_write_bytes
 from tests.helpers import make_coco, shapes_dataset, write_image
 
 FAST = ["--weights", "none", "--device", "cpu", "--min-size", "64", "--max-size", "96",
@@ -72,8 +72,8 @@ def test_an_unwritable_output_is_refused_before_the_model_runs(imgs, tmp_path, c
     locked.mkdir()
     (locked / "o.json").write_text("{}")
     os.chmod(locked / "o.json", 0o444)
-    import model.predictor
-    monkeypatch.setattr(model.predictor, "Predictor", lambda **k: pytest.fail("model built"))
+    import model.net.predictor
+    monkeypatch.setattr(model.net.predictor, "Predictor", lambda **k: pytest.fail("model built"))
     assert main.main(["predict", str(imgs), "--out", str(locked / "o.json")] + FAST) == 2
     assert "read-only" in capsys.readouterr().err
 
@@ -108,7 +108,7 @@ def test_a_plain_torchvision_state_dict_is_accepted(imgs, tmp_path, capsys):
 
 
 def test_a_checkpoint_with_bad_class_data_gets_one_clear_message(imgs, tmp_path, capsys):
-    from model.build import build_model
+    from model.net.build import build_model
     sd = build_model("maskrcnn_resnet50_fpn", 3).state_dict()
     path = tmp_path / "bad.pt"
     torch.save({"arch": "maskrcnn_resnet50_fpn", "num_classes": 3, "categories": [1, 2],
@@ -169,8 +169,8 @@ def test_symlinks_out_of_the_image_folder_are_not_followed(imgs, tmp_path, capsy
 
 
 def test_a_coco_file_name_through_a_symlink_is_refused(tmp_path, tmp_path_factory):
-    from model.coco import load_dataset
-    from model.images import ImageReadError
+    from model.data.coco import load_dataset
+    from model.errors import ImageReadError
     gt = make_coco(tmp_path)
     secret = tmp_path_factory.mktemp("outside") / "secret.png"
     write_image(secret, 64, 80)

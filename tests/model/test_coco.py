@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from model import masks as M
-from model.annotations import Category, Dataset, Instance
-from model.coco import load_dataset, save_dataset
-from model.images import ImageReadError
+from model.data import masks as M
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import load_dataset, save_dataset
+from model.errors import ImageReadError
 from tests.helpers import disc, make_coco, ring, two_parts, write_image
 
 
@@ -107,7 +107,7 @@ def test_file_without_info_gains_it_and_keeps_the_rest(tmp_path):
     out = json.loads((tmp_path / "o.json").read_text())
     assert out.pop("info")["description"] == "MaskLoop annotations"
     assert out == data and list(out) == list(data)
-    from model.evaluate import gt_coco
+    from model.metrics.evaluate import gt_coco
     assert "info" in gt_coco(load_dataset(src)).dataset
 
 

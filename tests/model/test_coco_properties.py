@@ -11,9 +11,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model import masks as M
-from model.coco import dataset_from_json, dataset_json, load_dataset, save_dataset
-from model.coco_validate import CocoFormatError
+from model.data import masks as M
+from model.data.coco import dataset_from_json, dataset_json, load_dataset, save_dataset
+from model.errors import CocoFormatError
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from model.coco import load_dataset
-from model.coco_validate import CocoFormatError
+from model.data.coco import load_dataset
+from model.errors import CocoFormatError
 from tests.helpers import make_coco
 
 

@@ -11,11 +11,11 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 import main
-from model.coco import load_dataset
+from model.data.coco import load_dataset
 from model.formats.crowd import brush_crowds, datumaro_style
 from model.formats.detect import detect
-from model.review import mask_iou
-from model.sources import open_path
+from model.editing.review import mask_iou
+from model.formats.sources import open_path
 from tests.helpers import make_coco
 
 

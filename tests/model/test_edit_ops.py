@@ -8,12 +8,12 @@ import random
 
 import numpy as np
 
-from model import edits as E
-from model.annotations import Category, Dataset, Instance
-from model.coco import dataset_json, load_dataset, save_dataset
-from model.edit_ops import PatchOp, diff_rect
-from model.prediction_cache import read_cache, write_cache
-from model.strokes import Stroke, polygon_ops
+from model.editing import actions as E
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import dataset_json, load_dataset, save_dataset
+from model.editing.ops import PatchOp, diff_rect
+from model.data.prediction_cache import read_cache, write_cache
+from model.editing.strokes import Stroke, polygon_ops
 from tests.helpers import make_coco, ring, write_image
 from tests.model.test_mask_edit import brute_capsule, brute_polygon
 
@@ -28,7 +28,7 @@ def test_patch_op_keeps_only_the_changed_rectangle():
     inst = Instance(1, np.ones((40, 40), bool), (10, 10))
     after = inst.full_mask(H, W).copy()
     after[20:23, 30:34] = False
-    from model.masks import tight_crop
+    from model.data.masks import tight_crop
     op = PatchOp.build(None, inst, tight_crop(after))
     assert op.rect == (30, 20, 34, 23)
     assert op.nbytes <= 2 * 2  # two 3x4 patches, bit-packed

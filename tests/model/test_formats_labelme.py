@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.coco import load_dataset, save_dataset
+from model.data.coco import load_dataset, save_dataset
 from model.formats.labelme import is_labelme, read_labelme, write_labelme
-from model.formats.report import FormatError
-from model.review import mask_iou
-from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched,
-                                               grey_png, synthetic_dataset)
+from model.errors import FormatError
+from model.editing.review import mask_iou
+from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched, grey_png,
+                                               synthetic_dataset)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "formats" / "labelme" / "scene.json"
 

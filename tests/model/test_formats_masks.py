@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.annotations import Category, Dataset, Instance
+from model.data.annotations import Category, Dataset, Instance
 from model.formats.mask_pngs import (is_mask_folder, parse_mask_name, read_masks, safe_class,
                                      write_masks)
 from tests.model.test_formats_polygons import UNICODE_CLASS, matched, synthetic_dataset

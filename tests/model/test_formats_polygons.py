@@ -13,11 +13,12 @@ import pytest
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
-from model import masks as M
-from model.annotations import Category, Dataset, Instance
+from model.data import masks as M
+from model.data.annotations import Category, Dataset, Instance
 from model.formats.bridge import join_parts, mask_to_polygons, polygons_iou
 from model.formats.folder import FolderExport
-from model.formats.report import FormatError, PolygonReport, natural_key, output_names
+from model.formats.report import PolygonReport, natural_key, output_names
+from model.errors import FormatError
 
 H, W = 128, 128
 IMG_H, IMG_W = 96, 112

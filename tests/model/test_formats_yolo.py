@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from model.annotations import Category, Dataset, Instance
+from model.data.annotations import Category, Dataset, Instance
 from model.formats.mask_pngs import is_mask_folder
 from model.formats.yolo import is_yolo, parse_data_yaml, read_yolo, write_yolo
-from model.review import mask_iou
-from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched,
-                                               grey_png, synthetic_dataset)
+from model.editing.review import mask_iou
+from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched, grey_png,
+                                               synthetic_dataset)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "formats" / "yolo"
 

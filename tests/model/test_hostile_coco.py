@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import masks as M
-from model.coco import load_dataset
-from model.coco_validate import CocoFormatError
+from model.data import masks as M
+from model.data.coco import load_dataset
+from model.errors import CocoFormatError
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 2 * 1024 ** 3  # address space of the child; numpy + OpenCV + pycocotools fit easily

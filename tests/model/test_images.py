@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.images import (ImageReadError, image_set, list_images, natural_key, read_image,
-                          read_size)
+from model.data.images import image_set, list_images, natural_key, read_image, read_size
+from model.errors import ImageReadError
 
 
 @pytest.fixture

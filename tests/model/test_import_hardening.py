@@ -16,14 +16,14 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 import main
-from model.annotations import Category, Dataset, Instance
-from model.coco import load_dataset
-from model.coco_validate import CocoFormatError
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import load_dataset
+from model.errors import CocoFormatError
 from model.formats.detect import detect
 from model.formats.labelme import read_labelme, write_labelme
 from model.formats.mask_pngs import read_masks, write_masks
 from model.formats.yolo import read_yolo, write_yolo
-from model.sources import open_path
+from model.formats.sources import open_path
 from tests.model.test_formats_polygons import coco_raster
 
 

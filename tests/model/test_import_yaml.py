@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 import main
-from model.annotations import Category, Dataset, Instance
+from model.data.annotations import Category, Dataset, Instance
 from model.formats.yolo import parse_data_yaml, read_yolo, write_yolo
 
 COCO80 = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",

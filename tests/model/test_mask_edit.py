@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from model import mask_edit as E
-from model.masks import tight_crop
+from model.editing import pixels as E
+from model.data.masks import tight_crop
 from tests.helpers import ring, two_parts
 
 

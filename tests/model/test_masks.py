@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from model import masks as M
+from model.data import masks as M
 from tests.helpers import disc, ring, two_parts
 
 

@@ -10,12 +10,13 @@ import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from model import checkpoint as C
-from model.build import build_model
-from model.norms import infer_norm
-from model.predictor import Predictor
-from model.train import TrainConfig, TrainingError, run_training
-from model.weights import ARCH_V1
+from model.net import checkpoint as C
+from model.net.build import build_model
+from model.net.norms import infer_norm
+from model.net.predictor import Predictor
+from model.training.train import TrainConfig, run_training
+from model.errors import TrainingError
+from model.net.weights import ARCH_V1
 from tests.helpers import S, shapes_dataset
 
 

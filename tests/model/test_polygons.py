@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from model import masks as M
-from model import polygons as P
-from model.annotations import Category, Dataset, Instance
-from model.coco import load_dataset, save_dataset
+from model.data import masks as M
+from model.data import polygons as P
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import load_dataset, save_dataset
 from model.formats import raster
 from model.formats.bridge import instance_polygon
 from model.formats.coco_polygon_only import polygon_only_dataset, write_polygon_only

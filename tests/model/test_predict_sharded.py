@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.build import build_model
-from model.distributed import Dist
+from model.net.build import build_model
+from model.training.distributed import Dist
 from tests.helpers import write_image
 
 ROOT = Path(__file__).resolve().parents[2]

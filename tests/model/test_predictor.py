@@ -7,13 +7,13 @@ import pytest
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-from model.annotations import Instance
-from model.build import build_model
-from model.devices import resolve_device
+from model.data.annotations import Instance
+from model.net.build import build_model
+from model.net.devices import resolve_device
 from model.errors import Cancelled, DeviceError, WeightsError
-from model.postprocess import paste_masks_cropped
-from model.predictor import Predictor
-from model.weights import ARCH_V1, ARCH_V2, coco_label_categories, hub_checkpoint_path
+from model.net.postprocess import paste_masks_cropped
+from model.net.predictor import Predictor
+from model.net.weights import ARCH_V1, ARCH_V2, coco_label_categories, hub_checkpoint_path
 
 H, W = 96, 128
 

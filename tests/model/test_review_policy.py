@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import review as R
-from model.annotations import Category, Dataset, ImageRecord, Instance
-from model.edits import predictions_edit
+from model.data import provenance as P
+from model.editing import review as R
+from model.data.annotations import Category, Dataset, ImageRecord, Instance
+from model.editing.actions import predictions_edit
 
 
 def square(x, y, s=10, **kw) -> Instance:
@@ -24,12 +25,12 @@ def loaded(inst: Instance) -> Instance:
 
 def test_kinds_of_instances():
     cached, from_file = pred(0, 0), loaded(pred(0, 0))
-    assert R.is_pristine(cached) and R.is_cached(cached)
-    assert R.is_pristine(from_file) and not R.is_cached(from_file)
-    assert not R.is_decided(cached)
+    assert P.is_pristine(cached) and P.is_cached(cached)
+    assert P.is_pristine(from_file) and not P.is_cached(from_file)
+    assert not P.is_decided(cached)
     for decided in (pred(0, 0, review="accepted"), pred(0, 0, review="rejected"),
                     square(0, 0), square(0, 0, source="edited", score=0.5)):
-        assert R.is_decided(decided) and not R.is_cached(decided)
+        assert P.is_decided(decided) and not P.is_cached(decided)
 
 
 def test_mask_iou_is_exact():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import review as R
-from model.annotations import ImageRecord, Instance
-from model.coco_validate import CocoFormatError, validate
+from model.editing import review as R
+from model.data.annotations import ImageRecord, Instance
+from model.data.coco_validate import validate
+from model.errors import CocoFormatError
 
 
 def square(**kw) -> Instance:

@@ -14,14 +14,15 @@ import pytest
 import torch
 
 import main
-from model import checkpoint as C
-from model.annotations import Category
-from model.build import build_model
-from model.coco import load_dataset, save_dataset
-from model.predictor import Predictor
-from model.train import TrainConfig, TrainingError, _build, loader_workers, run_training
-from model.train_data import LabelTable, TrainSet, TrainingDataError, select_samples
-from model.weights import ARCH_V1
+from model.net import checkpoint as C
+from model.data.annotations import Category
+from model.net.build import build_model
+from model.data.coco import load_dataset, save_dataset
+from model.net.predictor import Predictor
+from model.training.train import TrainConfig, _build, loader_workers, run_training
+from model.errors import TrainingDataError, TrainingError
+from model.training.data import LabelTable, TrainSet, select_samples
+from model.net.weights import ARCH_V1
 from tests.helpers import S, shapes_dataset
 
 ROOT = Path(main.__file__).resolve().parent
@@ -141,7 +142,7 @@ def test_no_reviewed_images_is_a_clear_error(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shapes, tmp_path, monkeypatch):
-    import model.train as T
+    import model.training.train as T
     real_build = T.build_model
     calls = {"n": 0}
 
@@ -194,7 +195,7 @@ def test_a_run_is_reproducible_without_loader_workers(shapes, tmp_path):
 
 
 def test_out_of_memory_message_names_batch_and_suggests(shapes, tmp_path, monkeypatch):
-    import model.train as T
+    import model.training.train as T
     real_build = T.build_model
 
     def hungry(*a, **k):
@@ -309,8 +310,8 @@ def test_loader_workers_leave_cpu_cores_to_the_model_but_feed_a_gpu(monkeypatch)
 def test_training_targets_are_the_masks_and_their_tight_boxes_flipped_or_not(tmp_path, hflip):
     """Each crop is placed (and flipped) on its own: the result must equal pasting the
     full masks and flipping the whole stack, parts past the image edge cut off."""
-    from model.annotations import Dataset, Instance
-    from model.train_data import Sample
+    from model.data.annotations import Dataset, Instance
+    from model.training.data import Sample
     from tests.helpers import ring, two_parts, write_image
     h, w = 40, 56
     write_image(tmp_path / "a.png", h, w)

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import main
-from model import checkpoint as C
-from model.atomic import PROCESS_START
-from model.train import TrainConfig, run_training
-from model.train_data import EpochSampler
+from model.net import checkpoint as C
+from model.data.atomic import PROCESS_START
+from model.training.train import TrainConfig, run_training
+from model.training.data import EpochSampler
 from tests.helpers import shapes_dataset
 
 SIDE = 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import vertices as V
+from model.editing import vertices as V
 from tests.helpers import disc, ring as ring_mask
 
 H, W = 60, 80

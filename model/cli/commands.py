@@ -1,0 +1,188 @@
+"""Headless subcommands: predict (model/predict_cli.py), evaluate, export. main.py wires
+them into argparse."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from model.data.annotations import Dataset
+from model.data.coco import load_dataset
+from model.errors import CocoFormatError, DeviceError, ImageReadError, UsageError, WeightsError
+from model.cli.args import (check_writable, non_negative_float, output_file, positive_int,
+                            unit_interval)
+from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
+from model.data.images import DEFAULT_MAX_PIXELS
+from model.cli.predict import add_model_options, cmd_predict
+from model.formats.sources import open_path, shown_warnings
+
+# Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
+# error or bad input (a file that is not what it should be, an input that cannot be read).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INPUT_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, ValueError,
+                FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+RUNTIME_ERRORS = (OSError, RuntimeError, MemoryError)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+# -------------------------------------------------------------------------- evaluate
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    gt = load_dataset(args.gt, args.images)
+    results = load_predictions(Path(args.pred), gt)
+    if iou_types(results) == ("bbox",):
+        print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
+              "(polygons or RLE)", file=sys.stderr)
+    metrics = evaluate(gt, results)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_table(metrics))
+    return 0
+
+
+# ---------------------------------------------------------------------------- export
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from model.formats.export import ALIASES, FOLDER_FORMATS, export
+    from model.formats.folder import check_folder
+
+    fmt = ALIASES.get(args.format, args.format)
+    out = Path(args.out)
+    if fmt in FOLDER_FORMATS:
+        check_folder(out)  # a file, or a folder holding others' files: refused before work
+        check_writable(out)  # the export is written beside out, then swapped in
+    else:
+        if out.is_dir():
+            raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
+        check_writable(out)
+    ds = open_path(args.input, args.images, follow_symlinks=args.follow_symlinks,
+                   crowd_as_instances=args.crowd_as_instances, format_in=args.format_in)
+    _say_format(ds, args.input)
+    result = export(ds, out, fmt, args.tolerance)
+    _warn(result.warnings)
+    for line in result.lines:
+        print(line)
+    return 1 if result.failed else 0
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in shown_warnings(warnings):
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _say_format(ds: Dataset, path) -> None:
+    """Name what was read (another tool's format), and what the file holds that the user
+    may not want (crowd masks that look like brush masks)."""
+    from model.formats.crowd import brush_crowds
+    from model.formats.sources import NAMES
+    if ds.source_format != "coco":
+        boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
+        print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
+              + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
+                 if boxes else ""), file=sys.stderr)
+    _warn(ds.warnings)
+    brush = brush_crowds(ds)
+    if brush:
+        print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
+              "--crowd-as-instances treats them as ordinary instances", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------ wire
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict masks for images, a folder or a COCO file",
+                       description="Run Mask R-CNN over PATH and write a COCO file with "
+                                   "scored annotations.")
+    p.add_argument("path", help="an image, a folder of images (recursive) or a COCO JSON")
+    p.add_argument("--out", required=True, type=output_file, help="output COCO JSON")
+    p.add_argument("--images", default=None, help="image root for a COCO JSON input "
+                                                  "(default: the JSON's folder)")
+    add_model_options(p)
+    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
+                   help="drop detections below this score (0 keeps all; default 0.5)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images larger than this many pixels")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the image folder")
+    p.add_argument("--from-boxes", action="store_true",
+                   help="give every box without a mask a mask from its box, and keep "
+                        "everything else: COCO annotations with a bbox and no segmentation, "
+                        "YOLO box lines (class cx cy w h), labelme rectangles")
+    p.add_argument("--method", choices=["model", "ellipse", "grabcut", "box"], default="model",
+                   help="with --from-boxes: the model's mask head on each box (default; a "
+                        "class it does not know gets the inscribed ellipse, the best classical "
+                        "method measured), or one classical method for all")
+    add_format_in_option(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",
+                       description="Run COCOeval (bbox and segm) on PRED against GT.")
+    p.add_argument("gt", help="ground-truth COCO JSON")
+    p.add_argument("pred", help="predictions: a COCO JSON with scores or a results list")
+    p.add_argument("--images", default=None, help="image root of GT (only to read sizes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.set_defaults(func=cmd_evaluate)
+
+    from model.formats.export import ALIASES, DESCRIPTIONS, EXPORT_FORMATS
+    p = sub.add_parser("export", help="convert annotations: COCO (RLE, polygons), YOLO-seg, "
+                                      "labelme, mask PNGs",
+                       description="Read annotations in any format MaskLoop opens (COCO, "
+                                   "labelme, YOLO-seg, mask PNGs, label images; told from the "
+                                   "files) and write them in one format.",
+                       epilog="formats: " + "; ".join(f"{k}: {v}" for k, v in
+                                                      DESCRIPTIONS.items()))
+    p.add_argument("input", help="a COCO JSON, a labelme JSON or folder, a YOLO-seg folder, "
+                                 "a folder of mask PNGs or label images")
+    p.add_argument("--out", required=True,
+                   help="output COCO JSON (may be the input: it is replaced atomically), or a "
+                        "folder for yolo-seg, labelme and masks")
+    p.add_argument("--format", choices=EXPORT_FORMATS + tuple(ALIASES), default="coco-rle",
+                   help="coco-rle (default, lossless), coco-polygon (lossless; holes and crowd "
+                        "stay RLE), coco-polygon-only, yolo-seg, labelme, masks")
+    p.add_argument("--tolerance", type=non_negative_float, default=0.5,
+                   help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
+                        "labelme (default 0.5; 0 keeps every boundary pixel)")
+    p.add_argument("--images", default=None,
+                   help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
+                        "a folder whose images an imagePath may also point to")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the dataset's "
+                        "folder")
+    add_format_in_option(p)
+    add_crowd_option(p)
+    p.set_defaults(func=cmd_export)
+
+
+def add_format_in_option(p: argparse.ArgumentParser) -> None:
+    from model.formats.detect import FORMATS_IN
+    p.add_argument("--format-in", choices=FORMATS_IN, default=None,
+                   help="read the input as this format instead of telling it from the files "
+                        "(a folder that holds several, such as masks/ beside YOLO labels/)")
+
+
+def add_crowd_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crowd-as-instances", action="store_true",
+                   help="treat every crowd (iscrowd: 1) annotation as an ordinary instance: "
+                        "CVAT's COCO export (through Datumaro) writes brush masks that way")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call a subcommand; an error becomes one 'error:' line and its exit code."""
+    try:
+        return args.func(args)
+    except INPUT_ERRORS as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except RUNTIME_ERRORS as e:
+        _err(str(e) or type(e).__name__)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

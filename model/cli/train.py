@@ -1,0 +1,143 @@
+"""`python main.py train`: the same code path for the terminal, the GUI (QProcess,
+--progress jsonl) and torchrun."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from model.cli.args import (below_one, iteration_list, non_negative_float, non_negative_int,
+                            output_file, positive_float, positive_int, side, unit_interval)
+from model.net.sizes import MAX_SIDE, MIN_SIDE
+from model.cli.progress import ProgressBar, format_eta
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune Mask R-CNN on the reviewed images of a COCO file",
+        description="Fine-tune on reviewed images: marked done, or with every instance decided "
+                    "(accepted, rejected, edited or drawn by a person). Works under "
+                    "`torchrun --nproc_per_node N main.py train ...`.")
+    p.add_argument("coco", help="COCO JSON (as MaskLoop saves it), or any annotations MaskLoop "
+                                "opens: labelme, YOLO-seg, mask PNGs, label images")
+    p.add_argument("--out", required=True, type=output_file, help="checkpoint to write (best by val segm AP); "
+                                                "the resumable state goes to OUT.last.pt")
+    p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    p.add_argument("--weights", default="coco", help="start point: coco (default), coco-v2, "
+                                                     "none, or a checkpoint")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
+    g.add_argument("--iterations", type=positive_int, default=None, help="optimizer steps instead of epochs")
+    p.add_argument("--batch-size", type=positive_int, default=2)
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default 0.0025 x batch size; half that from --weights none)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--min-size", type=side, default=800,
+                   help=f"shorter side, jittered +-20%% while training ({MIN_SIDE}..{MAX_SIDE})")
+    p.add_argument("--max-size", type=side, default=1333, help="longer side cap (at least --min-size)")
+    p.add_argument("--val-fraction", type=below_one, default=0.2,
+                   help="held-out share of the reviewed images (>= 1 image from 5 images)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.last.pt")
+    p.add_argument("--all-images", action="store_true",
+                   help="treat every image as reviewed (a ground-truth file made elsewhere)")
+    p.add_argument("--include-corrected", action="store_true",
+                   help="also train on images with corrections but unreviewed predictions "
+                        "left (their unlabelled objects are taught as background)")
+    p.add_argument("--progress", choices=["bar", "jsonl"], default="bar",
+                   help="bar on stderr (default), or JSON lines on stdout for programs")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--hflip", type=unit_interval, default=0.5, help="horizontal flip probability")
+    p.add_argument("--scale-jitter", type=below_one, default=0.2,
+                   help="min_size is drawn from +-this fraction per batch (0: off)")
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
+    p.add_argument("--clip-grad", type=non_negative_float, default=None,
+                   help="max gradient norm (0: off; default 10 from pretrained weights, 100 "
+                        "from --weights none, whose gradient norms are 100-1000 at first)")
+    p.add_argument("--warmup", type=non_negative_int, default=100, help="linear warm-up iterations")
+    p.add_argument("--rois-per-image", type=positive_int, default=512,
+                   help="box-head samples per image (128 trains faster on small data)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-id", default=None, help="name stored in the checkpoint and in the "
+                                                    "provenance of its predictions")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--norm", choices=("batch", "group"), default=None,
+                   help="from random weights (--weights none): BatchNorm2d (the default) or "
+                        "GroupNorm(32); bench/learning.py measures both")
+    p.add_argument("--snapshots", type=iteration_list, default=(),
+                   help="also keep the model at these iterations, e.g. 100,200 (OUT.iter100.pt)")
+    p.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,
+                   help="write the resume state (OUT.last.pt) at most this often, and at the end")
+    p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
+    from model.cli.commands import add_crowd_option
+    add_crowd_option(p)
+    p.set_defaults(func=cmd_train)
+
+
+class _Reporter:
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, event: dict) -> None:
+        if self.mode == "jsonl":
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.bar = ProgressBar(event["iterations"], "train", unit="it")
+            self.bar.done = event.get("start_iteration", 0)
+            print(f"training on {event['train_images']} image(s), validating on "
+                  f"{event['val_images']}, {event['device']}, {event['iterations']} iterations",
+                  file=sys.stderr)
+        elif kind == "iter" and self.bar is not None:
+            self.bar.update(1, f"loss {event['loss']:.3f}")
+        elif kind == "val":
+            segm, bbox = event["metrics"]["segm"], event["metrics"]["bbox"]
+            print(f"\nepoch {event['epoch']}: val bbox AP {bbox['AP'] or 0:.3f}, segm AP "
+                  f"{segm['AP'] or 0:.3f}", file=sys.stderr)
+        elif kind in ("warning", "info"):
+            print(f"{kind}: {event['message']}", file=sys.stderr)
+        elif kind == "done":
+            print(f"\n{event['status']}: {event['checkpoint']} after {event['iterations']} "
+                  f"iterations in {format_eta(event['seconds'])}", file=sys.stderr)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from model.training.train import TrainConfig, run_training
+    from model.errors import TrainingError
+    from model.errors import TrainingDataError
+
+    cfg = TrainConfig(
+        coco=Path(args.coco), out=Path(args.out), images=Path(args.images) if args.images else None,
+        weights=args.weights, epochs=args.epochs, iterations=args.iterations,
+        batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
+        max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
+        resume=args.resume, all_images=args.all_images,
+        crowd_as_instances=args.crowd_as_instances,
+        include_corrected=args.include_corrected, amp=not args.no_amp,
+        schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
+        rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,
+        scale_jitter=args.scale_jitter, model_id=args.model_id,
+        stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads,
+        checkpoint_every_s=60.0 * args.checkpoint_minutes, norm=args.norm,
+        snapshots=args.snapshots)
+    cancel = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, lambda *_: cancel.set())  # stop at the next iteration, saving
+        except ValueError:  # not the main thread (tests calling main() from a thread)
+            pass
+    report = _Reporter(args.progress)
+    try:
+        run_training(cfg, report, cancel)
+    except (TrainingError, TrainingDataError) as e:
+        if args.progress == "jsonl":
+            report({"event": "error", "message": str(e)})
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, TrainingDataError) else 1  # bad input / a failed run
+    return 0
