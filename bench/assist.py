@@ -41,10 +41,10 @@ def latency(boxes: int) -> list[str]:
     from model.data.annotations import Instance
     from model.editing.ops import Edit, InsertOp
     from model.net.predictor import Predictor
-    from tests.helpers import write_image
+    from model.data.synthetic import noise_image
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        img_path = write_image(Path(tmp) / "big.png", H, W, 1)
+        img_path = noise_image(Path(tmp) / "big.png", H, W, 1)
         app, win = offscreen_window(Path(tmp))
         show(win, img_path)
         rec, rgb = win.doc.current, win.canvas.rgb

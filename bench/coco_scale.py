@@ -66,13 +66,13 @@ def make_file(path: Path, n_images: int, per_image: float, seed: int = 0) -> int
 
 ROUTES = {
     "pycocotools COCO() load": "from pycocotools.coco import COCO\nCOCO({src!r})",
-    "MaskLoop load": "from model.coco import load_dataset\nload_dataset({src!r})",
+    "MaskLoop load": "from model.data.coco import load_dataset\nload_dataset({src!r})",
     "MaskLoop load + save (GUI Save)": (
-        "from model.coco import load_dataset, save_dataset\n"
+        "from model.data.coco import load_dataset, save_dataset\n"
         "save_dataset(load_dataset({src!r}), {dst!r})"),
-    "MaskLoop export --format rle": "import main\nmain.main(['export', {src!r}, '--out', {dst!r}])",
+    "MaskLoop export --format rle": "from model.cli.entry import main\nmain(['export', {src!r}, '--out', {dst!r}])",
     "MaskLoop export --format polygon": (
-        "import main\nmain.main(['export', {src!r}, '--out', {dst!r}, '--format', 'polygon'])"),
+        "from model.cli.entry import main\nmain(['export', {src!r}, '--out', {dst!r}, '--format', 'polygon'])"),
 }
 
 

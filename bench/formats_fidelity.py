@@ -139,12 +139,12 @@ def fidelity(src: Path, tmp: Path) -> list[str]:
 
 
 def memory(tmp: Path) -> list[str]:
-    from tests.model.test_export_memory import CHILD, FORMATS, _limit, hostile_file
+    from bench.memory_probe import CHILD, FORMATS, hostile_file, limit_memory
     src = tmp / "hostile.json"
     hostile_file(src)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp), *FORMATS], cwd=ROOT,
-                       preexec_fn=_limit, capture_output=True, text=True)
+                       preexec_fn=limit_memory, capture_output=True, text=True)
     peaks = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("PEAK ")]
     shown = ", ".join(f"{fmt} {int(peak) / 1024 ** 2:.0f} MiB (rc {rc})"
                       for _, fmt, rc, peak in peaks)

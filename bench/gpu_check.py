@@ -118,7 +118,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        from tests.helpers import shapes_dataset
+        from model.data.synthetic import shapes_dataset
         coco = shapes_dataset(tmp / "shapes", n=4 if dry else 16, size=128 if dry else 256)
         ckpt = tmp / "cuda.pt"
         side = "128" if dry else "256"

@@ -71,9 +71,10 @@ def plain_route(folder: Path, weights: Path, a) -> tuple[float, int]:
 
 def maskloop_route(folder: Path, weights: Path, a, out: Path) -> tuple[float, int]:
     import json
-    import main
+
+    from model.cli.entry import main as cli
     t = time.perf_counter()
-    rc = main.main(["predict", str(folder), "--out", str(out), "--weights", str(weights),
+    rc = cli(["predict", str(folder), "--out", str(out), "--weights", str(weights),
                     "--device", a.device, "--batch-size", str(a.batch_size),
                     "--min-size", str(a.min_size), "--max-size", str(a.max_size),
                     "--score-threshold", str(a.score_threshold)])

@@ -39,7 +39,7 @@ LR = 0.0005  # small enough that random init stays finite without clipping (the 
 
 
 def make_data(folder: Path, n: int, size: int) -> Path:
-    from tests.helpers import shapes_dataset  # the tests' synthetic shapes, at bench size
+    from model.data.synthetic import shapes_dataset  # the tests' synthetic shapes, at bench size
     return shapes_dataset(folder, n=n, seed=3, size=size)
 
 

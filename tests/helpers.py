@@ -4,15 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 
 from model.data import masks as M
-from model.data.annotations import Category, Dataset, Instance
-from model.data.coco import save_dataset
 
-S = 96  # side of the synthetic training images
+from model.data.synthetic import S, noise_image as write_image, shapes_dataset  # noqa: F401
 
 
 def disc(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
@@ -29,12 +25,6 @@ def two_parts(h: int, w: int) -> np.ndarray:
     m[5:15, 5:20] = True
     m[30:45, 40:55] = True
     return m
-
-
-def write_image(path: Path, h: int = 64, w: int = 80, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 def rle_full(mask: np.ndarray) -> dict:
@@ -92,30 +82,3 @@ def make_coco(tmp: Path, cat_ids=(0, 3, 7), ann_ids=(4, 9, 10, 22, 23), with_ima
     return path
 
 
-def shapes_dataset(folder: Path, n: int = 6, cat_ids=(5, 9), names=("disc", "square"),
-                   seed: int = 0, size: int | None = None) -> Path:
-    """Red discs and green squares on grey noise; every image marked done."""
-    side = size or S
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    ds = Dataset([Category(c, n_) for c, n_ in zip(cat_ids, names)], image_root=folder)
-    yy, xx = np.mgrid[:side, :side]
-    for k in range(n):
-        img = rng.integers(60, 120, (side, side, 3), dtype=np.uint8)
-        rec = ds.add_image(f"s{k}.png", side, side)
-        for j in range(2):
-            cx, cy = (int(v) for v in rng.integers(18, side - 18, 2))
-            r = int(rng.integers(8, 14))
-            if j == 0:
-                m, cat, col = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r, cat_ids[0], (230, 40, 40)
-            else:
-                m = np.zeros((side, side), bool)
-                m[cy - r:cy + r, cx - r:cx + r] = True
-                cat, col = cat_ids[1], (40, 230, 40)
-            img[m] = col
-            ds.add_instance(rec, Instance(cat, m, review="accepted"))
-        rec.status = "done"
-        cv2.imwrite(str(folder / f"s{k}.png"), img[:, :, ::-1])
-    path = folder / "annotations.json"
-    save_dataset(ds, path)
-    return path

@@ -1,5 +1,5 @@
 """Instance list dock for the current image: class, score, source, review, visibility.
-The review column says what the training rule means (model/review.py, review_state):
+The review column says what the training rule means (model/data/provenance.py, review_state):
 a person's drawing or a ground-truth annotation is `decided`, not `unreviewed`.
 
 A model/view table: rows are computed when shown, so a change costs a model reset,
@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from model.data.annotations import Instance
-from model.editing.review import review_state
+from model.data.provenance import review_state
 
 from ..document.document import Document
 

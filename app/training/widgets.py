@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
                                QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from model.cli.progress import format_eta
+from model.text import format_eta
 from model.editing.review import TrainingSet
 
 WEIGHT_NAMES = {"coco": "COCO (torchvision)", "coco-v2": "COCO v2 (torchvision)",

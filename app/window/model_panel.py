@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QProgressBar, QProgressDi
                                QWidget)
 
 from model.net.devices import available_devices
-from model.cli.progress import format_eta
+from model.text import format_eta
 
 from ..inference.controller import InferenceController
 from ..inference.selection import ModelSelection

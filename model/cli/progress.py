@@ -5,12 +5,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def format_eta(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from model.text import format_eta
 
 
 class ProgressBar:

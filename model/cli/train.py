@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from model.cli.args import (below_one, iteration_list, non_negative_float, non_negative_int,
                             output_file, positive_float, positive_int, side, unit_interval)
+from model.cli.progress import ProgressBar
 from model.net.sizes import MAX_SIDE, MIN_SIDE
-from model.cli.progress import ProgressBar, format_eta
+from model.text import format_eta
 
 
 def add_train_command(sub: argparse._SubParsersAction) -> None:
@@ -127,17 +129,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every_s=60.0 * args.checkpoint_minutes, norm=args.norm,
         snapshots=args.snapshots)
     cancel = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            signal.signal(sig, lambda *_: cancel.set())  # stop at the next iteration, saving
-        except ValueError:  # not the main thread (tests calling main() from a thread)
-            pass
     report = _Reporter(args.progress)
     try:
-        run_training(cfg, report, cancel)
+        with _stop_on_signals(cancel):
+            run_training(cfg, report, cancel)
     except (TrainingError, TrainingDataError) as e:
         if args.progress == "jsonl":
             report({"event": "error", "message": str(e)})
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, TrainingDataError) else 1  # bad input / a failed run
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(cancel: threading.Event):
+    """Ctrl+C and SIGTERM stop training at the next iteration, saving; the handlers that
+    were there before come back afterwards (main() may run inside a longer-lived process)."""
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, lambda *_: cancel.set())
+        except ValueError:  # not the main thread (tests calling main() from a thread)
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -18,7 +18,7 @@ from model.errors import ImageReadError
 
 SOURCES = ("model", "human", "edited")
 REVIEWS = ("unreviewed", "accepted", "rejected")
-# in a file, `decided` says what review.review_state says of a drawn, edited or
+# in a file, `decided` says what provenance.review_state says of a drawn, edited or
 # ground-truth instance nobody accepted or rejected (in memory: unreviewed, human/edited)
 DECIDED_REVIEW = "decided"
 FILE_REVIEWS = REVIEWS + (DECIDED_REVIEW,)

@@ -21,7 +21,7 @@ from model.data.atomic import atomic_write
 from model.data.coco_validate import Validator, is_id, read_json, validate
 from model.errors import CocoFormatError, ImageReadError
 from model.data.images import read_size
-from model.editing.review import review_state
+from model.data.provenance import review_state
 
 FORMATS = ("rle", "polygon")
 WRITE_BATCH = 512  # annotations encoded per json.dumps call

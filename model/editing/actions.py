@@ -12,10 +12,7 @@ from model.editing.ops import (AttrOp, CategoryOp, Edit, InsertOp, Mask, Op, Pat
 from model.editing.pixels import fill_holes, remove_islands, union_masks
 from model.data.provenance import is_pristine
 from model.editing.review import DEDUP_IOU, Merge, adopt_categories, merge_predictions
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
+from model.text import plural
 
 
 def touch_status(rec: ImageRecord) -> StatusOp | None:
@@ -36,7 +33,7 @@ def review_edit(rec: ImageRecord, instances: list[Instance], review: str) -> Edi
                      if i.review != review]
     if ops and rec.status == "unreviewed":
         ops.append(StatusOp(rec, rec.status, "in_progress"))
-    return Edit(f"{verb} {_plural(len(instances), 'instance')}", ops)
+    return Edit(f"{verb} {plural(len(instances), 'instance')}", ops)
 
 
 def status_edit(rec: ImageRecord, done: bool, shown: list[Instance]) -> Edit:
@@ -51,7 +48,7 @@ def status_edit(rec: ImageRecord, done: bool, shown: list[Instance]) -> Edit:
 
 
 def delete_edit(rec: ImageRecord, instances: list[Instance]) -> Edit:
-    return Edit(f"Delete {_plural(len(instances), 'instance')}",
+    return Edit(f"Delete {plural(len(instances), 'instance')}",
                 [*_removals(rec, instances), touch_status(rec)])
 
 
@@ -64,7 +61,7 @@ def relabel_edit(rec: ImageRecord, instances: list[Instance], category_id: int,
             if i.edited_source() != i.source]
     if ops:
         ops.append(touch_status(rec))
-    return Edit(f"Relabel {_plural(len(changed), 'instance')} as {name}", ops)
+    return Edit(f"Relabel {plural(len(changed), 'instance')} as {name}", ops)
 
 
 def mask_ops(rec: ImageRecord, inst: Instance, after: Mask, keep_result: bool = False,

@@ -1,25 +1,21 @@
-"""What the format readers and writers share: the error a malformed file raises, the
+"""What the format readers and writers share: the
 reports a writer returns (the CLI prints their summary line, tests assert on them),
 and the small bookkeeping every format needs (natural order, class names to ids,
 images placed into an export)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from model.data.annotations import Category, Dataset
-from model.data.images import natural_key
-from model.errors import FormatError, ImageReadError
+from model.data.images import natural_key  # noqa: F401 (the formats' sort key)
+from model.errors import ImageReadError
 from model.formats.names import OutputName, output_names  # noqa: F401 (every writer's names)
+from model.text import plural
 
 if TYPE_CHECKING:
     from model.formats.folder import FolderExport
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 @dataclass
@@ -57,31 +53,31 @@ class PolygonReport:
         return self.iou_sum / self.instances if self.instances else 1.0
 
     def summary(self) -> str:
-        parts = [f"{_plural(self.instances, 'instance')} as {_plural(self.polygons, 'polygon')}",
-                 f"{_plural(self.holes_bridged, 'hole')} bridged"]
+        parts = [f"{plural(self.instances, 'instance')} as {plural(self.polygons, 'polygon')}",
+                 f"{plural(self.holes_bridged, 'hole')} bridged"]
         if self.parts_joined:
-            parts.append(f"{_plural(self.parts_joined, 'part')} joined into their instance's "
+            parts.append(f"{plural(self.parts_joined, 'part')} joined into their instance's "
                          "polygon")
         if self.fragments_dropped:
-            parts.append(f"{_plural(self.fragments_dropped, 'fragment')} within the tolerance "
+            parts.append(f"{plural(self.fragments_dropped, 'fragment')} within the tolerance "
                          "dropped")
         if self.instances:
             parts.append(f"mean mask IoU {self.mean_iou:.3f}, worst {self.worst_iou:.3f}")
         if self.crowd_dropped or not self.crowd_kept:
-            parts.append(f"{_plural(self.crowd_dropped, 'crowd region')} dropped")
+            parts.append(f"{plural(self.crowd_dropped, 'crowd region')} dropped")
         if self.crowd_kept:
-            parts.append(f"{_plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
+            parts.append(f"{plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
         if self.lost:
-            parts.append(f"{_plural(self.lost, 'instance')} without a mask (box-only or empty) "
+            parts.append(f"{plural(self.lost, 'instance')} without a mask (box-only or empty) "
                          "left out")
         if self.box_only:
-            parts.append(f"{_plural(self.box_only, 'box-only instance')} (a box, no mask) kept "
+            parts.append(f"{plural(self.box_only, 'box-only instance')} (a box, no mask) kept "
                          "as boxes")
         if self.complex:
-            parts.append(f"{_plural(self.complex, 'instance')} too complex for polygons left "
+            parts.append(f"{plural(self.complex, 'instance')} too complex for polygons left "
                          "out")
         if self.warnings:
-            parts.append(_plural(len(self.warnings), "warning"))
+            parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)
 
 
@@ -97,16 +93,16 @@ class MasksReport:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{_plural(self.images, 'image')}, {_plural(self.instances, 'instance mask')}"
+        parts = [f"{plural(self.images, 'image')}, {plural(self.instances, 'instance mask')}"
                  f" ({self.crowd} crowd)",
-                 f"{_plural(self.overlaps, 'pixel')} claimed by several instances (the label "
+                 f"{plural(self.overlaps, 'pixel')} claimed by several instances (the label "
                  "images give each to the later one; masks/ keeps them all)"]
         if self.hidden:
             shown = ", ".join(self.hidden[:5]) + (" ..." if len(self.hidden) > 5 else "")
-            parts.append(f"{_plural(len(self.hidden), 'instance')} entirely covered by later "
+            parts.append(f"{plural(len(self.hidden), 'instance')} entirely covered by later "
                          f"ones, so missing from the label images (masks/ keeps them): {shown}")
         if self.warnings:
-            parts.append(_plural(len(self.warnings), "warning"))
+            parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)
 
 

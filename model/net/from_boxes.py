@@ -1,6 +1,6 @@
 """Box-only datasets become instance masks: every annotation with a bbox but no
 segmentation (detection datasets, Label Studio box exports) gets a mask from the
-model's heads on its box, or from a classical method (model.assist.FALLBACK). Ids, categories, boxes and every other
+model's heads on its box, or from a classical method (model.net.assist.FALLBACK). Ids, categories, boxes and every other
 field are kept; the new masks are `source: model`, `review: unreviewed`, so they go
 through review like predictions.
 """

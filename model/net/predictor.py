@@ -19,7 +19,7 @@ from torchvision.models.detection.transform import resize_boxes
 
 from model.data.annotations import Category, Instance
 from model.net.build import build_model, load_state
-from model.net.devices import configure_cpu_threads, resolve_device
+from model.net.devices import resolve_device
 from model.errors import Cancelled, UnusableImage, UsageError
 from model.net.postprocess import paste_masks_cropped
 from model.net.sizes import size_problem
@@ -49,7 +49,6 @@ class Predictor:
                  arch: str | None = None, allow_download: bool = True,
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  detections_per_img: int = 100, amp: bool = False):
-        configure_cpu_threads()
         self.amp = amp
         self.device = resolve_device(device)
         loaded = weights if isinstance(weights, LoadedWeights) else resolve_weights(

@@ -53,7 +53,7 @@ class LoadedWeights:
     min_size: int | None = None
     max_size: int | None = None
     checkpoint: dict = field(default_factory=dict)  # the full dict, for training to resume
-    norm: str = "frozen"  # model.build.NORMS: what the model must be built with
+    norm: str = "frozen"  # model.net.build.NORMS: what the model must be built with
 
 
 def non_finite_problem(state_dict: dict) -> str | None:

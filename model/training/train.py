@@ -95,7 +95,7 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         # the detection reference's rate, from random weights too: built with real
-        # normalisation (model.build), a model from scratch trains at it (bench/learning.py)
+        # normalisation (model.net.build), a model from scratch trains at it (bench/learning.py)
         return 0.0025 * self.batch_size
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 import numpy as np
@@ -210,6 +211,7 @@ def test_training_skips_a_corrupt_image_names_it_and_still_saves(tmp_path, capsy
     coco = shapes_dataset(tmp_path / "d", n=4)
     (tmp_path / "d" / "s2.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     out = tmp_path / "m.pt"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     rc = main.main(["train", str(coco), "--out", str(out), "--weights", "none", "--device", "cpu",
                     "--iterations", "2", "--workers", "0", "--min-size", "64", "--max-size", "96",
                     "--val-fraction", "0", "--rois-per-image", "32", "--progress", "jsonl"])
@@ -218,3 +220,6 @@ def test_training_skips_a_corrupt_image_names_it_and_still_saves(tmp_path, capsy
     err = [e for e in events if e["event"] == "error"]
     assert err and "s2.png" in err[0]["message"] and err[0]["fatal"] is False
     assert events[-1]["event"] == "done"
+    # the training command's Ctrl+C/SIGTERM handlers are gone again: this process is not a
+    # training run any more, and SIGTERM must end it
+    assert {s: signal.getsignal(s) for s in handlers} == handlers

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = ("import sys; from model.devices import configure_cpu_threads as c; "
+PROBE = ("import sys; from model.net.devices import configure_cpu_threads as c; "
          "print(c(int(sys.argv[1])), c(0))")  # the second call changes nothing: once a process
 
 
@@ -31,3 +31,15 @@ def test_reserve_then_env_wins():
     assert threads(0, None) == (cores, cores)
     assert threads(1, "1") == (1, 1)
     assert threads(0, "junk") == (cores, cores)
+
+
+def test_building_a_predictor_leaves_the_thread_count_alone():
+    """A library must not change process-wide settings: the entry point decides, once."""
+    probe = ("import torch; before = torch.get_num_threads()\n"
+             "from model.net.predictor import Predictor\n"
+             "Predictor(weights='none', device='cpu', min_size=64, max_size=96)\n"
+             "print(before, torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    before, after = map(int, out.split())
+    assert after == before

@@ -14,6 +14,7 @@ import pytest
 
 import main
 import model.formats.mask_pngs as mask_pngs
+import model.formats.raster as raster
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset
 from model.formats.export import export
@@ -128,12 +129,12 @@ def test_an_error_mid_write_leaves_the_old_export_and_no_temp_folder(tmp_path, m
     beside = sorted(p.name for p in tmp_path.iterdir())
     calls = []
 
-    def failing(arr):
+    def failing(mask):
         calls.append(1)
         if len(calls) == 4:
             raise OSError(28, "No space left on device")
-        return cv2.imencode(".png", arr)[1].tobytes()
-    monkeypatch.setattr(mask_pngs, "_png", failing)
+        return raster.mask_png(mask)
+    monkeypatch.setattr(mask_pngs, "mask_png", failing)
     changed = load_dataset(data)
     changed.categories[0].name = "other"
     with pytest.raises(OSError, match="No space"):

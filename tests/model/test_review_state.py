@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.data import provenance as P
 from model.editing import review as R
 from model.data.annotations import ImageRecord, Instance
 from model.data.coco_validate import validate
@@ -25,9 +26,9 @@ def test_review_state_says_what_the_training_rule_means():
              "decided": square()}  # drawn in this session
     cases["edited"] = square(source="edited", score=0.9)
     for want, inst in cases.items():
-        assert R.review_state(inst) == ("decided" if want == "edited" else want)
-        assert R.is_decided(inst) == (want != "unreviewed")
-    assert (gt.source, gt.review, R.review_state(gt)) == ("human", "unreviewed", "decided")
+        assert P.review_state(inst) == ("decided" if want == "edited" else want)
+        assert P.is_decided(inst) == (want != "unreviewed")
+    assert (gt.source, gt.review, P.review_state(gt)) == ("human", "unreviewed", "decided")
     ts = R.training_set([ImageRecord(1, "a.png", 8, 8, [*cases.values(), gt])])
     assert ts.reviews == {"unreviewed": 1, "accepted": 1, "rejected": 1, "decided": 3}
 
@@ -39,7 +40,7 @@ def test_decided_in_a_file_reads_back(source, memory):
            "segmentation": [[0, 0, 4, 0, 4, 4]], "source": source, "review": "decided"}
     inst = Instance.from_annotation(ann, 8, 8)
     assert inst.review == memory and inst.source == source
-    assert R.review_state(inst) == ("decided" if source != "model" else "accepted")
+    assert P.review_state(inst) == ("decided" if source != "model" else "accepted")
     assert not inst.provenance_changed
 
 
