@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 
 class Notifier(QObject):
-    """errors/info are non-blocking; `ask` blocks and returns the chosen button's text."""
+    """error/warning/info are non-blocking; `ask` blocks and returns the chosen button's text."""
 
     shown = Signal(str, str)  # level, text
 
@@ -28,6 +28,10 @@ class Notifier(QObject):
 
     def error(self, title: str, text: str) -> None:
         self._show("error", title, text, QMessageBox.Critical)
+
+    def warning(self, title: str, text: str) -> None:
+        """Something was not done or not read, and the work goes on."""
+        self._show("warning", title, text, QMessageBox.Warning)
 
     def info(self, title: str, text: str) -> None:
         self._show("info", title, text, QMessageBox.Information)

@@ -35,7 +35,6 @@ W, H = 4000, 3000
 
 def latency(boxes: int) -> list[str]:
     import torch
-    from PySide6.QtWidgets import QApplication
 
     from bench._window import close, offscreen_window, show
     from model.net import assist as A

@@ -66,7 +66,6 @@ def stages(coco: Path, iterations: int, device: str, size: int) -> dict[str, flo
 
 
 def profile(coco: Path, device: str, size: int, top: int = 8) -> list[str]:
-    import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
     from model.training.train import TrainConfig, run_training

@@ -55,6 +55,8 @@ class CanvasView(QGraphicsView):
         self.show_labels = True
         self._labels: list[LabelItem] = []
         self.image_id: int | None = None
+        self.fitted = True  # fit to window until the user zooms or pans: a resize refits
+        self.notice = ""  # shown instead of an image (one that cannot be read)
         self._pan_from: QPointF | None = None
         self._space = False
         self.tool = None  # the active drawing tool (tools.py); None: select
@@ -69,7 +71,10 @@ class CanvasView(QGraphicsView):
         doc.datasetReset.connect(self.clear_image)
 
     # ------------------------------------------------------------------ content
-    def clear_image(self) -> None:
+    def clear_image(self, notice: str = "") -> None:
+        """Show no image; `notice` says why, in the middle of the view."""
+        self.notice = notice
+        self.viewport().update()
         self._bands.clear()
         self.image_id = None
         self.rgb = self._bgra = self._shown = None
@@ -82,6 +87,7 @@ class CanvasView(QGraphicsView):
     def set_image(self, image_id: int, rgb: np.ndarray, bgra: np.ndarray) -> None:
         """Show decoded pixels (from the loader thread) and composite the overlay."""
         first = self.rgb is None or self.rgb.shape != rgb.shape
+        self.notice = ""
         self.image_id = image_id
         self.rgb, self._bgra = rgb, bgra
         self._refresh_display()
@@ -92,7 +98,7 @@ class CanvasView(QGraphicsView):
         self.overlay_item.set_pyramid(Pyramid(self.compositor.buffer, premultiplied=True))
         self.scene_.setSceneRect(QRectF(-w * 0.05, -h * 0.05, w * 1.1, h * 1.1))
         self.redraw_overlay()
-        if first:
+        if first or self.fitted:
             self.fit()
 
     def _refresh_display(self) -> None:
@@ -206,8 +212,20 @@ class CanvasView(QGraphicsView):
 
     def _on_current_changed(self, _row: int) -> None:
         rec = self.doc.current
-        if rec is None or rec.id != self.image_id:
+        if rec is None:
+            self.clear_image()  # no image shown (a filter lists none)
+        elif rec.id != self.image_id:
             self.selection_item.set_instance(None)
+
+    def drawForeground(self, painter, rect) -> None:
+        super().drawForeground(painter, rect)
+        if self.notice and self.rgb is None:
+            painter.save()
+            painter.resetTransform()  # viewport pixels
+            painter.setPen(QColor(230, 230, 230))
+            painter.drawText(self.viewport().rect().adjusted(20, 20, -20, -20),
+                             Qt.AlignCenter | Qt.TextWordWrap, self.notice)
+            painter.restore()
 
     def _set_labels(self, labels: list[LabelItem]) -> None:
         for item in self._labels:
@@ -244,6 +262,7 @@ class CanvasView(QGraphicsView):
         return self.transform().m11()
 
     def set_zoom(self, z: float, anchor: QPointF | None = None) -> None:
+        self._leave_fit()
         z = min(max(z, MIN_ZOOM), MAX_ZOOM)
         factor = z / self.zoom()
         if anchor is None:
@@ -253,11 +272,27 @@ class CanvasView(QGraphicsView):
         self.zoomChanged.emit(self.zoom())
 
     def fit(self) -> None:
+        """The whole image in the view, with no scroll bars; it stays fitted through
+        window and dock resizes until the user zooms or pans."""
+        self.fitted = True
         if self.rgb is None:
             return
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         h, w = self.rgb.shape[:2]
         self.fitInView(QRectF(0, 0, w, h), Qt.KeepAspectRatio)
         self.zoomChanged.emit(self.zoom())
+
+    def _leave_fit(self) -> None:
+        if self.fitted:
+            self.fitted = False
+            self.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+            self.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fitted and self.rgb is not None:
+            self.fit()
 
     def actual_size(self) -> None:
         self.set_zoom(1.0)
@@ -284,6 +319,7 @@ class CanvasView(QGraphicsView):
         return int(np.floor(p.x())), int(np.floor(p.y()))
 
     def _start_pan(self, event: QMouseEvent) -> None:
+        self._leave_fit()
         self._pan_from = event.position()
         self.viewport().setCursor(Qt.ClosedHandCursor)
 

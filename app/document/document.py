@@ -96,6 +96,13 @@ class Document(QObject):
         self.select(None)
         self.currentChanged.emit(row)
 
+    def show_none(self) -> None:
+        """Show no image (an image filter that lists none)."""
+        if self.row >= 0:
+            self.row = -1
+            self.select(None)
+            self.currentChanged.emit(-1)
+
     def note_size(self, rec: ImageRecord, width: int, height: int) -> None:
         """A size read from the pixels, for a record that did not know its own."""
         if not rec.size_known:

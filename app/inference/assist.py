@@ -22,6 +22,7 @@ from .workers import AssistRequest
 
 class AssistController(QObject):
     message = Signal(str)
+    hint = Signal(str)  # a status hint while an offer or a search lasts ("": it ended)
     offerChanged = Signal(object)  # the Instance offered under the click, or None
     answered = Signal(object)  # an answer from the model was applied (the request)
 
@@ -130,7 +131,7 @@ class AssistController(QObject):
                 return
             self._pending_click = (rec.id, x, y)
             if self._request("candidates") is not None:
-                self.message.emit("Finding the objects in this image…")
+                self.hint.emit("Finding the objects in this image…")
             return
         hits = A.covering(cands, x, y)
         if not hits:
@@ -150,8 +151,8 @@ class AssistController(QObject):
         _image_id, hits, k = self.offer
         inst = hits[k]
         name = self.doc.dataset.category_names().get(inst.category_id, inst.category_id)
-        self.message.emit(f"{name} {inst.score:.2f} ({k + 1} of {len(hits)} here): click or "
-                          "Enter accepts, Shift+click or Tab shows the next, Esc cancels")
+        self.hint.emit(f"{name} {inst.score:.2f} ({k + 1} of {len(hits)} here): click or "
+                       "Enter accepts, Shift+click or Tab shows the next, Esc cancels")
         self.offerChanged.emit(inst)
 
     def offered(self) -> Instance | None:
@@ -165,7 +166,10 @@ class AssistController(QObject):
         mapping, new = adopt_categories(ds.categories, self.inference.info.categories,
                                         [inst.category_id], ds.retired_category_ids)
         ops = [CategoryOp(ds, None, c, len(ds.categories) + k) for k, c in enumerate(new)]
-        made = Instance(mapping[inst.category_id], inst.mask, inst.offset, source="human",
+        # the model's detection, accepted by a person: saved as exactly that
+        made = Instance(mapping[inst.category_id], inst.mask, inst.offset, source="model",
+                        review="accepted", score=inst.score,
+                        model=inst.model or self.inference.info.model_id,
                         id=ds.new_annotation_id())
         self.cancel_offer()
         self.doc.push(Edit("Click to segment", ops + [InsertOp(rec, made, len(rec.instances)),
@@ -177,6 +181,7 @@ class AssistController(QObject):
         if self.offer is not None:
             self.offer = None
             self.offerChanged.emit(None)
+        self.hint.emit("")
 
     # ------------------------------------------------------- box-only datasets
     def fill_boxes(self, use_model: bool) -> int:
@@ -232,6 +237,7 @@ class AssistController(QObject):
         elif req.kind == "fill":
             self._apply_fill(req, result)
         elif req.kind == "candidates":
+            self.hint.emit("")  # the search is over
             self.candidates[req.image_id] = result
             pending, self._pending_click = self._pending_click, None
             cur = self.doc.current

@@ -29,9 +29,10 @@ from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, Pre
 class InferenceController(QObject):
     stateChanged = Signal(str)
     message = Signal(str)  # for the status bar
+    hint = Signal(str)  # while a request waits for the model ("": it no longer does)
     modelChanged = Signal(str)  # one line for the status bar
     modelReady = Signal(object)  # ModelInfo
-    modelFailed = Signal(str)
+    modelFailed = Signal(str, object)  # why; the ModelInfo still in use (None: no model)
     outOfMemory = Signal(str)  # message: the GPU ran out; the window offers the CPU
     batchProgress = Signal(int, int, float)  # done, total, ETA
     batchRunning = Signal(bool)
@@ -56,12 +57,14 @@ class InferenceController(QObject):
         self._queued: tuple | None = None  # a predict asked for while the model loads
         self._ids = itertools.count(1)
         self._latest: dict[int, int] = {}  # image id -> newest prediction request id
-        self._batch_skipped: list[str] = []
+        self._batch_skipped: set[str] = set()  # images a batch left as they were
         self._batch_failed: list[str] = []
+        self._batch_unreadable: set[int] = set()  # images a batch could not read
         self.pixels.loaded.connect(lambda _i: self._maybe_auto_predict())
         w = self.worker
         w.predicted.connect(self._on_predicted)
         w.failed.connect(self._on_failed)
+        w.unreadable.connect(self._on_unreadable)
         w.progress.connect(self.batchProgress)
         w.batchFinished.connect(self._on_batch_finished)
         w.modelReady.connect(self._on_model_ready)
@@ -88,6 +91,7 @@ class InferenceController(QObject):
         if self.spec is not None and info.spec != self.spec:
             return  # a newer request is on its way
         self.info = info
+        self.hint.emit("")
         # the model and the imports are here to stay: keep the cyclic GC from walking
         # them again (a full collection of this heap pauses the window for 100+ ms)
         gc.freeze()
@@ -99,14 +103,25 @@ class InferenceController(QObject):
         else:
             self._maybe_auto_predict()
 
-    def _on_model_failed(self, message: str) -> None:
-        if self.spec is None:
+    def _on_model_failed(self, spec: ModelSpec, message: str, kept: ModelInfo | None) -> None:
+        if self.spec is None or spec != self.spec:
+            return  # a newer request is on its way
+        self.hint.emit("")
+        if kept is not None:  # the worker still has the model that worked: it stays
+            self.spec, self.info, self.model_error = kept.spec, kept, None
+            self.modelChanged.emit(f"{kept.model_id} · {kept.device}")
+            self.modelFailed.emit(message, kept)
+            queued, self._queued = self._queued, None
+            if queued is not None:
+                queued[0](*queued[1:])
+            else:
+                self._maybe_auto_predict()
             return
         self.info = None
         self.model_error = message
         self._queued = None  # the one dialog about the model covers the queued request
         self.modelChanged.emit("no model")
-        self.modelFailed.emit(message)
+        self.modelFailed.emit(message, None)
 
     def _ready(self, retry: tuple) -> bool:
         """Is there a model? While one loads, the request waits for it."""
@@ -114,8 +129,8 @@ class InferenceController(QObject):
             return True
         if self.loading:
             self._queued = retry
-            self.message.emit("The model is still loading; the prediction is queued and "
-                              "starts as soon as it is ready")
+            self.hint.emit("The model is still loading; the prediction is queued and "
+                           "starts as soon as it is ready")
         else:
             why = self.model_error or "no model is selected"
             self.message.emit(f"No model to predict with ({why.splitlines()[0][:120]}). "
@@ -142,7 +157,8 @@ class InferenceController(QObject):
         try:
             return PredictRequest(rid, rec.id, path=self.doc.dataset.image_path(rec),
                                   explicit=explicit)
-        except ImageReadError:
+        except ImageReadError as e:
+            self.pixels.mark_unreadable(rec.id, str(e))
             return None
 
     def predict_current(self, explicit: bool = True) -> bool:
@@ -159,24 +175,32 @@ class InferenceController(QObject):
         return bool(reqs)
 
     def predict_all(self, include_done: bool = False, only_unreviewed: bool = False) -> int:
-        """Queue every image not done (or every image, or only those nobody started)."""
+        """Queue every image not done (or every image, or only those nobody started).
+        Images you changed in this session are left out: a background result there
+        would not be applied anyway (see _on_predicted); they are counted instead."""
         if self.doc.dataset is None or not self._ready((self.predict_all, include_done,
                                                         only_unreviewed)):
             return 0
-        reqs = []
+        reqs, changed = [], []
         for rec in self.doc.dataset.images:
             if only_unreviewed and rec.status != "unreviewed":
                 continue
             if include_done or rec.status != "done":
+                if self.doc.has_history(rec):
+                    changed.append(rec.file_name)
+                    continue
                 req = self._request(rec)
                 if req is not None:
                     reqs.append(req)
+        self._batch_skipped, self._batch_failed = set(changed), []
+        self._batch_unreadable = set()
         if reqs:
             self.batch_active = True
-            self._batch_skipped, self._batch_failed = [], []
             self.batchRunning.emit(True)
             self.batchProgress.emit(0, len(reqs), 0.0)
             self.worker.predict_all(reqs)
+        elif changed:
+            self._say_skipped()
         return len(reqs)
 
     def cancel(self) -> None:
@@ -187,15 +211,21 @@ class InferenceController(QObject):
         self.batch_active = False
         self.batchRunning.emit(False)
         self.stateChanged.emit("predict-all cancelled" if cancelled else "predict-all finished")
-        if self._batch_skipped:
-            self.message.emit(f"{len(self._batch_skipped)} image(s) you changed in this session "
-                              "kept their predictions; Predict (Ctrl+P) refreshes one")
+        self._say_skipped()
+        if self._batch_unreadable:
+            self.message.emit(f"{len(self._batch_unreadable)} image(s) cannot be read; the "
+                              "image list marks them (its tooltip says why)")
         if self._batch_failed:
             shown = "\n".join(self._batch_failed[:10])
             more = len(self._batch_failed) - 10
             self.notifier.error("Prediction failed", f"{len(self._batch_failed)} image(s) could "
                                 f"not be predicted:\n{shown}" + (f"\n… and {more} more"
                                                                  if more > 0 else ""))
+
+    def _say_skipped(self) -> None:
+        if self._batch_skipped:
+            self.message.emit(f"{len(self._batch_skipped)} image(s) you changed in this session "
+                              "kept their predictions; Predict (Ctrl+P) refreshes one")
 
     def _on_predicted(self, req: PredictRequest, instances: list, hw) -> None:
         if self._latest.get(req.image_id) != req.request_id:
@@ -209,9 +239,9 @@ class InferenceController(QObject):
             why = self.pixels.size_errors[rec.id]
         elif not req.explicit and self.doc.has_history(rec):
             why = f"{rec.file_name} has changes in the undo history; Predict (Ctrl+P) refreshes it"
+            if self.batch_active:  # changed while the batch ran
+                self._batch_skipped.add(rec.file_name)
         if why is not None:
-            if self.batch_active:
-                self._batch_skipped.append(rec.file_name)
             self.predictionSkipped.emit(rec.id, why)
             return
         merge = self.doc.apply_predictions(rec, instances, self.info.categories,
@@ -230,6 +260,16 @@ class InferenceController(QObject):
             self._batch_failed.append(f"{name}: {message.splitlines()[0]}")
         else:
             self.notifier.error("Prediction failed", f"{name}: {message}")
+
+    def _on_unreadable(self, req: PredictRequest, message: str) -> None:
+        if self._latest.get(req.image_id) != req.request_id:
+            return
+        del self._latest[req.image_id]
+        self.pixels.mark_unreadable(req.image_id, message)
+        if self.batch_active and not req.explicit:
+            self._batch_unreadable.add(req.image_id)
+        elif req.explicit:
+            self.message.emit(f"Cannot predict: {message}")
 
     def shutdown(self) -> None:
         """Stop both threads and wait for them (called before the window dies)."""

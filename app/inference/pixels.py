@@ -23,6 +23,7 @@ class PixelSource(QObject):
     pixelsFailed = Signal(int, str)
     loaded = Signal(int)  # image id: its pixels are in the cache (any image)
     sizeMismatch = Signal(int, str)  # image id, message
+    unreadable = Signal(int, str)  # image id, why its file cannot be read ("": it can again)
 
     def __init__(self, doc: Document, reader: Callable[[Path], np.ndarray] | None = None,
                  prefetch: int = 2):
@@ -31,6 +32,9 @@ class PixelSource(QObject):
         self.loader = ImageLoader(reader)
         self.cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.size_errors: dict[int, str] = {}  # image id -> why its pixels do not fit its record
+        self.read_errors: dict[int, str] = {}  # image id -> why its file cannot be read
+        # the rows shown after a row, in the image list's order (None: the dataset's)
+        self.order: Callable[[int, int], list[int]] | None = None
         self._req = 0
         self.loader.loaded.connect(self._on_loaded)
         doc.currentChanged.connect(self._on_current)
@@ -41,12 +45,26 @@ class PixelSource(QObject):
         return None if hit is None else hit[0]
 
     def neighbours(self, row: int) -> list[ImageRecord]:
+        """The images D shows next (prefetched): the image list's, filter applied."""
         images = self.doc.dataset.images
+        if self.order is not None:
+            return [images[r] for r in self.order(row, self.prefetch)]
         return [images[r] for r in range(row + 1, min(row + 1 + self.prefetch, len(images)))]
 
     def _on_reset(self) -> None:
         self.cache.clear()
         self.size_errors.clear()
+        self.read_errors.clear()
+
+    def mark_unreadable(self, image_id: int, why: str) -> None:
+        """Remember (and say, once) that an image cannot be read; "" : it can now."""
+        if why == self.read_errors.get(image_id, ""):
+            return
+        if why:
+            self.read_errors[image_id] = why
+        else:
+            self.read_errors.pop(image_id, None)
+        self.unreadable.emit(image_id, why)
 
     def _path(self, rec: ImageRecord) -> Path:
         return self.doc.dataset.image_path(rec)
@@ -62,6 +80,7 @@ class PixelSource(QObject):
         try:
             path = self._path(rec)
         except ImageReadError as e:
+            self.mark_unreadable(rec.id, str(e))
             self.pixelsFailed.emit(rec.id, str(e))
             return
         nxt = []
@@ -69,8 +88,8 @@ class PixelSource(QObject):
             if r.id not in self.cache:
                 try:
                     nxt.append((self._req, r.id, self._path(r)))
-                except ImageReadError:
-                    pass
+                except ImageReadError as e:
+                    self.mark_unreadable(r.id, str(e))
         if rec.id in self.cache:
             if nxt:
                 self.loader.request(*nxt[0], prefetch=nxt[1:])
@@ -82,9 +101,11 @@ class PixelSource(QObject):
         if rec is None:
             return
         if error:
+            self.mark_unreadable(image_id, error)
             if self.doc.current is rec:
                 self.pixelsFailed.emit(image_id, error)
             return
+        self.mark_unreadable(image_id, "")
         self.cache[image_id] = (rgb, bgra)
         self.cache.move_to_end(image_id)
         while len(self.cache) > PIXEL_CACHE:

@@ -11,6 +11,7 @@ from .workers import ModelSpec
 
 class ModelSelection(QObject):
     changed = Signal(object)  # ModelSpec: load this model now
+    reverted = Signal(object)  # ModelSpec: back to this one, which is loaded already
 
     def __init__(self, weights: str = "coco", device: str = "auto",
                  min_size: int | None = None, max_size: int | None = None):
@@ -36,3 +37,8 @@ class ModelSelection(QObject):
     def on_cpu(self) -> None:
         """The same model on the CPU (after a GPU ran out of memory)."""
         self.choose(device="cpu")
+
+    def revert(self, spec: ModelSpec) -> None:
+        """Back to the model still in use (the one chosen after it failed to load)."""
+        self.spec = spec
+        self.reverted.emit(spec)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from model.errors import Cancelled
+from model.errors import Cancelled, ImageReadError
 
 _LIVE_THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
 
@@ -182,10 +182,11 @@ class InferenceWorker(QueueWorker):
 
     predicted = Signal(object, object, object)  # PredictRequest, instances, (h, w)
     failed = Signal(object, str, bool)  # PredictRequest, message, out-of-memory
+    unreadable = Signal(object, str)  # PredictRequest, why its image cannot be read
     progress = Signal(int, int, float)  # batch done, total, ETA seconds
     batchFinished = Signal(bool)  # True when cancelled
     modelReady = Signal(object)  # ModelInfo
-    modelFailed = Signal(str)
+    modelFailed = Signal(object, str, object)  # ModelSpec, why, ModelInfo kept (None: none)
     downloadProgress = Signal(int, int)  # bytes done, total (0: unknown)
     stateChanged = Signal(str)
     assisted = Signal(object, object)  # AssistRequest, list of results or an error message
@@ -197,6 +198,7 @@ class InferenceWorker(QueueWorker):
         self._factory = factory
         self._read = reader or read_image
         self.predictor = None
+        self.info: ModelInfo | None = None  # of `predictor`
         self._model_req: ModelSpec | None = None
         self._interactive: deque[PredictRequest] = deque()
         self._batch: _Batch | None = None
@@ -295,30 +297,31 @@ class InferenceWorker(QueueWorker):
         self.assisted.emit(req, result)
 
     def _load(self, spec: ModelSpec) -> None:
+        """Build the new model beside the working one: the working one is dropped only
+        once the new one loaded, so a file that fails to load takes nothing away."""
         self.stateChanged.emit(f"loading model {spec.weights} on {spec.device}")
-        self.features.clear()
-        self.predictor = None
 
         def progress(done: int, total: int) -> None:
             self.downloadProgress.emit(done, total)
         try:
-            self.predictor = self._factory(
+            p = self._factory(
                 weights=spec.weights, device=spec.device, score_threshold=spec.score_floor,
                 min_size=spec.min_size, max_size=spec.max_size, progress=progress,
                 cancel=self._cancel_download)
         except Cancelled:
-            self.modelFailed.emit("Model download cancelled. Predictions are off until a "
-                                  "model is loaded; you can still review and edit.")
+            self.modelFailed.emit(spec, "Model download cancelled. Predictions are off until "
+                                  "a model is loaded; you can still review and edit.", self.info)
             return
         except Exception as e:  # WeightsError, DeviceError, or anything a checkpoint throws
-            self.modelFailed.emit(str(e) or type(e).__name__)
+            self.modelFailed.emit(spec, str(e) or type(e).__name__, self.info)
             return
-        p = self.predictor
+        self.features.clear()
+        self.predictor = p
         arch = getattr(p, "arch", "")
         can = hasattr(p, "assist_boxes") or arch in ("maskrcnn_resnet50_fpn",
                                                       "maskrcnn_resnet50_fpn_v2")
-        self.modelReady.emit(ModelInfo(spec, p.model_id, str(p.device), list(p.categories),
-                                       arch, can))
+        self.info = ModelInfo(spec, p.model_id, str(p.device), list(p.categories), arch, can)
+        self.modelReady.emit(self.info)
 
     def _run_one(self, req: PredictRequest, cancel: threading.Event, batch: _Batch | None) -> None:
         label = f"predicting image {batch.done + 1}/{batch.total}" if batch else "predicting"
@@ -340,6 +343,8 @@ class InferenceWorker(QueueWorker):
             self.predicted.emit(req, instances, image.shape[:2])
         except Cancelled:
             pass
+        except ImageReadError as e:  # the file, not the model: the image list marks it
+            self.unreadable.emit(req, str(e))
         except Exception as e:
             oom = is_out_of_memory(e)
             msg = str(e) or type(e).__name__

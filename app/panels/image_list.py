@@ -7,11 +7,14 @@ the instance count and review state: a long name is elided in the middle, so the
 state and the name's end (its number, its extension) always stay visible."""
 from __future__ import annotations
 
+from typing import Iterator
+
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize, QSortFilterProxyModel,
                             Qt, Signal)
-from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLineEdit, QListView, QStyle,
-                               QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView,
+                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
+                               QWidget)
 
 from ..document.document import Document
 
@@ -28,13 +31,29 @@ class ImageListModel(QAbstractListModel):
     def __init__(self, doc: Document):
         super().__init__()
         self.doc = doc
+        self.problems: dict[int, str] = {}  # image id -> why its file cannot be read
+        self._warning: QIcon | None = None
         doc.datasetReset.connect(self._reset)
         doc.imageStateChanged.connect(self._row_changed)
         doc.thresholdChanged.connect(lambda _t: self._all_changed())
 
     def _reset(self) -> None:
         self.beginResetModel()
+        self.problems.clear()
         self.endResetModel()
+
+    def set_problem(self, image_id: int, why: str) -> None:
+        """Mark an image whose file cannot be read (why "": it can now)."""
+        if why:
+            self.problems[image_id] = why
+        else:
+            self.problems.pop(image_id, None)
+        self._row_changed(self.doc.row_of(image_id))
+
+    def _warning_icon(self) -> QIcon:
+        if self._warning is None:
+            self._warning = QApplication.style().standardIcon(QStyle.SP_MessageBoxWarning)
+        return self._warning
 
     def _all_changed(self) -> None:
         """The shown instance counts follow the score threshold."""
@@ -43,9 +62,11 @@ class ImageListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(n - 1))
 
     def _row_changed(self, row: int) -> None:
-        if row >= 0:
+        if 0 <= row < self.rowCount():
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
+
+    touch = _row_changed  # a filter asks for a row to be looked at again
 
     def rowCount(self, parent=QModelIndex()) -> int:
         ds = self.doc.dataset
@@ -55,6 +76,10 @@ class ImageListModel(QAbstractListModel):
         if not index.isValid():
             return None
         rec = self.doc.dataset.images[index.row()]
+        problem = self.problems.get(rec.id)
+        if problem is not None and role in (DetailRole, Qt.DecorationRole, Qt.ToolTipRole):
+            return {DetailRole: "unreadable", Qt.DecorationRole: self._warning_icon(),
+                    Qt.ToolTipRole: f"{rec.file_name} cannot be read:\n{problem}"}[role]
         if role == DetailRole:
             return f"{len(self.doc.listed(rec))} · {STATE_LABEL[rec.status]}"
         if role == Qt.DisplayRole:  # the whole row as text (type-ahead, accessibility)
@@ -121,29 +146,51 @@ class ImageRowDelegate(QStyledItemDelegate):
 
 
 class ImageFilter(QSortFilterProxyModel):
+    """Name and state filter. The image shown is pinned: it stays listed (and
+    highlighted) while it is shown, even once its state no longer matches (marked
+    done under 'Unreviewed'), and leaves the list when another image is shown."""
+
     def __init__(self):
         super().__init__()
         self.text = ""
         self.state = ""
+        self.pinned = -1  # dataset row listed whatever the filter says
 
     def set_filter(self, text: str, state: str) -> None:
+        """A new filter, with no image pinned: the caller decides what is shown."""
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
             self.beginFilterChange()
-            self.text, self.state = text.lower(), state
+            self.text, self.state, self.pinned = text.lower(), state, -1
             self.endFilterChange()
         else:
-            self.text, self.state = text.lower(), state
+            self.text, self.state, self.pinned = text.lower(), state, -1
             self.invalidateFilter()
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
-        idx = self.sourceModel().index(row, 0, parent)
+    @property
+    def active(self) -> bool:
+        return bool(self.text or self.state)
+
+    def pin(self, row: int) -> None:
+        """Pin another row; only the two rows concerned are filtered again."""
+        old, self.pinned = self.pinned, row
+        if self.active:
+            for r in (old, row):
+                if r >= 0:
+                    self.sourceModel().touch(r)
+
+    def matches(self, row: int) -> bool:
+        idx = self.sourceModel().index(row, 0)
         if self.state and idx.data(StateRole) != self.state:
             return False
         return not self.text or self.text in idx.data(Qt.UserRole).lower()
 
+    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+        return row == self.pinned or self.matches(row)
+
 
 class ImageListPanel(QWidget):
     rowActivated = Signal(int)  # dataset row
+    noneListed = Signal()  # the filter lists no image: show none
 
     def __init__(self, doc: Document):
         super().__init__()
@@ -152,6 +199,7 @@ class ImageListPanel(QWidget):
         self.proxy = ImageFilter()
         self.proxy.setSourceModel(self.model)
         self._filtering = False
+        self._last_row = -1  # the last image shown, shown again when listed again
         self.filter_edit = QLineEdit(placeholderText="Filter by name…")
         self.filter_edit.setObjectName("imageFilter")
         self.filter_edit.setClearButtonEnabled(True)
@@ -173,14 +221,59 @@ class ImageListPanel(QWidget):
         top.addWidget(self.state_combo)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        self.empty_label = QLabel("No image matches the filter")
+        self.empty_label.setObjectName("imageListEmpty")
+        self.empty_label.setEnabled(False)
+        self.empty_label.setVisible(False)
         lay.addLayout(top)
+        lay.addWidget(self.empty_label)
         lay.addWidget(self.view)
-        self.filter_edit.textChanged.connect(self._apply)
-        self.state_combo.currentIndexChanged.connect(self._apply)
+        self.filter_edit.textChanged.connect(lambda _t: self._apply())
+        self.state_combo.currentIndexChanged.connect(lambda _i: self._apply())
         self.view.selectionModel().currentChanged.connect(self._on_current)
         doc.currentChanged.connect(self._follow)
         doc.datasetReset.connect(self._on_reset)
 
+    # ------------------------------------------------------------ navigation
+    # The review keys (D, Q, U, M) and the prefetch follow the listed order: with a
+    # filter on, the next image is the next one listed.
+    @property
+    def filtered(self) -> bool:
+        return self.proxy.active
+
+    def _listed_row(self, row: int) -> int:
+        idx = self.proxy.mapFromSource(self.model.index(row)) if row >= 0 else QModelIndex()
+        return idx.row() if idx.isValid() else -1
+
+    def _dataset_row(self, listed: int) -> int:
+        return self.proxy.mapToSource(self.proxy.index(listed, 0)).row()
+
+    def step(self, row: int, k: int) -> int | None:
+        """The image k places from `row` in the list, stopping at its ends; None when
+        nothing is listed. From an image that is not listed: the first (or last)."""
+        n = self.proxy.rowCount()
+        if n == 0:
+            return None
+        at = self._listed_row(row)
+        if at < 0:
+            return self._dataset_row(0 if k > 0 else n - 1)
+        return self._dataset_row(min(max(at + k, 0), n - 1))
+
+    def after(self, row: int) -> Iterator[int]:
+        """The listed images after `row`, wrapping around, `row` itself last."""
+        n = self.proxy.rowCount()
+        at = self._listed_row(row)
+        for j in range(1, n + 1):
+            yield self._dataset_row((at + j) % n)
+
+    def next_rows(self, row: int, count: int) -> list[int]:
+        """Up to `count` listed images after `row`, no wrapping (what D shows next)."""
+        at, n = self._listed_row(row), self.proxy.rowCount()
+        if at < 0:
+            return []
+        return [self._dataset_row(r) for r in range(at + 1, min(at + 1 + count, n))]
+
+    # ------------------------------------------------------------------ sync
     def _on_reset(self) -> None:
         """Another dataset: a filter chosen for the last one would hide this one's images."""
         self.filter_edit.blockSignals(True)
@@ -189,17 +282,38 @@ class ImageListPanel(QWidget):
         self.state_combo.setCurrentIndex(0)
         self.filter_edit.blockSignals(False)
         self.state_combo.blockSignals(False)
-        self._apply()
-        self._follow(self.doc.row)
+        self._last_row = -1
+        self._apply(choose=False)
 
-    def _apply(self) -> None:
-        """Filtering changes what is listed, never which image is shown."""
+    def _apply(self, choose: bool = True) -> None:
+        """A new filter. The image shown stays if the filter lists it; otherwise the
+        first image listed is shown (the last one shown, if listed again), and when
+        the filter lists none, no image is: what is shown is always what is
+        highlighted."""
         self._filtering = True
         try:
             self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
+            row = self.doc.row
+            if row >= 0 and self.proxy.matches(row):
+                self.proxy.pin(row)
         finally:
             self._filtering = False
-        self._follow(self.doc.row)
+        self._show_empty()
+        if row >= 0 and self.proxy.matches(row):
+            self._follow(row)
+        elif choose and self.doc.dataset is not None:
+            n = self.proxy.rowCount()
+            if n == 0:
+                self.noneListed.emit()
+            else:
+                back = self._last_row
+                listed = back >= 0 and self.proxy.matches(back)
+                self.rowActivated.emit(back if listed else self._dataset_row(0))
+
+    def _show_empty(self) -> None:
+        ds = self.doc.dataset
+        none = ds is not None and bool(ds.images) and self.proxy.rowCount() == 0
+        self.empty_label.setVisible(none)
 
     def _on_current(self, current: QModelIndex, _prev) -> None:
         if current.isValid() and not self._filtering:
@@ -208,9 +322,17 @@ class ImageListPanel(QWidget):
                 self.rowActivated.emit(row)
 
     def _follow(self, row: int) -> None:
+        """The image shown is the highlighted one (pinned, so a filter keeps it)."""
         if row < 0:
             return
-        idx = self.proxy.mapFromSource(self.model.index(row))
-        if idx.isValid() and self.view.currentIndex() != idx:
-            self.view.setCurrentIndex(idx)
-            self.view.scrollTo(idx)
+        self._last_row = row
+        self._filtering = True
+        try:
+            self.proxy.pin(row)
+            idx = self.proxy.mapFromSource(self.model.index(row))
+            if idx.isValid() and self.view.currentIndex() != idx:
+                self.view.setCurrentIndex(idx)
+                self.view.scrollTo(idx)
+        finally:
+            self._filtering = False
+        self._show_empty()

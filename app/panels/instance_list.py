@@ -1,4 +1,6 @@
 """Instance list dock for the current image: class, score, source, review, visibility.
+The review column says what the training rule means (model/data/provenance.py, review_state):
+a person's drawing or a ground-truth annotation is `decided`, not `unreviewed`.
 
 A model/view table: rows are computed when shown, so a change costs a model reset,
 not hundreds of widget items. Selection follows the canvas and drives it.
@@ -10,11 +12,17 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from model.data.annotations import Instance
+from model.data.provenance import review_state
 
 from ..document.document import Document
 
 COLUMNS = ["", "Class", "Score", "Source", "Review"]
-REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60)}
+REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60),
+                "decided": QColor(70, 140, 200)}
+REVIEW_TIP = {"accepted": "accepted by a person", "rejected": "rejected: kept in the file, "
+              "never trained on", "decided": "drawn or edited by a person, or from the "
+              "annotation file: decided, so training uses it",
+              "unreviewed": "a model prediction nobody has reviewed yet"}
 GREY = QColor(140, 140, 140)
 
 
@@ -60,14 +68,16 @@ class InstanceModel(QAbstractTableModel):
             if col == 3:
                 return inst.source
             if col == 4:
-                return inst.review
+                return review_state(inst)
         if role == Qt.ForegroundRole and col > 0:
-            if col == 4 and inst.review in REVIEW_COLOR:
-                return QBrush(REVIEW_COLOR[inst.review])
-            if inst.review == "rejected":
+            state = review_state(inst)
+            if col == 4 and state in REVIEW_COLOR:
+                return QBrush(REVIEW_COLOR[state])
+            if state == "rejected":
                 return QBrush(GREY)
-        if role == Qt.ToolTipRole and col == 0:
-            return "visible on the canvas"
+        if role == Qt.ToolTipRole:
+            return "visible on the canvas" if col == 0 else REVIEW_TIP[review_state(inst)] \
+                if col == 4 else None
         return None
 
     def setData(self, index: QModelIndex, value, role=Qt.EditRole) -> bool:

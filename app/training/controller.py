@@ -5,6 +5,7 @@ version, then offers to switch to it and re-predict the images nobody has review
 (reviewed instances are never touched)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -13,7 +14,9 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from model.net import checkpoint as C
 from model.data.annotations import Dataset
+from model.data.atomic import atomic_write_bytes
 from model.data.coco import save_dataset
+from model.data.images import outside
 from model.editing.review import TrainingSet, training_set
 from model.training.versions import VersionRegistry
 
@@ -26,6 +29,28 @@ from .process import TrainingProcess, cpu_threads_for_training
 from .widgets import FineTuneDialog, TrainingPanel
 
 RUNS = "runs"
+EVENTS = "events.jsonl"  # a run's progress events, written when it ends, for the dock
+MAX_EVENTS_BYTES = 32 << 20  # a larger events file is not read back
+
+
+def read_events(path: Path) -> list:
+    """A run's events as its dock showed them; [] when missing, too large or unreadable
+    (lines that are not JSON objects are skipped)."""
+    try:
+        if path.stat().st_size > MAX_EVENTS_BYTES:
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(e, dict):
+            out.append(e)
+    return out
 
 
 class FineTuneController(QObject):
@@ -41,13 +66,16 @@ class FineTuneController(QObject):
         self.process = TrainingProcess(self)
         self.extra_args: list[str] = []  # more `main.py train` options (tests make runs tiny)
         self.epochs = 10
-        self.run: dict | None = None  # name, dir, checkpoint, start event
+        # the run going on: name, dir, checkpoint, start event, its events, and the state
+        # folder and name of the dataset it trains (another may be open by its end)
+        self.run: dict | None = None
         self._pending_switch: str | None = None
         self.process.event.connect(self._on_event)
         self.process.finished.connect(self._on_finished)
         self.panel.cancelRequested.connect(self.cancel)
         inference.modelReady.connect(self._on_model_ready)
-        session.opened.connect(lambda _n: self.rebuild_versions_menu())
+        inference.modelFailed.connect(lambda *_: setattr(self, "_pending_switch", None))
+        session.opened.connect(lambda _n: self._on_opened())
 
     # --------------------------------------------------------------- versions
     def registry(self) -> VersionRegistry | None:
@@ -55,11 +83,40 @@ class FineTuneController(QObject):
             return None
         return VersionRegistry(self.session.state_dir())
 
+    def version_name(self, weights: str) -> str | None:
+        """The open dataset's name for a checkpoint it trained (None: not one of them)."""
+        if not weights or self.doc.dataset is None:
+            return None
+        try:
+            target = Path(weights).resolve()
+            return next((v["name"] for v in self.versions()
+                         if Path(v["checkpoint"]).resolve() == target), None)
+        except (OSError, ValueError):
+            return None
+
+    def versions(self) -> list[dict]:
+        """The open dataset's model versions whose run folder is inside its state
+        folder: models.json is data, so a name or path in it that leads elsewhere
+        (../, an absolute path) is not followed."""
+        reg = self.registry()
+        if reg is None:
+            return []
+        runs = self.session.state_dir() / RUNS
+        out = []
+        for v in reg.load():
+            if not isinstance(v, dict) or not isinstance(v.get("name"), str) \
+                    or not isinstance(v.get("checkpoint"), str):
+                continue
+            run_dir = runs / v["name"]
+            if outside(run_dir, runs) or outside(Path(v["checkpoint"]), run_dir):
+                continue
+            out.append(v)
+        return out
+
     def rebuild_versions_menu(self) -> None:
         menu = self.versions_menu
         menu.clear()
-        reg = self.registry()
-        versions = reg.load() if reg is not None else []
+        versions = self.versions()
         for v in reversed(versions):
             ap = v.get("val_segm_ap")
             act = QAction(f"{v['name']}  ({v.get('train_images')} images"
@@ -125,7 +182,8 @@ class FineTuneController(QObject):
         if spec.max_size:
             args += ["--max-size", str(spec.max_size)]
         args += self.extra_args
-        self.run = {"name": name, "dir": run_dir, "checkpoint": out, "start": {}}
+        self.run = {"name": name, "dir": run_dir, "checkpoint": out, "start": {}, "events": [],
+                    "state": self.session.state_dir(), "dataset": self.session.display_name()}
         self.panel.reset(f"Starting {name} from {weights} on {device} "
                          f"({summary.used} image(s))…")
         self.runningChanged.emit(True)
@@ -140,8 +198,38 @@ class FineTuneController(QObject):
     # ----------------------------------------------------------------- events
     def _on_event(self, e: dict) -> None:
         self.panel.on_event(e)
-        if self.run is not None and e.get("event") == "start":
-            self.run["start"] = e
+        if self.run is not None:
+            self.run["events"].append(e)
+            if e.get("event") == "start":
+                self.run["start"] = e
+
+    # ------------------------------------------------------- the dock per dataset
+    def _here(self, run: dict) -> bool:
+        """Is the dataset the run trains the one open now?"""
+        return self.doc.dataset is not None and self.session.state_dir() == run["state"]
+
+    def _on_opened(self) -> None:
+        """Another dataset: the dock shows its last run, or says it has none. A run of
+        the dataset before goes on and keeps the dock until it ends, named as such."""
+        self.rebuild_versions_menu()
+        run = self.run
+        if run is None:
+            self.show_last_run()
+        elif not self._here(run):
+            self.panel.status.setText(f"{run['name']} is training {run['dataset']} (opened "
+                                      "before); this dock shows it until it ends")
+
+    def show_last_run(self) -> None:
+        versions = self.versions()
+        name = self.session.display_name() if self.doc.dataset is not None else ""
+        if not versions:
+            self.panel.clear(f"No training yet on {name}. Model → Fine-tune… starts one."
+                             if name else "No training yet. Model → Fine-tune… starts one.")
+            return
+        v = versions[-1]
+        events = read_events(self.session.state_dir() / RUNS / v["name"] / EVENTS)
+        self.panel.show_run(events, f"Last run on {name}: {v['name']} ({v.get('status')}, "
+                                    f"{v.get('created', '')})")
 
     def _on_finished(self, summary: dict) -> None:
         self.panel.on_finished(summary)
@@ -149,6 +237,12 @@ class FineTuneController(QObject):
         run, self.run = self.run, None
         if run is None:
             return
+        here = self._here(run)
+        try:  # the dock can show this run again after another dataset was open
+            atomic_write_bytes(Path(run["dir"]) / EVENTS, "".join(
+                json.dumps(e) + "\n" for e in run["events"]).encode("utf-8"))
+        except (OSError, TypeError, ValueError):
+            pass
         if summary.get("status") == "error":
             self.notifier.error("Training failed", summary.get("message", "unknown error"))
             return
@@ -157,9 +251,18 @@ class FineTuneController(QObject):
             self.notifier.error("Training", f"{run['name']} ended without a checkpoint.")
             return
         history = C.load(ckpt).get("history", [])
-        version = self.registry().add(run["name"], ckpt, summary, run["start"], history)
+        version = VersionRegistry(run["state"]).add(run["name"], ckpt, summary, run["start"],
+                                                    history)
         if summary.get("status") == "finished":
             C.last_path(ckpt).unlink(missing_ok=True)  # resume state is no longer needed
+        if not here:  # registered with the dataset it trained; the dock shows this one's
+            self.notifier.info("Fine-tune finished",
+                               f"Model {run['name']} of {run['dataset']} is ready "
+                               f"({version['status']}). It is listed under Model → Model "
+                               f"versions when that dataset is open; Model → Open checkpoint… "
+                               f"uses it here:\n{ckpt}")
+            self.show_last_run()
+            return
         self.rebuild_versions_menu()
         self.offer_switch(version)
 

@@ -67,6 +67,14 @@ class FineTuneDialog(QDialog):
         st = s.status
         form.addRow("Images", QLabel(f"{st.get('done', 0)} done · {st.get('in_progress', 0)} in "
                                      f"progress · {st.get('unreviewed', 0)} unreviewed"))
+        rv = s.reviews
+        instances = QLabel(f"{rv.get('decided', 0)} decided · {rv.get('accepted', 0)} "
+                           f"accepted · {rv.get('rejected', 0)} rejected · "
+                           f"{rv.get('unreviewed', 0)} unreviewed predictions (as the "
+                           "instance list says)")
+        instances.setObjectName("fineTuneInstances")
+        instances.setWordWrap(True)
+        form.addRow("Instances", instances)
         form.addRow("Training uses", self.used)
         form.addRow("", self.include_corrected)
         form.addRow("", why)
@@ -84,8 +92,8 @@ class FineTuneDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         rule = QLabel("The rule: an image is used when it is marked done, or when every "
-                      "instance on it is decided: accepted, rejected, edited or drawn by a "
-                      "person (the hand-made annotations of a ground-truth file count, whatever "
+                      "instance on it is decided: accepted, rejected, or decided (drawn or "
+                      "edited by a person, or an annotation of a ground-truth file, whatever "
                       "the image's review state). Rejected instances are never taught as "
                       "objects.")
         rule.setWordWrap(True)
@@ -127,7 +135,8 @@ class TrainingPanel(QWidget):
         super().__init__()
         self.setObjectName("trainingPanel")
         self.status = QLabel("No training yet. Model → Fine-tune… starts one.")
-        self.status.setWordWrap(True)
+        self.status.setWordWrap(True)  # two lines, held: a dock does not ask a wrapping
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())  # label
         self.progress = QProgressBar()
         self.progress.setObjectName("trainingProgress")
         self.cancel = QPushButton("Cancel training")
@@ -136,10 +145,12 @@ class TrainingPanel(QWidget):
         self.cancel.clicked.connect(self.cancelRequested)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("lossPlot")
-        self.plot.setLabel("bottom", "iteration")
-        self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.setMinimumHeight(160)
+        self.plot.setLabel("left", "loss")  # x: iterations (the progress bar counts them)
+        self.plot.setMinimumHeight(120)
+        # the legend is a row of its own under the plot: inside it, it hid the curves
+        self.legend = QLabel("")
+        self.legend.setObjectName("lossLegend")  # three a line: no word wrap, so the
+        # dock knows its height (a dock does not ask a wrapping label for it)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.points: dict[str, tuple[list, list]] = {}
         self.table = QTableWidget(0, 3)
@@ -147,61 +158,111 @@ class TrainingPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["Epoch", "bbox AP", "segm AP"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        rows = self.table.verticalHeader().defaultSectionSize()
+        self.table.setMaximumHeight(self.table.horizontalHeader().sizeHint().height() + 4 * rows)
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
         top.addWidget(self.cancel)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(4)
         lay.addWidget(self.status)
         lay.addLayout(top)
-        lay.addWidget(self.plot, 2)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.table)
 
-    def reset(self, text: str) -> None:
+    def clear(self, text: str) -> None:
+        """No run to show (the open dataset has not trained yet)."""
         self.status.setText(text)
         self.plot.clear()
-        self.plot.addLegend(offset=(-10, 10))
+        self.legend.setText("")
         self.curves.clear()
         self.points.clear()
         self.table.setRowCount(0)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.cancel.setEnabled(False)
+
+    def reset(self, text: str) -> None:
+        """A run starts."""
+        self.clear(text)
         self.progress.setRange(0, 0)
         self.progress.setFormat("starting…")
         self.cancel.setEnabled(True)
 
-    def on_event(self, e: dict) -> None:
+    def show_run(self, events: list, text: str) -> None:
+        """A finished run as its events left it (the curves drawn once, at the end).
+        The events come from a file: one that does not fit is skipped."""
+        self.clear(text)
+        done = None
+        for e in events:
+            try:
+                if e.get("event") == "done":
+                    done = e
+                elif e.get("event") in ("start", "iter", "val"):
+                    self.on_event(e, draw=False)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        self._draw_curves()
+        self.status.setText(text)
+        if done is not None:
+            try:
+                self.on_finished(done)
+                self.status.setText(f"{text}. {self.status.text()}")
+            except (TypeError, ValueError, AttributeError):
+                self.status.setText(text)
+
+    def _draw_curves(self) -> None:
+        for name, (xs, ys) in self.points.items():
+            self.curves[name].setData(xs, ys)
+
+    def on_event(self, e: dict, draw: bool = True) -> None:
+        """One progress event of the run (draw False: a replay draws the curves once)."""
         kind = e.get("event")
         if kind == "start":
-            self.progress.setRange(0, e["iterations"])
-            self.progress.setValue(e.get("start_iteration", 0))
+            self.progress.setRange(0, int(e["iterations"]))
+            self.progress.setValue(int(e.get("start_iteration", 0)))
             self.status.setText(f"Training on {e['train_images']} image(s), validating on "
                                 f"{e['val_images']}, {e['device']}, from {e['weights']}")
         elif kind == "iter":
-            self.progress.setMaximum(e["total"])
-            self.progress.setValue(e["iteration"])
+            self.progress.setMaximum(int(e["total"]))
+            self.progress.setValue(int(e["iteration"]))
             self.progress.setFormat(f"{e['iteration']}/{e['total']} · "
                                     f"{e['images_per_s']:.2f} img/s · ETA {format_eta(e['eta_s'])}")
             for name, value in list(e["losses"].items()) + [("loss", e["loss"])]:
                 xs, ys = self.points.setdefault(name, ([], []))
-                xs.append(e["iteration"])
-                ys.append(value)
+                xs.append(float(e["iteration"]))
+                ys.append(float(value))
                 curve = self.curves.get(name)
                 if curve is None:
-                    curve = self.plot.plot(name=name, pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
-                                                                   width=2 if name == "loss" else 1))
+                    curve = self.plot.plot(pen=pg.mkPen(LOSS_COLORS.get(name, "#888"),
+                                                        width=2 if name == "loss" else 1))
                     self.curves[name] = curve
-                curve.setData(xs, ys)
+                    self._show_legend()
+                if draw:
+                    curve.setData(xs, ys)
         elif kind == "validating":
             self.status.setText(f"Validating epoch {e['epoch']}…")
         elif kind == "val":
             m = e["metrics"]
+            cells = [str(e["epoch"]), m["bbox"]["AP"], m["segm"]["AP"]]
             r = self.table.rowCount()
             self.table.insertRow(r)
-            for c, v in enumerate([str(e["epoch"]), m["bbox"]["AP"], m["segm"]["AP"]]):
+            for c, v in enumerate(cells):
                 text = v if isinstance(v, str) else ("-" if v is None else f"{v:.3f}")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
         elif kind in ("warning", "info", "error"):
             self.status.setText(e["message"])
+
+    def _show_legend(self) -> None:
+        entries = [f'<span style="color:{LOSS_COLORS.get(n, "#888")}">&#9632;</span>&nbsp;'
+                   f'{"total" if n == "loss" else n.removeprefix("loss_")}' for n in self.curves]
+        self.legend.setText("<br>".join("&nbsp;&nbsp; ".join(entries[k:k + 3])
+                                        for k in range(0, len(entries), 3)))
 
     def on_finished(self, summary: dict) -> None:
         self.cancel.setEnabled(False)

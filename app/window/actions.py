@@ -17,6 +17,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QStyle, QToolBar, QWidget
 
 MENUS = ("File", "Edit", "Tools", "Review", "Model", "View", "Help")
+# the toolbars of the table, in their order: the first two make the top row, the
+# options (brush size, class, unoccupied, vertex tolerance) start the second row,
+# beside the model's (weights, device), so all of them fit a 1280-pixel-wide window
+TOOLBAR_TITLES = {"mainToolBar": "Main", "toolsToolBar": "Tools",
+                  "optionsToolBar": "Tool options"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class ActionDef:
     icon: str = ""  # a QStyle standard pixmap name
     separator: bool = False  # a separator before it in its menu
     hidden: bool = False  # keys only: in no menu and no toolbar (the class keys 1-9)
+    short: str = ""  # its text in a toolbar, where the menu's would be too long
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,8 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionBrushSmaller", "Smaller brush", "Tools", ("[",)),
     A("actionBrushLarger", "Larger brush", "Tools", ("]",)),
     A("actionUnoccupied", "Paint only &unoccupied pixels", "Tools", ("O",),
-      "Brush strokes never take pixels from other instances", checkable=True),
+      "Brush strokes never take pixels from other instances", checkable=True,
+      toolbar="optionsToolBar", short="Unoccupied only"),
     A("actionFillHoles", "&Fill holes", "Tools", (), "Fill the holes of the selected instance",
       separator=True),
     A("actionRemoveIslands", "Remove small &islands…", "Tools", (),
@@ -198,6 +205,8 @@ def build_actions(owner: QWidget) -> dict[str, QAction]:
         a.setObjectName(d.name)
         set_keys(a, [QKeySequence(k) for k in d.keys])
         a.setCheckable(d.checkable)
+        if d.short:
+            a.setIconText(d.short)
         if d.icon:
             a.setIcon(style.standardIcon(getattr(QStyle, d.icon)))
         owner.addAction(a)
@@ -231,7 +240,7 @@ def build_toolbars(actions: dict[str, QAction]) -> dict[str, QToolBar]:
             continue
         tb = bars.get(d.toolbar)
         if tb is None:
-            tb = bars[d.toolbar] = QToolBar(d.toolbar.replace("ToolBar", "").title())
+            tb = bars[d.toolbar] = QToolBar(TOOLBAR_TITLES[d.toolbar])
             tb.setObjectName(d.toolbar)
         elif d.separator:
             tb.addSeparator()

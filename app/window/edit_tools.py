@@ -1,10 +1,12 @@
-"""The editing tools in the window: tool actions, the tools toolbar (brush size,
-class picker), class keys 1-9, clean-ups, categories and the history view."""
+"""The editing tools in the window: tool actions, the tool options toolbar (brush
+size, class picker, unoccupied, vertex tolerance), the Ctrl+K class popup, class
+keys 1-9, clean-ups, categories and the history view."""
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QDoubleSpinBox, QInputDialog, QSpinBox, QToolBar, QUndoView, QWidget
+from PySide6.QtWidgets import (QDoubleSpinBox, QInputDialog, QLabel, QSpinBox, QToolBar, QUndoView,
+                               QWidget)
 
 from ..canvas.assist_tools import BoxTool, ClickTool, VertexTool
 from ..canvas.tools import BrushTool, PolygonTool
@@ -14,6 +16,7 @@ from ..document.editor import EditController
 from ..inference.assist import AssistController
 from ..inference.controller import InferenceController
 from ..panels.categories import CategoryManager, ClassPicker
+from ..panels.class_popup import ClassPopup
 
 TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon", "actionBoxToMask",
          "actionClickToSegment", "actionEditVertices")
@@ -21,6 +24,7 @@ TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon", "ac
 
 class EditTools(QObject):
     message = Signal(str)
+    hint = Signal(str)  # while a new instance is armed ("": no longer)
 
     def __init__(self, doc: Document, canvas: CanvasView, actions: dict[str, QAction],
                  toolbar: QToolBar, dialog_parent: QWidget, inference: InferenceController):
@@ -30,6 +34,8 @@ class EditTools(QObject):
         self.edit.message.connect(self.message)
         self.assist = AssistController(doc, self.edit, inference)
         self.assist.message.connect(self.message)
+        self.edit.newInstanceArmed.connect(lambda on: on or self.hint.emit(""))
+        doc.currentChanged.connect(lambda _r: self.hint.emit(""))
         a = actions
         self.vertex_tool = VertexTool(canvas, self.edit)
         self.tools = {"actionSelectTool": None,
@@ -58,7 +64,7 @@ class EditTools(QObject):
         a["actionBrushLarger"].triggered.connect(lambda: self.edit.set_brush_size(
             max(self.edit.brush_size + 1, round(self.edit.brush_size * 1.25))))
         a["actionUnoccupied"].toggled.connect(lambda on: setattr(self.edit, "unoccupied", on))
-        a["actionPickClass"].triggered.connect(self._focus_picker)
+        a["actionPickClass"].triggered.connect(self.open_class_popup)
         a["actionFillHoles"].triggered.connect(self.edit.fill_holes)
         a["actionRemoveIslands"].triggered.connect(self.ask_remove_islands)
         a["actionMerge"].triggered.connect(self.edit.merge)
@@ -69,6 +75,9 @@ class EditTools(QObject):
                                           and self.picker.show_category(cid))
 
     def _build_toolbar(self, tb: QToolBar) -> None:
+        """The tool options: brush size, the class, unoccupied (the table put it
+        there) and the vertex tolerance, each with its name."""
+        unoccupied = self.actions["actionUnoccupied"]
         self.size_spin = QSpinBox()
         self.size_spin.setObjectName("brushSize")
         self.size_spin.setRange(1, 1000)
@@ -77,10 +86,10 @@ class EditTools(QObject):
         self.size_spin.setValue(self.edit.brush_size)
         self.size_spin.valueChanged.connect(self.edit.set_brush_size)
         self.edit.brushSizeChanged.connect(self.size_spin.setValue)
-        tb.addWidget(self.size_spin)
         self.picker = ClassPicker(self.doc)
-        tb.addWidget(self.picker)
-        tb.addAction(self.actions["actionUnoccupied"])
+        for label, widget in ((" Brush ", self.size_spin), (" Class ", self.picker)):
+            tb.insertWidget(unoccupied, QLabel(label))
+            tb.insertWidget(unoccupied, widget)
         self.tolerance_spin = QDoubleSpinBox()
         self.tolerance_spin.setObjectName("vertexTolerance")
         self.tolerance_spin.setRange(0.0, 20.0)
@@ -90,7 +99,11 @@ class EditTools(QObject):
         self.tolerance_spin.setToolTip("Edit vertices: how far the simplified outline may stray "
                                        "from the mask (0: every corner)")
         self.tolerance_spin.valueChanged.connect(lambda v: self.vertex_tool.set_tolerance(v))
+        tb.addWidget(QLabel(" Vertex tolerance "))
         tb.addWidget(self.tolerance_spin)
+        self.popup = ClassPopup(self.parent)
+        self.popup.picked.connect(self.pick_class)
+        self.popup.closed.connect(lambda: self.canvas.setFocus(Qt.PopupFocusReason))
 
     def _class_actions(self) -> None:
         """The keys 1-9 (actions of the table, so their keys can be changed too)."""
@@ -108,23 +121,31 @@ class EditTools(QObject):
         self.edit.arm_new_instance(True)
         if self.canvas.tool is None:
             self.use_tool("actionBrush")
-        self.message.emit("Draw the new instance (brush or polygon)")
+        self.hint.emit("Draw the new instance (brush or polygon)")
 
-    def _focus_picker(self) -> None:
-        self.picker.setFocus()
-        self.picker.lineEdit().selectAll()
+    def open_class_popup(self) -> None:
+        """Ctrl+K: a popup that has the keyboard, over the canvas."""
+        ds = self.doc.dataset
+        if ds is None or not ds.categories:
+            self.message.emit("No classes yet: Tools → Categories… adds one")
+            return
+        sel = self.doc.selection
+        title = (f"Class of the {len(sel)} selected instances" if len(sel) > 1 else
+                 "Class of the selected instance" if sel else "Class for new instances")
+        current = sel[-1].category_id if sel else self.edit.category_id
+        self.popup.popup(ds.categories, title, current, self.canvas)
 
     def _on_selection(self, inst) -> None:
         self.picker.show_category(inst.category_id if inst is not None else self.edit.category_id)
 
     def pick_class(self, category_id: int) -> None:
         self.edit.relabel_or_choose(category_id)
+        self.picker.show_category(category_id)
 
     def class_key(self, k: int) -> None:
         cats = self.doc.dataset.categories if self.doc.dataset else []
         if k <= len(cats):
             self.pick_class(cats[k - 1].id)
-            self.picker.show_category(cats[k - 1].id)
 
     def ask_remove_islands(self) -> None:
         n, ok = QInputDialog.getInt(self.parent, "Remove small islands",

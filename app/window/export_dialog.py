@@ -16,6 +16,7 @@ from ..document.session import Session
 from ..notify import Notifier
 
 POLYGON_FORMATS = ("coco-polygon-only", "yolo-seg", "labelme")
+MAX_WARNINGS = 20  # shown in the report; the rest are counted
 
 
 class ExportDialog(QDialog):
@@ -92,8 +93,9 @@ class ExportController(QObject):
             self.export_to(*dialog.chosen())
 
     def export_to(self, fmt: str, out: Path, tolerance: float = 0.5) -> bool:
-        """Write what the document holds now. It runs on the UI thread, so nothing can
-        change the dataset while it is read (a busy cursor says so)."""
+        """Write what the document holds now, as `main.py export` does (a folder whole,
+        only inside `out`, never over files MaskLoop did not write). It runs on the UI
+        thread, so nothing can change the dataset while it is read (a busy cursor says so)."""
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
             if fmt in FOLDER_FORMATS and out.exists() and not out.is_dir():
@@ -101,12 +103,15 @@ class ExportController(QObject):
             if fmt not in FOLDER_FORMATS and out.is_dir():
                 raise ValueError(f"{out} is a folder; give a .json file name")
             result = export(self.doc.dataset, out, fmt, tolerance)
-        except (OSError, ValueError) as e:  # CocoFormatError and FormatError are ValueErrors
-            QApplication.restoreOverrideCursor()
+        except (OSError, ValueError, RuntimeError) as e:  # CocoFormatError, FormatError and
+            QApplication.restoreOverrideCursor()          # UsageError are ValueErrors
             self.notifier.error("Export failed", f"{out}: {e}")
             return False
         QApplication.restoreOverrideCursor()
-        report = "\n".join(result.lines)
+        shown = result.warnings[:MAX_WARNINGS] + (
+            [f"... and {len(result.warnings) - MAX_WARNINGS} more"]
+            if len(result.warnings) > MAX_WARNINGS else [])
+        report = "\n".join(result.lines + [f"warning: {w}" for w in shown])
         if result.failed:
             self.notifier.error("Export", report)
         else:

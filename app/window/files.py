@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 from model.formats.crowd import brush_crowds, crowd_edit
 from model.net.from_boxes import box_only
 from model.data.images import is_image_file
-from model.formats.sources import NAMES
+from model.formats.sources import NAMES, shown_warnings
 
 from ..document.document import Document
 from ..document.session import Session
@@ -44,7 +44,8 @@ class FileController(QObject):
             self.notifier.error("Cannot open", str(e))
             return False
         if ds.warnings:
-            self.notifier.error("Problems in the file", "\n".join(ds.warnings[:12]))
+            self.notifier.warning("Problems in the file", "\n".join(
+                shown_warnings(ds.warnings, 12)) + "\n\nEverything else was read.")
         if ds.source_format not in ("coco", "images", "image"):
             self.message.emit(f"Opened {Path(path).name} as {NAMES[ds.source_format]}: "
                               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s); "

@@ -3,7 +3,7 @@ writer, the Session the files, the InferenceController the threads, ModelSelecti
 the current model; the controllers get those, never the window."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QToolBar
 
@@ -25,12 +25,15 @@ from .actions import build_actions, build_menus, build_toolbars
 from .edit_tools import EditTools
 from .export_dialog import ExportController
 from .files import FileController
+from .hints import StatusHints
 from .model_panel import ModelPanel
 from .review import ReviewController
 from .shortcuts import ShortcutDialog, apply_keys, effective_keys
 
 
 class MainWindow(QMainWindow):
+    hint = Signal(str)  # the window's own status hints (waiting for the model to fill boxes)
+
     def __init__(self, settings: QSettings | None = None, factory=default_factory,
                  reader=None, weights: str | None = None, device: str | None = None,
                  min_size: int | None = None, max_size: int | None = None,
@@ -56,21 +59,25 @@ class MainWindow(QMainWindow):
         self.menus, subs = build_menus(self.menuBar(), self.actions_)
         self.versions_menu = subs["versions_menu"]
         self.toolbars = build_toolbars(self.actions_)
-        for tb in self.toolbars.values():
+        for name, tb in self.toolbars.items():
+            if name == "optionsToolBar":
+                self.addToolBarBreak()  # the second row: tool options, then the model's
             self.addToolBar(Qt.TopToolBarArea, tb)
-        self.review = ReviewController(self.doc)
         self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
                                     subs["recent_menu"])
         self.exporter = ExportController(self.doc, self.session, self.notifier, self)
         self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
                                       self)
         self.editing = EditTools(self.doc, self.canvas, self.actions_,
-                                 self.toolbars["toolsToolBar"], self, self.inference)
+                                 self.toolbars["optionsToolBar"], self, self.inference)
         self.training_panel = TrainingPanel()
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
+        self.model_panel.describe = self.finetune.version_name
         self._build_docks()
+        self.review = ReviewController(self.doc, self.image_panel)
+        self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
         self._connect()
@@ -104,6 +111,10 @@ class MainWindow(QMainWindow):
                                        Qt.RightDockWidgetArea, visible=False)
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
+        # one tab group under the instance list, so opening one never squeezes the list
+        for dock in (self.history_dock, self.training_dock):
+            self.tabifyDockWidget(self.docks[2], dock)
+        self.docks[2].raise_()
         view = self.menus["View"]
         view.addSeparator()
         for dock in self.docks:
@@ -126,8 +137,7 @@ class MainWindow(QMainWindow):
     def _build_model_toolbar(self) -> None:
         mt = QToolBar("Model")
         mt.setObjectName("modelToolBar")
-        self.addToolBarBreak()  # a row of its own: the weights' names are long
-        self.addToolBar(mt)
+        self.addToolBar(mt)  # beside the tool options, on the second row
         mt.addWidget(QLabel(" Weights "))
         mt.addWidget(self.model_panel.weights_combo)
         mt.addWidget(QLabel(" Device "))
@@ -189,14 +199,17 @@ class MainWindow(QMainWindow):
         self.display.colorByClassChanged.connect(self._on_color_by_class)
         self.display.labelsChanged.connect(self._on_labels)
         self.image_panel.rowActivated.connect(doc.set_row)
+        self.image_panel.noneListed.connect(doc.show_none)
         self.canvas.cursorMoved.connect(self._on_cursor)
         self.selection.changed.connect(inf.set_model)
         doc.dirtyChanged.connect(lambda _d: self._update_title())
         doc.currentChanged.connect(lambda _r: self._update_title())
         fl.titleChanged.connect(self._update_title)
         self.session.opened.connect(lambda _n: self._update_title())
+        self.session.opened.connect(lambda _n: self.model_panel.show_selection())
         inf.pixelsReady.connect(self.canvas.set_image)
         inf.pixelsFailed.connect(self._on_pixels_failed)
+        inf.pixels.unreadable.connect(self.image_panel.model.set_problem)
         inf.pixels.sizeMismatch.connect(lambda _i, msg: self.notifier.error("Image size mismatch",
                                                                             msg))
         inf.stateChanged.connect(self.state_label.setText)
@@ -206,6 +219,10 @@ class MainWindow(QMainWindow):
                        self.editing.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
+        self.hints = StatusHints(self.statusBar())
+        for source, signal in (("tools", self.editing.hint), ("assist", self.editing.assist.hint),
+                               ("model", inf.hint), ("window", self.hint)):
+            self.hints.attach(source, signal)
         self.exporter.message.connect(show)
         fl.fillBoxes.connect(self._fill_boxes)
         self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
@@ -220,13 +237,13 @@ class MainWindow(QMainWindow):
     def _fill_boxes(self, use_model: bool) -> None:
         if use_model and self.inference.loading:  # wait for the model: ask again once ready
             self.inference.modelReady.connect(self._fill_when_ready)
-            self.statusBar().showMessage("The model is loading; filling the boxes once it is "
-                                         "ready", 8000)
+            self.hint.emit("The model is loading; filling the boxes once it is ready")
             return
         self.editing.assist.fill_boxes(use_model)
 
     def _fill_when_ready(self, _info) -> None:
         self.inference.modelReady.disconnect(self._fill_when_ready)
+        self.hint.emit("")
         self.editing.assist.fill_boxes(True)
 
     def _on_training_running(self, running: bool) -> None:
@@ -242,9 +259,17 @@ class MainWindow(QMainWindow):
         self.actions_["actionToggleLabels"].setChecked(on)
         self.canvas.set_show_labels(on)
 
-    def _on_pixels_failed(self, _image_id: int, message: str) -> None:
-        self.canvas.clear_image()
-        self.notifier.error("Cannot show image", message)
+    def _on_pixels_failed(self, image_id: int, message: str) -> None:
+        """No dialog: the canvas and the status bar say it, the image list marks it."""
+        rec = self.doc.record(image_id)
+        name = rec.file_name if rec is not None else f"image {image_id}"
+        why = message
+        try:  # the reason, without the full path the message starts with
+            why = message.removeprefix(f"{self.doc.dataset.image_path(rec)}: ")
+        except Exception:
+            pass
+        self.canvas.clear_image(f"{name} cannot be read:\n{why}")
+        self.statusBar().showMessage(f"{name} cannot be read: {why}", 15_000)
 
     def _on_cursor(self, x: int, y: int) -> None:
         if x < 0 or self.canvas.rgb is None:
@@ -303,6 +328,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 900)
             self.resizeDocks([self.docks[0], self.docks[1]], [300, 340], Qt.Horizontal)
+            self.resizeDocks([self.docks[1], self.docks[2]], [600, 240], Qt.Vertical)
         if p.window_state is not None:
             self.restoreState(p.window_state)
         self.actions_["actionAutoPredict"].setChecked(p.auto_predict)

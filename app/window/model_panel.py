@@ -4,6 +4,7 @@ out-of-memory offer, and predict-all progress in the status bar."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QProgressBar, QProgressDialog, QToolButton,
@@ -22,12 +23,19 @@ WEIGHT_CHOICES = [("coco", "COCO (torchvision v1)"), ("coco-v2", "COCO v2"),
                   ("none", "Random init (train from scratch)")]
 
 
-def set_combo(combo: QComboBox, value: str) -> None:
-    """Show value, adding it (a checkpoint path, say) when it is not listed yet."""
+def set_combo(combo: QComboBox, value: str, label: str | None = None) -> None:
+    """Show value, adding it (a checkpoint path, say) when it is not listed yet; a
+    checkpoint is listed by `label` (its version's name) or its file name."""
     i = combo.findData(value)
+    is_path = "/" in value or "\\" in value
+    text = label or (Path(value).name if is_path else value)
     if i < 0:
-        combo.addItem(Path(value).name if ("/" in value or "\\" in value) else value, value)
+        combo.addItem(text, value)
         i = combo.count() - 1
+    elif label:
+        combo.setItemText(i, label)
+    if is_path:
+        combo.setItemData(i, value, Qt.ToolTipRole)
     combo.blockSignals(True)
     combo.setCurrentIndex(i)
     combo.blockSignals(False)
@@ -40,8 +48,13 @@ class ModelPanel(QObject):
         self.selection, self.inference, self.notifier = selection, inference, notifier
         self.settings, self.parent = settings, dialog_parent
         self.download_dialog: QProgressDialog | None = None
+        # a checkpoint's name to show (its model version's), or None: the file name
+        self.describe: Callable[[str], str | None] = lambda _weights: None
         self.weights_combo = QComboBox()
         self.weights_combo.setObjectName("weightsChooser")
+        self.weights_combo.setPlaceholderText("No model")
+        self.weights_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.weights_combo.setMinimumContentsLength(22)
         for spec, label in WEIGHT_CHOICES:
             self.weights_combo.addItem(label, spec)
         self.device_combo = QComboBox()
@@ -60,6 +73,7 @@ class ModelPanel(QObject):
         self.device_combo.activated.connect(
             lambda _i: selection.choose(device=self.device_combo.currentData()))
         selection.changed.connect(self._show)
+        selection.reverted.connect(self._show)
         inference.modelFailed.connect(self._on_model_failed)
         inference.modelReady.connect(self._close_download_dialog)
         inference.outOfMemory.connect(self._on_out_of_memory)
@@ -67,8 +81,13 @@ class ModelPanel(QObject):
         inference.batchProgress.connect(self._on_batch_progress)
         inference.downloadProgress.connect(self._on_download_progress)
 
+    def show_selection(self) -> None:
+        """Show the current model again (another dataset may name its checkpoint)."""
+        if self.weights_combo.currentIndex() >= 0:
+            self._show(self.selection.spec)
+
     def _show(self, spec: ModelSpec) -> None:
-        set_combo(self.weights_combo, spec.weights)
+        set_combo(self.weights_combo, spec.weights, self.describe(spec.weights))
         set_combo(self.device_combo, spec.device)
         self.settings.weights, self.settings.device = spec.weights, spec.device
 
@@ -79,9 +98,18 @@ class ModelPanel(QObject):
         if path:
             self.selection.choose(weights=path)
 
-    def _on_model_failed(self, message: str) -> None:
-        """The one dialog for a model that cannot be loaded."""
+    def _on_model_failed(self, message: str, kept: ModelInfo | None) -> None:
+        """A model that works stays in use, and the user is told; without one, the one
+        dialog for a model that cannot be loaded."""
         self._close_download_dialog()
+        if kept is not None:
+            self.selection.revert(kept.spec)
+            self.notifier.warning("Model not changed", f"{message}\n\nStill using "
+                                  f"{kept.model_id} on {kept.device}.")
+            return
+        self.weights_combo.blockSignals(True)
+        self.weights_combo.setCurrentIndex(-1)  # "No model": nothing is loaded now
+        self.weights_combo.blockSignals(False)
         answer = self.notifier.ask(
             "Model not available",
             f"{message}\n\nYou can open a checkpoint file, start from random weights and "

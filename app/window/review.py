@@ -2,9 +2,12 @@
 
 A and R act on the selection, then go to the next unreviewed instance after it,
 wrapping around (model/review.py's rule): never back to the first, never to an
-instance a person already decided or drew.
+instance a person already decided or drew. The image keys walk the image list's
+order, its filter applied.
 """
 from __future__ import annotations
+
+from typing import Iterable, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
@@ -14,12 +17,22 @@ from model.editing.review import next_to_review
 from ..document.document import Document
 
 
+class ImageOrder(Protocol):
+    """The order the image keys walk (the image list's, filter applied)."""
+    filtered: bool
+
+    def step(self, row: int, k: int) -> int | None: ...
+
+    def after(self, row: int) -> Iterable[int]: ...
+
+
 class ReviewController(QObject):
     message = Signal(str)
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, order: ImageOrder):
         super().__init__()
         self.doc = doc
+        self.order = order
 
     def _next(self, after) -> None:
         rec = self.doc.current
@@ -68,17 +81,23 @@ class ReviewController(QObject):
             self.next_unreviewed()
 
     def step_image(self, step: int) -> None:
-        if self.doc.dataset is not None and self.doc.dataset.images:
-            self.doc.set_row(min(max(self.doc.row + step, 0), len(self.doc.dataset.images) - 1))
+        """D / Q: the next or previous image listed (the filter applies)."""
+        if self.doc.dataset is None or not self.doc.dataset.images:
+            return
+        row = self.order.step(self.doc.row, step)
+        if row is not None:
+            self.doc.set_row(row)
+        else:
+            self.message.emit("No image matches the filter")
 
     def next_unreviewed(self) -> None:
+        """U, and M's jump: the next listed image that is not done, wrapping around."""
         ds = self.doc.dataset
         if ds is None or not ds.images:
             return
-        n = len(ds.images)
-        for k in range(1, n + 1):
-            row = (self.doc.row + k) % n
-            if ds.images[row].status != "done":
+        for row in self.order.after(self.doc.row):
+            if row != self.doc.row and ds.images[row].status != "done":
                 self.doc.set_row(row)
                 return
-        self.message.emit("Every image is done.")
+        self.message.emit("Every image the filter lists is done." if self.order.filtered
+                          else "Every image is done.")

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from model.errors import UsageError
+from model.net.sizes import MAX_SIDE, MIN_SIDE
 
 
 def _int(text: str, least: int) -> int:
@@ -28,6 +29,14 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _int(text, 0)
+
+
+def side(text: str) -> int:
+    """--min-size / --max-size: pixels within the bounds a checkpoint may hold."""
+    v = _int(text, MIN_SIDE)
+    if v > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be {MAX_SIDE} or less, got {v}")
+    return v
 
 
 def iteration_list(text: str) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from model.cli.args import (check_writable, non_negative_float, output_file, pos
 from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.cli.predict import add_model_options, cmd_predict
-from model.formats.sources import open_path
+from model.formats.sources import open_path, shown_warnings
 
 # Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
 # error or bad input (a file that is not what it should be, an input that cannot be read).
@@ -49,23 +49,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from model.formats.export import ALIASES, FOLDER_FORMATS, export
+    from model.formats.folder import check_folder
 
     fmt = ALIASES.get(args.format, args.format)
     out = Path(args.out)
     if fmt in FOLDER_FORMATS:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out}: {fmt} is written to a folder; {out} is a file")
-        check_writable(out / ".probe")
+        check_folder(out)  # a file, or a folder holding others' files: refused before work
+        check_writable(out)  # the export is written beside out, then swapped in
     else:
         if out.is_dir():
             raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
         check_writable(out)
-    ds = open_path(args.input, args.images, crowd_as_instances=args.crowd_as_instances)
+    ds = open_path(args.input, args.images, follow_symlinks=args.follow_symlinks,
+                   crowd_as_instances=args.crowd_as_instances, format_in=args.format_in)
     _say_format(ds, args.input)
     result = export(ds, out, fmt, args.tolerance)
+    _warn(result.warnings)
     for line in result.lines:
         print(line)
     return 1 if result.failed else 0
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in shown_warnings(warnings):
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _say_format(ds: Dataset, path) -> None:
@@ -74,10 +81,12 @@ def _say_format(ds: Dataset, path) -> None:
     from model.formats.crowd import brush_crowds
     from model.formats.sources import NAMES
     if ds.source_format != "coco":
+        boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
         print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
-              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)", file=sys.stderr)
-    for w in ds.warnings[:20]:
-        print(f"warning: {w}", file=sys.stderr)
+              f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
+              + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
+                 if boxes else ""), file=sys.stderr)
+    _warn(ds.warnings)
     brush = brush_crowds(ds)
     if brush:
         print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
@@ -103,12 +112,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open images through symbolic links that point outside the image folder")
     p.add_argument("--from-boxes", action="store_true",
-                   help="PATH is a COCO file: give every annotation with a bbox but no "
-                        "segmentation a mask from its box; keep everything else")
+                   help="give every box without a mask a mask from its box, and keep "
+                        "everything else: COCO annotations with a bbox and no segmentation, "
+                        "YOLO box lines (class cx cy w h), labelme rectangles")
     p.add_argument("--method", choices=["model", "ellipse", "grabcut", "box"], default="model",
                    help="with --from-boxes: the model's mask head on each box (default; a "
                         "class it does not know gets the inscribed ellipse, the best classical "
                         "method measured), or one classical method for all")
+    add_format_in_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="COCO bbox and segm AP of predictions",
@@ -138,9 +149,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", type=non_negative_float, default=0.5,
                    help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
                         "labelme (default 0.5; 0 keeps every boundary pixel)")
-    p.add_argument("--images", default=None, help="image root (default: the JSON's folder)")
+    p.add_argument("--images", default=None,
+                   help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
+                        "a folder whose images an imagePath may also point to")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open images through symbolic links that point outside the dataset's "
+                        "folder")
+    add_format_in_option(p)
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
+
+
+def add_format_in_option(p: argparse.ArgumentParser) -> None:
+    from model.formats.detect import FORMATS_IN
+    p.add_argument("--format-in", choices=FORMATS_IN, default=None,
+                   help="read the input as this format instead of telling it from the files "
+                        "(a folder that holds several, such as masks/ beside YOLO labels/)")
 
 
 def add_crowd_option(p: argparse.ArgumentParser) -> None:

@@ -34,7 +34,18 @@ def main(argv: Sequence[str], extra: Sequence[AddCommand] = (),
     """Parse argv (or `default` when it is empty) and run the command: its exit code."""
     parser = build_parser(extra)
     args = parser.parse_args(list(argv) or list(default))
+    _guard_pillow()
     if getattr(args, "func", None) is None:  # no command, and no default given
         parser.print_usage()
         return 2
     return run(args)
+
+
+def _guard_pillow() -> None:
+    """Pillow's decompression-bomb guard, on at MaskLoop's own pixel limit (Pillow's default
+    would warn on a 90 MP image the rest of MaskLoop opens). The entry point decides this
+    once; the library only ever reads a header before it lets Pillow decode."""
+    from PIL import Image
+
+    from model.data.images import DEFAULT_MAX_PIXELS
+    Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS

@@ -11,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model.data.annotations import Dataset, ImageRecord
-from model.cli.args import check_writable, positive_int
+from model.cli.args import check_writable, side
+from model.net.sizes import MAX_SIDE, MIN_SIDE
 from model.data.coco import load_dataset, save_dataset
 from model.errors import ImageReadError, KeptElsewhere, UnusableImage
 from model.data.images import read_image, read_size
 from model.cli.progress import ProgressBar
-from model.formats.sources import open_path
+from model.formats.sources import open_path, shown_warnings
 
 
 def _err(msg: str) -> None:
@@ -28,9 +29,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="coco (default; torchvision COCO, cached or downloaded), coco-v2, none "
                         "(random init), or a checkpoint .pt/.pth path")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=positive_int, default=None,
-                   help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
+    p.add_argument("--min-size", type=side, default=None,
+                   help=f"shorter side the model sees (800; {MIN_SIDE}..{MAX_SIDE})")
+    p.add_argument("--max-size", type=side, default=None,
+                   help="longer side cap (1333; at least --min-size)")
 
 
 def _read_batch(ds: Dataset, batch: list[ImageRecord], max_pixels: int):
@@ -97,19 +99,24 @@ def _write_or_say(out: Dataset, path: Path) -> Path | None:
 
 
 def cmd_from_boxes(args: argparse.Namespace) -> int:
-    """Masks for a COCO file's box-only annotations; everything else is kept as it is."""
+    """Masks for the boxes without masks of whatever MaskLoop reads (COCO bbox-only
+    annotations, YOLO box lines, labelme rectangles); everything else is kept as it is."""
     from model.net import assist as A
     from model.net.from_boxes import box_only, fill_dataset
+    from model.formats.sources import NAMES
 
-    if Path(args.path).suffix.lower() != ".json":
-        _err(f"{args.path}: --from-boxes needs a COCO JSON file with bbox annotations")
-        return 2
-    ds = load_dataset(args.path, args.images)
-    ds.follow_symlinks = args.follow_symlinks
+    ds = open_path(args.path, args.images, follow_symlinks=args.follow_symlinks,
+                   format_in=args.format_in, rectangles_as_boxes=True)
+    for w in shown_warnings(ds.warnings):
+        print(f"warning: {w}", file=sys.stderr)
     n = box_only(ds)
     if not n:
-        _err(f"{args.path}: no annotation has a bbox without a segmentation")
+        _err(f"{args.path}: read as {NAMES.get(ds.source_format, ds.source_format)}, it has "
+             "no box without a mask (--from-boxes fills COCO annotations with a bbox and no "
+             "segmentation, YOLO box lines 'class cx cy w h' and labelme rectangles)")
         return 2
+    print(f"read {args.path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+          f"{len(ds.images)} image(s), {n} box(es) without a mask", file=sys.stderr)
     predictor = None
     if args.method == "model":
         from model.net.predictor import Predictor
@@ -202,7 +209,6 @@ def _part_path(out: Path, rank: int) -> Path:
 def _merge(src: Dataset, out: Path, world: int) -> Dataset:
     """Rank 0: every rank's part, back in the input's image order, annotation ids
     numbered as a single process numbers them."""
-    from model.data.coco import load_dataset
     parts = [load_dataset(_part_path(out, r), src.image_root) for r in range(world)]
     by_id = {rec.id: rec for p in parts for rec in p.images}
     merged = Dataset(categories=parts[0].categories, image_root=src.image_root)
@@ -230,8 +236,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.from_boxes:
         return cmd_from_boxes(args)
     src = open_path(args.path, args.images, use_saved_annotations=False,
-                    follow_symlinks=args.follow_symlinks)
-    for w in src.warnings:
+                    follow_symlinks=args.follow_symlinks, format_in=args.format_in)
+    for w in shown_warnings(src.warnings):
         print(f"warning: {w}", file=sys.stderr)
     if not src.images:
         _err(f"{args.path}: no images found")

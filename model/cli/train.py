@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 from model.cli.args import (below_one, iteration_list, non_negative_float, non_negative_int,
-                            output_file, positive_float, positive_int, unit_interval)
+                            output_file, positive_float, positive_int, side, unit_interval)
 from model.cli.progress import ProgressBar
+from model.net.sizes import MAX_SIDE, MIN_SIDE
 from model.text import format_eta
 
 
@@ -36,8 +37,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default 0.0025 x batch size; half that from --weights none)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=positive_int, default=800, help="shorter side, jittered +-20%% while training")
-    p.add_argument("--max-size", type=positive_int, default=1333)
+    p.add_argument("--min-size", type=side, default=800,
+                   help=f"shorter side, jittered +-20%% while training ({MIN_SIDE}..{MAX_SIDE})")
+    p.add_argument("--max-size", type=side, default=1333, help="longer side cap (at least --min-size)")
     p.add_argument("--val-fraction", type=below_one, default=0.2,
                    help="held-out share of the reviewed images (>= 1 image from 5 images)")
     p.add_argument("--workers", type=non_negative_int, default=2, help="DataLoader worker processes")

@@ -18,7 +18,13 @@ from model.errors import ImageReadError
 
 SOURCES = ("model", "human", "edited")
 REVIEWS = ("unreviewed", "accepted", "rejected")
+# in a file, `decided` says what provenance.review_state says of a drawn, edited or
+# ground-truth instance nobody accepted or rejected (in memory: unreviewed, human/edited)
+DECIDED_REVIEW = "decided"
+FILE_REVIEWS = REVIEWS + (DECIDED_REVIEW,)
 IMAGE_STATES = ("unreviewed", "in_progress", "done")
+_NO_MASK = M.empty_mask()[0]  # shared by every instance without pixels yet (read-only, 0x0):
+_NO_MASK.flags.writeable = False  # a million lazy instances allocate no array each
 
 
 class Instance:
@@ -56,7 +62,7 @@ class Instance:
         self._loaded_provenance: tuple | None = None
         self._loose = False  # True only while a brush stroke is in progress
         if mask is None:
-            self._mask, self._offset = M.empty_mask()
+            self._mask, self._offset = _NO_MASK, (0, 0)
         else:
             self._store(mask, offset)
 
@@ -64,9 +70,11 @@ class Instance:
     def from_annotation(cls, ann: dict, height: int, width: int) -> "Instance":
         """Wrap a validated COCO annotation; its mask is decoded on first use."""
         source = ann.get("source") or ("model" if ann.get("score") is not None else "human")
+        review = ann.get("review") or "unreviewed"
+        if review == DECIDED_REVIEW:  # a person's; for a model's prediction: kept, accepted
+            review = "unreviewed" if source in ("human", "edited") else "accepted"
         inst = cls(ann["category_id"], id=ann["id"], score=ann.get("score"), source=source,
-                   review=ann.get("review") or "unreviewed", model=ann.get("model"),
-                   iscrowd=bool(ann.get("iscrowd", 0)))
+                   review=review, model=ann.get("model"), iscrowd=bool(ann.get("iscrowd", 0)))
         inst.original = ann
         seg = ann.get("segmentation")
         inst._box_only = not seg and isinstance(ann.get("bbox"), list)
@@ -87,7 +95,10 @@ class Instance:
     def _decode(self) -> None:
         if self._lazy is not None:
             seg, h, w = self._lazy
-            self._store(*M.decode_segmentation(seg, h, w))
+            # decode_segmentation gives a fresh tight crop: frozen as it is, not copied
+            crop, self._offset = M.decode_segmentation(seg, h, w)
+            crop.flags.writeable = False
+            self._mask = crop
             self._lazy = None
 
     @property
@@ -99,7 +110,7 @@ class Instance:
         """Drop a decoded mask that still equals the file's segmentation (it is decoded
         again when needed): a streaming save or export stays small."""
         if not self.edited and self._hw is not None and not self._loose:
-            self._lazy = (self.original["segmentation"], *self._hw)
+            self._lazy = (self.original.get("segmentation") or [], *self._hw)  # box-only: []
             self._mask, self._offset = M.empty_mask()
 
     @property
@@ -171,6 +182,8 @@ class Instance:
             return list(self.original["bbox"])
         if self._loose:
             return M.bbox_of(*M.tight_crop(self._mask, self._offset))
+        if self._lazy is not None:  # from the runs, without decoding the mask
+            return M.segmentation_bbox(*self._lazy)
         return M.bbox_of(self.mask, self.offset)
 
     @property
@@ -179,6 +192,8 @@ class Instance:
             return self.original["area"]
         if self._box_only:
             return float(self.original["bbox"][2] * self.original["bbox"][3])
+        if self._lazy is not None:  # from the runs, without decoding the mask
+            return float(M.segmentation_area(*self._lazy))
         return float(np.count_nonzero(self.mask))
 
     def full_mask(self, height: int, width: int) -> np.ndarray:
@@ -361,9 +376,10 @@ class Dataset:
         if reason:
             raise ImageReadError(rec.file_name, reason)
         path = self.image_root / PurePosixPath(rec.file_name.replace("\\", "/"))
-        if not self.follow_symlinks and path.is_symlink() and outside(path, self.image_root):
-            raise ImageReadError(path, "a symbolic link to a file outside the image folder; "
-                                       "not opened (--follow-symlinks opens it)")
+        # a link anywhere on the way (a linked folder too) may lead out of the root
+        if not self.follow_symlinks and outside(path, self.image_root):
+            raise ImageReadError(path, "a symbolic link (or a linked folder) to a file outside "
+                                       "the image folder; not opened (--follow-symlinks opens it)")
         return path
 
     def ensure_size(self, rec: ImageRecord) -> None:

@@ -3,19 +3,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, IO
 
 PROCESS_START = time.time()
+TEMP_CHARS = "[a-z0-9_]+"  # what mkstemp puts between our prefix and suffix
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
+def remove_stale_temps(path: Path, names: str | None = None) -> list[Path]:
     """Temp files a killed save of `path` left behind (older than this process: no save
-    of ours is writing them)."""
+    of ours is writing them). `names`, a regex, widens it to the saves of every file of
+    path's folder whose name it matches."""
+    path = Path(path)
+    pattern = re.compile(rf"\.(?:{names or re.escape(path.name)})\.{TEMP_CHARS}\.tmp")
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for tmp in entries:
+        if not pattern.fullmatch(tmp.name):
+            continue
         try:
             if tmp.stat().st_mtime < PROCESS_START:
                 tmp.unlink()

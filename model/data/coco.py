@@ -3,7 +3,8 @@
 What nobody touched is written back as it came: the same segmentation (polygon
 coordinates or RLE string), bbox, area, key order and unknown keys. New and
 edited masks are written as compressed RLE (counts as str) or, on request, as
-polygons where a polygon can express them (no holes, see masks.POLYGON_TOLERANCE_PX).
+polygons where polygons reproduce them pixel for pixel (no holes; see
+polygons.exact_polygons); the rest stay RLE, so either format is lossless.
 """
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from model.data import masks as M
+from model.data import polygons as P
 from model.data.annotations import Category, Dataset, ImageRecord, Instance, unsafe_file_name
 from model.data.atomic import atomic_write
-from model.data.coco_validate import Validator, read_json, validate
-from model.errors import CocoFormatError
+from model.data.coco_validate import Validator, is_id, read_json, validate
+from model.errors import CocoFormatError, ImageReadError
+from model.data.images import read_size
+from model.data.provenance import review_state
 
 FORMATS = ("rle", "polygon")
 WRITE_BATCH = 512  # annotations encoded per json.dumps call
@@ -34,6 +38,8 @@ class SaveReport:
     kept_rle_hole: int = 0  # polygon asked for, but the mask has a hole
     kept_rle_crowd: int = 0
     kept_rle_shape: int = 0  # polygon asked for, but it would not reproduce the mask
+    box_only: int = 0  # a bbox without a mask (no or an empty segmentation): kept as it came
+    kept_rle_complex: int = 0  # polygon asked for, but its outline is too long (P.TooComplex)
 
 
 # ----------------------------------------------------------------------------- load
@@ -44,11 +50,75 @@ def load_dataset(path: Path | str, image_root: Path | str | None = None) -> Data
     return dataset_from_json(read_json(path), path=path, image_root=image_root)
 
 
+def _no_size(img: Any) -> bool:
+    return isinstance(img, dict) and is_id(img.get("id")) and (
+        img.get("width") is None or img.get("height") is None)
+
+
+def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
+                       ) -> tuple[list[str], list[str]]:
+    """Images without width/height (Label Studio's COCO export leaves them out for
+    unlabelled images; pycocotools does not need them): from the image file's header,
+    else from the RLE size of a mask on it. Returns (warnings, problems): one warning
+    per way a size was found, one problem per image no way resolves."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        return [], []
+    todo = {img["id"]: img for img in data["images"] if _no_size(img)}
+    if not todo:
+        return [], []
+    probe = Dataset(image_root=root)
+    probe.follow_symlinks = follow_symlinks
+    from_header, from_rle, problems, why = [], [], [], {}
+    for ident, img in todo.items():
+        name = img.get("file_name")
+        try:
+            if not isinstance(name, str):
+                raise ImageReadError(f"image id {ident}", "no file_name")
+            rec = ImageRecord(id=ident, file_name=name)
+            img["width"], img["height"] = read_size(probe.image_path(rec))
+            from_header.append(img)
+        except ImageReadError as e:
+            why[ident] = str(e)
+    anns = data.get("annotations")
+    for ann in anns if why and isinstance(anns, list) else []:
+        seg = ann.get("segmentation") if isinstance(ann, dict) else None
+        img = todo.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        size = seg.get("size") if isinstance(seg, dict) else None
+        if img is not None and img["id"] in why and isinstance(size, list) and len(size) == 2:
+            img["height"], img["width"] = size
+            del why[img["id"]]
+            from_rle.append(img)
+    warnings = []
+    if from_header:
+        first = from_header[0]
+        warnings.append(f"{len(from_header)} image(s) have no width/height: read from the "
+                        f"image files' headers (image id {first['id']}, {first['file_name']}: "
+                        f"{first['width']}x{first['height']})")
+    if from_rle:
+        warnings.append(f"{len(from_rle)} image(s) have no width/height and no readable "
+                        "image file: taken from the size of their RLE masks")
+    problems = [f"image id {i}: no width/height, and they cannot be read from the image "
+                f"({reason})" for i, reason in why.items()]
+    return warnings, problems
+
+
 def dataset_from_json(data: dict, path: Path | None = None,
-                      image_root: Path | str | None = None) -> Dataset:
-    validate(data, path)
+                      image_root: Path | str | None = None,
+                      follow_symlinks: bool = False) -> Dataset:
     root = Path(image_root) if image_root is not None else (
         path.parent if path is not None else Path("."))
+    found, unresolved = fill_missing_sizes(data, root, follow_symlinks)
+    try:
+        validate(data, path)
+    except CocoFormatError as e:
+        if not unresolved:
+            raise
+        said = {p.split(":")[0] for p in unresolved}  # "image id 5": said with its reason
+        raise CocoFormatError(path, unresolved + [
+            p for p in e.problems if p.split(":")[0] not in said
+            or "missing or invalid" not in p]) from None
+    if unresolved:
+        raise CocoFormatError(path, unresolved)
     categories = [Category(c["id"], c["name"], c.get("supercategory"), extra=c)
                   for c in data["categories"]]
     images, by_id, warnings = [], {}, []
@@ -67,7 +137,7 @@ def dataset_from_json(data: dict, path: Path | None = None,
     ds = Dataset(categories, images, image_root=root, path=path,
                  extra={k: v for k, v in data.items() if k not in _BIG3})
     ds.key_order = list(data.keys())
-    ds.warnings = warnings
+    ds.warnings = found + warnings
     return ds
 
 
@@ -78,14 +148,17 @@ def _encode(inst: Instance, rec: ImageRecord, fmt: str, report: SaveReport):
     if fmt == "polygon":
         if inst.iscrowd:
             report.kept_rle_crowd += 1
-        elif M.has_hole(inst.mask):
-            report.kept_rle_hole += 1
         else:
-            polys = M.polygons_from_mask(inst.mask, inst.offset)
-            if M.polygon_reproduces(inst.mask, inst.offset, polys, h, w):
+            polys, why = P.exact_polygons(inst.mask, inst.offset, h, w)
+            if polys is not None:
                 report.polygon += 1
                 return polys
-            report.kept_rle_shape += 1
+            if why == "hole":
+                report.kept_rle_hole += 1
+            elif why == "complex":
+                report.kept_rle_complex += 1
+            else:
+                report.kept_rle_shape += 1
     report.rle += 1
     if not inst.edited:  # straight from the file's own segmentation, in pycocotools' C
         return M.to_compressed_rle(inst.original["segmentation"], h, w)
@@ -107,7 +180,10 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
     d["image_id"] = rec.id
     d["category_id"] = inst.category_id
     seg = d.get("segmentation")
-    if not inst.edited and not (convert_all and seg is not None and not _already_in(seg, fmt)):
+    if inst.box_only and not inst.edited:
+        report.box_only += 1  # `segmentation: []` stays [], none stays none: no mask made up
+    if not inst.edited and (inst.box_only or not (
+            convert_all and seg is not None and not _already_in(seg, fmt))):
         report.unchanged += 1
         if "bbox" not in d:
             d["bbox"] = inst.bbox
@@ -125,7 +201,7 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
         if inst.score is not None or "score" in original:
             d["score"] = inst.score
         d["source"] = inst.source
-        d["review"] = inst.review
+        d["review"] = review_state(inst)  # `decided` for a person's work, as the rule says
         if inst.model is not None or "model" in original:
             d["model"] = inst.model
     return d

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from model.data.annotations import REVIEWS, SOURCES, IMAGE_STATES
+from model.data.annotations import FILE_REVIEWS, SOURCES, IMAGE_STATES
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.data.masks import rle_string_counts, rle_strings_check
 from model.errors import CocoFormatError
@@ -222,8 +222,8 @@ class Validator:
             problems.append(f"{where}: 'score' must be a finite number")
         if ann.get("source") is not None and ann["source"] not in SOURCES:
             problems.append(f"{where}: 'source' must be one of {SOURCES}")
-        if ann.get("review") is not None and ann["review"] not in REVIEWS:
-            problems.append(f"{where}: 'review' must be one of {REVIEWS}")
+        if ann.get("review") is not None and ann["review"] not in FILE_REVIEWS:
+            problems.append(f"{where}: 'review' must be one of {FILE_REVIEWS}")
 
     def finish(self) -> list[str]:
         """The problems found, duplicates of ids and bad RLE strings included."""

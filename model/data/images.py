@@ -2,12 +2,16 @@
 
 OpenCV decodes (it handles 16-bit colour, palettes and EXIF orientation);
 Pillow reads only the header, so an oversized image is refused before a
-single pixel is decoded.
+single pixel is decoded. Pillow's own decompression-bomb guard is left as the
+process has it (the entry point raises it to DEFAULT_MAX_PIXELS): reading a
+header decodes nothing, so it goes round the guard instead of switching it off.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
+import struct
 from pathlib import Path
 
 import cv2
@@ -22,8 +26,6 @@ try:  # OpenCV reports decoder trouble on stderr; we report it through ImageRead
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 except AttributeError:  # pragma: no cover - very old OpenCV
     pass
-
-Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's warning
 
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}
 
@@ -88,25 +90,72 @@ def list_images(folder: Path, follow_symlinks: bool = False,
     return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
-def read_size(path: os.PathLike | str) -> tuple[int, int]:
-    """(width, height) as the pixels will be shown, from the header alone."""
+def _open_header(fp, name: str) -> Image.Image:
+    """Pillow's format plugins on an open file, as Image.open tries them, without its
+    decompression-bomb check: only the header is read, and a size over any limit is
+    for the caller to refuse, by number, before a pixel is decoded."""
+    prefix = fp.read(16)
+    for loader in (Image.preinit, Image.init):
+        loader()
+        for fmt in list(Image.ID):
+            factory, accept = Image.OPEN[fmt]
+            fp.seek(0)
+            try:
+                ok = not accept or accept(prefix)
+                if ok and not isinstance(ok, str):  # a str: "not this format, because"
+                    return factory(fp, name)
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+    raise UnidentifiedImageError(f"cannot identify image file {name!r}")
+
+
+def _size_of(im: Image.Image, oriented: bool = True) -> tuple[int, int]:
+    w, h = im.size
+    if not oriented:
+        return int(w), int(h)
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # broken EXIF: OpenCV ignores it too
+        orientation = 1
+    if orientation in _ROTATED_ORIENTATIONS:
+        w, h = h, w
+    return int(w), int(h)
+
+
+def header_size(data: bytes, name: str = "image") -> tuple[int, int]:
+    """(width, height) of an image held in memory (a labelme mask's PNG), from its
+    header alone; ImageReadError naming `name` when there is none."""
+    try:
+        return _size_of(_open_header(io.BytesIO(data), name))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ImageReadError(name, f"not a readable image ({e})") from None
+
+
+def read_size(path: os.PathLike | str, oriented: bool = True) -> tuple[int, int]:
+    """(width, height) as the pixels will be shown, from the header alone (oriented
+    False: as stored, EXIF orientation ignored, as a mask or label image is read)."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            try:
-                orientation = im.getexif().get(0x0112, 1)
-            except Exception:  # broken EXIF: OpenCV ignores it too
-                orientation = 1
+        with open(path, "rb") as fp:
+            return _size_of(_open_header(fp, str(path)), oriented)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image file") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         if path.exists() and path.stat().st_size == 0:
             raise ImageReadError(path, "file is empty (0 bytes)") from None
         raise ImageReadError(path, f"not a readable image ({e})") from None
-    if orientation in _ROTATED_ORIENTATIONS:
-        w, h = h, w
-    return int(w), int(h)
+
+
+def check_pixels(path: os.PathLike | str, size: tuple[int, int],
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """ImageReadError when a (width, height) is over the pixel limit: said before any
+    decoder allocates a byte for it."""
+    w, h = size
+    if w * h > max_pixels:
+        raise ImageReadError(path, f"image is {w}x{h} ({w * h:,} pixels), over the limit of "
+                                   f"{max_pixels:,} pixels")
 
 
 def _check_truncated_jpeg(path: Path, data: np.ndarray) -> None:

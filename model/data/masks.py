@@ -1,19 +1,16 @@
-"""Mask primitives: cropped bool masks, bboxes, COCO RLE and polygons.
+"""Mask primitives: cropped bool masks, bboxes and COCO RLE (polygons: polygons.py).
 
 A mask lives as a bool array cropped to its bbox plus an integer (x, y) offset.
-Full-image arrays are made only briefly (decoding a COCO polygon, for example).
-RLE is encoded straight from the crop, so a small instance on a 12 MP image
-never costs a 12 MP buffer.
+RLE is encoded straight from the crop and decoded straight into one, a band of rows
+at a time, so memory follows the runs and the crop: a small instance on a 12 MP
+image never costs a 12 MP buffer, and an image-sized mask on a 200 MP image costs
+its crop (one byte a pixel), never an int64 array of the image's size.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
-
-# A polygon written for an instance must reproduce its mask up to this many
-# pixels at the boundary (Chebyshev distance); otherwise the instance stays RLE.
-POLYGON_TOLERANCE_PX = 1
 
 Offset = tuple[int, int]
 
@@ -77,39 +74,57 @@ def clip_to_image(mask: np.ndarray, offset: Offset, height: int,
 
 # ----------------------------------------------------------------------------- RLE
 
-def rle_counts_from_crop(mask: np.ndarray, offset: Offset, height: int,
-                         width: int) -> list[int]:
-    """Uncompressed COCO RLE counts (column-major) computed from the crop only.
+CHUNK = 1 << 22  # pixels handled per numpy pass by the encoder and decoder below
 
-    Cost is O(crop area), not O(image area).
+
+def crop_counts(mask: np.ndarray, offset: Offset, height: int, width: int) -> np.ndarray:
+    """Uncompressed COCO RLE counts (column-major, int64) computed from the crop only.
+
+    Compares each row with the one above, a band of rows at a time, and keeps only where
+    runs start and end (then sorted column by column): memory follows the runs, never
+    the image (a full-image mask on a 200 MP image costs a few MB here, not 8 bytes a
+    pixel), and every pass reads the crop in its own row order.
     """
     mask, offset = clip_to_image(mask, offset, height, width)
     total = height * width
     h, w = mask.shape
     if h == 0 or w == 0:
-        return [total]
+        return np.array([total], np.int64)
     x0, y0 = offset
-    gap = height - h
-    # Column-major walk over the crop's columns; between two crop columns lie
-    # `gap` zeros (below this column's crop and above the next one's).
-    vals = np.zeros((w, h + 1), dtype=np.int8)
-    vals[:, :h] = mask.T
-    weights = np.ones((w, h + 1), dtype=np.int64)
-    weights[:, h] = gap
-    vals = vals.ravel()[:-1]
-    weights = weights.ravel()[:-1]
-    lead = x0 * height + y0
-    trail = total - lead - (w - 1) * height - h
-    vals = np.concatenate(([0], vals, [0]))
-    weights = np.concatenate(([lead], weights, [trail]))
-    keep = weights > 0
-    vals, weights = vals[keep], weights[keep]
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(vals)) + 1))
-    runs = np.add.reduceat(weights, starts)
-    counts = runs.tolist()
-    if vals[0] == 1:
-        counts.insert(0, 0)
-    return counts
+    rows = np.ascontiguousarray(mask, bool).view(np.uint8)  # integer loops beat bool ones
+    wp = -(-w // 8) * 8
+    step = max(1, CHUNK // wp)
+    edges = []
+    for r in range(0, h + 1, step):  # row h: the zero row below the crop
+        n = min(step, h + 1 - r)
+        changed = np.zeros((n, wp), np.uint8)  # whole 8-byte words: searched 8 at a time
+        above = rows[r - 1] if r else np.zeros(w, np.uint8)
+        below = rows[r:r + n] if r + n <= h else np.concatenate([rows[r:h], np.zeros((1, w),
+                                                                                    np.uint8)])
+        np.bitwise_xor(below[:1], above, out=changed[:1, :w])
+        np.bitwise_xor(below[1:], below[:-1], out=changed[1:, :w])
+        wr, wc = np.nonzero(changed.view(np.uint64))
+        k, b = np.nonzero(changed.view(np.uint64)[wr, wc].view(np.uint8).reshape(-1, 8))
+        cc, rr = wc[k] * 8 + b, wr[k]
+        edges.append((cc.astype(np.int64) + x0) * height + (rr.astype(np.int64) + r + y0))
+    bounds = np.sort(np.concatenate(edges))  # a run starts at each even place, ends at each odd
+    if bounds.size == 0:
+        return np.array([total], np.int64)
+    starts, ends = bounds[0::2], bounds[1::2]
+    # a run that reaches the bottom of a full-height column goes on at the next one's top
+    joined = np.flatnonzero(ends[:-1] == starts[1:])
+    if joined.size:
+        starts, ends = np.delete(starts, joined + 1), np.delete(ends, joined)
+    marks = np.empty(2 * starts.size + 2, np.int64)
+    marks[0], marks[1:-1:2], marks[2:-1:2], marks[-1] = 0, starts, ends, total
+    counts = np.diff(marks)
+    return counts[:-1] if counts[-1] == 0 else counts  # no empty run at the end
+
+
+def rle_counts_from_crop(mask: np.ndarray, offset: Offset, height: int,
+                         width: int) -> list[int]:
+    """crop_counts as a list (what pycocotools' frPyObjects takes)."""
+    return crop_counts(mask, offset, height, width).tolist()
 
 
 def encode_rle(mask: np.ndarray, offset: Offset, height: int, width: int) -> dict:
@@ -252,9 +267,14 @@ def segmentation_counts(segmentation, height: int, width: int) -> np.ndarray:
     return np.asarray(counts, np.int64)
 
 
-def crop_from_counts(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, Offset]:
-    """A tight crop straight from column-major run lengths: cost follows the runs and
-    the crop's area, never the image's (a 12 MP image's small object stays small)."""
+def run_columns(counts: np.ndarray, height: int, width: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Foreground runs cut at column breaks: (column, first row, row after the last),
+    in column-major order. Cost follows the runs (a run down a whole 14,000-column image
+    is 14,000 pieces), never the pixels."""
+    counts = np.asarray(counts, np.int64)
+    if counts.size and int(counts.min()) < 0:
+        raise ValueError("RLE counts hold a negative run")
     ends = np.cumsum(counts)
     if ends.size == 0 or ends[-1] != height * width:
         raise ValueError(f"RLE counts sum to {int(ends[-1]) if ends.size else 0}, not "
@@ -263,19 +283,55 @@ def crop_from_counts(counts: np.ndarray, height: int, width: int) -> tuple[np.nd
     keep = e > s
     s, e = s[keep], e[keep]
     if s.size == 0:
-        return empty_mask()
+        z = np.zeros(0, np.int64)
+        return z, z, z
     c0, c1 = s // height, (e - 1) // height  # first and last column of each run
-    n = c1 - c0 + 1  # a run may wrap over several columns
-    col = np.repeat(c0, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-    r0 = np.where(col == np.repeat(c0, n), np.repeat(s % height, n), 0)
-    r1 = np.where(col == np.repeat(c1, n), np.repeat((e - 1) % height + 1, n), height)
-    x0, y0 = int(col.min()), int(r0.min())
-    crop_w, crop_h = int(col.max()) - x0 + 1, int(r1.max()) - y0
-    diff = np.zeros((crop_h + 1, crop_w), np.int32)
-    np.add.at(diff, (r0 - y0, col - x0), 1)
-    np.add.at(diff, (r1 - y0, col - x0), -1)
-    crop = np.cumsum(diff[:-1], axis=0) > 0
-    return tight_crop(crop, (x0, y0))
+    n = c1 - c0 + 1
+    if int(n.max()) == 1:  # the usual case: no run wraps into the next column
+        return c0, s - c0 * height, e - c0 * height
+    first = np.cumsum(n) - n
+    col = np.repeat(c0, n) + (np.arange(int(n.sum())) - np.repeat(first, n))
+    r0 = np.zeros(col.size, np.int64)
+    r0[first] = s % height
+    r1 = np.full(col.size, height, np.int64)
+    r1[first + n - 1] = (e - 1) % height + 1
+    return col, r0, r1
+
+
+def crop_from_counts(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, Offset]:
+    """A tight crop straight from column-major run lengths: cost follows the runs and
+    the crop's area (one byte a pixel while it is built), never the image's."""
+    col, r0, r1 = run_columns(counts, height, width)
+    if col.size == 0:
+        return empty_mask()
+    x0, y0 = int(col[0]), int(r0.min())
+    crop_w, crop_h = int(col[-1]) - x0 + 1, int(r1.max()) - y0
+    # 1 where a run starts and just below where it ends, then xor-ed down each column
+    # (starts are distinct, and so are ends; a run that begins where one ends toggles
+    # twice). Rows are padded to whole 8-byte words so the xor takes 8 pixels at a time,
+    # then moved together in place: one byte a pixel, and no second array
+    wp = -(-crop_w // 8) * 8
+    buf = np.zeros((crop_h + 1) * wp, np.uint8)
+    marks = buf.reshape(crop_h + 1, wp)
+    marks[r0 - y0, col - x0] = 1
+    marks[r1 - y0, col - x0] ^= 1
+    fill_down(marks)
+    if wp != crop_w:
+        for r in range(1, crop_h):
+            buf[r * crop_w:(r + 1) * crop_w] = marks[r, :crop_w]
+    return buf[:crop_h * crop_w].view(bool).reshape(crop_h, crop_w), (x0, y0)
+
+
+def fill_down(marks: np.ndarray) -> None:
+    """Xor each row of a uint8 0/1 array into the ones below it, in place: toggles where
+    runs start and end become the runs. The width must be whole 8-byte words (the xor
+    then takes 8 pixels at a time)."""
+    words = marks.view(np.uint64)
+    if words.size <= CHUNK // 8:
+        np.bitwise_xor.accumulate(words, axis=0, out=words)
+    else:
+        for r in range(1, len(words)):
+            np.bitwise_xor(words[r], words[r - 1], out=words[r])
 
 
 def decode_segmentation(segmentation, height: int, width: int) -> tuple[np.ndarray, Offset]:
@@ -313,6 +369,15 @@ def segmentation_area(segmentation, height: int, width: int) -> int:
     return int(mask_utils.area(_to_rle_object(segmentation, height, width)))
 
 
+def segmentation_bbox(segmentation, height: int, width: int) -> list[float]:
+    """COCO [x, y, w, h] of a segmentation's pixels, as bbox_of gives it for the decoded
+    crop (zeros when empty), from the runs alone."""
+    if segmentation_area(segmentation, height, width) == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    rle = _to_rle_object(segmentation, height, width)
+    return [float(v) for v in mask_utils.toBbox(rle)]
+
+
 def segmentation_size(segmentation) -> tuple[int, int] | None:
     """The (h, w) an RLE declares; polygons declare none."""
     if isinstance(segmentation, dict) and "size" in segmentation:
@@ -324,85 +389,17 @@ def segmentation_size(segmentation) -> tuple[int, int] | None:
 # ------------------------------------------------------------------------- polygons
 
 def has_hole(mask: np.ndarray) -> bool:
-    """True when some background region is enclosed by the mask (8-connected fg)."""
+    """True when some background region is enclosed by the mask (8-connected fg).
+
+    OpenCV pads its own copy of the image (one byte a pixel), so the crop is passed
+    as it is, not padded into another copy first."""
     if mask.size == 0:
         return False
-    padded = np.pad(mask.astype(np.uint8), 1)
-    _, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    _, hierarchy = cv2.findContours(as_uint8(mask), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     return hierarchy is not None and bool((hierarchy[0][:, 3] >= 0).any())
 
 
-# Contour vertices sit on boundary pixel centres; moving each one this far towards
-# the outside along both axes puts straight edges on the pixel edges (so a rectangle
-# rasterises back exactly) while diagonal steps stay just inside their tie line.
-_OUTWARD = 0.4
-
-
-def polygons_from_mask(mask: np.ndarray, offset: Offset) -> list[list[float]]:
-    """Outer contours of a mask as COCO polygons (pixel (x, y) covers [x, x+1)).
-
-    CHAIN_APPROX_SIMPLE drops only collinear points, so no shape is simplified
-    away; the rasterised result differs from the mask only on its boundary (see
-    POLYGON_TOLERANCE_PX). Returns [] when a part is a line or a dot.
-    """
-    if mask.size == 0:
-        return []
-    padded = np.pad(mask.astype(np.uint8), 1)
-    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    polys = []
-    for c in contours:
-        p = c.reshape(-1, 2).astype(np.float64) - 1.0
-        if len(p) < 3:
-            return []
-        x, y = p[:, 0], p[:, 1]
-        orientation = 1.0 if np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) > 0 else -1.0
-        e_in = p - np.roll(p, 1, axis=0)
-        e_out = np.roll(p, -1, axis=0) - p
-        n_in = np.sign(np.stack([e_in[:, 1], -e_in[:, 0]], 1) * orientation)
-        n_out = np.sign(np.stack([e_out[:, 1], -e_out[:, 0]], 1) * orientation)
-        q = p + 0.5 + _OUTWARD * np.sign(n_in + n_out)
-        q += offset
-        polys.append([round(v, 2) for v in q.ravel().tolist()])
-    return polys
-
-
-def polygon_reproduces(mask: np.ndarray, offset: Offset, polys: list[list[float]],
-                       height: int, width: int) -> bool:
-    """Does the rasterised polygon equal the mask up to the boundary tolerance?"""
-    if not polys:
-        return False
-    back, back_off = decode_segmentation(polys, height, width)
-    if back.size == 0:
-        return False
-    pad = POLYGON_TOLERANCE_PX
-    x0 = min(offset[0], back_off[0]) - pad
-    y0 = min(offset[1], back_off[1]) - pad
-    x1 = max(offset[0] + mask.shape[1], back_off[0] + back.shape[1]) + pad
-    y1 = max(offset[1] + mask.shape[0], back_off[1] + back.shape[0]) + pad
-    a = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    b = np.zeros_like(a)
-    a[offset[1] - y0:offset[1] - y0 + mask.shape[0],
-      offset[0] - x0:offset[0] - x0 + mask.shape[1]] = mask
-    b[back_off[1] - y0:back_off[1] - y0 + back.shape[0],
-      back_off[0] - x0:back_off[0] - x0 + back.shape[1]] = back
-    kernel = np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)
-    band = cv2.dilate(a, kernel) & ~cv2.erode(a, kernel, borderType=cv2.BORDER_CONSTANT,
-                                             borderValue=0) & 1
-    diff = (a ^ b).astype(bool)
-    if (diff & ~band.astype(bool)).any():
-        return False
-    # every connected part must survive, however thin
-    n_a, _ = cv2.connectedComponents(a, connectivity=8)
-    n_b, _ = cv2.connectedComponents(b, connectivity=8)
-    return n_a == n_b
-
-
-def to_polygons_or_none(mask: np.ndarray, offset: Offset, height: int,
-                        width: int) -> list[list[float]] | None:
-    """Polygons for a mask, or None when polygons cannot express it faithfully."""
-    if mask.size == 0 or has_hole(mask):
-        return None
-    polys = polygons_from_mask(mask, offset)
-    if not polygon_reproduces(mask, offset, polys, height, width):
-        return None
-    return polys
+def as_uint8(mask: np.ndarray) -> np.ndarray:
+    """A bool mask as 0/1 uint8 for OpenCV, without a copy where it is contiguous."""
+    mask = np.ascontiguousarray(mask)
+    return mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from model.data.annotations import Category, ImageRecord, Instance
-from model.data.provenance import is_cached, is_decided, is_pristine
+from model.data.provenance import is_cached, is_decided, is_pristine, review_state
 from model.editing.pixels import mask_rect
 
 DEDUP_IOU = 0.5  # a new prediction overlapping kept work this much is a duplicate of it
@@ -153,6 +153,7 @@ class TrainingSet:
         DONE: 0, DECIDED: 0, CORRECTED: 0, OPEN: 0})
     image_ids: list[int] = field(default_factory=list)
     positives: dict[int, int] = field(default_factory=dict)  # category id -> instances taught
+    reviews: dict[str, int] = field(default_factory=dict)  # review_state -> instances shown
 
     @property
     def used(self) -> int:
@@ -167,6 +168,10 @@ def training_set(images: Iterable[ImageRecord], include_corrected: bool = False,
         out.status[rec.status] = out.status.get(rec.status, 0) + 1
         group = classify_image(rec, threshold)
         out.groups[group] += 1
+        for inst in rec.instances:
+            if not (is_pristine(inst) and (inst.score or 0.0) < threshold):
+                state = review_state(inst)
+                out.reviews[state] = out.reviews.get(state, 0) + 1
         if group in use:
             out.image_ids.append(rec.id)
             for inst in rec.instances:

@@ -18,6 +18,7 @@ DEFAULT_ANNOTATIONS = "annotations.json"
 NAMES = {"coco": "COCO", "labelme": "labelme", "yolo-seg": "YOLO-seg",
          "masks": "per-instance mask PNGs", "labels": "label images", "images": "images",
          "image": "an image"}
+FORMATS_IN = ("coco", "labelme", "yolo-seg", "masks", "labels", "images")  # --format-in
 _PEEK = 8  # JSON files looked at to call a folder labelme
 
 
@@ -40,35 +41,82 @@ def _labelme_folder(folder: Path) -> bool:
     return False
 
 
-def detect(path: Path, use_saved_annotations: bool = True) -> str:
-    """One of NAMES' keys. A folder holding the annotations.json an earlier save wrote
-    is that COCO file (unless use_saved_annotations is False)."""
+def _annotated(path: Path, fmt: str) -> int:
+    """How many images a folder's annotations of this format cover (one label file, mask
+    folder, label image or JSON file each): the weight of each format in a mixed folder."""
+    from model.formats.mask_pngs import MASK_EXTENSIONS
+    from model.formats.yolo import label_files
+    if fmt == "yolo-seg":
+        return len(label_files(path))
+    if fmt == "masks":
+        return sum(1 for root, _d, files in os.walk(path / "masks")
+                   if any(f.lower().endswith(MASK_EXTENSIONS) for f in files))
+    if fmt == "labels":
+        return sum(1 for p in (path / "labels").iterdir()
+                   if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS)
+    return sum(1 for root, _d, files in os.walk(path) for f in files
+               if f.lower().endswith(".json") and f != DEFAULT_ANNOTATIONS)
+
+
+def folder_formats(path: Path) -> list[str]:
+    """Every annotation format a folder holds, in the order a tie is broken: mask files
+    first (a stray .txt in labels/ is likelier than a stray PNG). MaskLoop's own mask
+    export holds masks/ and label images together: that is per-instance masks alone."""
+    from model.formats.mask_pngs import has_label_images, has_mask_pngs
+    from model.formats.yolo import is_yolo
+    found = []
+    if has_mask_pngs(path):
+        found.append("masks")
+    elif has_label_images(path):
+        found.append("labels")
+    if is_yolo(path):
+        found.append("yolo-seg")
+    if _labelme_folder(path):
+        found.append("labelme")
+    return found
+
+
+def choose(path: Path, found: list[str]) -> tuple[str, str | None]:
+    """(format, note): the one format found, or, in a folder holding several, the one
+    covering the most images, with a note naming them all and --format-in."""
+    if not found:
+        return "images", None
+    if len(found) == 1:
+        return found[0], None
+    counts = {f: _annotated(path, f) for f in found}
+    best = max(found, key=lambda f: counts[f])  # a tie: the first found
+    held = ", ".join(f"{NAMES[f]} ({counts[f]} image(s))" for f in found)
+    others = " or ".join(f"--format-in {f}" for f in found if f != best)
+    return best, (f"{path} holds several annotation formats: {held}; read as {NAMES[best]}, "
+                  f"which covers the most images; {others} reads it as that format")
+
+
+def detect_with_note(path: Path, use_saved_annotations: bool = True) -> tuple[str, str | None]:
+    """detect(), and the note saying which formats a mixed folder holds (else None)."""
     path = Path(path)
     if path.is_dir():
-        from model.formats.mask_pngs import is_mask_folder
-        from model.formats.yolo import is_yolo
         if use_saved_annotations and (path / DEFAULT_ANNOTATIONS).is_file():
-            return "coco"
-        if is_yolo(path):
-            return "yolo-seg"
-        masks = is_mask_folder(path)
-        if masks:
-            return masks
-        if _labelme_folder(path):
-            return "labelme"
-        return "images"
+            return "coco", None
+        return choose(path, folder_formats(path))
     if path.suffix.lower() == ".json":
-        return "json"  # COCO or labelme: told apart from the parsed data in open_any
+        return "json", None  # COCO or labelme: told apart from the parsed data in open_any
     if is_image_file(path):
-        return "image"
+        return "image", None
     raise ImageReadError(path, "not an image, a folder, a COCO or labelme .json file")
 
 
-def _json(path: Path, image_root: Path | None) -> Dataset:
+def detect(path: Path, use_saved_annotations: bool = True) -> str:
+    """One of NAMES' keys (or "json"). A folder holding the annotations.json an earlier
+    save wrote is that COCO file (unless use_saved_annotations is False)."""
+    return detect_with_note(path, use_saved_annotations)[0]
+
+
+def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False,
+          follow_symlinks: bool = False) -> Dataset:
     data = read_json(path)
     if _labelme_data(data):
         from model.formats.labelme import read_labelme
-        ds = read_labelme(path)
+        ds = read_labelme(path, image_root, follow_symlinks, rectangles_as_boxes)
         ds.source_format = "labelme"
         return ds
     if isinstance(data, dict) and "images" not in data and "annotations" not in data:
@@ -76,36 +124,63 @@ def _json(path: Path, image_root: Path | None) -> Dataset:
             "neither a COCO file (no 'images', 'annotations' and 'categories') nor a labelme "
             "file (no 'shapes' and 'imagePath'); MaskLoop also opens folders of labelme JSON, "
             "YOLO-seg (images/ + labels/), mask PNGs and label images"])
-    return dataset_from_json(data, path=path, image_root=image_root)
+    return dataset_from_json(data, path=path, image_root=image_root,
+                             follow_symlinks=follow_symlinks)
+
+
+def _forced(path: Path, fmt: str) -> str:
+    """--format-in: the format the user named, for what the path is."""
+    if fmt not in FORMATS_IN:
+        raise ValueError(f"--format-in must be one of {', '.join(FORMATS_IN)}, got {fmt!r}")
+    if not path.is_dir():
+        if fmt in ("coco", "labelme") and path.suffix.lower() == ".json":
+            return "json"
+        if fmt == "images" and is_image_file(path):
+            return "image"
+        raise ValueError(f"{path}: --format-in {fmt} needs a folder")
+    return fmt
 
 
 def open_any(path: Path | str, image_root: Path | str | None = None,
-             use_saved_annotations: bool = True, follow_symlinks: bool = False) -> Dataset:
-    """The Dataset a path holds, whatever the format; `ds.source_format` names it."""
+             use_saved_annotations: bool = True, follow_symlinks: bool = False,
+             format_in: str | None = None, rectangles_as_boxes: bool = False) -> Dataset:
+    """The Dataset a path holds, whatever the format; `ds.source_format` names it.
+    format_in names the format instead of telling it from the files (a folder that
+    holds several); rectangles_as_boxes makes labelme rectangles boxes without masks
+    (predict --from-boxes fills them)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     root = Path(image_root) if image_root is not None else None
-    fmt = detect(path, use_saved_annotations)
+    if format_in is not None:
+        fmt, note = _forced(path, format_in), None
+    else:
+        fmt, note = detect_with_note(path, use_saved_annotations)
     if fmt == "json":
-        ds = _json(path, root)
+        ds = _json(path, root, rectangles_as_boxes, follow_symlinks)
     elif fmt == "coco":
+        if not (path / DEFAULT_ANNOTATIONS).is_file():
+            raise FileNotFoundError(f"{path / DEFAULT_ANNOTATIONS}: no such file (--format-in "
+                                    "coco reads a folder's annotations.json)")
         ds = dataset_from_json(read_json(path / DEFAULT_ANNOTATIONS),
-                               path=path / DEFAULT_ANNOTATIONS, image_root=root)
+                               path=path / DEFAULT_ANNOTATIONS, image_root=root,
+                               follow_symlinks=follow_symlinks)
     elif fmt == "image":
         ds = Dataset.from_image_paths([path], path.parent)
     elif fmt == "images":
         ds = Dataset.from_folder(path, follow_symlinks=follow_symlinks)
     elif fmt == "labelme":
         from model.formats.labelme import read_labelme
-        ds = read_labelme(path)
+        ds = read_labelme(path, root, follow_symlinks, rectangles_as_boxes)
     elif fmt == "yolo-seg":
         from model.formats.yolo import read_yolo
         ds = read_yolo(path)
     else:
         from model.formats.mask_pngs import read_masks
-        ds = read_masks(path)
+        ds = read_masks(path, fmt, follow_symlinks)
     if fmt != "json":
         ds.source_format = "coco" if fmt == "coco" else fmt
+    if note:
+        ds.warnings.insert(0, note)
     ds.follow_symlinks = follow_symlinks
     return ds

@@ -12,7 +12,7 @@ import numpy as np
 from model.data import masks as M
 from model.data.annotations import Dataset
 from model.data.coco import save_dataset
-from model.data.masks import POLYGON_TOLERANCE_PX
+from model.errors import ImageReadError
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -20,8 +20,8 @@ ALIASES = {"rle": "coco-rle", "polygon": "coco-polygon"}  # the names of earlier
 FOLDER_FORMATS = ("yolo-seg", "labelme", "masks")  # --out is a folder
 DESCRIPTIONS = {
     "coco-rle": "COCO, masks as compressed RLE (lossless)",
-    "coco-polygon": "COCO, polygons where they reproduce the mask, RLE for holes and crowd "
-                    "(lossless)",
+    "coco-polygon": "COCO, polygons where they reproduce the mask pixel for pixel, RLE for "
+                    "the rest: holes, crowd (lossless)",
     "coco-polygon-only": "COCO, polygons only (holes bridged, crowd dropped): Label Studio, "
                          "X-AnyLabeling, detectron2's polygon loader",
     "yolo-seg": "YOLO-seg: images/, labels/*.txt and data.yaml (Ultralytics)",
@@ -34,6 +34,7 @@ DESCRIPTIONS = {
 class ExportResult:
     lines: list[str] = field(default_factory=list)
     failed: bool = False  # the lossless round trip changed a mask: a bug to report
+    warnings: list[str] = field(default_factory=list)  # one per thing left out, naming it
 
 
 class RoundTrip:
@@ -47,9 +48,12 @@ class RoundTrip:
     """
 
     def __init__(self):
-        self.exact, self.differ = 0, []
+        self.exact, self.differ, self.box_only = 0, [], 0
 
     def __call__(self, inst, rec, ann) -> None:
+        if inst.box_only and not inst.edited:
+            self.box_only += 1  # no mask to compare: the box is written as it came
+            return
         h, w = rec.height, rec.width
         seg = ann.get("segmentation")
         original = inst.original.get("segmentation") if inst.original is not None else None
@@ -72,46 +76,87 @@ def _coco(ds: Dataset, out: Path, fmt: str) -> ExportResult:
     check = RoundTrip()
     short = fmt.removeprefix("coco-")
     report = save_dataset(ds, out, short, convert_all=True, check=check)
-    n = report.annotations
-    res = ExportResult([f"wrote {out}: {len(ds.images)} image(s), {n} annotation(s) "
-                        f"({report.rle} RLE, {report.polygon} polygon, {report.unchanged} "
-                        f"already in {short} and left as they were)"])
+    n = report.annotations - report.box_only  # those with a mask
+    res = ExportResult([f"wrote {out}: {len(ds.images)} image(s), {report.annotations} "
+                        f"annotation(s) ({report.rle} RLE, {report.polygon} polygon, "
+                        f"{report.unchanged - report.box_only} already in {short} and left as "
+                        "they were)"])
+    if report.box_only:
+        res.lines.append(f"box-only: {report.box_only} annotation(s) have a box and no mask "
+                         "(no or an empty segmentation); kept as boxes (predict --from-boxes "
+                         "gives them masks)")
     if short == "polygon":
-        kept = report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
+        kept = (report.kept_rle_hole + report.kept_rle_crowd + report.kept_rle_shape
+                + report.kept_rle_complex)
         if kept:
             res.lines.append(f"kept as RLE: {report.kept_rle_hole} with holes, "
                              f"{report.kept_rle_crowd} crowd, {report.kept_rle_shape} no polygon "
-                             f"reproduces within {POLYGON_TOLERANCE_PX} px (coco-polygon-only "
-                             "turns them into polygons too)")
-        res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical; the rest differ "
-                         f"only on their boundary, by at most {POLYGON_TOLERANCE_PX} px")
-    else:
-        res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical")
-        if check.exact != n:
-            res.lines.append(f"the RLE round trip changed annotation(s) {check.differ[:10]}; "
-                             "please report this")
-            res.failed = True
+                             f"reproduces pixel for pixel, {report.kept_rle_complex} outline too "
+                             "long (coco-polygon-only turns them into polygons too)")
+    res.lines.append(f"round trip: {check.exact}/{n} masks pixel-identical")
+    if check.exact != n:
+        res.lines.append(f"the round trip changed annotation(s) {check.differ[:10]}; "
+                         "please report this")
+        res.failed = True
     return res
 
 
+def usable_images(ds: Dataset) -> tuple[Dataset, list[str]]:
+    """(ds, or a view of it without the images whose size cannot be known, the ones the
+    readers said they skipped; a warning per image left out). The view shares records
+    and instances with ds (ids are given first, from ds's own counter), so an export
+    from the app changes nothing of the open document."""
+    skipped, kept = [], []
+    for rec in ds.images:
+        try:
+            ds.ensure_size(rec)
+            kept.append(rec)
+        except ImageReadError as e:
+            skipped.append(f"{rec.file_name}: skipped, the image cannot be read ({e.reason})")
+    if not skipped:
+        return ds, []
+    if not kept:
+        raise RuntimeError(f"no image could be read, so nothing was written ({skipped[0]}"
+                           + (f", and {len(skipped) - 1} more" if len(skipped) > 1 else "")
+                           + ")")
+    for rec in kept:
+        for inst in rec.instances:
+            if inst.id is None:
+                inst.id = ds.new_annotation_id()
+    view = Dataset(ds.categories, kept, ds.image_root, path=ds.path, extra=ds.extra)
+    view.key_order, view.follow_symlinks = ds.key_order, ds.follow_symlinks
+    view.source_format = ds.source_format
+    return view, skipped
+
+
 def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = 0.5) -> ExportResult:
-    """Write ds to out (a file for COCO, a folder for the others)."""
+    """Write ds to out (a file for COCO, a folder for the others). An image that cannot
+    be read is left out and named; a folder is written whole or not at all, only inside
+    `out`, and only over an earlier export (folder.FolderExport)."""
     fmt = ALIASES.get(fmt, fmt)
     out = Path(out)
-    if fmt in ("coco-rle", "coco-polygon"):
-        return _coco(ds, out, fmt)
-    if fmt == "coco-polygon-only":
-        from model.formats.coco_polygon_only import write_polygon_only
-        report = write_polygon_only(ds, out, tolerance)
-    elif fmt == "yolo-seg":
-        from model.formats.yolo import write_yolo
-        report = write_yolo(ds, out, tolerance)
-    elif fmt == "labelme":
-        from model.formats.labelme import write_labelme
-        report = write_labelme(ds, out, tolerance)
-    elif fmt == "masks":
-        from model.formats.mask_pngs import write_masks
-        report = write_masks(ds, out)
-    else:
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    return ExportResult([f"wrote {out} ({fmt}): {report.summary()}"])
+    ds, skipped = usable_images(ds)
+    if fmt in ("coco-rle", "coco-polygon"):
+        res = _coco(ds, out, fmt)
+    else:
+        if fmt == "coco-polygon-only":
+            from model.formats.coco_polygon_only import write_polygon_only
+            report = write_polygon_only(ds, out, tolerance)
+        elif fmt == "yolo-seg":
+            from model.formats.yolo import write_yolo
+            report = write_yolo(ds, out, tolerance)
+        elif fmt == "labelme":
+            from model.formats.labelme import write_labelme
+            report = write_labelme(ds, out, tolerance)
+        else:
+            from model.formats.mask_pngs import write_masks
+            report = write_masks(ds, out)
+        res = ExportResult([f"wrote {out} ({fmt}): {report.summary()}"],
+                           warnings=list(report.warnings))
+    if skipped:
+        res.lines.append(f"skipped {len(skipped)} image(s) that cannot be read (named in the "
+                         "warnings); everything else was written")
+    res.warnings = skipped + res.warnings
+    return res

@@ -4,11 +4,16 @@ Read: polygon, rectangle (two corners), circle (centre and a point on the rim) a
 (two corners and a base64 PNG of that box) shapes. Shapes that share a group_id and a
 label are one instance; `__ignore__` shapes are crowd regions; lines and points are
 no instances and are skipped with a warning. Shapes are rasterised as COCO rasterises
-polygons (pycocotools), so COCO -> labelme -> COCO keeps each mask.
+polygons (pycocotools), so COCO -> labelme -> COCO keeps each mask. An `__ignore__`
+shape has no class of its own: it takes `maskloop_class` (also where a labelme re-save
+nests it under `other_data`), else the label of the shapes in its group, else the class
+it overlaps most, so no category is named `__ignore__`. With rectangles_as_boxes (predict
+--from-boxes), a rectangle is a box without a mask.
 
-Write: one JSON per image, imagePath relative to it, every instance as polygons from
-bridge.mask_to_polygons (holes bridged; the parts of one instance share a group_id),
-crowd regions as `__ignore__` shapes whose class is kept in `maskloop_class`.
+Write: one JSON per image with the image beside it (imagePath is its name), every
+instance as polygons from bridge.mask_to_polygons (holes bridged; the parts of one
+instance share a group_id), crowd regions as `__ignore__` shapes whose class is kept in
+`maskloop_class`.
 """
 from __future__ import annotations
 
@@ -24,14 +29,14 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from model.data.annotations import Dataset, ImageRecord, Instance
-from model.data.atomic import atomic_write_json
 from model.data.coco_validate import bad_coords, read_json
 from model.errors import CocoFormatError, FormatError, ImageReadError
-from model.data.images import DEFAULT_MAX_PIXELS, list_images, read_size
-from model.formats.bridge import (mask_to_polygons, polygons_iou, polygons_rle, rle_object,
-                                  rle_to_crop)
-from model.formats.report import (CategoryTable, PolygonReport, category_name, natural_key,
-                                  output_names)
+from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
+from model.formats.bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle,
+                                  rle_object, rle_to_crop)
+from model.formats.folder import FolderExport
+from model.formats.report import (CategoryTable, PolygonReport, category_name, copy_images,
+                                  natural_key, output_names)
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"
@@ -94,8 +99,18 @@ def _mask_shape(shape: dict, flat: list[float], where: str, path: Path,
     top-left corner to its bottom-right one inclusive; the PNG's own size is used."""
     try:
         png = base64.b64decode(shape.get("mask") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise FormatError(path, f"{where}: mask is not a base64-encoded PNG") from None
+    try:  # the header's size first: a 110 KB PNG can hold 900 MB of zeros
+        mw, mh = header_size(png, f"{where}'s mask")
+    except ImageReadError:
+        raise FormatError(path, f"{where}: mask is not a base64-encoded PNG") from None
+    if mw > size[1] + 1 or mh > size[0] + 1:
+        raise FormatError(path, f"{where}: mask PNG is {mw}x{mh}, larger than its "
+                                f"{size[1]}x{size[0]} image")
+    try:
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-    except (binascii.Error, ValueError, cv2.error):
+    except cv2.error:
         img = None
     if img is None:
         raise FormatError(path, f"{where}: mask is not a base64-encoded PNG")
@@ -105,9 +120,10 @@ def _mask_shape(shape: dict, flat: list[float], where: str, path: Path,
 
 
 def _shape_rle(shape: dict, k: int, path: Path, size: tuple[int, int],
-               warnings: list[str]) -> dict | None:
-    """One shape as a pycocotools RLE object, or None (with a warning) when it is
-    no region or too degenerate to have pixels."""
+               warnings: list[str], boxes: bool = False) -> dict | list[float] | None:
+    """One shape as a pycocotools RLE object (with `boxes`, a rectangle as a COCO bbox
+    [x, y, w, h] in the image), or None (with a warning) when it is no region or too
+    degenerate to have pixels."""
     kind = shape.get("shape_type") or "polygon"  # labelme before 4.0 wrote none
     where = f"shape {k} ({shape.get('label')!r}, {kind})"
     if kind not in REGIONS:
@@ -123,6 +139,13 @@ def _shape_rle(shape: dict, k: int, path: Path, size: tuple[int, int],
         return _mask_shape(shape, flat, where, path, size)
     if kind == "rectangle":
         x0, x1, y0, y1 = min(flat[0::2]), max(flat[0::2]), min(flat[1::2]), max(flat[1::2])
+        if boxes and shape["label"] != IGNORE:
+            x0, x1 = max(x0, 0.0), min(x1, float(size[1]))
+            y0, y1 = max(y0, 0.0), min(y1, float(size[0]))
+            if x1 <= x0 or y1 <= y0:
+                warnings.append(f"{path}: {where} skipped: the box is empty in the image")
+                return None
+            return [x0, y0, x1 - x0, y1 - y0]
         flat = [x0, y0, x1, y0, x1, y1, x0, y1]
     elif kind == "circle":
         flat = _circle(flat)
@@ -144,37 +167,75 @@ def _check_shape(shape: Any, k: int, path: Path) -> None:
                                 f"got {gid!r}")
 
 
-def _image_for(data: dict, path: Path) -> Path:
+def _inside(cand: Path, roots: list[Path], follow_symlinks: bool) -> bool:
+    """Is cand inside one of the roots, as written (no `..` or absolute path out of it)
+    and, unless follow_symlinks, with its links resolved too?"""
+    plain = Path(os.path.normpath(os.path.abspath(cand)))
+    return any(plain.is_relative_to(os.path.normpath(os.path.abspath(root)))
+               and (follow_symlinks or not outside(cand, root)) for root in roots)
+
+
+def _image_for(data: dict, path: Path, roots: list[Path] | None = None,
+               follow_symlinks: bool = False) -> Path:
     """The image a file annotates: imagePath relative to the JSON, or the same name
-    beside it (a folder moved since), else the file is skipped."""
+    beside it (a folder moved since), else the file is skipped. imagePath is data, not
+    a place: an image outside `roots` (the dataset's folder, and --images DIR) is never
+    opened, nor one reached through a link out of them unless follow_symlinks."""
     ref = data.get("imagePath")
     if not isinstance(ref, str) or not ref.strip():
         raise FormatError(path, "imagePath must be a non-empty string")
-    ref = ref.replace("\\", "/")
-    for cand in (path.parent / ref, path.parent / PurePosixPath(ref).name):
+    roots = roots or [path.parent]
+    posix = ref.replace("\\", "/")
+    refused = False
+    for cand in (path.parent / posix, path.parent / PurePosixPath(posix).name):
+        if not _inside(cand, roots, follow_symlinks):
+            refused = True
+            continue
         if cand.is_file():
             return Path(os.path.normpath(os.path.abspath(cand)))
+    if refused:
+        where = " or ".join(str(r) for r in roots)
+        raise FormatError(path, f"imagePath {ref!r} points outside {where}; file skipped "
+                                "(open a folder that holds the images too, or allow their "
+                                "folder with --images DIR)")
     embedded = " (only embedded as imageData, which MaskLoop does not extract)" \
         if data.get("imageData") else ""
     raise FormatError(path, f"image {ref!r} not found{embedded}; file skipped")
 
 
-def _regions(data: dict, path: Path, size: tuple[int, int],
-             warnings: list[str]) -> list[tuple[dict, dict]]:
+def _regions(data: dict, path: Path, size: tuple[int, int], warnings: list[str],
+             boxes: bool = False) -> list[tuple[dict, dict | list[float]]]:
     """(first shape, RLE of the union) per instance: shapes with the same group_id and
-    label are one instance; a shape without a group_id is one on its own."""
+    label are one instance; a shape without a group_id is one on its own. With `boxes`,
+    a rectangle alone in its group is (shape, its bbox)."""
     groups: dict[tuple, list] = {}
     for k, shape in enumerate(data["shapes"]):
-        rle = _shape_rle(shape, k, path, size, warnings)
+        rle = _shape_rle(shape, k, path, size, warnings, boxes)
         if rle is not None:
             gid = shape.get("group_id")
             key = (shape["label"], gid) if gid is not None else ("", None, k)
             groups.setdefault(key, []).append((shape, rle))
-    return [(members[0][0], mask_utils.merge([r for _s, r in members]))
-            for members in groups.values()]
+    out = []
+    for members in groups.values():
+        rles = [r for _s, r in members if isinstance(r, dict)]
+        if len(rles) < len(members):  # a box in a group with other shapes: their union
+            if len(members) == 1:
+                out.append(members[0])
+                continue
+            rles += [polygons_rle([_box_polygon(r)], *size) for _s, r in members
+                     if not isinstance(r, dict)]
+        out.append((members[0][0], mask_utils.merge(rles)))
+    return out
 
 
-def _parse(path: Path) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
+def _box_polygon(box: list[float]) -> list[float]:
+    x, y, w, h = box
+    return [x, y, x + w, y, x + w, y + h, x, y + h]
+
+
+def _parse(path: Path, roots: list[Path] | None = None, follow_symlinks: bool = False,
+           boxes: bool = False
+           ) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
     """Everything a file holds, converted, or FormatError: a file is read whole or
     not at all. Returns (image, (h, w), data, regions, warnings)."""
     try:
@@ -188,40 +249,97 @@ def _parse(path: Path) -> tuple[Path, tuple[int, int], dict, list, list[str]]:
     flags = data.get("flags")
     if flags is not None and not isinstance(flags, dict):
         raise FormatError(path, f"flags must be an object, got {flags!r}")
-    image = _image_for(data, path)
+    image = _image_for(data, path, roots, follow_symlinks)
     warnings: list[str] = []
     size = _size(data, image, path, warnings)
-    return image, size, data, _regions(data, path, size, warnings), warnings
+    return image, size, data, _regions(data, path, size, warnings, boxes), warnings
 
 
-def _add_instances(ds: Dataset, rec: ImageRecord, regions: list, path: Path,
-                   cats: CategoryTable) -> None:
-    for shape, rle in regions:
-        crop, offset = rle_to_crop(rle, rec.height, rec.width)
-        if crop.size == 0:
-            ds.warnings.append(f"{path}: shape {shape['label']!r} has no pixels; skipped")
+def _ignore_class(shape: dict, data: dict) -> str | None:
+    """The class an __ignore__ shape names: maskloop_class (top-level, or nested under
+    other_data by a labelme re-save), else the label of a shape in its group."""
+    for holder in (shape, shape.get("other_data")):
+        if isinstance(holder, dict) and isinstance(holder.get(CLASS_KEY), str):
+            return holder[CLASS_KEY]
+    gid = shape.get("group_id")
+    if gid is not None:
+        for other in data["shapes"]:
+            if other.get("group_id") == gid and other["label"] != IGNORE:
+                return other["label"]
+    return None
+
+
+def _most_overlapped(rle: dict, regions: list) -> str | None:
+    """The label of the non-ignore region an ignore region overlaps most, if any."""
+    best, name = 0, None
+    for shape, other in regions:
+        if shape["label"] == IGNORE or not isinstance(other, dict):
             continue
+        inter = int(mask_utils.area(mask_utils.merge([rle, other], intersect=True)))
+        if inter > best:
+            best, name = inter, shape["label"]
+    return name
+
+
+def _add_instances(ds: Dataset, rec: ImageRecord, data: dict, regions: list, path: Path,
+                   cats: CategoryTable, classless: list[Instance]) -> None:
+    """The regions as instances; an __ignore__ region whose class nothing tells is
+    appended to `classless` (read_labelme gives it the dataset's first class)."""
+    for shape, region in regions:
         crowd = shape["label"] == IGNORE
-        name = shape.get(CLASS_KEY) if crowd and isinstance(shape.get(CLASS_KEY), str) \
-            else shape["label"]
-        inst = Instance(cats.id(name), crop, offset, iscrowd=crowd)
+        if isinstance(region, list):  # a rectangle read as a box (rectangles_as_boxes)
+            ann = {"id": ds.new_annotation_id(), "image_id": rec.id,
+                   "category_id": cats.id(shape["label"]), "bbox": region, "iscrowd": 0}
+            inst = Instance.from_annotation(ann, rec.height, rec.width)
+        else:
+            crop, offset = rle_to_crop(region, rec.height, rec.width)
+            if crop.size == 0:
+                ds.warnings.append(f"{path}: shape {shape['label']!r} has no pixels; skipped")
+                continue
+            name = shape["label"]
+            if crowd:
+                name = _ignore_class(shape, data) or _most_overlapped(region, regions)
+            inst = Instance(cats.id(name) if name is not None else 0, crop, offset,
+                            iscrowd=crowd)
+            if name is None:
+                classless.append(inst)
         extra = {"labelme_flags": shape.get("flags"),
                  "labelme_description": shape.get("description")}
         extra = {k: v for k, v in extra.items() if v}
         if extra:
-            inst.original = extra  # no segmentation: the mask rules; coco.py writes these
+            if inst.original is not None:
+                inst.original.update(extra)
+            else:
+                inst.original = extra  # no segmentation: the mask rules; coco.py writes these
         ds.add_instance(rec, inst)
 
 
-def read_labelme(path: Path | str) -> Dataset:
+def _classes_for(ds: Dataset, classless: list[Instance], cats: CategoryTable) -> None:
+    """__ignore__ regions that named no class and overlap none: the dataset's first
+    class (a COCO crowd region needs one; crowd regions are never trained on)."""
+    if not classless:
+        return
+    first = ds.categories[0].id if ds.categories else cats.id("object")
+    for inst in classless:
+        inst.category_id = first
+    ds.warnings.append(f"{len(classless)} __ignore__ region(s) name no class and overlap no "
+                       f"instance: made crowd regions of {ds.category(first).name!r} (a COCO "
+                       "crowd region needs a class; crowd regions are never trained on)")
+
+
+def read_labelme(path: Path | str, image_root: Path | str | None = None,
+                 follow_symlinks: bool = False, rectangles_as_boxes: bool = False) -> Dataset:
     """A labelme .json file, or a folder of them (recursive, natural order). In a
     folder, a malformed file is skipped with a warning naming it, and images no file
-    annotates are added without instances."""
+    annotates are added without instances. An imagePath may point inside the folder
+    (a file's own folder) or image_root, nowhere else. rectangles_as_boxes: a rectangle
+    becomes a box without a mask (predict --from-boxes fills it)."""
     path = Path(path)
     if not path.exists():
         raise FormatError(path, "no such file or folder")
     single = path.is_file()
     folder = path.parent if single else path
+    roots = [folder] + ([Path(image_root)] if image_root is not None else [])
     files = [path] if single else sorted(
         (p for p in folder.rglob("*.json") if not any(s.startswith(".") for s in
                                                        p.relative_to(folder).parts)),
@@ -230,7 +348,8 @@ def read_labelme(path: Path | str) -> Dataset:
     parsed: dict[Path, tuple] = {}
     for f in files:
         try:
-            image, size, data, regions, said = _parse(f)
+            image, size, data, regions, said = _parse(f, roots, follow_symlinks,
+                                                      rectangles_as_boxes)
         except FormatError as e:
             if single:
                 raise
@@ -242,7 +361,9 @@ def read_labelme(path: Path | str) -> Dataset:
         warnings += said
         parsed[image] = (size, data, regions, f)
     unannotated = [] if single else [p for p in map(Path, map(os.path.abspath,
-                                                              list_images(folder)))
+                                                              list_images(folder,
+                                                                          follow_symlinks,
+                                                                          warnings)))
                                      if p not in parsed]
     root = Path(os.path.commonpath([os.path.abspath(folder)] +
                                    [str(p.parent) for p in list(parsed) + unannotated]))
@@ -250,6 +371,7 @@ def read_labelme(path: Path | str) -> Dataset:
     ds.source_format = "labelme"
     ds.warnings = warnings
     cats = CategoryTable(ds)
+    classless: list[Instance] = []
     entries = [(p.relative_to(root).as_posix(), p) for p in list(parsed) + unannotated]
     for rel, image in sorted(entries, key=lambda e: natural_key(e[0])):
         if image not in parsed:
@@ -259,7 +381,8 @@ def read_labelme(path: Path | str) -> Dataset:
         rec = ds.add_image(rel, w, h)
         if data.get("flags"):
             rec.extra["labelme_flags"] = data["flags"]
-        _add_instances(ds, rec, regions, f, cats)
+        _add_instances(ds, rec, data, regions, f, cats, classless)
+    _classes_for(ds, classless, cats)
     return ds
 
 
@@ -273,49 +396,61 @@ def _shape(label: str, poly: list[float], group_id: int | None, inst: Instance) 
             "mask": None}
 
 
-def _image_path(ds: Dataset, rec: ImageRecord, json_dir: Path) -> str:
-    image = os.path.abspath(ds.image_path(rec))
-    try:
-        return Path(os.path.relpath(image, os.path.abspath(json_dir))).as_posix()
-    except ValueError:  # another drive (Windows): only an absolute path reaches it
-        return Path(image).as_posix()
-
-
 def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
-    """One labelme JSON per image under out_dir (subfolders mirrored), imagePath
-    relative to it, imageData null. Instances as polygons; crowd regions as __ignore__."""
-    out_dir = Path(out_dir)
+    """One labelme JSON per image under out_dir (subfolders mirrored) with the image
+    beside it (a hard link or a copy) as labelme keeps them, so imagePath is the image's
+    name and the folder stands on its own; imageData null. Instances as polygons; crowd
+    regions as __ignore__. Written as one folder (folder.FolderExport: all or nothing,
+    never outside out_dir)."""
     report = PolygonReport()
     names = output_names(ds)
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        target = out_dir / names[rec.id].with_suffix(".json")
-        shapes, group = [], 0
-        for inst in rec.instances:
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            if not polys:
-                report.lost += 1
-                continue
-            name = category_name(ds, inst.category_id)
-            label = IGNORE if inst.iscrowd else name
-            gid = None
-            if len(polys) > 1:
-                group += 1
-                gid = group
-            for poly in polys:
-                shape = _shape(label, poly, gid, inst)
-                if inst.iscrowd:
-                    shape[CLASS_KEY] = name
-                shapes.append(shape)
-            if inst.iscrowd:
-                report.crowd_kept += 1
-            else:
-                report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), len(polys),
-                           bridged)
-        data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
-                "shapes": shapes, "imagePath": _image_path(ds, rec, target.parent),
-                "imageData": None, "imageHeight": h, "imageWidth": w}
-        atomic_write_json(target, data, indent=2)
-        report.images += 1
+    with FolderExport(out_dir, "labelme") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
+                    "shapes": _shapes(ds, rec, tolerance, report),
+                    "imagePath": names[rec.id].image.name, "imageData": None,
+                    "imageHeight": rec.height, "imageWidth": rec.width}
+            folder.write_json(names[rec.id].file(".json"), data, indent=2)
+            report.images += 1
+        copy_images(ds, folder, names, report.warnings, under="")
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
     return report
+
+
+def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonReport) -> list:
+    """The image's instances as labelme polygon shapes; the parts of one share a group_id."""
+    h, w = rec.height, rec.width
+    shapes, group = [], 0
+    for inst in rec.instances:
+        lazy = inst.is_lazy  # decoded for this instance only, so an export stays small
+        try:
+            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
+            iou = None if inst.iscrowd or not polys else polygons_iou(
+                polys, inst.mask, inst.offset, h, w)
+        except TooComplex as e:
+            report.too_complex(rec.file_name, inst.id, str(e))
+            continue
+        finally:
+            if lazy:
+                inst.forget_mask()
+        if not polys:
+            report.lost += 1
+            continue
+        name = category_name(ds, inst.category_id)
+        label = IGNORE if inst.iscrowd else name
+        gid = None
+        if len(polys) > 1:
+            group += 1
+            gid = group
+        for poly in polys:
+            shape = _shape(label, poly, gid, inst)
+            if inst.iscrowd:
+                shape[CLASS_KEY] = name
+            shapes.append(shape)
+        if inst.iscrowd:
+            report.crowd_kept += 1
+        else:
+            report.add(iou, len(polys), bridged)
+    return shapes

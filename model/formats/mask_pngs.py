@@ -33,23 +33,28 @@ import io
 import os
 import re
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 from urllib.parse import unquote
 
 import cv2
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from model.data import masks as M
 from model.data.annotations import Dataset, Instance
-from model.data.atomic import atomic_write_bytes
-from model.data.images import list_images, read_size
+from model.data.images import check_pixels, list_images, read_size
 from model.errors import FormatError, ImageReadError
+from model.formats.folder import FolderExport
+from model.formats.names import shorten
+from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
 from model.formats.report import (CategoryTable, MasksReport, category_name, copy_images,
                                   natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"
 DEFAULT_CLASS = "object"
+MAX_CLASS_BYTES = 160  # with `<n>_`, `__crowd` and `.png`, well under a file name's 255
 _MASK_NAME = re.compile(r"^(\d+)_(.*)$", re.S)
 _UNSAFE = set('%/\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -64,6 +69,18 @@ def safe_class(name: str) -> str:
     return out
 
 
+def mask_class_part(name: str) -> str:
+    """The class in a mask's file name: safe_class, and a name too long for a file
+    (over MAX_CLASS_BYTES) shortened with a stable hash (classes.csv keeps it whole)."""
+    part = safe_class(name)
+    short = shorten(part, MAX_CLASS_BYTES)
+    if short != part:  # never end inside a %XX escape
+        head, _tilde, digest = short.rpartition("~")
+        cut = head.rfind("%", len(head) - 2)
+        short = f"{head[:cut] if cut >= 0 else head}~{digest}"
+    return short
+
+
 def parse_mask_name(stem: str) -> tuple[int, str, bool] | None:
     """(n, class, crowd) of `<n>_<class>[__crowd]`, or None for another name."""
     m = _MASK_NAME.match(stem)
@@ -72,7 +89,7 @@ def parse_mask_name(stem: str) -> tuple[int, str, bool] | None:
     rest = m.group(2)
     crowd = rest.endswith(CROWD)
     name = unquote(rest[:-len(CROWD)] if crowd else rest)
-    return int(m.group(1)), name or DEFAULT_CLASS, crowd
+    return int(m.group(1)), name, crowd  # `001_.png`: a class whose name is empty
 
 
 # ----------------------------------------------------------------------- files
@@ -91,6 +108,16 @@ def _any_file(folder: Path, suffixes: tuple[str, ...]) -> bool:
     return False
 
 
+def has_mask_pngs(path: Path) -> bool:
+    """Layout A: a masks/ folder with mask files in it."""
+    return (Path(path) / "masks").is_dir() and _any_file(Path(path) / "masks", MASK_EXTENSIONS)
+
+
+def has_label_images(path: Path) -> bool:
+    """Layout B: label images in labels/ (whatever else it holds)."""
+    return bool(_files(Path(path) / "labels"))
+
+
 def is_mask_folder(path: Path) -> str | None:
     """'masks' (layout A), 'labels' (layout B) or None. A YOLO folder, whose labels/
     holds .txt files, is neither."""
@@ -103,12 +130,23 @@ def is_mask_folder(path: Path) -> str | None:
     return None
 
 
-def read_array(path: Path) -> np.ndarray:
-    """Pixels as stored: 16-bit stays 16-bit, a palette image gives its indices."""
+def read_array(path: Path, size: tuple[int, int] | None = None,
+               image: Path | None = None) -> np.ndarray:
+    """Pixels as stored: 16-bit stays 16-bit, a palette image gives its indices. The
+    header is read first: a file whose (width, height) is not `size`, or over the pixel
+    limit, is refused before a pixel is decoded (a 110 KB PNG can hold 900 MB of zeros)."""
+    w, h = read_size(path, oriented=False)
+    if size is not None and (w, h) != tuple(size):
+        raise ImageReadError(path, f"is {w}x{h} but {image or 'its image'} is "
+                                   f"{size[0]}x{size[1]}")
+    check_pixels(path, (w, h))
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # Pillow's bomb guard stays on: only past our check
             if im.mode == "P":
                 return np.asarray(im)
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(path, f"refused by Pillow's decompression-bomb guard ({e})") \
+            from None
     except (OSError, ValueError):
         pass  # let OpenCV try (and name the problem)
     try:
@@ -120,13 +158,14 @@ def read_array(path: Path) -> np.ndarray:
     return img
 
 
-def _images(root: Path) -> list[tuple[str, str]]:
+def _images(root: Path, refused: list[str] | None = None,
+            follow_symlinks: bool = False) -> list[tuple[str, str]]:
     """(key, file_name) of every image: key = path below images/ (or root) without
     suffix, file_name = path below root."""
     base = root / "images" if (root / "images").is_dir() else root
     skip = (root / "masks", root / "labels")
     out = []
-    for p in list_images(base):
+    for p in list_images(base, follow_symlinks, refused):  # links out: named, not listed
         if base == root and any(s in p.parents for s in skip):
             continue
         key = p.relative_to(base).with_suffix("").as_posix()
@@ -152,11 +191,23 @@ def _class_table(root: Path, warnings: list[str]) -> dict[tuple[str | None, int]
                 warnings.append(f"{path}, line {reader.line_num}: label {row['label']!r} is "
                                 "not a whole number; skipped")
                 continue
-            table[(row.get("image") or None, label)] = row["class"] or DEFAULT_CLASS
+            name = row["class"]  # "" is a name (an empty one); a missing cell is none
+            table[(row.get("image") or None, label)] = DEFAULT_CLASS if name is None else name
     return table
 
 
 # ------------------------------------------------------------------------ read
+
+def _read(ds: Dataset, path: Path, image: Path, rec) -> np.ndarray | None:
+    """A mask or label image of this record's size, or None (said in a warning)."""
+    try:
+        arr = read_array(path, (rec.width, rec.height), image)
+    except ImageReadError as e:
+        ds.warnings.append(f"{e}; skipped")
+        return None
+    return arr if _size_matches(arr, path, image, (rec.width, rec.height), ds.warnings) \
+        else None
+
 
 def _size_matches(arr: np.ndarray, mask: Path, image: Path, size: tuple[int, int],
                   warnings: list[str]) -> bool:
@@ -167,24 +218,38 @@ def _size_matches(arr: np.ndarray, mask: Path, image: Path, size: tuple[int, int
     return False
 
 
-def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTable) -> None:
+def _long_class_names(root: Path) -> dict[str, str]:
+    """Class names too long for a mask's file name, by the shortened name the files give
+    (MaskLoop's classes.csv keeps them whole)."""
+    out: dict[str, str] = {}
+    try:
+        with open(root / "classes.csv", newline="", encoding="utf-8-sig") as f:
+            for row in csv.DictReader(f):
+                name = row.get("class")
+                if name and mask_class_part(name) != safe_class(name):
+                    out[unquote(mask_class_part(name))] = name
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return out
+
+
+def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTable,
+                   long_names: dict[str, str] | None = None) -> None:
     entries, odd = [], 0
     for p in _files(folder):
         parsed = parse_mask_name(p.stem)
         if parsed is None:
             odd += 1
             parsed = (0, DEFAULT_CLASS, False)
+        elif long_names and parsed[1] in long_names:
+            parsed = (parsed[0], long_names[parsed[1]], parsed[2])
         entries.append((parsed, p))
     if odd:
         ds.warnings.append(f"{folder}: {odd} file name(s) not <n>_<class>.png; read as "
                            f"class {DEFAULT_CLASS!r}")
     for (_n, name, crowd), p in sorted(entries, key=lambda e: (e[0][0], natural_key(e[1].name))):
-        try:
-            arr = read_array(p)
-        except ImageReadError as e:
-            ds.warnings.append(f"{e}; skipped")
-            continue
-        if not _size_matches(arr, p, image, (rec.width, rec.height), ds.warnings):
+        arr = _read(ds, p, image, rec)
+        if arr is None:
             continue
         crop, offset = M.tight_crop(arr.any(axis=2) if arr.ndim == 3 else arr != 0)
         if crop.size == 0:
@@ -193,31 +258,58 @@ def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTa
         ds.add_instance(rec, Instance(cats.id(name), crop, offset, iscrowd=crowd))
 
 
-def _regions(labels: np.ndarray):
-    """(id, crop, offset) per nonzero id, from one sort of the pixels: thousands of
-    cells cost one pass, not one full-image comparison each."""
-    flat = labels.ravel()
+def _regions(labels: np.ndarray) -> Iterator[tuple[int, dict]]:
+    """(id, COCO annotation fields) per nonzero id, in id order: the segmentation as
+    compressed RLE built from the id's own runs, bbox and area from its own pixels. One
+    sort of the pixels and work per id in proportion to its pixels: 65,535 ids scattered
+    over an image cost what the image costs, not 65,535 image-sized crops (the mask is
+    decoded, as a crop, only when an instance is first looked at)."""
+    h, w = labels.shape
+    flat = labels.ravel(order="F")  # column-major, as COCO's RLE runs
     idx = np.flatnonzero(flat)
     if idx.size == 0:
         return
-    order = np.argsort(flat[idx], kind="stable")
-    idx = idx[order]
     vals = flat[idx]
-    cuts = np.flatnonzero(np.diff(vals)) + 1
-    w = labels.shape[1]
-    for group in np.split(idx, cuts):
-        ys, xs = np.divmod(group, w)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        value = flat[group[0]]
-        yield int(value), labels[y0:y1, x0:x1] == value, (int(x0), int(y0))
+    order = np.argsort(vals, kind="stable")  # stable: each id's pixels stay in RLE order
+    idx, vals = idx[order], vals[order]
+    del order
+    first_px = np.flatnonzero(np.r_[True, vals[1:] != vals[:-1]])  # each id's first pixel
+    ids = vals[first_px]
+    area = np.diff(np.r_[first_px, idx.size])
+    ys, xs = idx % h, idx // h
+    x0, x1 = xs[first_px], xs[np.r_[first_px[1:], idx.size] - 1]  # column-major: sorted
+    y0, y1 = np.minimum.reduceat(ys, first_px), np.maximum.reduceat(ys, first_px)
+    del ys, xs
+    new_run = np.r_[True, (vals[1:] != vals[:-1]) | (idx[1:] != idx[:-1] + 1)]
+    run_first = np.flatnonzero(new_run)
+    del new_run
+    start = idx[run_first]
+    length = np.diff(np.r_[run_first, idx.size])
+    end = start + length
+    gap = start - np.r_[0, end[:-1]]
+    id_of_run = np.searchsorted(first_px, run_first, side="right") - 1
+    first_run = np.searchsorted(id_of_run, np.arange(ids.size))
+    gap[first_run] = start[first_run]  # an id's first run starts from pixel 0
+    counts = np.stack([gap, length], axis=1).ravel()  # [gap, run, gap, run, ...] per id
+    last_end = end[np.r_[first_run[1:], run_first.size] - 1]
+    bounds = np.r_[first_run, run_first.size] * 2
+    total, flat_counts = h * w, counts.tolist()
+    rles = mask_utils.frPyObjects(
+        [{"size": [h, w], "counts": flat_counts[bounds[k]:bounds[k + 1]]
+          + [total - int(last_end[k])]} for k in range(ids.size)], h, w)
+    for k, obj in enumerate(rles):
+        yield int(ids[k]), {
+            "segmentation": {"size": [h, w], "counts": obj["counts"].decode("ascii")},
+            "area": float(area[k]),
+            "bbox": [float(x0[k]), float(y0[k]), float(x1[k] - x0[k] + 1),
+                     float(y1[k] - y0[k] + 1)],
+            "iscrowd": 0}
 
 
 def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
                       table: dict, cats: CategoryTable) -> None:
-    try:
-        arr = read_array(path)
-    except ImageReadError as e:
-        ds.warnings.append(f"{e}; skipped")
+    arr = _read(ds, path, image, rec)
+    if arr is None:
         return
     if arr.ndim == 3:
         if not (arr == arr[..., :1]).all():
@@ -229,25 +321,28 @@ def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
             ds.warnings.append(f"{path}: label ids must be whole numbers; skipped")
             return
         arr = arr.astype(np.int64)
-    if not _size_matches(arr, path, image, (rec.width, rec.height), ds.warnings):
-        return
-    for label, crop, offset in _regions(arr):
-        name = table.get((key, label)) or table.get((None, label)) or DEFAULT_CLASS
-        ds.add_instance(rec, Instance(cats.id(name), crop, offset))
+    for label, fields in _regions(arr):
+        name = table.get((key, label), table.get((None, label), DEFAULT_CLASS))
+        ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),
+               **fields}
+        ds.add_instance(rec, Instance.from_annotation(ann, rec.height, rec.width))
 
 
-def read_masks(path: Path | str) -> Dataset:
-    """Layout A or B (module docstring); images in natural order. A mask whose size
-    differs from its image is skipped with a warning naming both files."""
+def read_masks(path: Path | str, layout: str | None = None,
+               follow_symlinks: bool = False) -> Dataset:
+    """Layout A ("masks") or B ("labels"), as named or told from the folder (module
+    docstring); images in natural order. A mask whose size differs from its image is
+    skipped with a warning naming both files."""
     root = Path(path)
     if not root.exists():
         raise FormatError(root, "no such file or folder")
-    layout = is_mask_folder(root) or "masks"
+    layout = layout or is_mask_folder(root) or "masks"
     ds = Dataset(image_root=root)
     ds.source_format = layout
     cats = CategoryTable(ds)
     table = _class_table(root, ds.warnings) if layout == "labels" else {}
-    for key, file_name in _images(root):
+    long_names = _long_class_names(root) if layout == "masks" else {}
+    for key, file_name in _images(root, ds.warnings, follow_symlinks):
         rec = ds.add_image(file_name)
         image = root / file_name
         try:
@@ -255,8 +350,14 @@ def read_masks(path: Path | str) -> Dataset:
         except ImageReadError as e:
             ds.warnings.append(f"{e}; its masks are not read")
             continue
+        try:
+            check_pixels(image, (rec.width, rec.height))
+        except ImageReadError as e:
+            ds.images.pop()  # no tool that reads the export could open it either
+            ds.warnings.append(f"{e}; left out with its masks")
+            continue
         if layout == "masks":
-            _read_masks_of(ds, rec, root / "masks" / key, image, cats)
+            _read_masks_of(ds, rec, root / "masks" / key, image, cats, long_names)
             continue
         found = [root / "labels" / f"{key}{s}" for s in MASK_EXTENSIONS]
         found = [p for p in found if p.is_file()]
@@ -267,59 +368,62 @@ def read_masks(path: Path | str) -> Dataset:
 
 # ----------------------------------------------------------------------- write
 
-def _png(arr: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     """Both layouts into out_dir: masks/<stem>/<nnn>_<class>.png per instance,
     labels/<stem>.png (16-bit, id = n, later instances win, no crowd), classes.csv,
-    and the images (hard links or copies) in images/."""
-    out_dir = Path(out_dir)
+    and the images (hard links or copies) in images/; written as one folder
+    (folder.FolderExport: all or nothing, never outside out_dir)."""
     report = MasksReport()
     names = output_names(ds)
-    rows = []
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        key = names[rec.id].with_suffix("")
-        folder = out_dir / "masks" / key
-        labels = np.zeros((h, w), np.uint16)
-        claims = np.zeros((h, w), np.uint16)
-        written = set()
-        for n, inst in enumerate(rec.instances, 1):
-            if inst.mask.size == 0:  # a box-only instance: nothing to draw
-                report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
-                                       "left out")
-                continue
-            name = category_name(ds, inst.category_id)
-            file = f"{n:03d}_{safe_class(name)}{CROWD if inst.iscrowd else ''}.png"
-            full = M.paste(inst.mask, inst.offset, h, w)
-            atomic_write_bytes(folder / file, _png(full.astype(np.uint8) * 255))
-            written.add(file)
-            report.instances += 1
-            if inst.iscrowd:
-                report.crowd += 1
-            elif n > np.iinfo(np.uint16).max:
-                report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
-                                       "label image; only in masks/")
-            else:
-                labels[full] = n
-                claims[full] += 1
-                rows.append((str(key), n, name))
-        for stale in _files(folder):  # an earlier export's extra instances
-            if stale.name not in written and parse_mask_name(stale.stem):
-                stale.unlink()
-        report.overlaps += int(np.count_nonzero(claims > 1))
-        atomic_write_bytes(out_dir / "labels" / PurePosixPath(f"{key}.png"), _png(labels))
-        report.images += 1
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["image", "label", "class"])
-    writer.writerows(rows)
-    atomic_write_bytes(out_dir / "classes.csv", text.getvalue().encode("utf-8"))
-    copy_images(ds, out_dir, names, report.warnings)
+    rows: list[tuple[str, int, str]] = []
+    with FolderExport(out_dir, "masks") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            key = names[rec.id].key
+            labels = _write_instances(ds, rec, folder, PurePosixPath("masks") / key, str(key),
+                                      rows, report)
+            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".png"), labels)
+            report.images += 1
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["image", "label", "class"])
+        writer.writerows(rows)
+        folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
+        copy_images(ds, folder, names, report.warnings)
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
     return report
+
+
+def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPath, key: str,
+                     rows: list, report: MasksReport) -> bytes:
+    """Each instance's PNG into `masks`; returns the image's 16-bit label image PNG (id =
+    n, the later instance wins; painted a band of rows at a time, raster.py) and names
+    in the report the instances it no longer shows."""
+    h, w = rec.height, rec.width
+    labels = LabelImage(h, w)
+    drawn = []
+    for n, inst in enumerate(rec.instances, 1):
+        mask = BandedMask(instance_counts(inst, h, w), h, w)
+        if mask.pixels == 0:  # a box-only instance: nothing to draw
+            report.warnings.append(f"{rec.file_name}: instance {inst.id} has no mask; "
+                                   "left out")
+            continue
+        name = category_name(ds, inst.category_id)
+        file = f"{n:03d}_{mask_class_part(name)}{CROWD if inst.iscrowd else ''}.png"
+        folder.write_bytes(masks / file, mask_png(mask))
+        report.instances += 1
+        if inst.iscrowd:
+            report.crowd += 1
+        elif n > np.iinfo(np.uint16).max:
+            report.warnings.append(f"{rec.file_name}: instance {n} is past the 16-bit "
+                                   "label image; only in masks/")
+        else:
+            labels.add(n, mask)
+            rows.append((key, n, name))
+            drawn.append((n, inst, name))
+    data = labels.png()
+    report.overlaps += labels.overlaps
+    report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
+                      for n, inst, name in drawn if n not in labels.shown]
+    return data

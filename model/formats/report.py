@@ -1,19 +1,21 @@
 """What the format readers and writers share: the
 reports a writer returns (the CLI prints their summary line, tests assert on them),
 and the small bookkeeping every format needs (natural order, class names to ids,
-output names that cannot collide, images placed by hard link)."""
+images placed into an export)."""
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from model.data.annotations import Category, Dataset
-from model.data.atomic import atomic_write
 from model.data.images import natural_key  # noqa: F401 (the formats' sort key)
 from model.errors import ImageReadError
+from model.formats.names import OutputName, output_names  # noqa: F401 (every writer's names)
 from model.text import plural
+
+if TYPE_CHECKING:
+    from model.formats.folder import FolderExport
 
 
 @dataclass
@@ -26,6 +28,10 @@ class PolygonReport:
     crowd_dropped: int = 0  # the format cannot hold them
     crowd_kept: int = 0  # written as the format's ignore regions (labelme's __ignore__)
     lost: int = 0  # nothing left as a polygon (an empty or box-only instance)
+    box_only: int = 0  # a box without a mask, kept as such (polygon-only COCO)
+    complex: int = 0  # left out: polygons too large to build or use (polygons.TooComplex)
+    parts_joined: int = 0  # parts bridged into their instance's one polygon
+    fragments_dropped: int = 0  # parts left out, every pixel within --tolerance of the rest
     images: int = 0
     iou_sum: float = 0.0
     worst_iou: float = 1.0
@@ -38,6 +44,10 @@ class PolygonReport:
         self.iou_sum += iou
         self.worst_iou = min(self.worst_iou, iou)
 
+    def too_complex(self, file_name: str, inst_id, why: str) -> None:
+        self.complex += 1
+        self.warnings.append(f"{file_name}: instance {inst_id} left out: {why}")
+
     @property
     def mean_iou(self) -> float:
         return self.iou_sum / self.instances if self.instances else 1.0
@@ -45,6 +55,12 @@ class PolygonReport:
     def summary(self) -> str:
         parts = [f"{plural(self.instances, 'instance')} as {plural(self.polygons, 'polygon')}",
                  f"{plural(self.holes_bridged, 'hole')} bridged"]
+        if self.parts_joined:
+            parts.append(f"{plural(self.parts_joined, 'part')} joined into their instance's "
+                         "polygon")
+        if self.fragments_dropped:
+            parts.append(f"{plural(self.fragments_dropped, 'fragment')} within the tolerance "
+                         "dropped")
         if self.instances:
             parts.append(f"mean mask IoU {self.mean_iou:.3f}, worst {self.worst_iou:.3f}")
         if self.crowd_dropped or not self.crowd_kept:
@@ -52,9 +68,16 @@ class PolygonReport:
         if self.crowd_kept:
             parts.append(f"{plural(self.crowd_kept, 'crowd region')} kept as __ignore__")
         if self.lost:
-            parts.append(f"{plural(self.lost, 'instance')} without a mask left out")
+            parts.append(f"{plural(self.lost, 'instance')} without a mask (box-only or empty) "
+                         "left out")
+        if self.box_only:
+            parts.append(f"{plural(self.box_only, 'box-only instance')} (a box, no mask) kept "
+                         "as boxes")
+        if self.complex:
+            parts.append(f"{plural(self.complex, 'instance')} too complex for polygons left "
+                         "out")
         if self.warnings:
-            parts.append(f"{plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+            parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)
 
 
@@ -66,6 +89,7 @@ class MasksReport:
     instances: int = 0
     crowd: int = 0
     overlaps: int = 0  # pixels claimed by more than one (non-crowd) instance
+    hidden: list[str] = field(default_factory=list)  # instances no label-image pixel shows
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -73,8 +97,12 @@ class MasksReport:
                  f" ({self.crowd} crowd)",
                  f"{plural(self.overlaps, 'pixel')} claimed by several instances (the label "
                  "images give each to the later one; masks/ keeps them all)"]
+        if self.hidden:
+            shown = ", ".join(self.hidden[:5]) + (" ..." if len(self.hidden) > 5 else "")
+            parts.append(f"{plural(len(self.hidden), 'instance')} entirely covered by later "
+                         f"ones, so missing from the label images (masks/ keeps them): {shown}")
         if self.warnings:
-            parts.append(f"{plural(len(self.warnings), 'warning')}: {self.warnings[0]}")
+            parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)
 
 
@@ -102,56 +130,18 @@ def category_name(ds: Dataset, category_id: int) -> str:
         return str(category_id)
 
 
-def output_names(ds: Dataset) -> dict[int, PurePosixPath]:
-    """Each image's path inside an export (by image id): its file_name without any
-    `images` folder (Ultralytics finds labels by swapping the last /images/ for
-    /labels/) and unique by stem, ignoring case, since labels and masks are named by
-    stem: a second a.png beside a.jpg becomes a_2.jpg."""
-    taken: set[str] = set()
-    out = {}
-    for rec in ds.images:
-        rel = PurePosixPath(rec.file_name.replace("\\", "/"))
-        parts = [p for p in rel.parts[:-1] if p not in ("images", ".", "..")]
-        rel = PurePosixPath(*parts, rel.name)
-        stem, k = rel.with_suffix(""), 1
-        while str(stem).casefold() in taken:
-            k += 1
-            stem = rel.with_name(f"{rel.stem}_{k}")
-        taken.add(str(stem).casefold())
-        out[rec.id] = stem.with_suffix(rel.suffix)
-    return out
-
-
-def place_image(src: Path, dst: Path) -> None:
-    """Put an image into an export: a hard link where the file system allows (no bytes
-    copied, and atomic through a rename), a copy otherwise."""
-    if dst.exists() and os.path.samefile(src, dst):
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.link.tmp")
-    try:
-        if tmp.exists():
-            tmp.unlink()
-        os.link(src, tmp)
-        os.replace(tmp, dst)
-        return
-    except OSError:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-    with open(src, "rb") as f:
-        atomic_write(dst, lambda out: shutil.copyfileobj(f, out, 1 << 20))
-    shutil.copystat(src, dst)
-
-
-def copy_images(ds: Dataset, out_dir: Path, names: dict[int, PurePosixPath],
-                warnings: list[str]) -> None:
-    """Every image into out_dir/images/ under its output name; one that cannot be found
-    is named in `warnings` and left out."""
+def copy_images(ds: Dataset, folder: "FolderExport", names: dict[int, OutputName],
+                warnings: list[str], under: str = "images") -> int:
+    """Every image into the export (below `under`) under its output name; one that
+    cannot be opened (missing, or outside the dataset's folder) is named in `warnings`
+    and left out. Returns how many were left out."""
+    missing = 0
     for rec in ds.images:
         try:
             src = ds.image_path(rec)
-            place_image(src, out_dir / "images" / names[rec.id])
+            folder.place_image(src, PurePosixPath(under) / names[rec.id].image)
         except (OSError, ImageReadError) as e:
-            warnings.append(f"{rec.file_name}: not copied ({e})")
+            reason = e.reason if isinstance(e, ImageReadError) else (e.strerror or str(e))
+            warnings.append(f"{rec.file_name}: image not copied ({reason})")
+            missing += 1
+    return missing

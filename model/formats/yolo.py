@@ -4,9 +4,10 @@ one label file per image at the same place under `labels/` with the suffix `.txt
 `class x1 y1 x2 y2 ...`, coordinates normalised to [0, 1]. A line of four numbers
 (`class cx cy w h`) is a detection box and becomes a box-only instance.
 
-Class names come from data.yaml (`names:` as a flow list, a block list or an index
-mapping; a small parser for exactly these forms, since PyYAML is no dependency) or
-classes.txt; otherwise they are class0, class1, .... Category id = class index + 1.
+Class names come from data.yaml (`names:` as a list or an index mapping, read by PyYAML
+as Ultralytics reads it, so a flow list that wraps over lines is whole) or classes.txt;
+otherwise they are class0, class1, ... and a warning names the file looked for.
+Category id = class index + 1.
 
 Written: images/ (hard links or copies), labels/ and data.yaml. One line per instance:
 the parts of a multi-part instance are joined by zero-width bridges, holes bridged in,
@@ -14,129 +15,83 @@ so an object stays one object; crowd regions are dropped (YOLO has none).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 from pathlib import Path, PurePosixPath
 
-from model.data.annotations import Category, Dataset, ImageRecord, Instance
-from model.data.atomic import atomic_write_bytes
-from model.data.images import is_image_file
-from model.errors import FormatError, ImageReadError
-from model.formats.bridge import (join_parts, mask_to_polygons, polygons_iou, polygons_rle,
-                                  rle_to_crop)
-from model.formats.report import PolygonReport, copy_images, natural_key, output_names
+import yaml
 
-MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
-MAX_CLASSES = 100_000
+from model.data.annotations import Category, Dataset, ImageRecord
+from model.data.images import check_pixels, is_image_file
+from model.errors import FormatError, ImageReadError
+from model.formats.bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
+from model.formats.folder import FolderExport
+from model.formats.report import OutputName, PolygonReport, copy_images, natural_key, output_names
+from model.formats.yolo_labels import MAX_CLASSES, read_label_file
+
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 SPLITS = ("train", "val", "valid", "test")
+MAX_NAMES_BYTES = 32 << 20  # a names file past this is no names file (100,000 names fit)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where built
 
 
 # ------------------------------------------------------------------ data.yaml
 
-def _strip_comment(line: str) -> str:
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i].rstrip()
-    return line.rstrip()
+def _yaml_error(e: Exception) -> str:
+    return " ".join(str(e).split())  # PyYAML's messages span lines; ours are one
 
 
-def _scalar(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] == "'":
-        return text[1:-1].replace("''", "'")
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text[1:-1]
-    return text
-
-
-def _split_flow(text: str) -> list[str]:
-    """Items of `[a, 'b, c']` or `{0: a, 1: b}` (brackets removed), quotes respected."""
-    items, cur, quote = [], "", None
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ",":
-            items.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    items.append(cur)
-    return [i.strip() for i in items if i.strip()]
-
-
-def _key_value(item: str) -> tuple[str, str]:
-    m = re.match(r"""\s*("[^"]*"|'[^']*'|[^:]+?)\s*:(?:\s+|$)(.*)$""", item)
-    if not m:
-        raise ValueError(f"not a 'key: value' item: {item!r}")
-    return _scalar(m.group(1)), m.group(2)
+def _name(v: object, i: int) -> str:
+    if v is None:
+        return ""  # `- ` with nothing: an empty name, not the text "None"
+    if isinstance(v, (list, dict)):
+        raise ValueError(f"class {i}'s name is a {type(v).__name__}, not a name")
+    return str(v)  # as Ultralytics reads it: `yes` is True, so "True"
 
 
 def _names(value: object) -> list[str]:
     """A names list or {index: name} mapping as a list by index."""
     if isinstance(value, list):
-        return [str(v) for v in value]
-    table = {int(k): str(v) for k, v in value.items()}
-    if any(k < 0 or k >= MAX_CLASSES for k in table):
-        raise ValueError("a class index in names is out of range")
+        if len(value) > MAX_CLASSES:
+            raise ValueError(f"names has {len(value)} entries, over {MAX_CLASSES}")
+        return [_name(v, i) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        raise ValueError("names must be a list or a mapping of class index to name")
+    table = {}
+    for k, v in value.items():
+        try:
+            index = int(k) if not isinstance(k, (bool, float)) else None
+        except (TypeError, ValueError):
+            index = None
+        if index is None:
+            raise ValueError(f"names has the key {k!r}, not a class index")
+        if index < 0 or index >= MAX_CLASSES:
+            raise ValueError(f"class index {index} in names is out of range")
+        table[index] = _name(v, index)
     return [table.get(i, f"class{i}") for i in range(max(table, default=-1) + 1)]
 
 
 def parse_data_yaml(text: str) -> dict:
-    """Top-level `key: value` pairs of a data.yaml, `names` as a list by class index.
-    Raises ValueError on what these forms cannot read."""
-    out: dict = {}
-    lines = [_strip_comment(raw) for raw in text.splitlines()]
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line.strip() or line[0] in " \t-":
-            continue
-        key, rest = _key_value(line)
-        rest = rest.strip()
-        if rest.startswith("["):
-            value: object = [_scalar(v) for v in _split_flow(rest.strip("[]"))]
-        elif rest.startswith("{"):
-            value = dict(_key_value(v) for v in _split_flow(rest.strip("{}")))
-            value = {k: _scalar(v) for k, v in value.items()}
-        elif rest:
-            value = _scalar(rest)
-        else:  # a block: the indented or '- ' lines below
-            block = []
-            while i < len(lines) and (not lines[i].strip() or lines[i][0] in " \t-"):
-                if lines[i].strip():
-                    block.append(lines[i].strip())
-                i += 1
-            if not block:
-                value = None  # `test:` with nothing: YAML's null
-            elif all(b.startswith("-") for b in block):
-                value = [_scalar(b[1:]) for b in block]
-            else:
-                value = {k: _scalar(v) for k, v in map(_key_value, block)}
-        out[key] = value
-    names = out.pop("names", None)
-    if isinstance(names, str):
-        raise ValueError("names must be a list or a mapping")
-    if names is not None:
-        out["names"] = _names(names)
-    return out
+    """A data.yaml as PyYAML reads it (as Ultralytics does), `names` as a list by class
+    index. Raises ValueError, in one line, on what is not such a file."""
+    try:
+        data = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as e:
+        raise ValueError(f"not valid YAML: {_yaml_error(e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"not a YAML mapping of keys (a {type(data).__name__})")
+    if data.get("names") is not None:
+        data["names"] = _names(data["names"])
+    return data
 
 
 def _quoted(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # JSON strings are YAML double-quoted scalars
+    """A YAML double-quoted scalar that reads back as `text` whatever it holds (quotes,
+    `#`, U+2028, control characters), on one line."""
+    return yaml.safe_dump(text, default_style='"', allow_unicode=True,
+                          width=math.inf).rstrip("\n")
 
 
 # ---------------------------------------------------------------------- layout
@@ -158,102 +113,81 @@ def _has_labels(folder: Path) -> bool:
     return False
 
 
+def _bases(path: Path) -> list[Path]:
+    return [path] + sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def label_files(path: Path) -> list[Path]:
+    """Every label file of a YOLO folder (the classes.txt beside them is none)."""
+    return [Path(root) / f for base in _bases(Path(path)) if (base / "labels").is_dir()
+            for root, _dirs, files in os.walk(base / "labels")
+            for f in files if f.endswith(".txt") and f != "classes.txt"]
+
+
 def is_yolo(path: Path) -> bool:
     """images/ beside labels/ holding .txt files, at the top or one folder down
     (Roboflow's train/images), or a data.yaml beside images/ and labels/."""
     path = Path(path)
     if not path.is_dir():
         return False
-    yaml = any((path / n).is_file() for n in YAML_NAMES)
-    for base in [path] + sorted(p for p in path.iterdir() if p.is_dir()
-                                and not p.name.startswith(".")):
+    has_yaml = any((path / n).is_file() for n in YAML_NAMES)
+    for base in _bases(path):
         if (base / "images").is_dir() and (base / "labels").is_dir() and (
-                yaml or _has_labels(base / "labels")):
+                has_yaml or _has_labels(base / "labels")):
             return True
     return False
 
 
+def _read_text(f: Path) -> str:
+    if f.stat().st_size > MAX_NAMES_BYTES:
+        raise ValueError(f"{f.stat().st_size:,} bytes, over the {MAX_NAMES_BYTES >> 20} MB "
+                         "a names file may have")
+    return f.read_text(encoding="utf-8-sig")
+
+
 def _class_names(root: Path, warnings: list[str]) -> list[str] | None:
-    for name in YAML_NAMES:
-        f = root / name
-        if f.is_file():
-            try:
-                names = parse_data_yaml(f.read_text(encoding="utf-8-sig")).get("names")
-            except (ValueError, UnicodeDecodeError, OSError) as e:
-                warnings.append(f"{f}: class names not read ({e})")
-                continue
-            if names is not None:
-                return names
-    for f in (root / "classes.txt", root / "labels" / "classes.txt"):
-        if f.is_file():
-            return [n.strip() for n in f.read_text(encoding="utf-8-sig").splitlines()
-                    if n.strip()]
+    """Names by class index from data.yaml or classes.txt. A names file that cannot be
+    read is named in a warning; when no file gives names, one warning (naming the file
+    looked for) says they are made up: None."""
+    unnamed, failed = [], []
+    sources = [(root / n, "yaml") for n in YAML_NAMES] + [
+        (root / "classes.txt", "txt"), (root / "labels" / "classes.txt", "txt")]
+    for f, kind in sources:
+        if not f.is_file():
+            continue
+        try:
+            text = _read_text(f)
+            names = parse_data_yaml(text).get("names") if kind == "yaml" else [
+                n.strip() for n in text.splitlines() if n.strip()]
+        except (ValueError, UnicodeDecodeError, OSError) as e:
+            failed.append(f"{f}: class names not read ({e})")
+            continue
+        if names is not None:
+            warnings.extend(failed)
+            return names
+        unnamed.append(f)
+    made_up = "the classes are named class0, class1, ... by their index"
+    if failed:  # the last one says what follows; each file is named once
+        warnings.extend(failed[:-1] + [f"{failed[-1]}: {made_up}"])
+        return None
+    where = (f"{unnamed[0]} has no names" if unnamed
+             else f"no {root / YAML_NAMES[0]} (nor {', '.join(YAML_NAMES[1:])})")
+    warnings.append(f"{where} and no {root / 'classes.txt'}: {made_up}")
     return None
 
 
 # ------------------------------------------------------------------------ read
 
-def _parse_line(line: str, n_names: int | None) -> tuple[int, list[float]]:
-    """(class index, coordinates) of one label line, or ValueError saying why not."""
-    tokens = line.split()
-    try:
-        cls = float(tokens[0])
-        coords = [float(t) for t in tokens[1:]]
-    except ValueError:
-        raise ValueError("holds something that is not a number") from None
-    if not cls.is_integer() or cls < 0 or cls >= (n_names or MAX_CLASSES):
-        raise ValueError(f"class index {tokens[0]} is out of range"
-                         + (f" (there are {n_names} names)" if n_names else ""))
-    if not all(math.isfinite(v) for v in coords):
-        raise ValueError("holds a coordinate that is NaN or infinite")
-    if len(coords) % 2:
-        raise ValueError(f"has an odd number of coordinates ({len(coords)})")
-    if len(coords) < 6 and len(coords) != 4:
-        raise ValueError(f"has {len(coords)} coordinates: neither a polygon nor a box")
-    if coords and (min(coords) < -MARGIN or max(coords) > 1 + MARGIN):
-        raise ValueError("has coordinates outside [0, 1] (they must be normalised)")
-    return int(cls), [min(max(v, 0.0), 1.0) for v in coords]
-
-
-def _instance(ds: Dataset, rec: ImageRecord, cls: int, coords: list[float]) -> Instance | None:
-    h, w = rec.height, rec.width
-    if len(coords) == 4:  # a detection box: kept as a box, as COCO keeps bbox-only ones
-        cx, cy, bw, bh = coords[0] * w, coords[1] * h, coords[2] * w, coords[3] * h
-        x0, y0 = max(cx - bw / 2, 0.0), max(cy - bh / 2, 0.0)
-        x1, y1 = min(cx + bw / 2, float(w)), min(cy + bh / 2, float(h))
-        if x1 <= x0 or y1 <= y0:
-            return None
-        ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cls + 1,
-               "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0}
-        return Instance.from_annotation(ann, h, w)
-    pixels = [v * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
-    crop, offset = rle_to_crop(polygons_rle([pixels], h, w), h, w)
-    if crop.size == 0:
-        return None
-    return Instance(cls + 1, crop, offset)
-
-
 def _read_labels(ds: Dataset, rec: ImageRecord, label: Path, names: list[str] | None,
-                 seen: set[int]) -> None:
+                 seen: set[int]) -> int:
+    """The label file's instances into rec; returns the number of lines skipped."""
     try:
         text = label.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ds.warnings.append(f"{label}: not read ({e})")
-        return
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            cls, coords = _parse_line(line, len(names) if names is not None else None)
-        except ValueError as e:
-            ds.warnings.append(f"{label}, line {n}: {e}; skipped")
-            continue
-        inst = _instance(ds, rec, cls, coords)
-        if inst is None:
-            ds.warnings.append(f"{label}, line {n}: the shape covers no pixels; skipped")
-            continue
-        seen.add(cls)
-        ds.add_instance(rec, inst)
+        return 0
+    return read_label_file(ds, rec, label, text, len(names) if names is not None else None,
+                           seen)
 
 
 def read_yolo(path: Path | str) -> Dataset:
@@ -274,6 +208,7 @@ def read_yolo(path: Path | str) -> Dataset:
             if is_image_file(Path(f)) and not f.startswith(".") and label_path(root, rel):
                 images.append(rel)
     used, seen = set(), set()
+    skipped, files_with_skips = 0, 0
     for rel in sorted(images, key=lambda r: natural_key(str(r))):
         rec = ds.add_image(str(rel))
         label = label_path(root, rel)
@@ -285,7 +220,15 @@ def read_yolo(path: Path | str) -> Dataset:
         except ImageReadError as e:
             ds.warnings.append(f"{label}: not read, the image cannot be ({e.reason})")
             continue
-        _read_labels(ds, rec, label, names, seen)
+        try:
+            check_pixels(ds.image_path(rec), (rec.width, rec.height))
+        except ImageReadError as e:
+            ds.images.pop()  # no tool that reads the export could open it either
+            ds.warnings.append(f"{e}; left out with its labels")
+            continue
+        n = _read_labels(ds, rec, label, names, seen)
+        skipped += n
+        files_with_skips += n > 0
     orphans = sorted((p for p in root.rglob("*.txt") if "labels" in p.relative_to(root).parts
                       and p.name != "classes.txt" and p not in used),
                      key=lambda p: natural_key(str(p)))
@@ -293,6 +236,9 @@ def read_yolo(path: Path | str) -> Dataset:
         shown = ", ".join(str(p.relative_to(root)) for p in orphans[:5])
         ds.warnings.append(f"{len(orphans)} label file(s) without an image, not read: {shown}"
                            + (" ..." if len(orphans) > 5 else ""))
+    if skipped:  # first, so that it is seen when a long list is cut short
+        ds.warnings.insert(0, f"{root}: {skipped} line(s) skipped in {files_with_skips} "
+                              "label file(s), each named below")
     count = len(names) if names is not None else max(seen, default=-1) + 1
     ds.categories = [Category(i + 1, names[i] if names is not None else f"class{i}")
                      for i in range(count)]
@@ -307,12 +253,12 @@ def _normalised(poly: list[float], h: int, w: int) -> list[str]:
     return [f"{v:.6f}".rstrip("0").rstrip(".") or "0" for v in coords]
 
 
-def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, PurePosixPath]) -> str:
-    tops = {p.parts[0] for p in names.values() if len(p.parts) > 1}
+def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
+    tops = {n.folders[0] for n in names.values() if n.folders}
     train = "images/train" if "train" in tops else "images"
     val = next((f"images/{s}" for s in ("val", "valid") if s in tops), train)
     lines = ["# YOLO-seg dataset written by MaskLoop",
-             f"path: {_quoted(str(out_dir.resolve()))}", f"train: {_quoted(train)}",
+             f"path: {_quoted(str(out_dir))}", f"train: {_quoted(train)}",
              f"val: {_quoted(val)}"]
     if "test" in tops:
         lines.append(f"test: {_quoted('images/test')}")
@@ -323,35 +269,52 @@ def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, PurePosixPath]) -> s
 
 def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
     """out_dir/images (hard links or copies), out_dir/labels/<stem>.txt per image
-    (subfolders mirrored; empty for an image without instances) and data.yaml."""
-    out_dir = Path(out_dir)
+    (subfolders mirrored; empty for an image without instances) and data.yaml, written
+    as one folder (folder.FolderExport: all or nothing, never outside out_dir)."""
     report = PolygonReport()
     index = {c.id: i for i, c in enumerate(ds.categories)}
     names = output_names(ds)
-    for rec in ds.images:
-        ds.ensure_size(rec)
-        h, w = rec.height, rec.width
-        lines = []
-        for inst in rec.instances:
-            if inst.iscrowd:
-                report.crowd_dropped += 1
-                continue
+    with FolderExport(out_dir, "yolo-seg") as folder:
+        for rec in ds.images:
+            ds.ensure_size(rec)
+            lines = _label_lines(rec, index, tolerance, report)
+            folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".txt"),
+                               "".join(line + "\n" for line in lines).encode("utf-8"))
+            report.images += 1
+        copy_images(ds, folder, names, report.warnings)
+        folder.write_bytes("data.yaml", _data_yaml(folder.final, ds, names).encode("utf-8"))
+        folder.summary = {"images": report.images, "instances": report.instances}
+    report.warnings += folder.warnings
+    return report
+
+
+def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
+                 report: PolygonReport) -> list[str]:
+    """One `class x1 y1 ...` line per instance of the image."""
+    h, w = rec.height, rec.width
+    lines = []
+    for inst in rec.instances:
+        if inst.iscrowd:
+            report.crowd_dropped += 1
+            continue
+        if inst.category_id not in index:
+            report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
+                                   f"{inst.category_id}, which the dataset lacks; left out")
+            continue
+        lazy = inst.is_lazy  # decoded for this line only, so an export stays small
+        try:
             polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            if inst.category_id not in index:
-                report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
-                                       f"{inst.category_id}, which the dataset lacks; left out")
-                continue
             if not polys:
                 report.lost += 1
                 continue
             coords = _normalised(join_parts(polys), h, w)
             written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
             report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
-            lines.append(" ".join([str(index[inst.category_id])] + coords))
-        text = "".join(line + "\n" for line in lines)
-        atomic_write_bytes(out_dir / "labels" / names[rec.id].with_suffix(".txt"),
-                           text.encode("utf-8"))
-        report.images += 1
-    copy_images(ds, out_dir, names, report.warnings)
-    atomic_write_bytes(out_dir / "data.yaml", _data_yaml(out_dir, ds, names).encode("utf-8"))
-    return report
+        except TooComplex as e:
+            report.too_complex(rec.file_name, inst.id, str(e))
+            continue
+        finally:
+            if lazy:
+                inst.forget_mask()
+        lines.append(" ".join([str(index[inst.category_id])] + coords))
+    return lines

@@ -3,14 +3,16 @@ weights_only=True. Layout (see GUIDE.md): arch, num_classes, categories (label
 order), min_size, max_size, model (state_dict), history, plus what --resume needs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from model.data.atomic import atomic_write
+from model.data.atomic import atomic_write, remove_stale_temps
 from model.net.norms import infer_norm
-from model.net.weights import safe_torch_load
+from model.errors import WeightsError
+from model.net.weights import check_checkpoint, safe_torch_load
 
 FORMAT = "maskloop-checkpoint/1"
 
@@ -27,14 +29,25 @@ def snapshot_path(out: Path, iteration: int) -> Path:
     return out.with_name(f"{out.stem}.iter{iteration}{out.suffix or '.pt'}")
 
 
+def remove_stale_run_temps(out: Path) -> list[Path]:
+    """Temp files that killed writes of a run's checkpoints left (OUT, OUT.last.pt,
+    OUT.iterN.pt: hundreds of MB each). A save removes its own file's; this clears them
+    all when a run starts, snapshots included, which are never written twice."""
+    out = Path(out)
+    stem, suffix = re.escape(out.stem), re.escape(out.suffix or ".pt")
+    return remove_stale_temps(out, rf"{re.escape(out.name)}|{stem}\.(?:last|iter\d+){suffix}")
+
+
 def save(path: Path, ckpt: dict) -> None:
     atomic_write(path, lambda f: torch.save(ckpt, f))
 
 
 def load(path: Path) -> dict:
+    """A checkpoint dict, its sizes and weights checked (WeightsError otherwise)."""
     ckpt = safe_torch_load(Path(path))
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path}: not a MaskLoop checkpoint")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise WeightsError(f"{path}: not a MaskLoop checkpoint (no 'model' state_dict)")
+    check_checkpoint(ckpt, Path(path))
     return ckpt
 
 

@@ -20,8 +20,9 @@ from torchvision.models.detection.transform import resize_boxes
 from model.data.annotations import Category, Instance
 from model.net.build import build_model, load_state
 from model.net.devices import resolve_device
-from model.errors import Cancelled, UnusableImage
+from model.errors import Cancelled, UnusableImage, UsageError
 from model.net.postprocess import paste_masks_cropped
+from model.net.sizes import size_problem
 from model.net.weights import LoadedWeights, ProgressFn, resolve_weights
 
 MASK_THRESHOLD = 0.5
@@ -56,8 +57,11 @@ class Predictor:
         self.arch = loaded.arch
         self.model_id = loaded.model_id
         self.label_categories: list[Category | None] = loaded.label_categories
-        self.min_size = int(min_size or loaded.min_size or 800)
-        self.max_size = int(max_size or loaded.max_size or 1333)
+        self.min_size = min_size or loaded.min_size or 800
+        self.max_size = max_size or loaded.max_size or 1333
+        problem = size_problem(self.min_size, self.max_size)
+        if problem:  # a checkpoint's own pair is checked on load: an argument is wrong
+            raise UsageError(f"cannot predict at these sizes: {problem}")
         self.model = build_model(loaded.arch, loaded.num_classes, self.min_size, self.max_size,
                                  score_thresh=score_threshold,
                                  detections_per_img=detections_per_img, norm=loaded.norm)

@@ -24,6 +24,7 @@ from torchvision.models.detection import (MaskRCNN_ResNet50_FPN_V2_Weights,
 from model.data.annotations import Category
 from model.errors import Cancelled, WeightsError
 from model.net.norms import SCRATCH_NORM, infer_norm
+from model.net.sizes import size_problem
 
 ARCH_V1 = "maskrcnn_resnet50_fpn"
 ARCH_V2 = "maskrcnn_resnet50_fpn_v2"
@@ -53,6 +54,26 @@ class LoadedWeights:
     max_size: int | None = None
     checkpoint: dict = field(default_factory=dict)  # the full dict, for training to resume
     norm: str = "frozen"  # model.net.build.NORMS: what the model must be built with
+
+
+def non_finite_problem(state_dict: dict) -> str | None:
+    """The first floating tensor holding NaN or an infinity (such weights predict nothing
+    at all, silently), or None."""
+    for key, v in state_dict.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            what = "NaN" if bool(torch.isnan(v).any()) else "infinite values"
+            return f"tensor {key} holds {what}"
+    return None
+
+
+def check_checkpoint(obj: dict, path: Path) -> None:
+    """The numbers of a checkpoint dict that nothing else checks: its resize bounds and
+    its weights. Raises WeightsError naming the file and the field."""
+    problem = size_problem(obj.get("min_size"), obj.get("max_size"))
+    if problem is None and isinstance(obj.get("model"), dict):
+        problem = non_finite_problem(obj["model"])
+    if problem:
+        raise WeightsError(f"{path}: refused: {problem}")
 
 
 def hub_checkpoint_path(url: str) -> Path:
@@ -187,6 +208,7 @@ def load_file(path: Path | str) -> LoadedWeights:
         raise WeightsError(f"{path}: expected a checkpoint dict or a state_dict, "
                            f"got {type(obj).__name__}")
     if "model" in obj and isinstance(obj["model"], dict):
+        check_checkpoint(obj, path)
         sd = _strip_prefix(obj["model"])
         arch_found, num_classes = infer_arch(sd, path)
         arch = obj.get("arch", arch_found)
@@ -210,6 +232,7 @@ def load_file(path: Path | str) -> LoadedWeights:
     if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"{path}: a dict, but neither a MaskLoop checkpoint (no 'model' "
                            "entry) nor a state_dict of tensors")
+    check_checkpoint({"model": sd}, path)
     arch, num_classes = infer_arch(sd, path)
     cats = coco_label_categories() if num_classes == 91 else (
         [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)])

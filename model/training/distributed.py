@@ -63,3 +63,12 @@ def any_rank(d: Dist, flag: bool) -> bool:
     t = torch.tensor([1.0 if flag else 0.0])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def gather_all(d: Dist, obj: object) -> list:
+    """Every rank's obj, in rank order, on every rank (just [obj] without torchrun)."""
+    if not d.on:
+        return [obj]
+    out: list = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out

@@ -13,29 +13,32 @@ import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader
 
 from model.net import checkpoint as C
 from model.data.annotations import Dataset, ImageRecord
 from model.net.build import build_model, fit_state, infer_norm, load_state
 from model.net.devices import configure_cpu_threads
-from model.training.distributed import any_rank, init_distributed
+from model.training.distributed import any_rank, gather_all, init_distributed
+from model.errors import TrainingError, UsageError
 from model.metrics.evaluate import evaluate
 from model.data.masks import encode_rle
 from model.net.predictor import Predictor
+from model.net.sizes import size_problem
 from model.formats.sources import open_path
-from model.training.checkpoints import Checkpointer
-from model.training.data import (GroupedBatchSampler, LabelTable, Sample, TrainSet, class_counts,
-                                 collate, select_samples, split_train_val)
+from model.training.checkpoints import Checkpointer, RunState, restore
+from model.training.data import (EpochSampler, GroupedBatchSampler, LabelTable, ResumableBatches,
+                                 Sample, TrainSet, class_counts, collate, select_samples,
+                                 split_train_val)
+from model.training.rng import rng_state, set_rng_state, torch_rng_state
 from model.net.weights import resolve_weights
-from model.errors import TrainingError
 
 HEAD_KEYS = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
 Emit = Callable[[dict], None]
@@ -185,14 +188,6 @@ def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, re
 
 # ------------------------------------------------------------------------------ train
 
-@dataclass
-class RunState:
-    epoch: int = 0
-    iteration: int = 0
-    history: list = field(default_factory=list)
-    best_ap: float | None = None
-
-
 def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
     """Model, its arch, where it started and the resume checkpoint (if any)."""
     last = C.last_path(cfg.out)
@@ -242,13 +237,22 @@ def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
 def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                  cancel: threading.Event | None = None, keep_model: bool = False) -> dict:
     """Train; returns a summary (with the trained module under "model" if keep_model).
-    Raises TrainingDataError / TrainingError / WeightsError."""
+    Raises TrainingDataError / TrainingError / WeightsError, and UsageError for sizes a
+    checkpoint could not hold (what training writes must load back)."""
+    problem = size_problem(cfg.min_size, cfg.max_size)
+    if problem:
+        raise UsageError(f"cannot train at these sizes: {problem}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     else:
         configure_cpu_threads(reserve=0)
     d, device = init_distributed(cfg.device)
     say = emit if d.main else (lambda e: None)
+    if d.main:
+        stale = C.remove_stale_run_temps(cfg.out)
+        if stale:
+            say({"event": "info", "message": f"removed {len(stale)} temp file(s) that a killed "
+                 f"checkpoint write left: {', '.join(p.name for p in stale)}"})
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
     ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
@@ -274,41 +278,34 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     lr = cfg.learning_rate(random_init) * (d.world if cfg.lr is None else 1)  # linear scaling
     opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     trainset = TrainSet(train_s, labels, cfg.hflip)
-    if d.on:
-        sampler = DistributedSampler(trainset, num_replicas=d.world, rank=d.rank, shuffle=True,
-                                     seed=cfg.seed)
-    else:
-        sampler = RandomSampler(trainset, generator=torch.Generator().manual_seed(cfg.seed))
-    if cfg.batch_size > 1:
-        batches = GroupedBatchSampler(sampler, [trainset.aspect_groups()[i] for i in range(len(trainset))],
-                                      cfg.batch_size)
-    else:
-        batches = BatchSampler(sampler, 1, drop_last=False)
+    sampler = EpochSampler(len(trainset), cfg.seed, cfg.hflip, d.rank, d.world)
+    batches = ResumableBatches(
+        GroupedBatchSampler(sampler, trainset.aspect_groups(), cfg.batch_size)
+        if cfg.batch_size > 1 else BatchSampler(sampler, 1, drop_last=False))
     workers = loader_workers(cfg.workers, torch.get_num_threads(), d.world, device.type == "cuda")
+    # the loader's own generator seeds its workers: torch's global one then draws only in
+    # the model, so the random state saved between two iterations is all a resume needs
     loader = DataLoader(trainset, batch_sampler=batches, num_workers=workers,
                         collate_fn=collate, pin_memory=device.type == "cuda",
                         persistent_workers=workers > 0,
-                        prefetch_factor=4 if workers > 0 else None)
+                        prefetch_factor=4 if workers > 0 else None,
+                        generator=torch.Generator().manual_seed(cfg.seed))
     per_epoch = max(1, len(loader))
     total = cfg.iterations if cfg.iterations else cfg.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    st = RunState()
+    st, rng = RunState(), None
     if resume_ck is not None:
-        opt.load_state_dict(resume_ck["optimizer"])
-        sched.load_state_dict(resume_ck["scheduler"])
-        if "scaler" in resume_ck and scaler.is_enabled():
-            scaler.load_state_dict(resume_ck["scaler"])
-        st = RunState(resume_ck["epoch"], resume_ck["iteration"], list(resume_ck["history"]),
-                      resume_ck.get("best_segm_ap"))
+        st, rng = restore(resume_ck, opt, sched, scaler, C.last_path(cfg.out), d.rank, d.world, say)
         started_from = resume_ck.get("started_from", started_from)
     if d.on:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)  # an image without instances skips the mask head
-    model_id = cfg.model_id or f"{Path(cfg.out).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    model_id = cfg.model_id or (resume_ck or {}).get("model_id") or \
+        f"{Path(cfg.out).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     counts = class_counts(train_s, ds)
     say({"event": "start", "train_images": len(train_s), "val_images": len(val_s),
          "instances": counts, "iterations": total, "start_iteration": st.iteration,
@@ -324,26 +321,30 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
               "data": {"coco": str(cfg.coco), "train_images": len(train_s),
                        "val_images": len(val_s), "instances": counts}})
 
-    seen: list[int] = []
+    if rng is not None:  # last: nothing between here and the first step draws from it
+        try:
+            set_rng_state(rng, device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise TrainingError(f"--resume: {C.last_path(cfg.out)} holds a random state this "
+                                f"run cannot take ({e}); start a new run instead") from None
     stop_reason = None
     started = time.perf_counter()
     it_times: list[float] = []
-    epoch_losses: dict[str, list[float]] = {}
     while st.iteration < total and stop_reason is None:
-        if d.on:
-            sampler.set_epoch(st.epoch)
-        epoch_losses = {}
-        seen = []
+        sampler.set_epoch(st.epoch)
+        batches.skip = st.position  # 0, unless a resume goes on inside this epoch
         waited = time.perf_counter()
         for images, targets, errors in loader:
             for e in errors:
                 say({"event": "warning", "message": f"skipped, unreadable: {e}"})
             if not images:
+                st.position += 1
                 continue
             t0 = time.perf_counter()
             stages = {"data": t0 - waited}  # host seconds per stage (bench/profile_train.py)
+            before = torch_rng_state(device)  # a resume from a non-finite loss starts here
             images = [im.to(device, non_blocking=True) for im in images]
-            seen += [int(t["image_id"]) for t in targets]
+            ids = [int(t["image_id"]) for t in targets]
             targets = [{k: v.to(device, non_blocking=True) for k, v in t.items() if k != "image_id"}
                        for t in targets]
             try:
@@ -369,8 +370,9 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                 bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
                     "gradient" if norm_value is not None and not scaler.is_enabled() and \
                     any_rank(d, not math.isfinite(norm_value)) else None
-                if bad:
-                    saver.now(st, "non-finite")  # the weights are still the last good ones
+                if bad:  # the weights are still the last good ones: saved as they were
+                    _share(d, st, rng_state(device, before))
+                    saver.now(st, "non-finite")
                     raise TrainingError(_nan_message(st.iteration + 1, values, cfg, bad))
                 t4 = time.perf_counter()
                 scaler.step(opt)
@@ -388,10 +390,12 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                     ) from None
                 raise
             st.iteration += 1
+            st.position += 1
+            st.seen += ids
+            for k, v in values.items():
+                st.epoch_losses.setdefault(k, []).append(v)
             if st.iteration in cfg.snapshots:
                 saver.snapshot(st)
-            for k, v in values.items():
-                epoch_losses.setdefault(k, []).append(v)
             it_times.append(time.perf_counter() - t0)
             recent = it_times[-20:]
             per_it = (time.perf_counter() - started) / max(1, len(it_times))
@@ -408,21 +412,12 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
             if st.iteration >= total:
                 break
             waited = time.perf_counter()
-        st.epoch += 1
-        entry = {"epoch": st.epoch, "iteration": st.iteration,
-                 "losses": {k: float(np.mean(v)) for k, v in epoch_losses.items()},
-                 "lr": opt.param_groups[0]["lr"], "time": dt.datetime.now().isoformat(timespec="seconds")}
-        if d.on:
-            gathered = [None] * d.world
-            dist.all_gather_object(gathered, seen)
-            entry["seen"] = gathered  # image ids each rank trained on, this epoch
-        else:
-            entry["seen"] = [seen]
-        if val_s and d.main:
-            say({"event": "validating", "epoch": st.epoch})
-            entry["val"] = validate(model, arch, labels, val_s, device, trainset_read)
-            say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
-        st.history.append(entry)
+        if stop_reason is not None and st.position < per_epoch:
+            _share(d, st, rng_state(device))  # a resume goes on from this batch
+            saver.now(st, stop_reason)
+            break
+        _end_epoch(st, opt, d, say, (model, arch, labels, val_s, device) if val_s else None)
+        _share(d, st, rng_state(device))
         saver.after_epoch(st, final=stop_reason is not None or st.iteration >= total,
                           status=stop_reason)
         if d.on:
@@ -437,6 +432,27 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     if keep_model:
         summary["model"] = model.module if hasattr(model, "module") else model
     return summary
+
+
+def _share(d, st: RunState, rng: dict) -> None:
+    """Every rank's random state and images of this epoch, on rank 0, which saves them."""
+    got = gather_all(d, (rng, list(st.seen)))
+    st.rng, st.seen_by_rank = [g[0] for g in got], [g[1] for g in got]
+
+
+def _end_epoch(st: RunState, opt, d, say: Emit, val: tuple | None) -> None:
+    """Close the epoch: its history entry (losses, the images each rank saw, validation)."""
+    st.epoch += 1
+    entry = {"epoch": st.epoch, "iteration": st.iteration,
+             "losses": {k: float(np.mean(v)) for k, v in st.epoch_losses.items()},
+             "lr": opt.param_groups[0]["lr"], "time": dt.datetime.now().isoformat(timespec="seconds"),
+             "seen": gather_all(d, st.seen)}  # image ids each rank trained on, this epoch
+    st.position, st.seen, st.epoch_losses = 0, [], {}
+    if val is not None and d.main:
+        say({"event": "validating", "epoch": st.epoch})
+        entry["val"] = validate(*val, trainset_read)
+        say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
+    st.history.append(entry)
 
 
 def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:

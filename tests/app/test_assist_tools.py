@@ -145,7 +145,9 @@ def test_click_offers_the_detection_under_the_point_and_accepts_it(qtbot, win, f
     assert len(rec.instances) == n + 1
     new = rec.instances[-1]
     assert np.array_equal(new.mask, chosen.mask) and new.offset == chosen.offset
-    assert new.source == "human" and fake.candidate_calls == 1  # one pass per image
+    # the model's detection, accepted by a person (issue 18)
+    assert (new.source, new.review) == ("model", "accepted")
+    assert fake.candidate_calls == 1  # one pass per image
     act(win, "actionUndo").trigger()
     assert len(rec.instances) == n
 

@@ -85,3 +85,35 @@ def test_export_to_a_file_where_a_folder_is_needed_says_so(qtbot, make_window, t
     f.write_text("x")
     assert not w.exporter.export_to("labelme", f)
     assert errors and str(f) in errors[0] and f.read_text() == "x"
+
+
+def test_file_export_stays_inside_its_folder_and_never_replaces_others_files(
+        qtbot, make_window, tmp_path):
+    """File > Export goes through the same model code as `main.py export`: an absolute
+    file_name writes nothing beside it, and a folder holding other files is refused."""
+    from tests.model.test_export_confinement import coco, snapshot
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "photo.png").write_bytes(b"the user's photo")
+    data = coco(tmp_path / "data", ["a.png", str(victim / "photo.png"), "frame.001.png",
+                                    "frame.002.png"])
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, data)
+    errors = []
+    w.notifier.error = lambda title, text: errors.append(text)
+    out = tmp_path / "yolo"
+    before = snapshot(tmp_path, skip=out)
+    with qtbot.waitSignal(w.exporter.exported, timeout=10_000) as got:
+        assert w.exporter.export_to("yolo-seg", out)
+    assert snapshot(tmp_path, skip=out) == before and not errors
+    assert "photo.png" in got.args[0] and "warning:" in got.args[0]  # not copied, said so
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [
+        "a.txt", "frame.001.txt", "frame.002.txt", "photo.txt"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    before = snapshot(tmp_path)
+    assert not w.exporter.export_to("masks", mine)
+    assert errors and "notes.txt" in errors[0] and "MaskLoop did not write" in errors[0]
+    assert snapshot(tmp_path) == before

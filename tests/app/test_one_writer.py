@@ -6,7 +6,6 @@ import json
 import threading
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QMouseEvent, QTransform
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -468,14 +467,15 @@ def test_adopted_classes_are_written_only_once_used(qtbot, make_window, tmp_path
     assert [a["review"] for a in saved["annotations"]] == ["accepted"]  # the cache stays out
 
 
-def test_switching_datasets_keeps_the_cache_and_filters_never_switch_images(
+def test_switching_datasets_keeps_the_cache_and_the_filter_shows_what_it_lists(
         qtbot, make_window, folder, tmp_path):
     w = make_window()
     open_and_show(qtbot, w, folder)
     wait_prediction(qtbot, w)
     w.image_panel.filter_edit.setText("img3")  # only img3 is listed now...
-    assert w.doc.row == 0  # ...but the image shown is still img0
+    assert w.doc.row == 3  # ...and shown: what is shown is what is highlighted (issue 18)
     w.image_panel.filter_edit.clear()
+    assert w.doc.row == 3  # listed again: it stays
     other = tmp_path / "other"
     other.mkdir()
     write_image(other / "x.png", 64, 64)

@@ -37,19 +37,20 @@ def by_name(ds):
 def test_a_hand_written_labelme_file_reads_every_shape_kind(scene):
     assert is_labelme(json.loads(scene.read_text()))
     ds = read_labelme(scene)
-    assert [c.name for c in ds.categories] == ["leaf", "box", "disc", "__ignore__", "blob"]
-    assert [c.id for c in ds.categories] == [1, 2, 3, 4, 5]
+    assert [c.name for c in ds.categories] == ["leaf", "box", "disc", "blob"]  # no __ignore__
+    assert [c.id for c in ds.categories] == [1, 2, 3, 4]
     rec = ds.images[0]
     assert (rec.file_name, rec.width, rec.height) == ("scene.png", 80, 60)
     assert ds.image_path(rec) == scene.parent / "scene.png"
     got = by_name(ds)
-    assert [n for n, _ in got] == ["leaf", "box", "disc", "leaf", "box", "__ignore__", "blob"]
+    assert [n for n, _ in got] == ["leaf", "box", "disc", "leaf", "box", "leaf", "blob"]
     leaf, rect, circle, pair, other_box, ignore, blob = (i for _, i in got)
     assert rect.area == 200 and rect.bbox == [40.0, 5.0, 20.0, 10.0]  # COCO's rasterisation
     assert circle.area == pytest.approx(math.pi * 8 ** 2, rel=0.06)
     assert pair.area == 72 and pair.bbox == [2.0, 2.0, 16.0, 6.0]  # one group: the union
     assert other_box.area == 25  # same group_id, another label: its own instance
     assert ignore.iscrowd and not any(i.iscrowd for i in (leaf, rect, pair, blob))
+    assert any("1 __ignore__ region(s) name no class" in w for w in ds.warnings)
     assert blob.area == 20 and blob.offset == (51, 21) and not blob.mask[2, 3]  # the PNG
     assert np.array_equal(leaf.full_mask(60, 80), coco_raster(
         [[10, 40, 30, 40, 20, 55]], 60, 80))
@@ -84,18 +85,20 @@ def test_coco_style_data_to_labelme_and_back_keeps_every_instance(tmp_path):
     report = write_labelme(src, out)
     assert report.instances == 4 and report.crowd_kept == 1 and report.holes_bridged == 3
     assert report.mean_iou >= 0.97 and report.worst_iou >= 0.95
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json"))
-    assert files == ["plain.json", "plain10.json", "sub/bild_ü_猫.json"]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
+    assert files == ["plain.json", "plain.png", "plain10.json", "plain10.png",
+                     "sub/bild_ü_猫.json", "sub/bild_ü_猫.png"]  # each image beside its JSON
     data = json.loads((out / "sub" / "bild_ü_猫.json").read_text(encoding="utf-8"))
-    assert data["imagePath"] == "../../src/sub/bild_ü_猫.png" and data["imageData"] is None
+    assert data["imagePath"] == "bild_ü_猫.png" and data["imageData"] is None
     assert (data["imageHeight"], data["imageWidth"]) == (96, 112)
     plain = json.loads((out / "plain.json").read_text())
     groups = [s["group_id"] for s in plain["shapes"] if s["label"] == UNICODE_CLASS]
     assert groups == [1, 1]  # the two parts of one instance
     back = read_labelme(out)
     assert back.warnings == []
-    assert [r.file_name for r in back.images] == ["src/plain.png", "src/plain10.png",
-                                                "src/sub/bild_ü_猫.png"]
+    assert [r.file_name for r in back.images] == ["plain.png", "plain10.png",
+                                                "sub/bild_ü_猫.png"]
     assert back.image_path(back.images[2]).is_file()
     src_names, back_names = src.category_names(), back.category_names()
     for a, b in matched(src, back):

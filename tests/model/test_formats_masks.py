@@ -95,8 +95,8 @@ def test_class_names_survive_the_file_name(name):
     encoded = safe_class(name)
     assert not set(encoded) & set('/\\:*?"<>|\t')
     n, back, crowd = parse_mask_name(f"012_{encoded}")
-    assert (n, back, crowd) == (12, name or "object", False)
-    assert parse_mask_name(f"3_{encoded}__crowd") == (3, name or "object", True)
+    assert (n, back, crowd) == (12, name, False)  # an empty name stays empty (issue 18)
+    assert parse_mask_name(f"3_{encoded}__crowd") == (3, name, True)
     assert parse_mask_name("mask") is None
 
 

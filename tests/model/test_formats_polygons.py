@@ -16,7 +16,8 @@ from pycocotools import mask as mask_utils
 from model.data import masks as M
 from model.data.annotations import Category, Dataset, Instance
 from model.formats.bridge import join_parts, mask_to_polygons, polygons_iou
-from model.formats.report import PolygonReport, natural_key, output_names, place_image
+from model.formats.folder import FolderExport
+from model.formats.report import PolygonReport, natural_key, output_names
 from model.errors import FormatError
 
 H, W = 128, 128
@@ -233,20 +234,18 @@ def test_natural_order_and_collision_free_output_names():
     assert out == ["a.png", "a_2.jpg", "train/b.png", "A_3.tif"]
 
 
-def test_place_image_links_or_copies_and_leaves_the_same_file_alone(tmp_path, monkeypatch):
+def test_place_image_links_or_copies(tmp_path, monkeypatch):
     src = tmp_path / "s.png"
     src.write_bytes(b"pixels")
-    dst = tmp_path / "out" / "d.png"
-    place_image(src, dst)
-    place_image(src, dst)  # again: no error
-    assert dst.read_bytes() == b"pixels" and os.path.samefile(src, dst)
-    place_image(src, src)
-    assert src.read_bytes() == b"pixels"
+    with FolderExport(tmp_path / "out", "test") as folder:
+        folder.place_image(src, "d.png")
 
-    def no_links(*_args):
-        raise OSError("cross-device link")
-    monkeypatch.setattr(os, "link", no_links)
-    copy = tmp_path / "out" / "c.png"
-    place_image(src, copy)
+        def no_links(*_args, **_kwargs):
+            raise OSError("cross-device link")
+        monkeypatch.setattr(os, "link", no_links)
+        folder.place_image(src, "c.png")
+    dst, copy = tmp_path / "out" / "d.png", tmp_path / "out" / "c.png"
+    assert dst.read_bytes() == b"pixels" and os.path.samefile(src, dst)
     assert copy.read_bytes() == b"pixels" and not os.path.samefile(src, copy)
-    assert sorted(p.name for p in copy.parent.iterdir()) == ["c.png", "d.png"]  # no temp left
+    assert sorted(p.name for p in copy.parent.iterdir()) == [".maskloop-export.json", "c.png",
+                                                             "d.png"]  # no temp left

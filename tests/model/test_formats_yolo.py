@@ -88,7 +88,8 @@ download: |
 def test_an_ultralytics_style_yaml_with_a_block_scalar():
     got = parse_data_yaml(COCO8_SEG)
     assert got["names"] == ["person", "bicycle"] and got["val"] == "images/val"
-    assert got["test"] is None and got["download"] == "|"
+    assert got["test"] is None
+    assert got["download"] == "from pathlib import Path\nx = {'a': 1}\n"  # YAML's block scalar
 
 
 def test_data_yaml_other_keys_and_gaps():
