@@ -133,7 +133,7 @@ def maskloop_route(train_json: Path, out: Path, a, norm: str | None = None) -> f
                              iterations=a.iterations, min_size=lo, max_size=hi,
                              val_fraction=0.0, workers=a.workers, rois_per_image=128,
                              batch_size=2, warmup_iters=a.warmup, device=a.device,
-                             threads=None, norm=norm,
+                             norm=norm,
                              snapshots=tuple(curve_points(a))))
     return time.perf_counter() - t
 

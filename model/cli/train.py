@@ -109,6 +109,18 @@ class _Reporter:
                   f"iterations in {format_eta(event['seconds'])}", file=sys.stderr)
 
 
+def _set_threads(threads: int | None) -> None:
+    """The command's one decision on torch's CPU threads: --threads, else every core
+    (OMP_NUM_THREADS wins); the GUI's training process passes one core less."""
+    import torch
+
+    from model.net.devices import configure_cpu_threads
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        configure_cpu_threads(reserve=0)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from model.training.train import TrainConfig, run_training
     from model.errors import TrainingError
@@ -125,9 +137,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,
         scale_jitter=args.scale_jitter, model_id=args.model_id,
-        stop_file=Path(args.stop_file) if args.stop_file else None, threads=args.threads,
+        stop_file=Path(args.stop_file) if args.stop_file else None,
         checkpoint_every_s=60.0 * args.checkpoint_minutes, norm=args.norm,
         snapshots=args.snapshots)
+    _set_threads(args.threads)
     cancel = threading.Event()
     report = _Reporter(args.progress)
     try:

@@ -4,7 +4,9 @@ starts it with QProcess) and under torchrun (DistributedDataParallel).
 The model trained here is a separate copy: nothing that serves predictions is ever
 switched to train(). Progress leaves through `emit(event_dict)`; cancel is a
 threading.Event (or a stop file) checked every iteration, and stopping saves a
-checkpoint. A non-finite loss raises TrainingError (never sys.exit).
+checkpoint. A non-finite loss raises TrainingError (never sys.exit). The parts: the
+start weights (start.py), the data and loader (here, over data.py), the step and the
+epoch (loop.py), resume state (checkpoints.py).
 """
 from __future__ import annotations
 
@@ -22,25 +24,24 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader
 
-from model.net import checkpoint as C
 from model.data.annotations import Dataset, ImageRecord
-from model.net.build import build_model, fit_state, infer_norm, load_state
-from model.net.devices import configure_cpu_threads
-from model.training.distributed import any_rank, gather_all, init_distributed
-from model.errors import TrainingError, UsageError
-from model.metrics.evaluate import evaluate
 from model.data.masks import encode_rle
+from model.errors import TrainingError, UsageError
+from model.formats.sources import open_path
+from model.metrics.evaluate import evaluate
+from model.net import checkpoint as C
+from model.net.build import infer_norm
 from model.net.predictor import Predictor
 from model.net.sizes import size_problem
-from model.formats.sources import open_path
 from model.training.checkpoints import Checkpointer, RunState, restore
 from model.training.data import (EpochSampler, GroupedBatchSampler, LabelTable, ResumableBatches,
                                  Sample, TrainSet, class_counts, collate, select_samples,
                                  split_train_val)
-from model.training.rng import rng_state, set_rng_state, torch_rng_state
-from model.net.weights import resolve_weights
+from model.training.distributed import init_distributed
+from model.training.loop import Loop
+from model.training.rng import set_rng_state
+from model.training.start import start_model
 
-HEAD_KEYS = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
 Emit = Callable[[dict], None]
 
 
@@ -79,7 +80,6 @@ class TrainConfig:
     stop_file: Path | None = None
     snapshots: tuple[int, ...] = ()  # also keep the model at these iterations (OUT.iterN.pt)
     checkpoint_every_s: float = 600.0  # resume state; also at the end (train_checkpoints.py)
-    threads: int | None = None  # torch CPU threads (None: all cores; the GUI leaves it one)
 
     def clip_norm(self, norm: str) -> float:
         """Pretrained (frozen-norm) models are clipped at 10. A model learning from scratch
@@ -100,39 +100,6 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def is_oom(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" \
-        or "out of memory" in str(e).lower()
-
-
-def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
-    """New heads for the dataset's classes; rows of classes the start weights also
-    know by name (COCO 'person', say) are copied over. Returns those names."""
-    names = {c.name.lower(): k for k, c in enumerate(loaded.label_categories) if c is not None}
-    sd = loaded.state_dict
-    cls_w, cls_b = sd["roi_heads.box_predictor.cls_score.weight"], sd["roi_heads.box_predictor.cls_score.bias"]
-    box_w, box_b = sd["roi_heads.box_predictor.bbox_pred.weight"], sd["roi_heads.box_predictor.bbox_pred.bias"]
-    mask_w = sd["roi_heads.mask_predictor.mask_fcn_logits.weight"]
-    mask_b = sd["roi_heads.mask_predictor.mask_fcn_logits.bias"]
-    bp, mp = model.roi_heads.box_predictor, model.roi_heads.mask_predictor
-    copied = []
-    with torch.no_grad():
-        pairs = [(0, 0)] + [(k, names[c.name.lower()]) for k, c in enumerate(labels.categories, 1)
-                            if c.name.lower() in names]
-        for new, old in pairs:
-            if cls_w.shape[1] != bp.cls_score.weight.shape[1]:
-                break
-            bp.cls_score.weight[new] = cls_w[old]
-            bp.cls_score.bias[new] = cls_b[old]
-            bp.bbox_pred.weight[4 * new:4 * new + 4] = box_w[4 * old:4 * old + 4]
-            bp.bbox_pred.bias[4 * new:4 * new + 4] = box_b[4 * old:4 * old + 4]
-            mp.mask_fcn_logits.weight[new] = mask_w[old]
-            mp.mask_fcn_logits.bias[new] = mask_b[old]
-            if new:
-                copied.append(labels.categories[new - 1].name)
-    return copied
-
 
 def loader_workers(requested: int, compute_threads: int, ranks_here: int,
                    on_gpu: bool = False) -> int:
@@ -188,64 +155,15 @@ def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, re
 
 # ------------------------------------------------------------------------------ train
 
-def _build(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
-    """Model, its arch, where it started and the resume checkpoint (if any)."""
-    last = C.last_path(cfg.out)
-    if cfg.resume:
-        if not last.is_file():
-            raise TrainingError(f"--resume: no checkpoint to resume at {last}")
-        ck = C.load(last)
-        if ck.get("categories") != labels.to_json():
-            raise TrainingError(f"--resume: {last} was trained on other categories than "
-                                f"{cfg.coco}; start a new run instead")
-        model = build_model(ck["arch"], ck["num_classes"], cfg.min_size, cfg.max_size,
-                            trainable_layers=cfg.trainable_layers,
-                            norm=ck.get("norm") or infer_norm(ck["model"]))
-        load_state(model, ck["model"], str(last), ck["arch"])
-        return model, ck["arch"], ck.get("started_from", "resume"), ck
-    loaded = resolve_weights(cfg.weights)
-    norm = loaded.norm
-    if cfg.norm and cfg.norm != norm:
-        if loaded.state_dict is not None:
-            raise TrainingError(f"--norm {cfg.norm} builds a model for random weights; "
-                                f"{loaded.model_id} was trained with {norm} normalisation")
-        norm = cfg.norm
-    model = build_model(loaded.arch, labels.num_classes, cfg.min_size, cfg.max_size,
-                        trainable_layers=cfg.trainable_layers, norm=norm)
-    if loaded.state_dict is not None:
-        if labels.same_as(loaded.label_categories):
-            load_state(model, loaded.state_dict, loaded.model_id, loaded.arch)
-            if main:
-                emit({"event": "info", "message": "continuing with the start weights' heads"})
-        else:
-            body = {k: v for k, v in fit_state(model, loaded.state_dict).items()
-                    if not k.startswith(HEAD_KEYS)}
-            missing, unexpected = model.load_state_dict(body, strict=False)
-            bad = [k for k in missing if not k.startswith(HEAD_KEYS)]
-            if bad or unexpected:
-                raise TrainingError(f"{loaded.model_id}: weights do not fit {loaded.arch} "
-                                    f"({len(bad)} missing, {len(unexpected)} unexpected tensors)")
-            copied = warm_start_heads(model, loaded, labels)
-            if main:
-                emit({"event": "info", "message": "replaced the box and mask heads for "
-                      f"{labels.num_classes - 1} classes" +
-                      (f"; started {', '.join(copied)} from the same classes of the start weights"
-                       if copied else "")})
-    return model, loaded.arch, str(cfg.weights), None
-
-
 def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                  cancel: threading.Event | None = None, keep_model: bool = False) -> dict:
     """Train; returns a summary (with the trained module under "model" if keep_model).
     Raises TrainingDataError / TrainingError / WeightsError, and UsageError for sizes a
-    checkpoint could not hold (what training writes must load back)."""
+    checkpoint could not hold (what training writes must load back). Leaves torch's
+    thread count to the caller (the CLI sets it once, at start)."""
     problem = size_problem(cfg.min_size, cfg.max_size)
     if problem:
         raise UsageError(f"cannot train at these sizes: {problem}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    else:
-        configure_cpu_threads(reserve=0)
     d, device = init_distributed(cfg.device)
     say = emit if d.main else (lambda e: None)
     if d.main:
@@ -255,28 +173,98 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                  f"checkpoint write left: {', '.join(p.name for p in stale)}"})
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
+    ds, labels, train_s, val_s = _data(cfg, say)
+    model, arch, started_from, resume_ck = start_model(cfg, labels, say, d.main)
+    random_init = str(cfg.weights).lower() == "none" and resume_ck is None
+    sizes = _train_sizes(cfg)
+    model.to(device).train()
+    model.transform.min_size = sizes  # torchvision picks one per batch while training
+    model.roi_heads.fg_bg_sampler.batch_size_per_image = cfg.rois_per_image
+    loader, sampler, batches, workers = _loader(cfg, train_s, labels, d, device)
+    per_epoch = max(1, len(loader))
+    total = cfg.iterations if cfg.iterations else cfg.epochs * per_epoch
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = cfg.learning_rate(random_init) * (d.world if cfg.lr is None else 1)  # linear scaling
+    opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    clip = cfg.clip_norm(infer_norm(model.state_dict()))
+    st, rng = RunState(), None
+    if resume_ck is not None:
+        st, rng = restore(resume_ck, opt, sched, scaler, C.last_path(cfg.out), d.rank, d.world,
+                          say)
+        started_from = resume_ck.get("started_from", started_from)
+    if d.on:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)  # an image without instances skips the mask head
+    model_id = cfg.model_id or (resume_ck or {}).get("model_id") or \
+        f"{Path(cfg.out).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    counts = class_counts(train_s, ds)
+    say({"event": "start", "train_images": len(train_s), "val_images": len(val_s),
+         "instances": counts, "iterations": total, "start_iteration": st.iteration,
+         "epochs": math.ceil(total / per_epoch), "batch_size": cfg.batch_size, "lr": lr,
+         "device": str(device), "world_size": d.world, "loader_workers": workers,
+         "arch": arch, "weights": started_from, "min_sizes": list(sizes),
+         "amp": str(amp_dtype).split(".")[-1] if use_amp else "off"})
+    saver = Checkpointer(
+        model, opt, sched, scaler, Path(cfg.out), arch, labels.to_json(), cfg.min_size,
+        cfg.max_size, model_id, has_val=bool(val_s), say=say, main=d.main,
+        every_s=cfg.checkpoint_every_s,
+        meta={"started_from": started_from, "train_config": _plain(asdict(cfg)),
+              "data": {"coco": str(cfg.coco), "train_images": len(train_s),
+                       "val_images": len(val_s), "instances": counts}})
+    loop = Loop(cfg, d, device, say, model, params, opt, sched, scaler,
+                amp_dtype if use_amp else None, clip, loader, sampler, batches, saver, st, total,
+                per_epoch, (lambda: validate(model, arch, labels, val_s, device, trainset_read))
+                if val_s else None, cancel)
+    if rng is not None:  # last: nothing between here and the first step draws from it
+        _resume_random_state(rng, device, cfg)
+    stop_reason = None
+    while st.iteration < total and stop_reason is None:
+        stop_reason = loop.epoch()
+    summary = {"event": "done", "status": stop_reason or "finished", "checkpoint": str(cfg.out),
+               "last": str(C.last_path(cfg.out)), "iterations": st.iteration,
+               "best_segm_ap": st.best_ap, "model_id": model_id,
+               "seconds": time.perf_counter() - loop.started}
+    say(summary)
+    if d.on:
+        dist.destroy_process_group()
+    if keep_model:
+        summary["model"] = model.module if hasattr(model, "module") else model
+    return summary
+
+
+def _data(cfg: TrainConfig, say: Emit) -> tuple[Dataset, LabelTable, list[Sample], list[Sample]]:
+    """The dataset, its label table and the train/val split; warnings go out as events
+    (an unreadable image is an error the run survives: the GUI names the files)."""
     ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     for w in warnings:
         say({"event": "warning", "message": w})
     bad = [w for w in warnings if w.startswith("skipped, unreadable")]
-    if bad:  # an error the run survives: the GUI names the files, training goes on
+    if bad:
         say({"event": "error", "fatal": False, "files": bad,
              "message": f"{len(bad)} unreadable image(s) skipped: {bad[0]}"})
     labels = LabelTable.from_dataset(ds)
     train_s, val_s = split_train_val(samples, cfg.val_fraction, cfg.seed)
-    model, arch, started_from, resume_ck = _build(cfg, labels, say, d.main)
-    random_init = str(cfg.weights).lower() == "none" and resume_ck is None
-    clip = cfg.clip_norm(infer_norm(model.state_dict()))
+    return ds, labels, train_s, val_s
+
+
+def _train_sizes(cfg: TrainConfig) -> tuple[int, ...]:
+    """The min_size values a batch is drawn at (scale jitter), or just min_size."""
     jitter = cfg.scale_jitter
-    sizes = tuple(sorted({int(round(cfg.min_size * (1 + f)))
-                          for f in np.linspace(-jitter, jitter, 9)})) if jitter else (cfg.min_size,)
-    model.to(device).train()
-    model.transform.min_size = sizes  # torchvision picks one per batch while training
-    model.roi_heads.fg_bg_sampler.batch_size_per_image = cfg.rois_per_image
-    params = [p for p in model.parameters() if p.requires_grad]
-    lr = cfg.learning_rate(random_init) * (d.world if cfg.lr is None else 1)  # linear scaling
-    opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if not jitter:
+        return (cfg.min_size,)
+    return tuple(sorted({int(round(cfg.min_size * (1 + f)))
+                         for f in np.linspace(-jitter, jitter, 9)}))
+
+
+def _loader(cfg: TrainConfig, train_s: list[Sample], labels: LabelTable, d, device):
+    """The loader over a resumable, epoch-seeded sampler: (loader, sampler, batches,
+    workers)."""
     trainset = TrainSet(train_s, labels, cfg.hflip)
     sampler = EpochSampler(len(trainset), cfg.seed, cfg.hflip, d.rank, d.world)
     batches = ResumableBatches(
@@ -290,192 +278,20 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
                         persistent_workers=workers > 0,
                         prefetch_factor=4 if workers > 0 else None,
                         generator=torch.Generator().manual_seed(cfg.seed))
-    per_epoch = max(1, len(loader))
-    total = cfg.iterations if cfg.iterations else cfg.epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    st, rng = RunState(), None
-    if resume_ck is not None:
-        st, rng = restore(resume_ck, opt, sched, scaler, C.last_path(cfg.out), d.rank, d.world, say)
-        started_from = resume_ck.get("started_from", started_from)
-    if d.on:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)  # an image without instances skips the mask head
-    model_id = cfg.model_id or (resume_ck or {}).get("model_id") or \
-        f"{Path(cfg.out).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    counts = class_counts(train_s, ds)
-    say({"event": "start", "train_images": len(train_s), "val_images": len(val_s),
-         "instances": counts, "iterations": total, "start_iteration": st.iteration,
-         "epochs": math.ceil(total / per_epoch), "batch_size": cfg.batch_size, "lr": lr,
-         "device": str(device), "world_size": d.world, "loader_workers": workers, "arch": arch, "weights": started_from,
-         "min_sizes": list(sizes), "amp": str(amp_dtype).split(".")[-1] if use_amp else "off"})
-
-    saver = Checkpointer(
-        model, opt, sched, scaler, Path(cfg.out), arch, labels.to_json(), cfg.min_size,
-        cfg.max_size, model_id, has_val=bool(val_s), say=say, main=d.main,
-        every_s=cfg.checkpoint_every_s,
-        meta={"started_from": started_from, "train_config": _plain(asdict(cfg)),
-              "data": {"coco": str(cfg.coco), "train_images": len(train_s),
-                       "val_images": len(val_s), "instances": counts}})
-
-    if rng is not None:  # last: nothing between here and the first step draws from it
-        try:
-            set_rng_state(rng, device)
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise TrainingError(f"--resume: {C.last_path(cfg.out)} holds a random state this "
-                                f"run cannot take ({e}); start a new run instead") from None
-    stop_reason = None
-    started = time.perf_counter()
-    it_times: list[float] = []
-    while st.iteration < total and stop_reason is None:
-        sampler.set_epoch(st.epoch)
-        batches.skip = st.position  # 0, unless a resume goes on inside this epoch
-        waited = time.perf_counter()
-        for images, targets, errors in loader:
-            for e in errors:
-                say({"event": "warning", "message": f"skipped, unreadable: {e}"})
-            if not images:
-                st.position += 1
-                continue
-            t0 = time.perf_counter()
-            stages = {"data": t0 - waited}  # host seconds per stage (bench/profile_train.py)
-            before = torch_rng_state(device)  # a resume from a non-finite loss starts here
-            images = [im.to(device, non_blocking=True) for im in images]
-            ids = [int(t["image_id"]) for t in targets]
-            targets = [{k: v.to(device, non_blocking=True) for k, v in t.items() if k != "image_id"}
-                       for t in targets]
-            try:
-                t1 = time.perf_counter()
-                stages["to_device"] = t1 - t0
-                with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
-                    losses = model(images, targets)
-                loss = sum(losses.values())
-                t2 = time.perf_counter()
-                stages["forward"] = t2 - t1
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                t3 = time.perf_counter()
-                stages["backward"] = t3 - t2
-                norm = None
-                if clip:
-                    scaler.unscale_(opt)
-                    norm = torch.nn.utils.clip_grad_norm_(params, clip)
-                stages["clip"] = time.perf_counter() - t3
-                # one device sync per iteration: the loss terms and the gradient norm come
-                # back together, checked before the step (a NaN never reaches the weights)
-                values, norm_value = _fetch(losses, norm)
-                bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
-                    "gradient" if norm_value is not None and not scaler.is_enabled() and \
-                    any_rank(d, not math.isfinite(norm_value)) else None
-                if bad:  # the weights are still the last good ones: saved as they were
-                    _share(d, st, rng_state(device, before))
-                    saver.now(st, "non-finite")
-                    raise TrainingError(_nan_message(st.iteration + 1, values, cfg, bad))
-                t4 = time.perf_counter()
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                stages["step"] = time.perf_counter() - t4
-            except TrainingError:
-                raise
-            except RuntimeError as e:
-                if is_oom(e):
-                    raise TrainingError(
-                        f"a batch of {cfg.batch_size} image(s) at min_size {cfg.min_size} does "
-                        f"not fit in {device} memory; try --batch-size "
-                        f"{max(1, cfg.batch_size // 2)} or --min-size {int(cfg.min_size * 0.75)}"
-                    ) from None
-                raise
-            st.iteration += 1
-            st.position += 1
-            st.seen += ids
-            for k, v in values.items():
-                st.epoch_losses.setdefault(k, []).append(v)
-            if st.iteration in cfg.snapshots:
-                saver.snapshot(st)
-            it_times.append(time.perf_counter() - t0)
-            recent = it_times[-20:]
-            per_it = (time.perf_counter() - started) / max(1, len(it_times))
-            say({"event": "iter", "iteration": st.iteration, "total": total,
-                 "epoch": st.epoch + 1, "losses": values, "loss": sum(values.values()),
-                 "lr": opt.param_groups[0]["lr"],
-                 "images_per_s": cfg.batch_size * d.world / (sum(recent) / len(recent)),
-                 "eta_s": per_it * (total - st.iteration), "stages": stages})
-            stopping = (cancel is not None and cancel.is_set()) or \
-                (cfg.stop_file is not None and Path(cfg.stop_file).exists())
-            if any_rank(d, stopping):
-                stop_reason = "cancelled"
-                break
-            if st.iteration >= total:
-                break
-            waited = time.perf_counter()
-        if stop_reason is not None and st.position < per_epoch:
-            _share(d, st, rng_state(device))  # a resume goes on from this batch
-            saver.now(st, stop_reason)
-            break
-        _end_epoch(st, opt, d, say, (model, arch, labels, val_s, device) if val_s else None)
-        _share(d, st, rng_state(device))
-        saver.after_epoch(st, final=stop_reason is not None or st.iteration >= total,
-                          status=stop_reason)
-        if d.on:
-            dist.barrier()
-    summary = {"event": "done", "status": stop_reason or "finished", "checkpoint": str(cfg.out),
-               "last": str(C.last_path(cfg.out)), "iterations": st.iteration,
-               "best_segm_ap": st.best_ap, "model_id": model_id,
-               "seconds": time.perf_counter() - started}
-    say(summary)
-    if d.on:
-        dist.destroy_process_group()
-    if keep_model:
-        summary["model"] = model.module if hasattr(model, "module") else model
-    return summary
+    return loader, sampler, batches, workers
 
 
-def _share(d, st: RunState, rng: dict) -> None:
-    """Every rank's random state and images of this epoch, on rank 0, which saves them."""
-    got = gather_all(d, (rng, list(st.seen)))
-    st.rng, st.seen_by_rank = [g[0] for g in got], [g[1] for g in got]
-
-
-def _end_epoch(st: RunState, opt, d, say: Emit, val: tuple | None) -> None:
-    """Close the epoch: its history entry (losses, the images each rank saw, validation)."""
-    st.epoch += 1
-    entry = {"epoch": st.epoch, "iteration": st.iteration,
-             "losses": {k: float(np.mean(v)) for k, v in st.epoch_losses.items()},
-             "lr": opt.param_groups[0]["lr"], "time": dt.datetime.now().isoformat(timespec="seconds"),
-             "seen": gather_all(d, st.seen)}  # image ids each rank trained on, this epoch
-    st.position, st.seen, st.epoch_losses = 0, [], {}
-    if val is not None and d.main:
-        say({"event": "validating", "epoch": st.epoch})
-        entry["val"] = validate(*val, trainset_read)
-        say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
-    st.history.append(entry)
-
-
-def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:
-    """The loss terms (and the gradient norm) as Python floats, in one transfer."""
-    parts = [v.detach().float() for v in losses.values()]
-    if norm is not None:
-        parts.append(norm.detach().float())
-    got = torch.stack(parts).tolist()
-    return dict(zip(losses, got)), (got[-1] if norm is not None else None)
+def _resume_random_state(rng: dict, device, cfg: TrainConfig) -> None:
+    try:
+        set_rng_state(rng, device)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise TrainingError(f"--resume: {C.last_path(cfg.out)} holds a random state this "
+                            f"run cannot take ({e}); start a new run instead") from None
 
 
 def trainset_read(path):
     from model.data.images import read_image
     return read_image(path)
-
-
-def _nan_message(iteration: int, values: dict, cfg: TrainConfig, what: str = "loss") -> str:
-    last = C.last_path(cfg.out)
-    kept = f"the last good checkpoint is kept at {last}" if last.exists() else \
-        "no checkpoint had been written yet"
-    shown = ", ".join(f"{k}={v:.3g}" for k, v in values.items())
-    return (f"non-finite {what} at iteration {iteration} ({shown}); training stopped and {kept}. "
-            "Try a lower --lr (e.g. half) or a longer warm-up.")
 
 
 def _plain(obj):

@@ -27,7 +27,7 @@ def shapes(tmp_path_factory) -> Path:
 
 def cfg(coco: Path, out: Path, **kw) -> TrainConfig:
     base = dict(coco=coco, out=out, weights="none", iterations=2, min_size=S, max_size=S,
-                workers=0, val_fraction=0.0, rois_per_image=32, warmup_iters=1, threads=2,
+                workers=0, val_fraction=0.0, rois_per_image=32, warmup_iters=1,
                 all_images=True)
     return TrainConfig(**(base | kw))
 

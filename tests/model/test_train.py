@@ -19,7 +19,8 @@ from model.data.annotations import Category
 from model.net.build import build_model
 from model.data.coco import load_dataset, save_dataset
 from model.net.predictor import Predictor
-from model.training.train import TrainConfig, _build, loader_workers, run_training
+from model.training.start import start_model
+from model.training.train import TrainConfig, loader_workers, run_training
 from model.errors import TrainingDataError, TrainingError
 from model.training.data import LabelTable, TrainSet, select_samples
 from model.net.weights import ARCH_V1
@@ -30,7 +31,7 @@ ROOT = Path(main.__file__).resolve().parent
 
 def cfg_for(coco: Path, out: Path, **kw) -> TrainConfig:
     base = dict(coco=coco, out=out, weights="none", iterations=2, min_size=S, max_size=S,
-                workers=0, val_fraction=0.0, rois_per_image=64, warmup_iters=5, threads=2)
+                workers=0, val_fraction=0.0, rois_per_image=64, warmup_iters=5)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -81,7 +82,7 @@ def test_label_table_and_head_replacement(shapes, tmp_path):
     torch.save(coco_like.state_dict(), start)
     ds.categories[0] = Category(5, "person")  # a class the 91-label start weights know
     labels = LabelTable(ds.categories)
-    model, arch, _, _ = _build(cfg_for(shapes, tmp_path / "m.pt", weights=str(start)), labels, lambda e: None, True)
+    model, arch, _, _ = start_model(cfg_for(shapes, tmp_path / "m.pt", weights=str(start)), labels, lambda e: None, True)
     assert model.roi_heads.box_predictor.cls_score.out_features == 3
     sd = coco_like.state_dict()
     assert torch.equal(model.backbone.body.conv1.weight, sd["backbone.body.conv1.weight"])
@@ -92,7 +93,7 @@ def test_label_table_and_head_replacement(shapes, tmp_path):
     out = tmp_path / "own.pt"
     run_training(cfg_for(shapes, out))
     events = []
-    model2, *_ = _build(cfg_for(shapes, tmp_path / "m2.pt", weights=str(out)),
+    model2, *_ = start_model(cfg_for(shapes, tmp_path / "m2.pt", weights=str(out)),
                         LabelTable.from_dataset(load_dataset(shapes)), events.append, True)
     assert "heads" in events[0]["message"]
     assert torch.equal(model2.roi_heads.box_predictor.cls_score.weight,
@@ -142,7 +143,7 @@ def test_no_reviewed_images_is_a_clear_error(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shapes, tmp_path, monkeypatch):
-    import model.training.train as T
+    import model.training.start as T
     real_build = T.build_model
     calls = {"n": 0}
 
@@ -195,7 +196,7 @@ def test_a_run_is_reproducible_without_loader_workers(shapes, tmp_path):
 
 
 def test_out_of_memory_message_names_batch_and_suggests(shapes, tmp_path, monkeypatch):
-    import model.training.train as T
+    import model.training.start as T
     real_build = T.build_model
 
     def hungry(*a, **k):
@@ -341,3 +342,15 @@ def test_training_targets_are_the_masks_and_their_tight_boxes_flipped_or_not(tmp
     rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "a.png")), cv2.COLOR_BGR2RGB)
     want = rgb[:, ::-1] if hflip else rgb
     assert np.allclose(image.permute(1, 2, 0).numpy() * 255, want, atol=0.01)
+
+
+def test_training_leaves_torch_threads_to_the_caller(shapes, tmp_path):
+    """A library sets no process-wide state: the train command decides the thread count
+    (model/cli/train.py), run_training does not."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_training(cfg_for(shapes, tmp_path / "m.pt", iterations=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

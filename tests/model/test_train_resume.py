@@ -31,7 +31,7 @@ class Killed(BaseException):
 def cfg_for(coco, out, **kw) -> TrainConfig:
     base = dict(coco=coco, out=out, weights="none", iterations=5, batch_size=1, seed=3,
                 min_size=SIDE, max_size=SIDE, workers=0, val_fraction=0.25, rois_per_image=32,
-                warmup_iters=2, threads=2, hflip=0.5, checkpoint_every_s=0.0)
+                warmup_iters=2, hflip=0.5, checkpoint_every_s=0.0)
     base.update(kw)
     return TrainConfig(**base)
 

@@ -1,0 +1,216 @@
+"""The training loop's moving parts, one job each: `step` trains one batch (a NaN never
+reaches the weights; out-of-memory names the batch), `epoch` runs one pass of the loader
+(cancel, mid-epoch resume state, the epoch's history entry and validation).
+train.run_training builds a Loop and runs its epochs."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from model.errors import TrainingError
+from model.net import checkpoint as C
+from model.training.checkpoints import Checkpointer, RunState
+from model.training.distributed import any_rank, gather_all
+from model.training.rng import rng_state, torch_rng_state
+
+if TYPE_CHECKING:
+    from model.training.train import TrainConfig
+
+Emit = Callable[[dict], None]
+
+
+@dataclass
+class Loop:
+    """One run's optimiser, loader and state; built once by run_training."""
+    cfg: TrainConfig
+    d: object  # distributed.Dist: rank, world, main, on
+    device: torch.device
+    say: Emit
+    model: torch.nn.Module
+    params: list
+    opt: torch.optim.Optimizer
+    sched: object
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None  # None: no autocast
+    clip: float
+    loader: object
+    sampler: object  # EpochSampler
+    batches: object  # ResumableBatches
+    saver: Checkpointer
+    st: RunState
+    total: int
+    per_epoch: int
+    validation: Callable[[], dict] | None  # the val split's figures, on rank 0
+    cancel: threading.Event | None = None
+    started: float = field(default_factory=time.perf_counter)
+    it_times: list[float] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ one batch
+    def step(self, images: list, targets: list[dict]) -> dict[str, float]:
+        """One optimiser step on the batch; returns the loss terms. Raises TrainingError
+        on a non-finite loss or gradient (the last good weights saved first) and on
+        running out of memory (with sizes to try)."""
+        cfg, d, st = self.cfg, self.d, self.st
+        t0 = time.perf_counter()
+        before = torch_rng_state(self.device)  # a resume from a non-finite loss starts here
+        images = [im.to(self.device, non_blocking=True) for im in images]
+        targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()
+                    if k != "image_id"} for t in targets]
+        stages = {}
+        try:
+            t1 = time.perf_counter()
+            stages["to_device"] = t1 - t0
+            with torch.autocast("cuda", dtype=self.amp_dtype or torch.float16,
+                                enabled=self.amp_dtype is not None):
+                losses = self.model(images, targets)
+            loss = sum(losses.values())
+            t2 = time.perf_counter()
+            stages["forward"] = t2 - t1
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            t3 = time.perf_counter()
+            stages["backward"] = t3 - t2
+            norm = None
+            if self.clip:
+                self.scaler.unscale_(self.opt)
+                norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+            stages["clip"] = time.perf_counter() - t3
+            # one device sync per iteration: the loss terms and the gradient norm come
+            # back together, checked before the step (a NaN never reaches the weights)
+            values, norm_value = _fetch(losses, norm)
+            bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
+                "gradient" if norm_value is not None and not self.scaler.is_enabled() and \
+                any_rank(d, not math.isfinite(norm_value)) else None
+            if bad:  # the weights are still the last good ones: saved as they were
+                share(d, st, rng_state(self.device, before))
+                self.saver.now(st, "non-finite")
+                raise TrainingError(nan_message(st.iteration + 1, values, cfg, bad))
+            t4 = time.perf_counter()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.sched.step()
+            stages["step"] = time.perf_counter() - t4
+        except TrainingError:
+            raise
+        except RuntimeError as e:
+            if is_oom(e):
+                raise TrainingError(
+                    f"a batch of {cfg.batch_size} image(s) at min_size {cfg.min_size} does "
+                    f"not fit in {self.device} memory; try --batch-size "
+                    f"{max(1, cfg.batch_size // 2)} or --min-size {int(cfg.min_size * 0.75)}"
+                ) from None
+            raise
+        self.stages = stages
+        return values
+
+    # ------------------------------------------------------------------ one epoch
+    def epoch(self) -> str | None:
+        """One pass of the loader (from st.position when a resume goes on inside it);
+        returns "cancelled" when asked to stop, else None."""
+        cfg, d, st, say = self.cfg, self.d, self.st, self.say
+        stop_reason = None
+        self.sampler.set_epoch(st.epoch)
+        self.batches.skip = st.position  # 0, unless a resume goes on inside this epoch
+        waited = time.perf_counter()
+        for images, targets, errors in self.loader:
+            for e in errors:
+                say({"event": "warning", "message": f"skipped, unreadable: {e}"})
+            if not images:
+                st.position += 1
+                continue
+            t0 = time.perf_counter()
+            ids = [int(t["image_id"]) for t in targets]
+            values = self.step(images, targets)
+            stages = {"data": t0 - waited, **self.stages}  # host seconds a stage
+            st.iteration += 1
+            st.position += 1
+            st.seen += ids
+            for k, v in values.items():
+                st.epoch_losses.setdefault(k, []).append(v)
+            if st.iteration in cfg.snapshots:
+                self.saver.snapshot(st)
+            self._report(values, stages, t0)
+            stopping = (self.cancel is not None and self.cancel.is_set()) or \
+                (cfg.stop_file is not None and Path(cfg.stop_file).exists())
+            if any_rank(d, stopping):
+                stop_reason = "cancelled"
+                break
+            if st.iteration >= self.total:
+                break
+            waited = time.perf_counter()
+        if stop_reason is not None and st.position < self.per_epoch:
+            share(d, st, rng_state(self.device))  # a resume goes on from this batch
+            self.saver.now(st, stop_reason)
+            return stop_reason
+        self._close_epoch()
+        share(d, st, rng_state(self.device))
+        self.saver.after_epoch(st, final=stop_reason is not None or st.iteration >= self.total,
+                               status=stop_reason)
+        if d.on:
+            dist.barrier()
+        return stop_reason
+
+    def _report(self, values: dict, stages: dict, t0: float) -> None:
+        st = self.st
+        self.it_times.append(time.perf_counter() - t0)
+        recent = self.it_times[-20:]
+        per_it = (time.perf_counter() - self.started) / max(1, len(self.it_times))
+        self.say({"event": "iter", "iteration": st.iteration, "total": self.total,
+                  "epoch": st.epoch + 1, "losses": values, "loss": sum(values.values()),
+                  "lr": self.opt.param_groups[0]["lr"],
+                  "images_per_s": self.cfg.batch_size * self.d.world / (sum(recent) / len(recent)),
+                  "eta_s": per_it * (self.total - st.iteration), "stages": stages})
+
+    def _close_epoch(self) -> None:
+        """The epoch's history entry (losses, the images each rank saw, validation)."""
+        st, d = self.st, self.d
+        st.epoch += 1
+        entry = {"epoch": st.epoch, "iteration": st.iteration,
+                 "losses": {k: float(np.mean(v)) for k, v in st.epoch_losses.items()},
+                 "lr": self.opt.param_groups[0]["lr"],
+                 "time": dt.datetime.now().isoformat(timespec="seconds"),
+                 "seen": gather_all(d, st.seen)}  # image ids each rank trained on, this epoch
+        st.position, st.seen, st.epoch_losses = 0, [], {}
+        if self.validation is not None and d.main:
+            self.say({"event": "validating", "epoch": st.epoch})
+            entry["val"] = self.validation()
+            self.say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
+        st.history.append(entry)
+
+
+def share(d, st: RunState, rng: dict) -> None:
+    """Every rank's random state and images of this epoch, on rank 0, which saves them."""
+    got = gather_all(d, (rng, list(st.seen)))
+    st.rng, st.seen_by_rank = [g[0] for g in got], [g[1] for g in got]
+
+
+def is_oom(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" \
+        or "out of memory" in str(e).lower()
+
+
+def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:
+    """The loss terms (and the gradient norm) as Python floats, in one transfer."""
+    parts = [v.detach().float() for v in losses.values()]
+    if norm is not None:
+        parts.append(norm.detach().float())
+    got = torch.stack(parts).tolist()
+    return dict(zip(losses, got)), (got[-1] if norm is not None else None)
+
+
+def nan_message(iteration: int, values: dict, cfg: TrainConfig, what: str = "loss") -> str:
+    last = C.last_path(cfg.out)
+    kept = f"the last good checkpoint is kept at {last}" if last.exists() else \
+        "no checkpoint had been written yet"
+    shown = ", ".join(f"{k}={v:.3g}" for k, v in values.items())
+    return (f"non-finite {what} at iteration {iteration} ({shown}); training stopped and {kept}. "
+            "Try a lower --lr (e.g. half) or a longer warm-up.")
