@@ -191,8 +191,8 @@ def test_scattered_label_ids_read_and_export_under_a_memory_limit(tmp_path):
 def test_the_library_leaves_pillows_bomb_guard_as_the_process_has_it():
     import subprocess
     import sys
-    code = ("import PIL.Image as I; d = I.MAX_IMAGE_PIXELS; import model.images, "
-            "model.sources, model.formats.mask_pngs, model.formats.labelme; "
+    code = ("import PIL.Image as I; d = I.MAX_IMAGE_PIXELS; import model.data.images, "
+            "model.formats.sources, model.formats.mask_pngs, model.formats.labelme; "
             "print(d is not None and I.MAX_IMAGE_PIXELS == d)")
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
