@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from model.about import program_name, version
 from model.cli.commands import add_commands, run
 from model.cli.train import add_train_command
+from model.cli.simulate import add_simulate_command
 
 AddCommand = Callable[[argparse._SubParsersAction], None]
 
@@ -24,6 +25,7 @@ def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(sub)
     add_train_command(sub)
+    add_simulate_command(sub)
     for add in extra:
         add(sub)
     return parser

@@ -1,0 +1,140 @@
+"""`main.py simulate`: how many actions a person needs to bring a COCO file's images
+to its ground truth from what MaskLoop offers (a predictions file, the model's
+predictions, or nothing), played by the simulated annotator (model/effort)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from model.cli.args import _float, check_writable, output_file, side, unit_interval
+from model.data.annotations import Dataset
+from model.data.coco import load_dataset, save_dataset
+from model.effort.annotator import ALSO_TAU, TAU
+from model.effort.dataset import DatasetEffort, simulate_dataset
+from model.effort.timings import seconds
+from model.errors import UsageError
+
+
+def iou_threshold(text: str) -> float:
+    v = _float(text)
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within (0, 1], got {v}")
+    return v
+
+
+def add_simulate_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate", help="count the actions a person needs to reach the ground truth",
+        description="Play MaskLoop's simulated annotator (accept 1, reject 1, class change 1, "
+                    "box 2, click 1, stroke 1, vertex 1) on every image of GT: predictions "
+                    "are matched to the ground truth, corrected with strokes until mask IoU "
+                    "reaches --iou, and missed objects drawn by box or polygon. Prints actions "
+                    "per instance and per image, at --iou and at 0.85.")
+    p.add_argument("gt", help="ground-truth COCO JSON")
+    p.add_argument("--predictions", default=None,
+                   help="what the tool offers: a COCO JSON of predictions (main.py predict's "
+                        "output), matched to GT's images by id and file name")
+    p.add_argument("--weights", default=None,
+                   help="a checkpoint .pt/.pth, coco or coco-v2: predicts GT's images when no "
+                        "--predictions is given, and answers the box -> mask route; without "
+                        "it the box route is the classical fallback (and no --predictions: "
+                        "the no-model cost)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--min-size", type=side, default=None, help="shorter side the model sees")
+    p.add_argument("--max-size", type=side, default=None, help="longer side cap")
+    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
+                   help="with --weights and no --predictions: drop detections below it")
+    p.add_argument("--images", default=None, help="image root of GT (default: its folder)")
+    p.add_argument("--iou", type=iou_threshold, default=TAU,
+                   help=f"mask IoU every object must reach (default {TAU})")
+    p.add_argument("--out", type=output_file, default=None,
+                   help="write the final masks as COCO, with GT's image and annotation ids")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _predictor(args: argparse.Namespace):
+    from model.net.devices import configure_cpu_threads
+    from model.net.predictor import Predictor
+    configure_cpu_threads(reserve=0)  # the entry point decides, as predict does
+    return Predictor(weights=args.weights, device=args.device,
+                     score_threshold=args.score_threshold, min_size=args.min_size,
+                     max_size=args.max_size)
+
+
+def _predict(gt: Dataset, predictor) -> Dataset:
+    """GT's images through predict's own code path (ids and file names kept)."""
+    from model.cli.predict import _predict_shard
+    from model.data.images import DEFAULT_MAX_PIXELS
+    out, skipped = _predict_shard(gt, gt.images, predictor,
+                                  argparse.Namespace(batch_size=1, max_pixels=DEFAULT_MAX_PIXELS))
+    if skipped:
+        print(f"warning: {skipped} image(s) could not be predicted: their objects are drawn "
+              "by hand", file=sys.stderr)
+    return out
+
+
+def _kinds(by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in by_kind.items() if n) or "none"
+
+
+def _table(effort: DatasetEffort, other: DatasetEffort | None, offered: str) -> str:
+    lines = [f"simulated annotator, {offered}; every object to mask IoU >= {effort.iou:g}"]
+    w = max([len("image")] + [len(r.file_name) for r in effort.per_image])
+    lines.append(f"{'image':<{w}}  {'objects':>7}  {'actions':>7}  {'per obj':>7}  by kind")
+    for r in effort.per_image:
+        e = r.effort
+        per = e.actions / e.instances if e.instances else 0.0
+        lines.append(f"{r.file_name:<{w}}  {e.instances:>7}  {e.actions:>7}  {per:>7.2f}  "
+                     f"{_kinds(e.tally.by_kind())}")
+    lines.append(f"{'total':<{w}}  {effort.instances:>7}  {effort.actions:>7}  "
+                 f"{effort.actions_per_instance:>7.2f}  {_kinds(effort.by_kind)}")
+    how = effort.how_counts()
+    lines.append("objects: " + (", ".join(f"{k} {n}" for k, n in how.items()) or "none"))
+    lines.append(f"actions per instance at IoU {effort.iou:g}: {effort.actions_per_instance:.2f}"
+                 f" ({effort.actions} actions, {effort.instances} instances); about "
+                 f"{seconds(effort.tally):.0f} s by published per-action timings")
+    if other is not None:
+        lines.append(f"actions per instance at IoU {other.iou:g}: "
+                     f"{other.actions_per_instance:.2f} ({other.actions} actions); about "
+                     f"{seconds(other.tally):.0f} s")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_writable(args.out)
+    gt = load_dataset(args.gt, args.images)
+    if not gt.images:
+        raise UsageError(f"{args.gt}: no images to simulate")
+    predictions = load_dataset(args.predictions) if args.predictions else None
+    predictor = _predictor(args) if args.weights else None
+    if predictions is None and predictor is not None:
+        predictions = _predict(gt, predictor)
+    box_to_mask = None
+    if predictor is not None:
+        from model.effort.routes import model_box_to_mask
+        box_to_mask = model_box_to_mask(predictor)
+    offered = (f"predictions {args.predictions}" if args.predictions else
+               f"predictions of {args.weights}" if predictor is not None else
+               "no model (every object drawn by hand)")
+    effort = simulate_dataset(gt, predictions, iou=args.iou, box_to_mask=box_to_mask)
+    other = None
+    if abs(args.iou - ALSO_TAU) > 1e-9:
+        other = simulate_dataset(gt, predictions, iou=ALSO_TAU, box_to_mask=box_to_mask)
+    if args.out is not None:
+        save_dataset(effort.final_dataset(gt), Path(args.out))
+    if args.json:
+        obj = effort.to_json()
+        obj["offered"] = offered
+        if other is not None:
+            obj["at_" + f"{ALSO_TAU:g}"] = other.summary()
+        print(json.dumps(obj))
+    else:
+        print(_table(effort, other, offered))
+    if args.out is not None:
+        print(f"wrote {args.out}: the final masks of {effort.instances} instance(s) on "
+              f"{len(effort.per_image)} image(s)", file=sys.stderr)
+    return 0

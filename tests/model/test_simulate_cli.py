@@ -1,0 +1,100 @@
+"""`main.py simulate`: the simulated annotator from the command line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_util
+from pycocotools.coco import COCO
+
+from model.cli.entry import main
+from model.data.synthetic import shapes_dataset
+
+
+@pytest.fixture()
+def gt(tmp_path):
+    return shapes_dataset(tmp_path / "set", n=2, size=72)
+
+
+def _predictions(gt, tmp_path, drop_last=True):
+    """The ground truth as predictions (scored), the last object missed."""
+    d = json.loads(gt.read_text())
+    anns = d["annotations"][:-1] if drop_last else d["annotations"]
+    for a in anns:
+        a["score"] = 0.9
+        a.pop("review", None)
+        a.pop("source", None)
+    d["annotations"] = anns
+    p = tmp_path / "pred.json"
+    p.write_text(json.dumps(d))
+    return p
+
+
+def test_json_has_the_figures(gt, tmp_path, capsys):
+    pred = _predictions(gt, tmp_path)
+    assert main(["simulate", str(gt), "--predictions", str(pred), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("instances", "actions", "actions_per_instance", "by_kind", "per_image"):
+        assert key in out
+    assert out["instances"] == 4
+    assert out["by_kind"]["accept"] == 3  # three perfect predictions, one drawn
+    assert out["actions"] == 3 + sum(out["per_image"][1]["per_instance"][1]["by_kind"].values())
+    assert out["actions_per_instance"] == pytest.approx(out["actions"] / 4)
+    assert [im["image_id"] for im in out["per_image"]] == [1, 2]
+    assert "at_0.85" in out and out["at_0.85"]["actions"] <= out["actions"]
+    assert isinstance(out["seconds"], float)
+
+
+def test_no_predictions_is_the_no_model_cost(gt, capsys):
+    assert main(["simulate", str(gt), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["by_kind"]["accept"] == 0 and out["actions"] >= 2 * out["instances"]
+    assert set(out["how"]) <= {"box", "polygon"}
+
+
+def test_text_report(gt, tmp_path, capsys):
+    pred = _predictions(gt, tmp_path)
+    assert main(["simulate", str(gt), "--predictions", str(pred)]) == 0
+    text = capsys.readouterr().out
+    assert "s0.png" in text and "s1.png" in text
+    assert "actions per instance at IoU 0.9" in text and "at IoU 0.85" in text
+
+
+def test_out_is_coco_with_the_ground_truths_ids(gt, tmp_path, capsys):
+    pred = _predictions(gt, tmp_path)
+    out = tmp_path / "final" / "final.json"
+    assert main(["simulate", str(gt), "--predictions", str(pred), "--out", str(out),
+                 "--json"]) == 0
+    truth, final = COCO(str(gt)), COCO(str(out))
+    assert sorted(final.getImgIds()) == sorted(truth.getImgIds())
+    assert sorted(final.getAnnIds()) == sorted(truth.getAnnIds())
+    for ann_id in truth.getAnnIds():
+        a, b = truth.anns[ann_id], final.anns[ann_id]
+        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
+        ma, mb = truth.annToMask(a).astype(bool), final.annToMask(b).astype(bool)
+        assert np.count_nonzero(ma & mb) / np.count_nonzero(ma | mb) >= 0.9
+        rle = final.annToRLE(b)
+        assert mask_util.area(rle) == np.count_nonzero(mb)
+
+
+def test_bad_input_is_one_error_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["simulate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(bad) in err and "Traceback" not in err
+
+
+def test_bad_predictions_name_their_file(gt, tmp_path, capsys):
+    bad = tmp_path / "pred.json"
+    bad.write_text(json.dumps([{"image_id": 1}]))
+    assert main(["simulate", str(gt), "--predictions", str(bad)]) == 2
+    assert str(bad) in capsys.readouterr().err
+
+
+def test_iou_out_of_range_is_a_usage_error(gt, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["simulate", str(gt), "--iou", "0"])
+    assert e.value.code == 2
+    assert "(0, 1]" in capsys.readouterr().err
