@@ -281,7 +281,7 @@ def plot(results: dict[str, list[Round]], path: Path) -> None:
     for j, name in enumerate(results):
         cv2.putText(img, name, (M + 150 * j, H + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     colors.get(name, (0, 0, 0)), 2)
-    cv2.putText(img, "round", (W - 30, H + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+    cv2.putText(img, "x: round", (2 * W - 90, H + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     cv2.imwrite(str(path), img)
 
 
@@ -332,12 +332,12 @@ def main(argv=None) -> int:
              f"{annotator_name()}; wall {time.perf_counter() - t0:.0f} s",
              f"round 0 (no model): {round0.actions} actions for {round0.instances} instances "
              f"= {round0.per_instance:.2f} per instance",
-             "| strategy | round | images | instances | actions | actions/instance | test segm AP |",
-             "|---|---|---|---|---|---|---|"]
-    for s, rs in results.items():
+             ]
+    for s, rs in results.items():  # one bullet per round (write_section writes a list)
         for r in rs[1:]:
-            lines.append(f"| {s} | {r.round} | {r.images} | {r.instances} | {r.actions} | "
-                         f"{r.per_instance:.2f} | {'-' if r.ap is None else f'{r.ap:.3f}'} |")
+            lines.append(f"{s} round {r.round}: {r.images} images, {r.instances} instances, "
+                         f"{r.actions} actions = {r.per_instance:.2f} per instance, test segm AP "
+                         f"{'-' if r.ap is None else f'{r.ap:.3f}'}")
     for s, rs in results.items():
         last = rs[-1]
         ratio = last.per_instance / round0.per_instance if round0.per_instance else None
