@@ -212,11 +212,13 @@ class Document(QObject):
         return any(rec.id in st.command(k).image_ids for k in range(st.count()))
 
     def apply_predictions(self, rec: ImageRecord, new: list[Instance], model_categories,
-                          model_id: str | None, dedup: bool = True) -> Merge:
+                          model_id: str | None, dedup: bool = True,
+                          attention: float | None = None) -> Merge:
         """New predictions replace the image's cached ones. Where a step refers to the
         image they are an undoable step of their own, so undo can never bring an old
         prediction back beside its fresh duplicate; elsewhere they are its base state."""
-        p = predictions_edit(self.dataset, rec, new, model_categories, model_id, dedup)
+        p = predictions_edit(self.dataset, rec, new, model_categories, model_id, dedup,
+                             attention)
         self.push(p.categories, record=False)
         self.push(p.instances, record=self.has_history(rec))
         return p.merge

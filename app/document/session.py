@@ -202,7 +202,8 @@ class Session(QObject):
         for entry in cache.images:
             raw_ids = [p["category_id"] for p in entry.entry["predictions"]]
             merge = self.doc.apply_predictions(entry.rec, entry.instances, cache.categories,
-                                               entry.model, dedup=dedup)
+                                               entry.model, dedup=dedup,
+                                               attention=entry.attention)
             if not merge.dropped and [i.category_id for i in merge.added] == raw_ids:
                 # unchanged since it was read: the next write reuses the entry as it was
                 self._cache_memo[entry.rec.id] = (gen.get(entry.rec.id, 0), entry.entry)
@@ -225,7 +226,8 @@ class Session(QObject):
             order.append(rec.id)
             if rec.id in changed or rec.id not in memo:
                 copy = ImageRecord(rec.id, rec.file_name, rec.width, rec.height,
-                                   prediction_model=rec.prediction_model)
+                                   prediction_model=rec.prediction_model,
+                                   attention=rec.attention)
                 fresh.append((doc.image_generation.get(rec.id, 0), copy,
                               [snap(i) for i in cached_of(rec)]))
         cats, path, self._cache_state = list(ds.categories), self.predictions_file(), doc.generation

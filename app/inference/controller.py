@@ -245,7 +245,8 @@ class InferenceController(QObject):
             self.predictionSkipped.emit(rec.id, why)
             return
         merge = self.doc.apply_predictions(rec, instances, self.info.categories,
-                                           self.info.model_id)
+                                           self.info.model_id,
+                                           attention=getattr(instances, "attention", None))
         self.predictionApplied.emit(rec.id, len(merge.added))
 
     def _on_failed(self, req: PredictRequest, message: str, oom: bool) -> None:

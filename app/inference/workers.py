@@ -340,6 +340,9 @@ class InferenceWorker(QueueWorker):
                 instances = self.predictor.predict_features(feats, cancel=cancel)
             else:
                 instances = self.predictor.predict(image, cancel=cancel)
+            if hasattr(instances, "mask_confidence"):  # a Predictor's (tests may fake one)
+                from model.effort.attention import attention
+                instances.attention = attention(instances, predictor=self.predictor, rgb=image)
             self.predicted.emit(req, instances, image.shape[:2])
         except Cancelled:
             pass

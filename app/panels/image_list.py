@@ -4,7 +4,12 @@ until shown; nothing is decoded), with a name filter and a review-state filter.
 Rows are in the dataset's order (a folder's is natural: img2 before img10; a COCO
 file keeps its own). A row is the state's colour, the file name and, right-aligned,
 the instance count and review state: a long name is elided in the middle, so the
-state and the name's end (its number, its extension) always stay visible."""
+state and the name's end (its number, its extension) always stay visible.
+
+Order: the dataset's, or the review queue (issue 20): the images the model is least
+sure of first, by the attention of their predictions (model/effort/attention.py), shown
+first in the detail ("0.42 · 3 · unreviewed"); images never predicted come last. The
+review keys walk whichever order is listed, so U follows the queue."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -23,6 +28,8 @@ STATE_COLOR = {"unreviewed": QColor(150, 150, 150), "in_progress": QColor(240, 1
                "done": QColor(60, 190, 90)}
 StateRole = Qt.UserRole + 1
 DetailRole = Qt.UserRole + 2  # "3 · in progress": drawn right-aligned, never elided
+AttentionRole = Qt.UserRole + 3  # the predictions' attention, 0..1, or None
+ORDERS = [("File order", ""), ("Needs attention", "attention")]
 GAP, MARGIN = 8, 4  # pixels between the name and the detail, and right of the detail
 MIN_NAME = 80  # pixels the name keeps before the count gives way (the state never does)
 
@@ -81,13 +88,19 @@ class ImageListModel(QAbstractListModel):
             return {DetailRole: "unreadable", Qt.DecorationRole: self._warning_icon(),
                     Qt.ToolTipRole: f"{rec.file_name} cannot be read:\n{problem}"}[role]
         if role == DetailRole:
-            return f"{len(self.doc.listed(rec))} · {STATE_LABEL[rec.status]}"
+            head = "" if rec.attention is None else f"{rec.attention:.2f} · "
+            return f"{head}{len(self.doc.listed(rec))} · {STATE_LABEL[rec.status]}"
+        if role == AttentionRole:
+            return rec.attention
         if role == Qt.DisplayRole:  # the whole row as text (type-ahead, accessibility)
             return f"{rec.file_name}  · {self.data(index, DetailRole)}"
         if role == Qt.DecorationRole:
             return STATE_COLOR[rec.status]
         if role == Qt.ToolTipRole:
-            return f"{rec.file_name}\n{STATE_LABEL[rec.status]}, {len(self.doc.listed(rec))} instances"
+            tip = f"{rec.file_name}\n{STATE_LABEL[rec.status]}, {len(self.doc.listed(rec))} instances"
+            if rec.attention is not None:
+                tip += f"\nattention {rec.attention:.2f} (1: the model is unsure)"
+            return tip
         if role == StateRole:
             return rec.status
         if role == Qt.UserRole:
@@ -187,6 +200,26 @@ class ImageFilter(QSortFilterProxyModel):
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         return row == self.pinned or self.matches(row)
 
+    def set_order(self, order: str) -> None:
+        """"" the dataset's order; "attention" the review queue, re-sorted as
+        predictions arrive (dynamicSortFilter)."""
+        if order == "attention":
+            self.sort(0, Qt.DescendingOrder)
+        else:
+            self.sort(-1)  # back to the source's order
+
+    @property
+    def queued(self) -> bool:
+        return self.sortColumn() == 0
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        """Attention, unknown lowest; ties keep the dataset's order (in the descending
+        queue the earlier row counts as the greater)."""
+        def key(idx: QModelIndex) -> tuple[float, int]:
+            a = idx.data(AttentionRole)
+            return (-1.0 if a is None else float(a), -idx.row())
+        return key(left) < key(right)
+
 
 class ImageListPanel(QWidget):
     rowActivated = Signal(int)  # dataset row
@@ -207,6 +240,12 @@ class ImageListPanel(QWidget):
         for label, value in [("All", ""), ("Unreviewed", "unreviewed"),
                              ("In progress", "in_progress"), ("Done", "done")]:
             self.state_combo.addItem(label, value)
+        self.order_combo = QComboBox()
+        self.order_combo.setObjectName("imageOrder")
+        self.order_combo.setToolTip("Needs attention: the images the model is least sure of "
+                                    "first (D, Q and U follow this order)")
+        for label, value in ORDERS:
+            self.order_combo.addItem(label, value)
         self.view = QListView()
         self.view.setObjectName("imageList")
         self.view.setModel(self.proxy)
@@ -219,6 +258,7 @@ class ImageListPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.state_combo)
+        top.addWidget(self.order_combo)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         self.empty_label = QLabel("No image matches the filter")
@@ -230,6 +270,7 @@ class ImageListPanel(QWidget):
         lay.addWidget(self.view)
         self.filter_edit.textChanged.connect(lambda _t: self._apply())
         self.state_combo.currentIndexChanged.connect(lambda _i: self._apply())
+        self.order_combo.currentIndexChanged.connect(self._order_changed)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         doc.currentChanged.connect(self._follow)
         doc.datasetReset.connect(self._on_reset)
@@ -272,6 +313,15 @@ class ImageListPanel(QWidget):
         if at < 0:
             return []
         return [self._dataset_row(r) for r in range(at + 1, min(at + 1 + count, n))]
+
+    def set_order(self, order: str) -> None:
+        """"" the dataset's order, "attention" the review queue."""
+        self.order_combo.setCurrentIndex(max(0, self.order_combo.findData(order)))
+
+    def _order_changed(self, _i: int) -> None:
+        self.proxy.set_order(self.order_combo.currentData())
+        if self.doc.row >= 0:
+            self._follow(self.doc.row)
 
     # ------------------------------------------------------------------ sync
     def _on_reset(self) -> None:

@@ -167,6 +167,7 @@ def batches_by_shape(ds: Dataset, recs: list[ImageRecord],
 
 def _predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tuple[Dataset, int]:
     """Predict these images; the output keeps their ids, file names, extra keys and order."""
+    from model.effort.attention import attention
     out = Dataset(categories=predictor.categories, image_root=src.image_root)
     bar = ProgressBar(len(recs), "predict")
     skipped = 0
@@ -189,14 +190,17 @@ def _predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tu
             if rec.size_known and (rec.height, rec.width) != (h, w):
                 print(f"\nwarning: {rec.file_name}: file is {w}x{h}, the COCO record says "
                       f"{rec.width}x{rec.height}; using the file's size", file=sys.stderr)
-            got[id(rec)] = (w, h, instances)
+            got[id(rec)] = (w, h, instances, attention(instances, predictor=predictor, rgb=img))
         bar.update(len(batch))
     for rec in recs:  # the input's order, whatever order the batches ran in
         if id(rec) not in got:
             continue
-        w, h, instances = got[id(rec)]
+        w, h, instances, new_attention = got[id(rec)]
         new = out.add_image(rec.file_name, w, h)
-        new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items() if k != "review"}
+        new.id, new.extra = rec.id, {k: v for k, v in rec.extra.items()
+                                     if k not in ("review", "attention")}
+        if new_attention is not None:  # the review queue's order
+            new.attention = new.extra["attention"] = new_attention
         for inst in instances:
             out.add_instance(new, inst)
     return out, skipped

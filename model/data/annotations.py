@@ -258,6 +258,7 @@ class ImageRecord:
     extra: dict = field(default_factory=dict)  # every key as loaded, in file order
     path_error: str | None = None  # set when file_name escapes the image root
     prediction_model: str | None = None  # model id of the cached predictions (never saved)
+    attention: float | None = None  # their review priority, 0..1 (model/effort/attention.py)
 
     @property
     def size_known(self) -> bool:

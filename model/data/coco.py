@@ -125,7 +125,7 @@ def dataset_from_json(data: dict, path: Path | None = None,
     for img in data["images"]:
         rec = ImageRecord(id=img["id"], file_name=img["file_name"], width=img["width"],
                           height=img["height"], status=img.get("review", "unreviewed"),
-                          extra=img)
+                          extra=img, attention=img.get("attention"))
         rec.path_error = unsafe_file_name(rec.file_name)
         if rec.path_error:
             warnings.append(f"image id {rec.id}: {rec.path_error}; it will not be opened")

@@ -60,6 +60,14 @@ def is_num(v: Any) -> bool:
 _NUMBER_TYPES = {int, float}
 
 
+def attention_problem(v: Any) -> str | None:
+    """Why a stored image attention (the review queue's priority, written by `predict`
+    and the prediction cache) is unusable: it must be a finite number in [0, 1]."""
+    if not is_num(v) or not 0.0 <= float(v) <= 1.0:
+        return f"'attention' must be a number in [0, 1], got {v!r}"
+    return None
+
+
 def bad_coords(values: list, size: tuple[int, int] | None) -> str | None:
     """Why x, y pairs are unusable: not finite, or far outside the image."""
     try:  # NaN and Infinity make the sum so; a 400-digit integer cannot become a float
@@ -163,6 +171,8 @@ class Validator:
             ok = False
         if img.get("review", "unreviewed") not in IMAGE_STATES:
             problems.append(f"{where}: 'review' must be one of {IMAGE_STATES}")
+        if "attention" in img and attention_problem(img["attention"]):
+            problems.append(f"{where}: {attention_problem(img['attention'])}")
         self.sizes[img["id"]] = (img["height"], img["width"]) if ok else None
 
     def category(self, cat: Any, i: int) -> None:

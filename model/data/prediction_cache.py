@@ -15,6 +15,7 @@ from pathlib import Path
 from model.data import masks as M
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.atomic import atomic_write_json
+from model.data.coco_validate import attention_problem
 from model.data.provenance import is_cached
 
 FORMAT = "maskloop-predictions/1"
@@ -56,8 +57,11 @@ def image_entry(ds: Dataset, rec: ImageRecord, cached: list[Instance | Snap]) ->
         else:
             seg = M.encode_rle(mask, offset, rec.height, rec.width)
         preds.append({"category_id": cat, "score": score, "model": model, "segmentation": seg})
-    return {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height,
-            "file": _image_stamp(ds, rec), "model": rec.prediction_model, "predictions": preds}
+    entry = {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height,
+             "file": _image_stamp(ds, rec), "model": rec.prediction_model, "predictions": preds}
+    if rec.attention is not None:
+        entry["attention"] = rec.attention
+    return entry
 
 
 def assemble(entries: list[dict], categories: list[Category]) -> dict:
@@ -96,6 +100,7 @@ class CachedImage:
     model: str
     instances: list[Instance]
     entry: dict  # as read: written back as it is while the image does not change
+    attention: float | None = None  # the predictions' review priority (None: not computed)
 
 
 @dataclass
@@ -148,5 +153,9 @@ def _parse(data: dict, ds: Dataset) -> Cache:
             inst = Instance.from_annotation(ann, h, w)
             inst.original = None  # a cached prediction, not the file's
             insts.append(inst)
-        images.append(CachedImage(rec, str(entry["model"]), insts, entry))
+        attention = entry.get("attention")
+        if attention is not None and attention_problem(attention):
+            raise ValueError("bad attention")
+        images.append(CachedImage(rec, str(entry["model"]), insts, entry,
+                                  None if attention is None else float(attention)))
     return Cache(cats, images, skipped)

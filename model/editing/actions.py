@@ -150,7 +150,8 @@ class Predictions:
 
 
 def predictions_edit(ds: Dataset, rec: ImageRecord, new: list[Instance],
-                     model_categories, model_id: str | None, dedup: bool = True) -> Predictions:
+                     model_categories, model_id: str | None, dedup: bool = True,
+                     attention: float | None = None) -> Predictions:
     """New predictions for one image: categories adopted by name, the cached
     predictions replaced, kept work untouched, duplicates of it dropped.
 
@@ -170,8 +171,8 @@ def predictions_edit(ds: Dataset, rec: ImageRecord, new: list[Instance],
     ops: list[Op] = list(_removals(rec, merge.removed))
     n = len(rec.instances)
     ops += [InsertOp(rec, inst, n + k) for k, inst in enumerate(merge.added)]
-    if rec.prediction_model != model_id:
-        ops.append(StampOp(rec, rec.prediction_model, model_id))
+    if rec.prediction_model != model_id or rec.attention != attention:
+        ops.append(StampOp(rec, rec.prediction_model, model_id, rec.attention, attention))
     n_cats = len(ds.categories)
     adopt = [CategoryOp(ds, None, c, n_cats + k) for k, c in enumerate(cats)]
     return Predictions(Edit("Adopt the model's classes", adopt, cache=True),

@@ -178,18 +178,21 @@ class StatusOp(Op):
 
 @dataclass(eq=False)
 class StampOp(Op):
-    """Which model made an image's cached predictions (None: never predicted)."""
+    """Which model made an image's cached predictions (None: never predicted), and
+    their review priority (the image list's Attention column shows it)."""
     rec: ImageRecord
     before: str | None
     after: str | None
+    attention_before: float | None = None
+    attention_after: float | None = None
 
     def apply(self) -> Change:
-        self.rec.prediction_model = self.after
-        return Change(self.rec)
+        self.rec.prediction_model, self.rec.attention = self.after, self.attention_after
+        return Change(self.rec, status=self.attention_before != self.attention_after)
 
     def revert(self) -> Change:
-        self.rec.prediction_model = self.before
-        return Change(self.rec)
+        self.rec.prediction_model, self.rec.attention = self.before, self.attention_before
+        return Change(self.rec, status=self.attention_before != self.attention_after)
 
 
 @dataclass(eq=False)

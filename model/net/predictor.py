@@ -28,6 +28,19 @@ from model.net.weights import LoadedWeights, ProgressFn, resolve_weights
 MASK_THRESHOLD = 0.5
 
 
+class Predictions(list):
+    """One image's Instances (a list, best score first) plus what thresholding throws
+    away: `mask_confidence[i]` is how far instance i's mask probabilities sit from 0.5
+    inside its mask (mean of 2p - 1 over the 28x28 head output where p > 0.5; 1 sure,
+    0 a coin toss). model/effort/attention.py turns it into the image's review priority;
+    `attention` is where a caller that computed that priority keeps it."""
+
+    def __init__(self, items=(), mask_confidence=()):
+        super().__init__(items)
+        self.mask_confidence: list[float] = list(mask_confidence)
+        self.attention: float | None = None
+
+
 class Predictor:
     """One Mask R-CNN in eval mode on one device.
 
@@ -129,12 +142,12 @@ class Predictor:
         t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
         return t.permute(2, 0, 1).float().div_(255.0)
 
-    def predict(self, rgb: np.ndarray, cancel: threading.Event | None = None) -> list[Instance]:
+    def predict(self, rgb: np.ndarray, cancel: threading.Event | None = None) -> Predictions:
         return self.predict_batch([rgb], cancel)[0]
 
     @torch.inference_mode()
     def predict_batch(self, images: list[np.ndarray],
-                      cancel: threading.Event | None = None) -> list[list[Instance]]:
+                      cancel: threading.Event | None = None) -> list[Predictions]:
         """Instances per image, best score first, masks cropped to their bbox."""
         if not images:
             return []
@@ -151,14 +164,14 @@ class Predictor:
             return self._heads(batch, features, sizes, cancel)
 
     @torch.inference_mode()
-    def predict_features(self, feats, cancel: threading.Event | None = None) -> list[Instance]:
+    def predict_features(self, feats, cancel: threading.Event | None = None) -> Predictions:
         """Predict from an image's features computed before (model/assist.py keeps them,
         so the image's box and click tools then cost only the heads)."""
         self._check(cancel)
         with self._autocast():
             return self._heads(feats.batch, feats.maps, [feats.original], cancel)[0]
 
-    def _heads(self, batch, features, sizes, cancel) -> list[list[Instance]]:
+    def _heads(self, batch, features, sizes, cancel) -> list[Predictions]:
         model = self.model
         proposals, _ = model.rpn(batch, features)
         self._check(cancel)
@@ -171,12 +184,27 @@ class Predictor:
             crops = paste_masks_cropped(det["masks"], boxes, h, w, MASK_THRESHOLD)
             scores = det["scores"].float().cpu().tolist()
             labels = det["labels"].cpu().tolist()
-            out = []
-            for (mask, offset), score, label in zip(crops, scores, labels):
+            confidence = mask_confidence(det["masks"])
+            out = Predictions()
+            for (mask, offset), score, label, conf in zip(crops, scores, labels, confidence):
                 cat = self.label_categories[label] if label < len(self.label_categories) else None
                 if cat is None or mask.size == 0:
                     continue  # an unmapped label (COCO 'N/A') or a mask under threshold
                 out.append(Instance(cat.id, mask, offset, score=score, source="model",
                                     review="unreviewed", model=self.model_id))
+                out.mask_confidence.append(conf)
             results.append(out)
         return results
+
+
+def mask_confidence(probs: torch.Tensor) -> list[float]:
+    """(N, 1, M, M) mask probabilities -> N confidences in [0, 1]: the mean of 2p - 1
+    where p > 0.5 (0 for a mask with no such pixel). Computed on the head's small
+    output, so it costs nothing beside the pasting."""
+    if probs.shape[0] == 0:
+        return []
+    p = probs.float().flatten(1)
+    inside = p > MASK_THRESHOLD
+    total = ((2 * p - 1) * inside).sum(1)
+    n = inside.sum(1).clamp(min=1)
+    return (total / n).clamp(0, 1).cpu().tolist()
