@@ -8,6 +8,7 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from shiboken6 import isValid
 
 from model.effort.rounds import COLUMNS, Round, cells, rounds, total
 
@@ -48,11 +49,11 @@ class RoundsPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(250)  # a burst of steps costs one refresh
         self._timer.timeout.connect(self.refresh)
-        doc.undo_stack.indexChanged.connect(lambda _i: self._later())
+        doc.undo_stack.indexChanged.connect(self._later)  # a bound slot: gone with the panel
         doc.datasetReset.connect(self._later)
 
-    def _later(self) -> None:
-        if self.isVisible():
+    def _later(self, *_args) -> None:
+        if isValid(self) and self.isVisible():
             self._timer.start()
 
     def showEvent(self, event) -> None:
