@@ -140,7 +140,9 @@ class EffortRecord:
             rec = recs.get(image_id)
             if rec is None or rec.file_name != img.file_name or img.empty:
                 continue
-            out.append(image_entry(image_id, img, rec))
+            entry = image_entry(image_id, img, rec)
+            if entry["actions"] or entry["instances"]:  # not only untracked touches
+                out.append(entry)
         return out
 
 
