@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
 from model.editing import vertices as V
 from model.editing.actions import reshape_edit
+from model.effort.actions import VERTEX
 
 from .items import SelectionItem
 from .tools import Tool, _pen
@@ -170,6 +171,7 @@ class VertexTool(Tool):
         for item in (self.path, self.handles):
             view.scene().addItem(item)
         self.active = False
+        self.moves = 0  # vertices dragged, inserted or removed since the last commit
         edit.doc.selectionChanged.connect(lambda _i: self.active and self.load())
         view.zoomChanged.connect(lambda _z: self.active and self._redraw())
 
@@ -201,6 +203,7 @@ class VertexTool(Tool):
         self.old = V.rings(inst.mask, inst.offset, self.tolerance) if inst is not None else []
         self.rings = [r.copy() for r in self.old]
         self.drag = None
+        self.moves = 0
         self._redraw()
 
     def _radius(self) -> float:
@@ -237,6 +240,7 @@ class VertexTool(Tool):
             self.rings[ring] = np.insert(self.rings[ring], at, p, axis=0)
             hit = (ring, at)
         self.drag = hit
+        self.moves += 1
         self._redraw()
         return True
 
@@ -260,6 +264,7 @@ class VertexTool(Tool):
         ring, k = hit
         if len(self.rings[ring]) > 3:  # a ring keeps three vertices
             self.rings[ring] = np.delete(self.rings[ring], k, axis=0)
+            self.moves += 1
             self.hover = None
             self._redraw()
 
@@ -269,7 +274,9 @@ class VertexTool(Tool):
             return False
         after = V.apply_rings(inst.mask, inst.offset, self.old, self.rings, rec.width,
                               rec.height)
-        self.edit._push(reshape_edit(rec, inst, after, "Edit vertices"), inst)
+        edit = reshape_edit(rec, inst, after, "Edit vertices")
+        edit.gestures = {VERTEX: max(1, self.moves)}  # each vertex moved, added or removed
+        self.edit._push(edit, inst)
         self.load()
         return True
 

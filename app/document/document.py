@@ -19,6 +19,7 @@ from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
 from model.data.provenance import is_cached, is_pristine
 from model.editing.review import Merge
+from model.effort.record import EffortRecord
 
 from .history import EditCommand
 
@@ -49,6 +50,9 @@ class Document(QObject):
         self.touched: set[int] = set()  # images whose data changed since the last save
         self.categories_touched = False
         self._unsaved = False  # a change the undo stack cannot see (a restored recovery file)
+        # the person's effort, kept in step with the history by run() (the Session
+        # loads and saves it); nobody else writes it
+        self.effort = EffortRecord()
         self._was_dirty = False
         self._rows: dict[int, int] = {}
         self._internal = False  # an index change we made ourselves
@@ -69,6 +73,7 @@ class Document(QObject):
         self.row = -1
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._unsaved = False
+        self.effort = EffortRecord()
         self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
         self.datasetReset.emit()
@@ -195,8 +200,15 @@ class Document(QObject):
         return True
 
     def run(self, edit: Edit, forward: bool) -> None:
-        """Apply or revert an edit and tell the views (EditCommand calls this)."""
-        changes = edit.apply() if forward else edit.revert()
+        """Apply or revert an edit and tell the views (EditCommand calls this). The
+        effort record sees a step before it is applied (the model's masks as they
+        were) and after it is reverted."""
+        if forward:
+            self.effort.note(edit, True)
+            changes = edit.apply()
+        else:
+            changes = edit.revert()
+            self.effort.note(edit, False)
         self.generation += 1
         for rec in edit.images:
             self.image_generation[rec.id] = self.generation

@@ -14,6 +14,7 @@ from model.data.annotations import ImageRecord, Instance
 from model.editing.ops import Edit, Op
 from model.editing.pixels import Rect
 from model.editing.strokes import Stroke, polygon_ops
+from model.effort.actions import REJECT, RELABEL, STROKE, VERTEX
 
 from .document import Document
 
@@ -141,7 +142,7 @@ class EditController(QObject):
         if not ops:  # a click that changed nothing leaves no trace
             return None
         edit = Edit("Erase stroke" if st.erase else "Brush stroke",
-                    self._stroke_ops + ops + [E.touch_status(st.rec)])
+                    self._stroke_ops + ops + [E.touch_status(st.rec)], gestures={STROKE: 1})
         self._push(edit, st.target)
         return edit
 
@@ -162,7 +163,7 @@ class EditController(QObject):
         if not changed:
             return None
         edit = Edit("Subtract polygon" if subtract else "Add polygon",
-                    ops + changed + [E.touch_status(rec)])
+                    ops + changed + [E.touch_status(rec)], gestures={VERTEX: len(points)})
         self._push(edit, target)
         return edit
 
@@ -170,14 +171,20 @@ class EditController(QObject):
     def delete_selected(self) -> None:
         rec = self.doc.current
         if rec is not None and self.doc.selection:
-            self._push(E.delete_edit(rec, list(self.doc.selection)))
+            edit = E.delete_edit(rec, list(self.doc.selection))
+            edit.gestures = {REJECT: len(self.doc.selection)}  # a deletion rejects each one
+            self._push(edit)
 
     def relabel_or_choose(self, category_id: int) -> None:
         """Relabel the selection, or set the class for new instances when none."""
         rec = self.doc.current
         if rec is not None and self.doc.selection:
             name = self.doc.dataset.category_names().get(category_id, str(category_id))
-            self._push(E.relabel_edit(rec, list(self.doc.selection), category_id, name))
+            edit = E.relabel_edit(rec, list(self.doc.selection), category_id, name)
+            n = sum(1 for op in edit.ops if getattr(op, "name", None) == "category_id")
+            if n:
+                edit.gestures = {RELABEL: n}
+            self._push(edit)
         else:
             self.set_category(category_id, chosen=True)
 

@@ -20,6 +20,7 @@ from model.data.annotations import Dataset, ImageRecord
 from model.data.atomic import atomic_write_json
 from model.data.coco import load_dataset, save_dataset
 from model.data.images import image_set
+from model.effort import store as effort_store
 from model.data.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                          write_cache_json)
 from model.formats.sources import DEFAULT_ANNOTATIONS, open_path
@@ -123,6 +124,7 @@ class Session(QObject):
         self.coco_path = ds.path
         self._disk = file_stamp(self.coco_path)
         self.doc.set_dataset(ds)
+        self._load_effort()
         restored = self._restore_predictions()
         # a dataset is millions of long-lived objects: out of the cyclic GC's full walks,
         # which would otherwise pause the window for tens of ms again and again
@@ -182,6 +184,7 @@ class Session(QObject):
             p.unlink(missing_ok=True)
         self._autosaved_state = self._state()
         self.write_predictions(force=True)
+        self._write_effort()
         self.writer.wait()
         if old_cache != self.predictions_file():  # a first save moves the cache beside it
             old_cache.unlink(missing_ok=True)
@@ -189,6 +192,28 @@ class Session(QObject):
 
     def _state(self) -> tuple:
         return (self.doc.generation, self.doc.dirty)
+
+    # ------------------------------------------------------------------ effort
+    def effort_file(self) -> Path | None:
+        """The saved dataset's effort record (model/effort/store.py); none before a save."""
+        return None if self.coco_path is None else effort_store.effort_file(self.coco_path)
+
+    def _load_effort(self) -> None:
+        """The effort recorded up to the last save; a bad file is said, never fatal."""
+        path = self.effort_file()
+        if path is None:
+            return
+        entries, warning = effort_store.read(path)
+        if warning:
+            self.message.emit(f"warning: {warning}")
+        self.doc.effort = effort_store.record_from(entries, self.doc.dataset)
+
+    def _write_effort(self) -> None:
+        """Beside the saved file, in step with it (a failure is said; the data is saved)."""
+        try:
+            effort_store.write(self.effort_file(), self.doc.effort, self.doc.dataset)
+        except (OSError, ValueError) as e:
+            self.writeFailed.emit(f"Writing the effort record failed: {e}")
 
     # --------------------------------------------------------- prediction cache
     def _restore_predictions(self, dedup: bool = False) -> int:
@@ -340,6 +365,7 @@ class Session(QObject):
         restored, missing = recovery.apply(base, saved)
         base.path = self.coco_path
         self.doc.set_dataset(base)
+        self._load_effort()
         self._restore_predictions(dedup=True)
         self.doc.mark_unsaved(restored, categories=True)
         self._autosaved_state = self._state()

@@ -14,6 +14,7 @@ from model.editing.ops import CategoryOp, Edit, InsertOp, RemoveOp
 from model.net.from_boxes import filled, xyxy
 from model.editing.actions import reshape_edit, touch_status
 from model.editing.review import adopt_categories
+from model.effort.actions import ACCEPT, BOX, CLICK
 
 from ..document.document import Document
 from ..document.editor import EditController
@@ -34,6 +35,7 @@ class AssistController(QObject):
         self.candidates: dict[int, list[Instance]] = {}  # image id -> detections, best first
         self._pending_click: tuple | None = None
         self.offer: tuple[int, list[Instance], int] | None = None  # image id, hits, index
+        self.clicks = 0  # clicks (and Tabs) that led to the offer shown
         self._fill_left = 0
         inference.worker.assisted.connect(self._on_assisted)
         inference.modelReady.connect(lambda _i: self.forget())
@@ -97,8 +99,9 @@ class AssistController(QObject):
             return
         if req.target is not None:
             if any(i is req.target for i in rec.instances):
-                self.doc.push(reshape_edit(rec, req.target, (bm.mask, bm.offset),
-                                           "Box to mask"))
+                edit = reshape_edit(rec, req.target, (bm.mask, bm.offset), "Box to mask")
+                edit.gestures = {BOX: 1}
+                self.doc.push(edit)
             return
         ds, ops = self.doc.dataset, []
         cat = req.category_ids[0]
@@ -111,7 +114,7 @@ class AssistController(QObject):
             cat, ops = self.editor.new_class()
         inst = Instance(cat, bm.mask, bm.offset, source="human", id=ds.new_annotation_id())
         self.doc.push(Edit("Box to mask", ops + [InsertOp(rec, inst, len(rec.instances)),
-                                                 touch_status(rec)]))
+                                                 touch_status(rec)], gestures={BOX: 1}))
         self.doc.select(inst)
 
     # ------------------------------------------------------------------ click
@@ -139,12 +142,14 @@ class AssistController(QObject):
             self.cancel_offer()
             return
         self.offer = (rec.id, hits, 0)
+        self.clicks += 1
         self._show_offer()
 
     def cycle(self) -> None:
         if self.offer is not None:
             image_id, hits, k = self.offer
             self.offer = (image_id, hits, (k + 1) % len(hits))
+            self.clicks += 1
             self._show_offer()
 
     def _show_offer(self) -> None:
@@ -171,13 +176,16 @@ class AssistController(QObject):
                         review="accepted", score=inst.score,
                         model=inst.model or self.inference.info.model_id,
                         id=ds.new_annotation_id())
+        clicks = max(1, self.clicks)
         self.cancel_offer()
         self.doc.push(Edit("Click to segment", ops + [InsertOp(rec, made, len(rec.instances)),
-                                                      touch_status(rec)]))
+                                                      touch_status(rec)],
+                           gestures={CLICK: clicks, ACCEPT: 1}))
         self.doc.select(made)
         return True
 
     def cancel_offer(self) -> None:
+        self.clicks = 0
         if self.offer is not None:
             self.offer = None
             self.offerChanged.emit(None)

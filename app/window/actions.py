@@ -149,6 +149,9 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionOpenCheckpoint", "Open &checkpoint…", "Model", (),
       "Use a fine-tuned checkpoint (.pt) or a torchvision state_dict (.pth)"),
     S("versions_menu", "Model &versions", "Model"),
+    A("actionRounds", "&Rounds: effort per model version", "Model", (),
+      "Images, accepted, edited, rejected and drawn instances, and actions per instance, "
+      "for each model version you reviewed", checkable=True),
     A("actionZoomIn", "Zoom &in", "View", ("+", "=", "Ctrl++", "Ctrl+="),
       "Zoom in about the centre of the view"),
     A("actionZoomOut", "Zoom &out", "View", ("-", "Ctrl+-"),

@@ -18,6 +18,7 @@ from ..notify import Notifier
 from ..panels.display_panel import DisplayPanel
 from ..panels.image_list import ImageListPanel
 from ..panels.instance_list import InstanceTable
+from ..panels.rounds import RoundsPanel
 from ..settings import Settings
 from ..training.controller import FineTuneController
 from ..training.widgets import TrainingPanel
@@ -111,8 +112,12 @@ class MainWindow(QMainWindow):
                                        Qt.RightDockWidgetArea, visible=False)
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
+        self.rounds_panel = RoundsPanel(
+            self.doc, lambda: [v["name"] for v in self.finetune.versions()])
+        self.rounds_dock = self._dock("Rounds", "roundsDock", self.rounds_panel,
+                                      Qt.RightDockWidgetArea, visible=False)
         # one tab group under the instance list, so opening one never squeezes the list
-        for dock in (self.history_dock, self.training_dock):
+        for dock in (self.history_dock, self.training_dock, self.rounds_dock):
             self.tabifyDockWidget(self.docks[2], dock)
         self.docks[2].raise_()
         view = self.menus["View"]
@@ -186,6 +191,8 @@ class MainWindow(QMainWindow):
         self.canvas.tab_step = self.instance_table.tab_step = tab_step
         a["actionHistory"].toggled.connect(self.history_dock.setVisible)
         self.history_dock.visibilityChanged.connect(a["actionHistory"].setChecked)
+        a["actionRounds"].toggled.connect(self.rounds_dock.setVisible)
+        self.rounds_dock.visibilityChanged.connect(a["actionRounds"].setChecked)
         a["actionCancelTraining"].setEnabled(False)
         self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
         self.finetune.runningChanged.connect(self._on_training_running)

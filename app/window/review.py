@@ -12,9 +12,22 @@ from typing import Iterable, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from model.editing.actions import review_edit, status_edit
+from model.editing.ops import AttrOp, Edit
 from model.editing.review import next_to_review
+from model.effort.actions import ACCEPT, REJECT
 
 from ..document.document import Document
+
+
+def decisions(edit: Edit, review: str) -> Edit:
+    """Tag a review edit with its gestures: one accept or reject per instance decided
+    (each one a person looked at and judged), as the simulated annotator counts them."""
+    kind = {"accepted": ACCEPT, "rejected": REJECT}.get(review)
+    n = sum(1 for op in edit.ops if isinstance(op, AttrOp) and op.name == "review"
+            and op.after == review)
+    if kind is not None and n:
+        edit.gestures = {kind: n}
+    return edit
 
 
 class ImageOrder(Protocol):
@@ -50,7 +63,7 @@ class ReviewController(QObject):
         if not chosen:  # nothing selected: go to the first instance to review
             self._next(None)
             return
-        self.doc.push(review_edit(rec, chosen, review))
+        self.doc.push(decisions(review_edit(rec, chosen, review), review))
         self._next(chosen[-1])
 
     def toggle_hidden(self) -> None:
@@ -76,7 +89,8 @@ class ReviewController(QObject):
         rec = self.doc.current
         if rec is None:
             return
-        self.doc.push(status_edit(rec, rec.status != "done", self.doc.drawn(rec)))
+        self.doc.push(decisions(status_edit(rec, rec.status != "done", self.doc.drawn(rec)),
+                                "accepted"))
         if rec.status == "done":
             self.next_unreviewed()
 

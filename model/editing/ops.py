@@ -230,11 +230,14 @@ class Edit:
     """One user action (or one prediction result): ops applied in order.
 
     `cache` marks an edit that only touches cached predictions: it never makes the
-    dataset unsaved, since the COCO file does not hold the cache.
+    dataset unsaved, since the COCO file does not hold the cache. `gestures` is the
+    person's work it stands for, by action kind (model/effort/actions.py), so the
+    effort record follows the undo history exactly.
     """
     text: str
     ops: list[Op] = field(default_factory=list)
     cache: bool = False
+    gestures: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ops = [op for op in self.ops if op is not None]

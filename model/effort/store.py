@@ -1,0 +1,198 @@
+"""The effort record on disk: `.maskloop/<coco stem>.effort.json` beside the COCO file
+(never in it: effort is about the person's work, not the data), written atomically when
+the dataset is saved, so it always describes the saved file.
+
+Reading validates every number (finite, non-negative integers; IoUs in [0, 1]) and
+every name; an entry that does not fit is skipped and said in one warning naming the
+file, never fatal: the record is a measurement, and the data must still open.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from model.data import masks as M
+from model.data.annotations import Dataset
+from model.data.atomic import atomic_write_json
+from model.effort.actions import KINDS, Tally
+from model.effort.record import MODEL, ORIGINS, OUTCOMES, EffortRecord, ImageEffort, Touched
+
+FORMAT = "maskloop-effort/1"
+STATE_DIR = ".maskloop"  # the dataset's state folder (the app's Session uses the same)
+NAME = "effort.json"
+
+
+def effort_file(coco_path: Path) -> Path:
+    """Where the effort of the dataset saved at coco_path is kept."""
+    coco_path = Path(coco_path)
+    return coco_path.parent / STATE_DIR / f"{coco_path.stem}.{NAME}"
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 53
+
+
+def _iou(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+        and 0.0 <= v <= 1.0
+
+
+# ------------------------------------------------------------------------- writing
+
+def to_json(entries: list[dict]) -> dict:
+    """record.image_entry dicts as the file holds them (model masks as compressed RLE)."""
+    images = []
+    for e in entries:
+        insts = []
+        for item in e["instances"]:
+            item = dict(item)
+            mm = item.pop("model_mask", None)
+            if mm is not None and e["width"] and e["height"]:
+                item["model_mask"] = M.encode_rle(mm[0], mm[1], e["height"], e["width"])
+            insts.append(item)
+        images.append({**e, "instances": insts})
+    return {"format": FORMAT, "images": images}
+
+
+def write(path: Path, record: EffortRecord, ds: Dataset) -> dict:
+    """Write the record as the saved dataset makes it; what is written is read back
+    first (a file MaskLoop cannot read must never replace one it could)."""
+    doc = to_json(record.outcomes(ds))
+    _entries, problems = parse(json.loads(json.dumps(doc)))
+    if problems:
+        raise ValueError(f"{path}: the effort record to write does not validate: {problems[0]}")
+    atomic_write_json(path, doc)
+    return doc
+
+
+# ------------------------------------------------------------------------- reading
+
+def _instance(item, width: int, height: int) -> tuple[dict | None, str | None]:
+    if not isinstance(item, dict):
+        return None, "an instance that is not an object"
+    if not _count(item.get("id")):
+        return None, f"instance id {item.get('id')!r} is not a non-negative integer"
+    if not isinstance(item.get("version"), str):
+        return None, f"instance {item['id']}: version is not a string"
+    if item.get("origin") not in ORIGINS:
+        return None, f"instance {item['id']}: origin {item.get('origin')!r} is not one of " \
+                     f"{', '.join(ORIGINS)}"
+    if item.get("outcome") not in OUTCOMES:
+        return None, f"instance {item['id']}: outcome {item.get('outcome')!r} is not one of " \
+                     f"{', '.join(OUTCOMES)}"
+    out = {k: item[k] for k in ("id", "version", "origin", "outcome")}
+    if "iou" in item:
+        if not _iou(item["iou"]):
+            return None, f"instance {item['id']}: iou {item['iou']!r} is not a number in [0, 1]"
+        out["iou"] = float(item["iou"])
+    if item.get("model_mask") is not None:
+        try:
+            out["model_mask"] = M.decode_segmentation(item["model_mask"], height, width)
+        except Exception as e:  # a mask that does not decode: the entry is not usable
+            return None, f"instance {item['id']}: model_mask does not decode ({e})"
+    return out, None
+
+
+def _image(e) -> tuple[dict | None, str | None]:
+    if not isinstance(e, dict):
+        return None, "an image entry that is not an object"
+    for k in ("id", "width", "height"):
+        if not _count(e.get(k)):
+            return None, f"image {k} {e.get(k)!r} is not a non-negative integer"
+    if not isinstance(e.get("file_name"), str):
+        return None, f"image {e['id']}: file_name is not a string"
+    actions = e.get("actions", {})
+    if not isinstance(actions, dict):
+        return None, f"image {e['id']}: actions is not an object"
+    clean: dict[str, dict[str, int]] = {}
+    for version, kinds in actions.items():
+        if not isinstance(kinds, dict):
+            return None, f"image {e['id']}: actions of {version!r} is not an object"
+        for kind, n in kinds.items():
+            if kind not in KINDS:
+                return None, f"image {e['id']}: unknown action kind {kind!r}"
+            if not _count(n):
+                return None, f"image {e['id']}: {kind} count {n!r} is not a non-negative " \
+                             "integer"
+        clean[version] = dict(kinds)
+    items = e.get("instances", [])
+    if not isinstance(items, list):
+        return None, f"image {e['id']}: instances is not a list"
+    insts = []
+    for item in items:
+        inst, why = _instance(item, e["width"], e["height"])
+        if why is not None:
+            return None, f"image {e['id']}: {why}"
+        insts.append(inst)
+    return {"id": e["id"], "file_name": e["file_name"], "width": e["width"],
+            "height": e["height"], "actions": clean, "instances": insts}, None
+
+
+def _is_record(doc) -> bool:
+    return isinstance(doc, dict) and doc.get("format") == FORMAT \
+        and isinstance(doc.get("images"), list)
+
+
+def parse(doc) -> tuple[list[dict], list[str]]:
+    """The valid image entries of a file's content, and what was wrong with the rest."""
+    if not _is_record(doc):
+        return [], [f"not a MaskLoop effort record (format {FORMAT!r} with a list of images)"]
+    entries, problems = [], []
+    for e in doc["images"]:
+        entry, why = _image(e)
+        if why is None:
+            entries.append(entry)
+        else:
+            problems.append(why)
+    return entries, problems
+
+
+def read(path: Path) -> tuple[list[dict], str | None]:
+    """A file's valid entries and one warning line naming it (None: all well). A file
+    that does not exist is no record yet, not a problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], None
+    except (OSError, UnicodeDecodeError) as e:
+        return [], f"{path}: the effort record cannot be read ({e}); it is ignored"
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except ValueError as e:
+        return [], f"{path}: the effort record is not valid JSON ({e}); it is ignored"
+    entries, problems = parse(doc)
+    if not problems:
+        return entries, None
+    if not _is_record(doc):
+        return [], f"{path}: {problems[0]}; it is ignored"
+    return entries, (f"{path}: {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} of "
+                     f"the effort record skipped (first: {problems[0]})")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number this file may hold")
+
+
+def record_from(entries: list[dict], ds: Dataset) -> EffortRecord:
+    """The record to go on with, from a file's entries: images matched by id and file
+    name (an entry for another image is dropped), each instance touched once already,
+    so nothing done in this session's undo history can take it away."""
+    names = {rec.id: rec.file_name for rec in ds.images}
+    record = EffortRecord()
+    for e in entries:
+        if names.get(e["id"]) != e["file_name"]:
+            continue
+        img = ImageEffort(e["file_name"], e["width"], e["height"])
+        for version, kinds in e["actions"].items():
+            tally = Tally()
+            for kind, n in kinds.items():
+                if n:
+                    tally.add(kind, n)
+            img.actions[version] = tally
+        for item in e["instances"]:
+            mm = item.get("model_mask") if item["origin"] == MODEL else None
+            img.touched[item["id"]] = Touched(item["version"], item["origin"], mm)
+        record.images[e["id"]] = img
+    return record
