@@ -28,7 +28,7 @@ from model.net.build import build_model, fit_state, infer_norm, load_state
 from model.net.devices import configure_cpu_threads
 from model.training.distributed import any_rank, gather_all, init_distributed
 from model.errors import TrainingError, UsageError
-from model.metrics.evaluate import evaluate
+from model.metrics.per_class import evaluate_report
 from model.data.masks import encode_rle
 from model.net.predictor import Predictor
 from model.net.sizes import size_problem
@@ -163,7 +163,8 @@ def lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
 # -------------------------------------------------------------------------- validation
 
 def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, read) -> dict:
-    """COCOeval bbox/segm of the model on the held-out images (through evaluate.py)."""
+    """COCOeval bbox/segm of the model on the held-out images, with the per-class figures,
+    PR curves and confusion matrix of the same evaluation (model/metrics/per_class.py)."""
     m = model.module if hasattr(model, "module") else model
     was_training = m.training
     m.eval()
@@ -181,7 +182,7 @@ def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, re
                 results.append({"image_id": rec.id, "category_id": inst.category_id,
                                 "segmentation": encode_rle(inst.mask, inst.offset, h, w),
                                 "bbox": inst.bbox, "score": inst.score})
-        return evaluate(gt, results)
+        return evaluate_report(gt, results)
     finally:
         m.train(was_training)
 
@@ -450,7 +451,10 @@ def _end_epoch(st: RunState, opt, d, say: Emit, val: tuple | None) -> None:
     st.position, st.seen, st.epoch_losses = 0, [], {}
     if val is not None and d.main:
         say({"event": "validating", "epoch": st.epoch})
-        entry["val"] = validate(*val, trainset_read)
+        report = validate(*val, trainset_read)
+        entry["val"] = {t: report[t] for t in ("bbox", "segm")}
+        entry["val_per_class"] = report["per_class"]  # small: the curves stay in the report
+        st.val_report = dict(report, epoch=st.epoch, iteration=st.iteration, split="val")
         say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
     st.history.append(entry)
 

@@ -213,3 +213,27 @@ def test_cli_plots_into_a_file_is_a_usage_error(tmp_path, capsys):
     assert main(["evaluate", str(gt), str(pred), "--per-class", "--plots", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "a_file" in err
+
+
+@pytest.mark.slow
+def test_training_writes_the_val_report_beside_the_model(tmp_path):
+    """The per-class figures of a fine-tune come from its own validation, in the run's
+    folder, for the app's Evaluation dock."""
+    from model.data.synthetic import shapes_dataset
+    from model.net import checkpoint as C
+    from model.training.checkpoints import eval_path
+    from model.training.train import TrainConfig, run_training
+    coco = shapes_dataset(tmp_path / "shapes", n=5, size=64)
+    out = tmp_path / "run" / "model.pt"
+    run_training(TrainConfig(coco=coco, out=out, weights="none", iterations=1, min_size=64,
+                             max_size=64, workers=0, val_fraction=0.2, rois_per_image=64,
+                             warmup_iters=5, threads=2))
+    report = json.loads(eval_path(out).read_text())
+    assert eval_path(out).parent == out.parent
+    assert report["split"] == "val" and report["epoch"] == 1
+    assert set(report["per_class"]) == {"disc", "square"}
+    assert report["confusion"]["labels"] == ["disc", "square", "background"]
+    history = C.load(out)["history"][-1]
+    assert set(history["val"]) == {"bbox", "segm"}  # the history stays lean
+    assert history["val"]["segm"]["AP"] == report["segm"]["AP"]
+    assert set(history["val_per_class"]) == {"disc", "square"}
