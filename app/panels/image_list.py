@@ -18,8 +18,8 @@ from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize, QSort
                             Qt, Signal)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView,
-                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
-                               QWidget)
+                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from ..document.document import Document
 
@@ -168,6 +168,7 @@ class ImageFilter(QSortFilterProxyModel):
         self.text = ""
         self.state = ""
         self.pinned = -1  # dataset row listed whatever the filter says
+        self.image_ids: frozenset[int] | None = None  # an id filter (the Evaluation dock's)
 
     def set_filter(self, text: str, state: str) -> None:
         """A new filter, with no image pinned: the caller decides what is shown."""
@@ -181,7 +182,7 @@ class ImageFilter(QSortFilterProxyModel):
 
     @property
     def active(self) -> bool:
-        return bool(self.text or self.state)
+        return bool(self.text or self.state) or self.image_ids is not None
 
     def pin(self, row: int) -> None:
         """Pin another row; only the two rows concerned are filtered again."""
@@ -194,6 +195,9 @@ class ImageFilter(QSortFilterProxyModel):
     def matches(self, row: int) -> bool:
         idx = self.sourceModel().index(row, 0)
         if self.state and idx.data(StateRole) != self.state:
+            return False
+        if self.image_ids is not None and \
+                self.sourceModel().doc.dataset.images[row].id not in self.image_ids:
             return False
         return not self.text or self.text in idx.data(Qt.UserRole).lower()
 
@@ -266,6 +270,7 @@ class ImageListPanel(QWidget):
         self.empty_label.setEnabled(False)
         self.empty_label.setVisible(False)
         lay.addLayout(top)
+        self._build_id_filter(lay)
         lay.addWidget(self.empty_label)
         lay.addWidget(self.view)
         self.filter_edit.textChanged.connect(lambda _t: self._apply())
@@ -274,6 +279,30 @@ class ImageListPanel(QWidget):
         self.view.selectionModel().currentChanged.connect(self._on_current)
         doc.currentChanged.connect(self._follow)
         doc.datasetReset.connect(self._on_reset)
+
+    # ------------------------------------------------------------ id filter
+    def _build_id_filter(self, lay: QVBoxLayout) -> None:
+        """A chip that names the id filter (what a dock asked for) with a button to clear it."""
+        self.id_filter_bar = QWidget()
+        row = QHBoxLayout(self.id_filter_bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.id_filter_label = QLabel()
+        self.id_filter_label.setObjectName("imageIdFilter")
+        clear = QToolButton(text="×", toolTip="Show all images again")
+        clear.setObjectName("clearImageIdFilter")
+        clear.clicked.connect(lambda: self.set_image_filter(None))
+        row.addWidget(self.id_filter_label, 1)
+        row.addWidget(clear)
+        self.id_filter_bar.setVisible(False)
+        lay.addWidget(self.id_filter_bar)
+
+    def set_image_filter(self, ids, label: str = "") -> None:
+        """List only the images with these ids (None: every image), named by `label`."""
+        self.proxy.image_ids = None if ids is None else frozenset(ids)  # _apply refilters
+        self.id_filter_label.setText(f"{label} ({len(ids)} image(s))" if ids is not None else "")
+        self.id_filter_label.setToolTip(label)
+        self.id_filter_bar.setVisible(ids is not None)
+        self._apply()
 
     # ------------------------------------------------------------ navigation
     # The review keys (D, Q, U, M) and the prefetch follow the listed order: with a
@@ -333,6 +362,8 @@ class ImageListPanel(QWidget):
         self.filter_edit.blockSignals(False)
         self.state_combo.blockSignals(False)
         self._last_row = -1
+        self.proxy.image_ids = None  # ids of another dataset's images
+        self.id_filter_bar.setVisible(False)
         self._apply(choose=False)
 
     def _apply(self, choose: bool = True) -> None:

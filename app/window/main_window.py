@@ -16,11 +16,13 @@ from ..inference.selection import ModelSelection
 from ..inference.workers import default_factory
 from ..notify import Notifier
 from ..panels.display_panel import DisplayPanel
+from ..panels.evaluation import EvaluationPanel
 from ..panels.image_list import ImageListPanel
 from ..panels.instance_list import InstanceTable
 from ..panels.rounds import RoundsPanel
 from ..settings import Settings
 from ..training.controller import FineTuneController
+from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars
 from .edit_tools import EditTools
@@ -116,13 +118,19 @@ class MainWindow(QMainWindow):
             self.doc, lambda: [v["name"] for v in self.finetune.versions()])
         self.rounds_dock = self._dock("Rounds", "roundsDock", self.rounds_panel,
                                       Qt.RightDockWidgetArea, visible=False)
+        self.evaluation_panel = EvaluationPanel()
+        self.evaluation_dock = self._dock("Evaluation", "evaluationDock", self.evaluation_panel,
+                                          Qt.RightDockWidgetArea, visible=False)
+        self.evaluation = EvaluationController(self.evaluation_panel, self.image_panel,
+                                               self.finetune)
         # one tab group under the instance list, so opening one never squeezes the list
-        for dock in (self.history_dock, self.training_dock, self.rounds_dock):
+        for dock in (self.history_dock, self.training_dock, self.rounds_dock,
+                     self.evaluation_dock):
             self.tabifyDockWidget(self.docks[2], dock)
         self.docks[2].raise_()
         view = self.menus["View"]
         view.addSeparator()
-        for dock in self.docks:
+        for dock in self.docks + [self.evaluation_dock]:
             view.addAction(dock.toggleViewAction())
 
     def _build_status_bar(self) -> None:

@@ -32,16 +32,31 @@ def _err(msg: str) -> None:
 # -------------------------------------------------------------------------- evaluate
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.plots is not None:
+        args.per_class = True  # the plots are of the per-class figures
+        if Path(args.plots).exists() and not Path(args.plots).is_dir():
+            raise UsageError(f"{args.plots}: --plots needs a folder, and this is a file")
     gt = load_dataset(args.gt, args.images)
     results = load_predictions(Path(args.pred), gt)
     if iou_types(results) == ("bbox",):
         print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
               "(polygons or RLE)", file=sys.stderr)
-    metrics = evaluate(gt, results)
+    if not args.per_class:
+        metrics = evaluate(gt, results)
+        print(json.dumps(metrics) if args.json else format_table(metrics))
+        return 0
+    from model.metrics.per_class import evaluate_report, format_per_class
+    report = evaluate_report(gt, results, args.confusion_score)
+    written = []
+    if args.plots is not None:
+        from model.metrics.plots import write_plots
+        written = write_plots(report, Path(args.plots))
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(report))
     else:
-        print(format_table(metrics))
+        print(format_table(report) + "\n\n" + format_per_class(report))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -128,6 +143,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pred", help="predictions: a COCO JSON with scores or a results list")
     p.add_argument("--images", default=None, help="image root of GT (only to read sizes)")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.add_argument("--per-class", action="store_true",
+                   help="also AP, AP50 and AP75 per class, PR curves and a confusion matrix")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="write pr_bbox.png, pr_segm.png and confusion.png into DIR (implies "
+                        "--per-class)")
+    p.add_argument("--confusion-score", type=unit_interval, default=0.5, metavar="T",
+                   help="predictions scored T or above enter the confusion matrix "
+                        "(default 0.5)")
     p.set_defaults(func=cmd_evaluate)
 
     from model.formats.export import ALIASES, DESCRIPTIONS, EXPORT_FORMATS

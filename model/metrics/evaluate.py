@@ -135,37 +135,56 @@ def iou_types(results: list[dict]) -> tuple[str, ...]:
     return ("bbox",)
 
 
-def _stats(coco_gt: COCO, results: list[dict], iou_type: str) -> dict:
-    if not results:
-        return {m: 0.0 for m in METRICS}
+def run_cocoeval(coco_gt: COCO, results: list[dict], iou_type: str) -> COCOeval | None:
+    """COCOeval evaluated and accumulated (its eval['precision'] filled); None when no
+    result is of this type (segm of box-only results) or none is of a known image."""
     res = copy.deepcopy(results)
     if iou_type == "segm":
         res = [r for r in res if "segmentation" in r]
         for r in res:
             r.pop("bbox", None)  # else pycocotools takes the box area as the mask area
-    if not res:
-        return {m: None for m in METRICS}
     known = set(coco_gt.getImgIds())
     res = [r for r in res if r["image_id"] in known]
     if not res:
-        return {m: 0.0 for m in METRICS}
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(res)
         ev = COCOeval(coco_gt, coco_dt, iou_type)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    return ev
+
+
+def _stats(ev: COCOeval | None, results: list[dict], iou_type: str) -> dict:
+    if ev is None:
+        # no results at all: nothing found, AP 0; results without masks: no segm AP
+        none = iou_type == "segm" and results and not any("segmentation" in r for r in results)
+        return {m: (None if none else 0.0) for m in METRICS}
     # COCOeval reports -1 where the ground truth has no object of that size
     return {m: (None if v < 0 else float(v)) for m, v in zip(METRICS, ev.stats[:6])}
+
+
+def evaluations(gt: Dataset, results: list[dict]) -> tuple[COCO, dict[str, COCOeval | None]]:
+    """The ground truth as pycocotools' COCO and one COCOeval per IoU type the results
+    allow (None: not evaluated): the summary and the per-class figures share them."""
+    coco_gt = gt_coco(gt)
+    allowed = iou_types(results)
+    return coco_gt, {t: run_cocoeval(coco_gt, results, t) if t in allowed else None
+                     for t in IOU_TYPES}
+
+
+def summary(evals: dict[str, COCOeval | None], results: list[dict]) -> dict:
+    allowed = iou_types(results)
+    return {t: _stats(evals[t], results, t) if t in allowed else {m: None for m in METRICS}
+            for t in IOU_TYPES}
 
 
 def evaluate(gt: Dataset, results: list[dict]) -> dict[str, dict[str, float | None]]:
     """{'bbox': {'AP': ..., ...}, 'segm': {...}}, values in [0, 1] (None: no such objects,
     or, for segm, box-only results)."""
-    coco_gt = gt_coco(gt)
-    allowed = iou_types(results)
-    return {t: _stats(coco_gt, results, t) if t in allowed else {m: None for m in METRICS}
-            for t in IOU_TYPES}
+    _coco, evals = evaluations(gt, results)
+    return summary(evals, results)
 
 
 def format_table(metrics: dict) -> str:

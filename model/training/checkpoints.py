@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from model.data.atomic import atomic_write_json
 from model.net import checkpoint as C
 from model.errors import WeightsError
 
@@ -36,6 +37,14 @@ class RunState:
     epoch_losses: dict = field(default_factory=dict)  # loss term -> values this epoch
     rng: list | None = None  # every rank's random state (train_rng.py), gathered to save
     seen_by_rank: list | None = None  # every rank's `seen`, gathered with rng
+    val_report: dict | None = None  # this epoch's evaluation report, written beside OUT
+
+
+def eval_path(out: Path) -> Path:
+    """The evaluation report of the model saved as OUT (its val split, per class): the
+    app's Evaluation dock reads it from the run's folder."""
+    out = Path(out)
+    return out.with_name(out.stem + ".eval.json")
 
 
 def restore(ck: dict, opt, sched, scaler, path: Path, rank: int, world: int,
@@ -105,6 +114,9 @@ class Checkpointer:
         due = final or time.perf_counter() - self.saved_at >= self.every_s
         if improved or due:
             self._write(st, best=improved or not self.has_val, last=due, status=status)
+        if improved and st.val_report is not None:  # the report of the model OUT holds
+            atomic_write_json(eval_path(self.out), st.val_report)
+        st.val_report = None
 
     def now(self, st, status: str) -> None:
         """The run stops here, inside an epoch (cancelled, or a non-finite loss): keep its

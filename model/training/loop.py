@@ -182,7 +182,10 @@ class Loop:
         st.position, st.seen, st.epoch_losses = 0, [], {}
         if self.validation is not None and d.main:
             self.say({"event": "validating", "epoch": st.epoch})
-            entry["val"] = self.validation()
+            report = self.validation()
+            entry["val"] = {k: report[k] for k in ("bbox", "segm")}
+            entry["val_per_class"] = report["per_class"]  # small: the curves stay in the report
+            st.val_report = dict(report, epoch=st.epoch, iteration=st.iteration, split="val")
             self.say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
         st.history.append(entry)
 

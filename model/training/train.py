@@ -28,7 +28,7 @@ from model.data.annotations import Dataset, ImageRecord
 from model.data.masks import encode_rle
 from model.errors import TrainingError, UsageError
 from model.formats.sources import open_path
-from model.metrics.evaluate import evaluate
+from model.metrics.per_class import evaluate_report
 from model.net import checkpoint as C
 from model.net.build import infer_norm
 from model.net.predictor import Predictor
@@ -130,7 +130,8 @@ def lr_factor(cfg: TrainConfig, total: int) -> Callable[[int], float]:
 # -------------------------------------------------------------------------- validation
 
 def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, read) -> dict:
-    """COCOeval bbox/segm of the model on the held-out images (through evaluate.py)."""
+    """COCOeval bbox/segm of the model on the held-out images, with the per-class figures,
+    PR curves and confusion matrix of the same evaluation (model/metrics/per_class.py)."""
     m = model.module if hasattr(model, "module") else model
     was_training = m.training
     m.eval()
@@ -148,7 +149,7 @@ def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, re
                 results.append({"image_id": rec.id, "category_id": inst.category_id,
                                 "segmentation": encode_rle(inst.mask, inst.offset, h, w),
                                 "bbox": inst.bbox, "score": inst.score})
-        return evaluate(gt, results)
+        return evaluate_report(gt, results)
     finally:
         m.train(was_training)
 

@@ -1,0 +1,93 @@
+"""The confusion matrix of a detector, with a background row and column.
+
+Matching rule, per image: the predictions scored `score` or above, in descending score
+(ties: in the results' order), each take the still unmatched ground-truth instance they
+overlap most, of ANY class, if that IoU is at least `iou` (0.5): one-to-one and greedy,
+as COCOeval matches, but class-agnostic so that a wrong class shows as a confusion
+instead of a miss plus a false positive. Crowd regions (iscrowd) are ignored: they are
+never a ground-truth row, and a prediction that matches nothing but covers a crowd
+region (COCO's crowd IoU, the intersection over the prediction's area, >= `iou`) is
+counted nowhere. Instances marked rejected are not ground truth.
+
+Rows are the ground truth's classes then 'background' (a prediction that matched
+nothing: a false positive); columns the predicted classes then 'background' (a
+ground-truth instance no prediction matched: a miss). The background/background cell
+is always 0. Each cell also lists the images where it happened, for the app's filter.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from model.data.annotations import Dataset
+from model.metrics.evaluate import gt_coco
+
+DEFAULT_SCORE = 0.5
+BACKGROUND = "background"
+
+
+def _regions(anns: list[dict], iou_type: str, coco=None) -> list:
+    if iou_type == "bbox":
+        return [list(map(float, a["bbox"])) for a in anns]
+    return [coco.annToRLE(a) if coco is not None else a["segmentation"] for a in anns]
+
+
+def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
+                     iou: float = 0.5, score: float = DEFAULT_SCORE,
+                     names: dict[int, str] | None = None) -> dict:
+    """{'labels', 'category_ids', 'matrix' (rows: truth, columns: predicted), 'images'
+    (image ids per cell), 'iou_type', 'iou_threshold', 'score_threshold'}."""
+    coco = gt_coco(gt)
+    cats = [c.id for c in gt.categories]
+    index = {c: i for i, c in enumerate(cats)}
+    bg = len(cats)
+    n = bg + 1
+    matrix = np.zeros((n, n), dtype=np.int64)
+    cells: dict[tuple[int, int], set[int]] = {}
+
+    def add(r: int, c: int, image_id: int) -> None:
+        matrix[r, c] += 1
+        cells.setdefault((r, c), set()).add(image_id)
+
+    by_image: dict[int, list[dict]] = {}
+    for r in results:
+        if r["score"] >= score and r["category_id"] in index and \
+                (iou_type == "bbox" or "segmentation" in r):
+            by_image.setdefault(r["image_id"], []).append(r)
+    for image_id in coco.getImgIds():
+        anns = coco.imgToAnns.get(image_id, [])
+        truth = [a for a in anns if not a.get("iscrowd") and a["category_id"] in index]
+        crowd = [a for a in anns if a.get("iscrowd")]
+        preds = sorted(by_image.get(image_id, []), key=lambda r: -r["score"])  # stable
+        taken = np.zeros(len(truth), dtype=bool)
+        if preds and truth:
+            ious = np.asarray(mask_utils.iou(_regions(preds, iou_type),
+                                             _regions(truth, iou_type, coco),
+                                             [0] * len(truth))).reshape(len(preds), len(truth))
+        else:
+            ious = np.zeros((len(preds), len(truth)))
+        if preds and crowd:
+            crowd_iou = np.asarray(mask_utils.iou(_regions(preds, iou_type),
+                                                  _regions(crowd, iou_type, coco),
+                                                  [1] * len(crowd))).reshape(len(preds), -1)
+        else:
+            crowd_iou = np.zeros((len(preds), 0))
+        for i, p in enumerate(preds):
+            row = np.where(taken, -1.0, ious[i]) if len(truth) else ious[i]
+            j = int(np.argmax(row)) if len(truth) else -1
+            if j >= 0 and row[j] >= iou:
+                taken[j] = True
+                add(index[truth[j]["category_id"]], index[p["category_id"]], image_id)
+            elif crowd_iou.shape[1] and crowd_iou[i].max() >= iou:
+                continue  # covers a crowd region: neither right nor wrong
+            else:
+                add(bg, index[p["category_id"]], image_id)
+        for j, a in enumerate(truth):
+            if not taken[j]:
+                add(index[a["category_id"]], bg, image_id)
+    names = names or {c.id: c.name for c in gt.categories}
+    return {"iou_type": iou_type, "iou_threshold": iou, "score_threshold": score,
+            "labels": [names[c] for c in cats] + [BACKGROUND],
+            "category_ids": cats + [None],
+            "matrix": matrix.tolist(),
+            "images": [[sorted(cells.get((r, c), ())) for c in range(n)] for r in range(n)]}

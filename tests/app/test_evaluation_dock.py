@@ -1,0 +1,123 @@
+"""The Evaluation dock: filled from a report (a fine-tune's OUT.eval.json), sortable,
+and a click on a class or a confusion cell filters the image list (real mouse events)."""
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QPoint, Qt
+
+from tests.app.conftest import open_and_show, wait_model
+from tests.helpers import write_image
+
+
+def report_for(ids):
+    """cat: on images 0 and 1; dog: on image 2, once called a cat (image 2)."""
+    a, b, c, _d = ids
+    curve = [1.0] * 60 + [0.0] * 41
+    return {
+        "bbox": {"AP": 0.5}, "segm": {"AP": 0.4},
+        "per_class": {"cat": {"bbox": {"AP": 0.7, "AP50": 0.9, "AP75": 0.6},
+                              "segm": {"AP": 0.6, "AP50": 0.8, "AP75": 0.5}},
+                      "dog": {"bbox": {"AP": 0.2, "AP50": 0.3, "AP75": 0.1},
+                              "segm": {"AP": 0.1, "AP50": 0.2, "AP75": None}}},
+        "classes": [{"id": 1, "name": "cat", "instances": 3, "images": [a, b]},
+                    {"id": 2, "name": "dog", "instances": 1, "images": [c]}],
+        "pr_curves": {"iou_threshold": 0.5, "recall": [i / 100 for i in range(101)],
+                      "bbox": {"cat": curve, "dog": curve}, "segm": {"cat": curve, "dog": None}},
+        "confusion": {"iou_type": "segm", "iou_threshold": 0.5, "score_threshold": 0.5,
+                      "labels": ["cat", "dog", "background"], "category_ids": [1, 2, None],
+                      "matrix": [[3, 0, 0], [1, 0, 0], [0, 0, 0]],
+                      "images": [[[a, b], [], []], [[c], [], []], [[], [], []]]}}
+
+
+def window_with_images(qtbot, make_window, tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for k in range(4):
+        write_image(d / f"{k}.png", 64, 64, seed=k)
+    w = make_window()
+    wait_model(qtbot, w)
+    open_and_show(qtbot, w, d)
+    w.evaluation_dock.show()
+    w.evaluation_dock.raise_()
+    return w
+
+
+def listed_ids(w):
+    p = w.image_panel.proxy
+    return sorted(w.doc.dataset.images[p.mapToSource(p.index(r, 0)).row()].id
+                  for r in range(p.rowCount()))
+
+
+def click_table_row(qtbot, table, row):
+    rect = table.visualItemRect(table.item(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
+
+
+def test_dock_filled_from_a_run_report_and_sortable(qtbot, make_window, tmp_path):
+    w = window_with_images(qtbot, make_window, tmp_path)
+    ids = [r.id for r in w.doc.dataset.images]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.eval.json").write_text(json.dumps(report_for(ids)))
+    assert w.evaluation.show_checkpoint(run / "model.pt", "v1 on its val split")
+    t = w.evaluation_panel.table
+    assert t.rowCount() == 2
+    assert [t.item(r, 0).text() for r in range(2)] == ["cat", "dog"]
+    assert t.item(1, 4).text() == "-"  # dog's segm AP75: none
+    assert "v1" in w.evaluation_panel.title.text()
+    # sort by segm AP, ascending, by clicking its header
+    header = t.horizontalHeader()
+    x = header.sectionViewportPosition(2) + header.sectionSize(2) // 2
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(x, header.height() // 2))
+    qtbot.waitUntil(lambda: t.item(0, 0).text() == "dog")
+    assert len(w.evaluation_panel.pr.getPlotItem().listDataItems()) == 1  # dog has no segm curve
+    # a malformed report shows as none, without an exception
+    (run / "model.eval.json").write_text('{"classes": 3}')
+    assert not w.evaluation.show_checkpoint(run / "model.pt", "v1")
+    assert t.rowCount() == 0
+
+
+def test_clicking_a_class_filters_the_image_list(qtbot, make_window, tmp_path):
+    w = window_with_images(qtbot, make_window, tmp_path)
+    ids = [r.id for r in w.doc.dataset.images]
+    assert w.evaluation_panel.show_report(report_for(ids), "test")
+    t = w.evaluation_panel.table
+    click_table_row(qtbot, t, 1)  # dog
+    qtbot.waitUntil(lambda: listed_ids(w) == [ids[2]])
+    assert w.image_panel.id_filter_bar.isVisible()
+    assert "dog" in w.image_panel.id_filter_label.text()
+    qtbot.waitUntil(lambda: w.doc.current.id == ids[2])  # the image shown is one listed
+    click_table_row(qtbot, t, 0)  # cat
+    qtbot.waitUntil(lambda: listed_ids(w) == sorted(ids[:2]))
+    clear = w.image_panel.findChild(type(w.image_panel.id_filter_bar.children()[-1]),
+                                    "clearImageIdFilter")
+    qtbot.mouseClick(clear, Qt.LeftButton)
+    qtbot.waitUntil(lambda: listed_ids(w) == sorted(ids))
+    assert not w.image_panel.id_filter_bar.isVisible()
+
+
+def test_clicking_a_confusion_cell_filters_the_image_list(qtbot, make_window, tmp_path):
+    w = window_with_images(qtbot, make_window, tmp_path)
+    ids = [r.id for r in w.doc.dataset.images]
+    panel = w.evaluation_panel
+    assert panel.show_report(report_for(ids), "test")
+    view = panel.cm_plot
+
+    def laid_out():  # the whole matrix is on screen (the view has taken its range)
+        vp = view.viewport().rect()
+        return view.isVisible() and all(
+            vp.contains(view.mapFromScene(panel.cm_image.mapToScene(x, y)))
+            for x, y in ((0.1, 0.1), (2.9, 2.9)))
+    qtbot.waitUntil(laid_out)
+
+    def click_cell(row, col):
+        scene = panel.cm_image.mapToScene(col + 0.5, row + 0.5)
+        pos = view.mapFromScene(scene)
+        qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=pos)
+
+    click_cell(1, 0)  # dog predicted as cat
+    qtbot.waitUntil(lambda: listed_ids(w) == [ids[2]])
+    assert "dog predicted as cat" in w.image_panel.id_filter_label.text()
+    click_cell(0, 0)
+    qtbot.waitUntil(lambda: listed_ids(w) == sorted(ids[:2]))
