@@ -159,6 +159,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
 
+    from model.cli.audit import add_audit_command
+    add_audit_command(sub)
+
 
 def add_format_in_option(p: argparse.ArgumentParser) -> None:
     from model.formats.detect import FORMATS_IN
