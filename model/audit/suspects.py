@@ -4,7 +4,8 @@ Four rules, each giving a suspect a reason and a score in [0, 1] (higher: more l
 error); the list is ranked by score, so a reviewer works from the top.
 
 - missing: a confident prediction (score >= CONFIDENT) that no annotation overlaps
-  (mask IoU < OVERLAP_IOU) on an image marked done or fully decided (the training-set
+  (mask IoU < OVERLAP_IOU; an annotation whose own closest prediction is another one
+  does not count, so an unlabelled object beside a labelled one is found) on an image marked done or fully decided (the training-set
   rule of model/editing/review.py: only there does "no annotation" mean "not an object").
   Score: the prediction's score.
 - wrong_class: a confident prediction of another class that matches an annotation at
@@ -132,13 +133,19 @@ def image_suspects(rec: ImageRecord, predictions: Sequence[Instance]) -> list[Su
                 out.append(Suspect(rec.id, "sloppy_mask", float(scores[k]) * (1.0 - row[k]),
                                    a.id, a.category_id, p.mask, p.offset))
     if classify_image(rec) in (DONE, DECIDED) or (rec.status == "done"):
-        taken = anns + _blockers(rec)
+        blockers = _blockers(rec)
+        best_of = iou.argmax(axis=1) if len(preds) else np.zeros(0, int)
         flagged: list[Instance] = []
         for pi in np.argsort(-scores, kind="stable"):
             p = preds[int(pi)]
             if not confident[pi]:
                 break
-            if any(mask_iou(p, a) >= OVERLAP_IOU for a in taken):
+            col = iou[:, pi]
+            # covered: the same object as an annotation, or the closest prediction of one
+            # it overlaps (an unlabelled object beside a labelled one overlaps it a little)
+            if (col >= MATCH_IOU).any() or ((col >= OVERLAP_IOU) & (best_of == pi)).any():
+                continue
+            if any(mask_iou(p, a) >= OVERLAP_IOU for a in blockers):
                 continue
             if any(mask_iou(p, f) >= DUPLICATE_IOU for f in flagged):
                 continue

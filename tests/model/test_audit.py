@@ -15,6 +15,7 @@ from model.data import masks as M
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset, save_dataset
 from model.data.synthetic import shapes_dataset
+from model.editing.review import mask_iou
 from model.errors import SuspectsFileError
 
 H = W = 64
@@ -193,3 +194,11 @@ def test_cli_folds_trains_and_predicts_every_held_out_image(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["images"] == 4
     read_suspects(out, load_dataset(coco))  # valid against the dataset
+
+
+def test_missing_beside_a_labelled_object_that_it_overlaps_a_little():
+    ds = one_image(Instance(1, disc(24, 30, 10)))
+    beside = disc(40, 30, 9)  # overlaps the annotation at IoU ~0.1..0.2
+    preds = [pred(1, disc(24, 30, 10), 0.9), pred(2, beside, 0.8)]
+    assert mask_iou(Instance(1, disc(24, 30, 10)), Instance(2, beside)) >= 0.1
+    assert reasons(ds, preds) == ["missing"]
