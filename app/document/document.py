@@ -21,6 +21,7 @@ from model.data.provenance import is_cached, is_pristine
 from model.editing.review import Merge
 
 from .history import EditCommand
+from .suspects import SuspectList
 
 
 class Document(QObject):
@@ -55,6 +56,7 @@ class Document(QObject):
         self._index = 0
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self.undo_stack.indexChanged.connect(self._on_index)
+        self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspects.py)
 
     # ------------------------------------------------------------------ dataset
     def set_dataset(self, ds: Dataset) -> None:
@@ -71,6 +73,7 @@ class Document(QObject):
         self._unsaved = False
         self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
+        self.suspects.clear()
         self.datasetReset.emit()
         self._emit_dirty()
         if ds.images:

@@ -23,6 +23,8 @@ STATE_COLOR = {"unreviewed": QColor(150, 150, 150), "in_progress": QColor(240, 1
                "done": QColor(60, 190, 90)}
 StateRole = Qt.UserRole + 1
 DetailRole = Qt.UserRole + 2  # "3 · in progress": drawn right-aligned, never elided
+SuspectRole = Qt.UserRole + 3  # the best open suspect's score (None: no suspect)
+SUSPECTS = "suspects"  # the state filter that lists images with suspects, ranked
 GAP, MARGIN = 8, 4  # pixels between the name and the detail, and right of the detail
 MIN_NAME = 80  # pixels the name keeps before the count gives way (the state never does)
 
@@ -36,6 +38,7 @@ class ImageListModel(QAbstractListModel):
         doc.datasetReset.connect(self._reset)
         doc.imageStateChanged.connect(self._row_changed)
         doc.thresholdChanged.connect(lambda _t: self._all_changed())
+        doc.suspects.changed.connect(self._all_changed)
 
     def _reset(self) -> None:
         self.beginResetModel()
@@ -90,6 +93,8 @@ class ImageListModel(QAbstractListModel):
             return f"{rec.file_name}\n{STATE_LABEL[rec.status]}, {len(self.doc.listed(rec))} instances"
         if role == StateRole:
             return rec.status
+        if role == SuspectRole:
+            return self.doc.suspects.best_score(rec.id)
         if role == Qt.UserRole:
             return rec.file_name
         return None
@@ -180,12 +185,21 @@ class ImageFilter(QSortFilterProxyModel):
 
     def matches(self, row: int) -> bool:
         idx = self.sourceModel().index(row, 0)
-        if self.state and idx.data(StateRole) != self.state:
+        if self.state == SUSPECTS:
+            if idx.data(SuspectRole) is None:
+                return False
+        elif self.state and idx.data(StateRole) != self.state:
             return False
         return not self.text or self.text in idx.data(Qt.UserRole).lower()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         return row == self.pinned or self.matches(row)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        """Under the Suspects filter: ranked, the most likely label error first."""
+        a, b = left.data(SuspectRole), right.data(SuspectRole)
+        a, b = -1.0 if a is None else a, -1.0 if b is None else b
+        return a > b if a != b else left.row() < right.row()
 
 
 class ImageListPanel(QWidget):
@@ -205,7 +219,8 @@ class ImageListPanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.state_combo = QComboBox()
         for label, value in [("All", ""), ("Unreviewed", "unreviewed"),
-                             ("In progress", "in_progress"), ("Done", "done")]:
+                             ("In progress", "in_progress"), ("Done", "done"),
+                             ("Suspects", SUSPECTS)]:
             self.state_combo.addItem(label, value)
         self.view = QListView()
         self.view.setObjectName("imageList")
@@ -240,6 +255,17 @@ class ImageListPanel(QWidget):
     @property
     def filtered(self) -> bool:
         return self.proxy.active
+
+    @property
+    def suspects_on(self) -> bool:
+        return self.state_combo.currentData() == SUSPECTS
+
+    def show_suspects(self) -> None:
+        """Turn the Suspects filter on (after suspects are loaded) and show the top one."""
+        self.state_combo.setCurrentIndex(self.state_combo.findData(SUSPECTS))
+        self._apply()
+        if self.proxy.rowCount():
+            self.rowActivated.emit(self._dataset_row(0))
 
     def _listed_row(self, row: int) -> int:
         idx = self.proxy.mapFromSource(self.model.index(row)) if row >= 0 else QModelIndex()
@@ -293,6 +319,7 @@ class ImageListPanel(QWidget):
         self._filtering = True
         try:
             self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
+            self.proxy.sort(0 if self.suspects_on else -1)  # ranked, else the dataset's order
             row = self.doc.row
             if row >= 0 and self.proxy.matches(row):
                 self.proxy.pin(row)

@@ -149,6 +149,9 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionOpenCheckpoint", "Open &checkpoint…", "Model", (),
       "Use a fine-tuned checkpoint (.pt) or a torchvision state_dict (.pth)"),
     S("versions_menu", "Model &versions", "Model"),
+    A("actionLoadSuspects", "Load &suspects…", "Model", (),
+      "Load the audit's SUSPECTS.json (main.py audit) and list the images with suspects, "
+      "ranked: A keeps the annotation, R takes the model's version", separator=True),
     A("actionZoomIn", "Zoom &in", "View", ("+", "=", "Ctrl++", "Ctrl+="),
       "Zoom in about the centre of the view"),
     A("actionZoomOut", "Zoom &out", "View", ("-", "Ctrl+-"),
