@@ -24,6 +24,13 @@ class SuspectList(QObject):
         self.items: list[Suspect] = []
         self.state: list[str] = []
         self.path: Path | None = None
+        self.filtering = False  # the image list's Suspects filter is on (the instance list
+        # then lists the suspect annotations only)
+
+    def set_filtering(self, on: bool) -> None:
+        if on != self.filtering:
+            self.filtering = on
+            self.changed.emit()
 
     def load(self, path: Path | str, ds: Dataset) -> int:
         """Read and check SUSPECTS.json against the open dataset (SuspectsFileError)."""

@@ -320,6 +320,7 @@ class ImageListPanel(QWidget):
         try:
             self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
             self.proxy.sort(0 if self.suspects_on else -1)  # ranked, else the dataset's order
+            self.doc.suspects.set_filtering(self.suspects_on)
             row = self.doc.row
             if row >= 0 and self.proxy.matches(row):
                 self.proxy.pin(row)

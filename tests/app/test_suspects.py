@@ -78,6 +78,10 @@ def test_suspects_filter_keep_and_take_each_one_undo_step(qtbot, make_window, tm
     qtbot.waitUntil(lambda: doc.current.file_name == "a.png")
     a = doc.current
     assert listed(w)[0] == "a.png"
+    # the instance list: the suspect annotations only, with their reason
+    table = w.instance_table
+    assert table.rows == [a.instances[0]]
+    assert table.model().index(0, 5).data().startswith("wrong class")
     # a: the wrong class first; its alternative drawn on the canvas in the dashed style
     assert w.suspects.outline is not None and w.suspects.outline.scene() is w.canvas.scene()
     key(w, Qt.Key_R)
