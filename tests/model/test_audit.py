@@ -202,3 +202,18 @@ def test_missing_beside_a_labelled_object_that_it_overlaps_a_little():
     preds = [pred(1, disc(24, 30, 10), 0.9), pred(2, beside, 0.8)]
     assert mask_iou(Instance(1, disc(24, 30, 10)), Instance(2, beside)) >= 0.1
     assert reasons(ds, preds) == ["missing"]
+
+
+@pytest.mark.slow
+def test_cli_with_a_model_maps_its_classes_by_name(tmp_path, capsys):
+    """--weights: one model over the decided images; a COCO-label model's classes that the
+    dataset lacks are dropped (never a suspect of a class the dataset does not have)."""
+    coco = shapes_dataset(tmp_path / "d", n=2, size=64)
+    out = tmp_path / "s.json"
+    assert main(["audit", str(coco), "--weights", "none", "--min-size", "64", "--max-size",
+                 "64", "--device", "cpu", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 2
+    data = json.loads(out.read_text())
+    assert data and {d["reason"] for d in data} == {"spurious"}  # disc/square: not COCO names
+    read_suspects(out, load_dataset(coco))
