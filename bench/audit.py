@@ -16,7 +16,7 @@ precision (of those N, the share that are injected errors).
 A set with one class (nuclei) gets a second class ('other') for the class changes.
 
 Usage: python bench/audit.py [--data ../shared/data/coco_sample ../shared/data/nuclei]
-       [--folds 4 --iterations 60 --tile 128 --min-size 256] [--skip-folds] [--no-write]
+       [--folds 3 --iterations 40 --tile 128 --min-size 192] [--skip-folds] [--no-write]
 """
 from __future__ import annotations
 
@@ -164,10 +164,10 @@ def main() -> None:
                   ROOT.parent / "shared/data")  # ../shared from the checkout (or a worktree)
     ap.add_argument("--data", nargs="+", default=[str(shared / "coco_sample"),
                                                   str(shared / "nuclei")])
-    ap.add_argument("--folds", type=int, default=4)
-    ap.add_argument("--iterations", type=int, default=60)
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=40)
     ap.add_argument("--tile", type=int, default=128)
-    ap.add_argument("--min-size", type=int, default=256)
+    ap.add_argument("--min-size", type=int, default=192)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-folds", action="store_true")
     ap.add_argument("--no-write", action="store_true")
@@ -194,7 +194,11 @@ def main() -> None:
                                device=args.device, min_size=args.min_size,
                                max_size=args.min_size, workers=0, warmup_iters=10)
             t0 = time.perf_counter()
-            preds = cross_predictions(ds, args.folds, base, print)
+            preds = cross_predictions(
+                ds, args.folds, base, lambda m: print(m, flush=True),
+                emit=lambda e: print(f"  iteration {e['iteration']}/{e['total']}, "
+                                     f"{e['eta_s']:.0f} s left", flush=True)
+                if e.get("event") == "iter" and e["iteration"] % 10 == 0 else None)
             took = time.perf_counter() - t0
             result = score(find_suspects(ds, preds), truth, ds)
             name = (f"nuclei cross-predictions ({len(ds.images)} tiles of {args.tile} px, "

@@ -33,8 +33,8 @@ class SuspectsController(QObject):
         super().__init__()
         self.doc, self.canvas, self.images, self.parent = doc, canvas, images, dialog_parent
         self.outline: QGraphicsPathItem | None = None
-        doc.suspects.changed.connect(self.show_current)
-        doc.currentChanged.connect(lambda _r: self.show_current())
+        doc.suspects.changed.connect(lambda: self.show_current())
+        doc.currentChanged.connect(lambda _r: self.show_current(select=True))
         doc.selectionChanged.connect(lambda _i: self.show_current())
 
     @property
@@ -60,37 +60,47 @@ class SuspectsController(QObject):
             self.message.emit(f"error: {str(e).splitlines()[0]}")
             return False
         self.images.show_suspects()
+        self.show_current(select=True)
         self.message.emit(f"{n} suspect(s) loaded from {path}; A keeps the annotation, "
                           "R takes the model's version")
         return True
 
     # ---------------------------------------------------------------- showing
     def current(self) -> int | None:
-        """The selected annotation's suspect, else the image's top suspect."""
+        """The selected annotation's suspect; with nothing selected, the image's top one.
+        Another instance selected: none (A and R then review it as usual)."""
         rec = self.doc.current
         if rec is None:
             return None
-        k = self.doc.suspects.of_instance(rec.id, self.doc.selected)
+        if self.doc.selected is not None:
+            return self.doc.suspects.of_instance(rec.id, self.doc.selected)
         found = self.doc.suspects.open_on(rec.id)
-        return k if k is not None else (found[0] if found else None)
+        return found[0] if found else None
 
     def _annotation(self, rec: ImageRecord, s: Suspect) -> Instance | None:
         return next((i for i in rec.instances if i.id == s.annotation_id), None) \
             if s.annotation_id is not None else None
 
-    def show_current(self) -> None:
+    def show_current(self, select: bool = False) -> None:
+        """Outline the current suspect's alternative and say its reason. `select` (a new
+        image, a decision, a load): select the image's top suspect's annotation first."""
         if self.outline is not None:
             self.canvas.scene().removeItem(self.outline)
             self.outline = None
-        k = self.current() if self.images.suspects_on else None
         rec = self.doc.current
-        if k is None or rec is None:
+        if not self.images.suspects_on or rec is None:
+            return
+        if select:
+            found = self.doc.suspects.open_on(rec.id)
+            top = self.doc.suspects.items[found[0]] if found else None
+            ann = self._annotation(rec, top) if top is not None else None
+            if self.doc.selected is not ann and (ann is not None or found):
+                self.doc.select(ann)  # re-enters show_current through selectionChanged
+                return
+        k = self.current()
+        if k is None:
             return
         s = self.doc.suspects.items[k]
-        ann = self._annotation(rec, s)
-        if ann is not None and self.doc.selected is not ann:
-            self.doc.select(ann)  # re-enters show_current with the annotation selected
-            return
         alt = s.alternative(rec.height, rec.width)
         text = REASON_TEXT[s.reason]
         if alt is not None:
@@ -139,7 +149,8 @@ class SuspectsController(QObject):
 
     def _push(self, edit: Edit) -> None:
         self.doc.push(edit)
-        if self.current() is None:  # this image is clear: the next one ranked
+        rec = self.doc.current
+        if not self.doc.suspects.open_on(rec.id):  # this image is clear: the next one ranked
             self.doc.select(None)
             ds = self.doc.dataset
             row = next((r for r in self.images.after(self.doc.row)
@@ -148,7 +159,8 @@ class SuspectsController(QObject):
                 self.doc.set_row(row)
             elif row is None:
                 self.message.emit("No suspect left")
-        self.show_current()
+                return
+        self.show_current(select=True)
 
 
 def outline_item(inst: Instance) -> QGraphicsPathItem:

@@ -45,13 +45,15 @@ def split_folds(records: list[ImageRecord], k: int, seed: int = 0) -> list[list[
 
 def cross_predictions(ds: Dataset, k: int, base: TrainConfig, say: Say = lambda m: None,
                       cancel: threading.Event | None = None, seed: int = 0,
-                      score_threshold: float = LOW_SCORE, workdir: Path | None = None
+                      score_threshold: float = LOW_SCORE, workdir: Path | None = None,
+                      emit: Callable[[dict], None] = lambda e: None
                       ) -> dict[int, list[Instance]]:
     """Image id -> the held-out model's instances, for every decided image.
 
     `base` gives the training settings (weights to start from, iterations, sizes, device);
     its coco/out/images/val_fraction are set here. Fold files and checkpoints go to a
-    temporary folder (or `workdir`) that is removed afterwards.
+    temporary folder (or `workdir`) that is removed afterwards. `emit` gets the training's
+    events (model/training/train.py), for a progress display.
     """
     folds = split_folds(audited_images(ds), k, seed)
     out: dict[int, list[Instance]] = {}
@@ -69,7 +71,7 @@ def cross_predictions(ds: Dataset, k: int, base: TrainConfig, say: Say = lambda 
                           model_id=f"fold{i + 1}of{k}", seed=base.seed + i)
             say(f"fold {i + 1}/{k}: training on {len(train_recs)} image(s), "
                 f"predicting {len(held)}")
-            summary = run_training(cfg, cancel=cancel, keep_model=True)
+            summary = run_training(cfg, emit, cancel=cancel, keep_model=True)
             out.update(predict_records(summary["model"], ds, held, cfg, score_threshold, cancel))
     return out
 

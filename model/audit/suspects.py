@@ -132,7 +132,7 @@ def image_suspects(rec: ImageRecord, predictions: Sequence[Instance]) -> list[Su
                 p = preds[k]
                 out.append(Suspect(rec.id, "sloppy_mask", float(scores[k]) * (1.0 - row[k]),
                                    a.id, a.category_id, p.mask, p.offset))
-    if classify_image(rec) in (DONE, DECIDED) or (rec.status == "done"):
+    if classify_image(rec) in (DONE, DECIDED):
         blockers = _blockers(rec)
         best_of = iou.argmax(axis=1) if len(preds) else np.zeros(0, int)
         flagged: list[Instance] = []

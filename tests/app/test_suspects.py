@@ -10,6 +10,7 @@ from PySide6.QtTest import QTest
 from model.audit.suspects import find_suspects, write_suspects
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import save_dataset
+from model.editing.actions import insert_edit
 from tests.app.conftest import open_and_show
 from tests.helpers import write_image
 
@@ -82,6 +83,16 @@ def test_suspects_filter_keep_and_take_each_one_undo_step(qtbot, make_window, tm
     table = w.instance_table
     assert table.rows == [a.instances[0]]
     assert table.model().index(0, 5).data().startswith("wrong class")
+    # selecting another instance gives A and R back to reviewing it; the suspect stays
+    other = Instance(1, disc(60, 10, 3), score=0.9, source="model")
+    doc.push(insert_edit(a, other, "add"))
+    doc.select(other)
+    key(w, Qt.Key_A)
+    assert other.review == "accepted" and a.instances[0].category_id == 2
+    QTest.keyClick(w.canvas, Qt.Key_Z, Qt.ControlModifier)
+    QTest.keyClick(w.canvas, Qt.Key_Z, Qt.ControlModifier)
+    assert stack.index() == 1 and other not in a.instances
+    doc.select(a.instances[0])
     # a: the wrong class first; its alternative drawn on the canvas in the dashed style
     assert w.suspects.outline is not None and w.suspects.outline.scene() is w.canvas.scene()
     key(w, Qt.Key_R)
