@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._results import write_section  # noqa: E402
+from bench._results import gpu_label, write_section  # noqa: E402
 from model.audit.suspects import REASONS, Suspect, find_suspects  # noqa: E402
 from model.data.annotations import Category, Dataset, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402
@@ -176,9 +176,8 @@ def main() -> None:
     for data in args.data:
         ds = load_dataset(Path(data) / "instances.json")
         preds, truth = inject(ds)
-        t0 = time.perf_counter()
         result = score(find_suspects(ds, preds), truth, ds)
-        name = f"{Path(data).name} clean predictions ({time.perf_counter() - t0:.1f} s)"
+        name = f"{Path(data).name} clean predictions"
         lines += table(name, result)
         print("\n".join(table(name, result)), flush=True)
     if not args.skip_folds:
@@ -207,7 +206,10 @@ def main() -> None:
             lines += table(name, result)
             print("\n".join(table(name, result)), flush=True)
     if not args.no_write:
-        write_section("Audit: injected label errors", "bench/audit.py", lines)
+        cuda = args.device.startswith("cuda") and not args.skip_folds
+        write_section("Audit on CUDA: injected label errors" if cuda else
+                      "Audit: injected label errors", "bench/audit.py", lines,
+                      gpu_label(args.device) if cuda else "")
 
 
 if __name__ == "__main__":
