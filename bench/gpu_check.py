@@ -12,6 +12,7 @@ Steps, each under its own time limit so one failure leaves the rest standing:
   7. bench/assist.py --train-device cuda (box -> mask quality with a longer-trained model)
   8. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
   9. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
+ 10. bench/audit.py --device cuda (the audit's cross-predictions from longer-trained fold models)
 
 Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N] [--only learning,assist]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
@@ -168,6 +169,9 @@ def main() -> None:
          [py, "bench/predict_folder.py", "--device", dev, "--folder", coco_sample,
           "--workers", "4", "--batch-size", "4"]
          + (["--min-size", "256", "--max-size", "427"] if dry else []), 180, log)
+    step("bench/audit.py (cross-predictions from fold models trained on CUDA)",
+         [py, "bench/audit.py", "--device", dev, "--data", args.nuclei, "--folds", "2" if dry else "4",
+          "--iterations", "4" if dry else "600", "--min-size", "256"], 420, log)
     print("\n=== summary\n" + "\n".join(log), flush=True)
     save(log)
     if dry:

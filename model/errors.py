@@ -61,6 +61,18 @@ class CocoFormatError(ValueError):
                          f"{'s' if len(problems) != 1 else ''}):\n{shown}{more}")
 
 
+class SuspectsFileError(CocoFormatError):
+    """A SUSPECTS.json (model/audit/suspects.py) that does not fit the open dataset."""
+
+    def __init__(self, path: Path | str | None, problems: list[str]):
+        super().__init__(path, problems)
+        where = str(self.path) if self.path else "suspects"
+        shown = "\n".join(f"  - {p}" for p in problems[:MAX_SHOWN])
+        more = f"\n  ... and {len(problems) - MAX_SHOWN} more" if len(problems) > MAX_SHOWN else ""
+        self.args = (f"{where}: invalid suspects file ({len(problems)} problem"
+                     f"{'s' if len(problems) != 1 else ''}):\n{shown}{more}",)
+
+
 class TrainingDataError(ValueError):
     """The dataset cannot be trained on as it is; the message says why and what to do."""
 

@@ -22,6 +22,7 @@ from model.editing.review import Merge
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
+from .suspects import SuspectList
 
 
 class Document(QObject):
@@ -59,6 +60,7 @@ class Document(QObject):
         self._index = 0
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self.undo_stack.indexChanged.connect(self._on_index)
+        self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspects.py)
 
     # ------------------------------------------------------------------ dataset
     def set_dataset(self, ds: Dataset) -> None:
@@ -76,6 +78,7 @@ class Document(QObject):
         self.effort = EffortRecord()
         self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
+        self.suspects.clear()
         self.datasetReset.emit()
         self._emit_dirty()
         if ds.images:

@@ -29,7 +29,9 @@ STATE_COLOR = {"unreviewed": QColor(150, 150, 150), "in_progress": QColor(240, 1
 StateRole = Qt.UserRole + 1
 DetailRole = Qt.UserRole + 2  # "3 · in progress": drawn right-aligned, never elided
 AttentionRole = Qt.UserRole + 3  # the predictions' attention, 0..1, or None
+SuspectRole = Qt.UserRole + 4  # the best open suspect's score (None: no suspect)
 ORDERS = [("File order", ""), ("Needs attention", "attention")]
+SUSPECTS = "suspects"  # the state filter that lists images with suspects, ranked
 GAP, MARGIN = 8, 4  # pixels between the name and the detail, and right of the detail
 MIN_NAME = 80  # pixels the name keeps before the count gives way (the state never does)
 
@@ -43,6 +45,7 @@ class ImageListModel(QAbstractListModel):
         doc.datasetReset.connect(self._reset)
         doc.imageStateChanged.connect(self._row_changed)
         doc.thresholdChanged.connect(lambda _t: self._all_changed())
+        doc.suspects.changed.connect(self._all_changed)
 
     def _reset(self) -> None:
         self.beginResetModel()
@@ -103,6 +106,8 @@ class ImageListModel(QAbstractListModel):
             return tip
         if role == StateRole:
             return rec.status
+        if role == SuspectRole:
+            return self.doc.suspects.best_score(rec.id)
         if role == Qt.UserRole:
             return rec.file_name
         return None
@@ -167,6 +172,7 @@ class ImageFilter(QSortFilterProxyModel):
         super().__init__()
         self.text = ""
         self.state = ""
+        self.order = ""  # "" the dataset's order, "attention" the review queue
         self.pinned = -1  # dataset row listed whatever the filter says
         self.image_ids: frozenset[int] | None = None  # an id filter (the Evaluation dock's)
 
@@ -194,7 +200,10 @@ class ImageFilter(QSortFilterProxyModel):
 
     def matches(self, row: int) -> bool:
         idx = self.sourceModel().index(row, 0)
-        if self.state and idx.data(StateRole) != self.state:
+        if self.state == SUSPECTS:
+            if idx.data(SuspectRole) is None:
+                return False
+        elif self.state and idx.data(StateRole) != self.state:
             return False
         if self.image_ids is not None and \
                 self.sourceModel().doc.dataset.images[row].id not in self.image_ids:
@@ -206,22 +215,27 @@ class ImageFilter(QSortFilterProxyModel):
 
     def set_order(self, order: str) -> None:
         """"" the dataset's order; "attention" the review queue, re-sorted as
-        predictions arrive (dynamicSortFilter)."""
-        if order == "attention":
-            self.sort(0, Qt.DescendingOrder)
-        else:
-            self.sort(-1)  # back to the source's order
+        predictions arrive (dynamicSortFilter). The Suspects filter ranks by suspect
+        whatever the order says."""
+        self.order = order
+        self.resort()
+
+    def resort(self) -> None:
+        self.sort(0 if self.order == "attention" or self.state == SUSPECTS else -1)
 
     @property
     def queued(self) -> bool:
         return self.sortColumn() == 0
 
     def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
-        """Attention, unknown lowest; ties keep the dataset's order (in the descending
-        queue the earlier row counts as the greater)."""
+        """Sorted ascending by key: under the Suspects filter the most likely label error
+        first, else the highest attention first, unknown last; ties keep the dataset's
+        order."""
+        role = SuspectRole if self.state == SUSPECTS else AttentionRole
+
         def key(idx: QModelIndex) -> tuple[float, int]:
-            a = idx.data(AttentionRole)
-            return (-1.0 if a is None else float(a), -idx.row())
+            a = idx.data(role)
+            return (1.0 if a is None else -float(a), idx.row())
         return key(left) < key(right)
 
 
@@ -242,7 +256,8 @@ class ImageListPanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.state_combo = QComboBox()
         for label, value in [("All", ""), ("Unreviewed", "unreviewed"),
-                             ("In progress", "in_progress"), ("Done", "done")]:
+                             ("In progress", "in_progress"), ("Done", "done"),
+                             ("Suspects", SUSPECTS)]:
             self.state_combo.addItem(label, value)
         self.order_combo = QComboBox()
         self.order_combo.setObjectName("imageOrder")
@@ -311,6 +326,17 @@ class ImageListPanel(QWidget):
     def filtered(self) -> bool:
         return self.proxy.active
 
+    @property
+    def suspects_on(self) -> bool:
+        return self.state_combo.currentData() == SUSPECTS
+
+    def show_suspects(self) -> None:
+        """Turn the Suspects filter on (after suspects are loaded) and show the top one."""
+        self.state_combo.setCurrentIndex(self.state_combo.findData(SUSPECTS))
+        self._apply()
+        if self.proxy.rowCount():
+            self.rowActivated.emit(self._dataset_row(0))
+
     def _listed_row(self, row: int) -> int:
         idx = self.proxy.mapFromSource(self.model.index(row)) if row >= 0 else QModelIndex()
         return idx.row() if idx.isValid() else -1
@@ -374,6 +400,8 @@ class ImageListPanel(QWidget):
         self._filtering = True
         try:
             self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
+            self.proxy.resort()  # suspects ranked, the queue, or the dataset's order
+            self.doc.suspects.set_filtering(self.suspects_on)
             row = self.doc.row
             if row >= 0 and self.proxy.matches(row):
                 self.proxy.pin(row)

@@ -16,7 +16,9 @@ from model.data.provenance import review_state
 
 from ..document.document import Document
 
-COLUMNS = ["", "Class", "Score", "Source", "Review"]
+COLUMNS = ["", "Class", "Score", "Source", "Review", "Suspect"]
+SUSPECT_TEXT = {"missing": "missing", "wrong_class": "wrong class",
+                "sloppy_mask": "sloppy mask", "spurious": "spurious"}
 REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60),
                 "decided": QColor(70, 140, 200)}
 REVIEW_TIP = {"accepted": "accepted by a person", "rejected": "rejected: kept in the file, "
@@ -32,11 +34,24 @@ class InstanceModel(QAbstractTableModel):
         self.doc = doc
         self.rows: list[Instance] = []
         self.names: dict[int, str] = {}
+        self.suspect: dict[int, int] = {}
 
     def refresh(self) -> None:
         self.beginResetModel()
         rec = self.doc.current
         self.rows = [] if rec is None else self.doc.listed(rec)
+        sus = self.doc.suspects
+        self.suspect: dict[int, int] = {}  # id(instance) -> index of its open suspect
+        if rec is not None and sus.items:
+            for k in sus.open_on(rec.id):
+                inst = next((i for i in rec.instances if i.id == sus.items[k].annotation_id
+                             and sus.items[k].annotation_id is not None), None)
+                if inst is not None:
+                    self.suspect.setdefault(id(inst), k)
+            if sus.filtering:  # the Suspects filter: the suspect annotations only, ranked
+                ranked = sorted(self.suspect.items(), key=lambda kv: kv[1])
+                by_id = {id(i): i for i in rec.instances}
+                self.rows = [by_id[i] for i, _k in ranked]
         self.names = {} if self.doc.dataset is None else self.doc.dataset.category_names()
         self.endResetModel()
 
@@ -69,6 +84,11 @@ class InstanceModel(QAbstractTableModel):
                 return inst.source
             if col == 4:
                 return review_state(inst)
+            if col == 5:
+                k = self.suspect.get(id(inst))
+                return "" if k is None else \
+                    f"{SUSPECT_TEXT[self.doc.suspects.items[k].reason]} " \
+                    f"{self.doc.suspects.items[k].score:.2f}"
         if role == Qt.ForegroundRole and col > 0:
             state = review_state(inst)
             if col == 4 and state in REVIEW_COLOR:
@@ -116,6 +136,7 @@ class InstanceTable(QTableView):
         doc.selectionChanged.connect(lambda _i: self._follow())
         doc.thresholdChanged.connect(lambda _t: self.rebuild())
         doc.categoriesChanged.connect(self.rebuild)
+        doc.suspects.changed.connect(self.rebuild)
 
     @property
     def rows(self) -> list[Instance]:

@@ -152,6 +152,9 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionRounds", "&Rounds: effort per model version", "Model", (),
       "Images, accepted, edited, rejected and drawn instances, and actions per instance, "
       "for each model version you reviewed", checkable=True),
+    A("actionLoadSuspects", "Load &suspects…", "Model", (),
+      "Load the audit's SUSPECTS.json (main.py audit) and list the images with suspects, "
+      "ranked: A keeps the annotation, R takes the model's version", separator=True),
     A("actionZoomIn", "Zoom &in", "View", ("+", "=", "Ctrl++", "Ctrl+="),
       "Zoom in about the centre of the view"),
     A("actionZoomOut", "Zoom &out", "View", ("-", "Ctrl+-"),

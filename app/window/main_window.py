@@ -31,6 +31,7 @@ from .files import FileController
 from .hints import StatusHints
 from .model_panel import ModelPanel
 from .review import ReviewController
+from .suspects import SuspectsController
 from .shortcuts import ShortcutDialog, apply_keys, effective_keys
 
 
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.model_panel.describe = self.finetune.version_name
         self._build_docks()
         self.review = ReviewController(self.doc, self.image_panel)
+        self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
         self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
@@ -166,8 +168,11 @@ class MainWindow(QMainWindow):
             "actionExport": self.exporter.ask_and_export,
             "actionQuit": self.close, "actionAutosave": fl.ask_autosave_interval,
             "actionUndo": doc.undo, "actionRedo": doc.redo,
-            "actionAccept": lambda: rv.review_selected("accepted"),
-            "actionReject": lambda: rv.review_selected("rejected"),
+            "actionAccept": lambda: self.suspects.keep() if self.suspects.active
+            else rv.review_selected("accepted"),
+            "actionReject": lambda: self.suspects.take() if self.suspects.active
+            else rv.review_selected("rejected"),
+            "actionLoadSuspects": self.suspects.load_dialog,
             "actionToggleHidden": rv.toggle_hidden,
             "actionNextInstance": lambda: rv.step_instance(1),
             "actionPrevInstance": lambda: rv.step_instance(-1),
@@ -231,7 +236,7 @@ class MainWindow(QMainWindow):
         inf.modelChanged.connect(self.model_label.setText)
         inf.modelReady.connect(lambda i: show(f"Model ready: {i.model_id} on {i.device}", 5000))
         for source in (doc.historyMoved, rv.message, inf.message, self.session.message,
-                       self.editing.message):
+                       self.editing.message, self.suspects.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
         self.hints = StatusHints(self.statusBar())

@@ -184,6 +184,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     from model.cli.report import add_report_command
     add_report_command(sub)
+    from model.cli.audit import add_audit_command
+    add_audit_command(sub)
 
 
 def add_format_in_option(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.data.annotations import Dataset, ImageRecord, Instance
-from model.editing.ops import Edit, InsertOp, RemoveOp
+from model.editing.ops import Edit, InsertOp
 from model.editing.review import mask_iou
 from model.effort.actions import Tally
 
