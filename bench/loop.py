@@ -16,10 +16,9 @@ pool batch by batch; between batches the model is fine-tuned and predicts the po
   the annotator spends on it (Spearman rank correlation, per round and strategy, averaged):
   the review queue's default is chosen by this figure.
 
-The annotator is model/effort/annotator.py's simulate_image when it exists. Without it,
-a stated proxy: a match with IoU >= tau and the right class costs 1 (accept), any
-other prediction 1 (reject), and every object without such a match is drawn as a
-polygon (its outline simplified at 1 px, a vertex an action).
+The annotator is model/effort/annotator.py's simulate_image (its policy and counting
+scheme are the `simulate` command's; missed objects take the cheaper of the classical
+box route and a polygon).
 
 Output: a table per round and strategy (actions per instance, segm AP), the total
 actions to reach round --rounds' AP of `order`, a PNG plot, and its RESULTS.md section.
@@ -45,6 +44,7 @@ from bench._results import gpu_label, write_section  # noqa: E402
 from model.data.annotations import Dataset, ImageRecord, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402
 from model.data.images import read_image  # noqa: E402
+from model.effort.annotator import simulate_image  # noqa: E402
 
 TAU = 0.9
 STRATEGIES = ("order", "random", "uncertainty")
@@ -52,47 +52,16 @@ PLOT = ROOT / "bench" / "loop.png"
 
 
 # ----------------------------------------------------------------------- the annotator
-def _proxy_image(gt: ImageRecord, preds: list[Instance], tau: float) -> tuple[int, int]:
-    """(actions, instances) of the stated proxy (see the module docstring)."""
-    from model.data.polygons import mask_to_polygons
-    from model.editing.review import mask_iou
-    gts = [g for g in gt.instances if not g.iscrowd]
-    pairs = sorted(((mask_iou(g, p), i, j) for i, g in enumerate(gts)
-                    for j, p in enumerate(preds)), reverse=True, key=lambda t: t[0])
-    used_g, used_p, actions = set(), set(), 0
-    for iou, i, j in pairs:
-        if iou < tau:
-            break
-        if i in used_g or j in used_p or gts[i].category_id != preds[j].category_id:
-            continue
-        used_g.add(i)
-        used_p.add(j)
-        actions += 1  # accept
-    actions += len(preds) - len(used_p)  # reject the rest
-    for i, g in enumerate(gts):
-        if i not in used_g:
-            polys, _holes = mask_to_polygons(g.mask, g.offset, 1.0)
-            actions += sum(len(p) // 2 for p in polys)
-    return actions, len(gts)
-
-
 def annotate(gt: ImageRecord, preds: list[Instance], tau: float = TAU) -> tuple[int, int]:
-    """(actions, instances) the annotator spends on one image given these predictions."""
-    try:
-        from model.effort.annotator import simulate_image
-    except ImportError:
-        return _proxy_image(gt, preds, tau)
-    r = simulate_image(gt, preds, iou=tau)
+    """(actions, instances) the simulated annotator (model/effort/annotator.py) spends on
+    one image given these predictions; missed objects by the classical box route (the
+    benchmark measures the predictions, not the model's box -> mask)."""
+    r = simulate_image(gt.instances, preds, gt.height, gt.width, iou=tau)
     return int(r.actions), int(r.instances)
 
 
 def annotator_name() -> str:
-    try:
-        import model.effort.annotator  # noqa: F401
-        return f"model/effort/annotator.py (tau {TAU})"
-    except ImportError:
-        return (f"the proxy annotator (annotator not merged yet): accept a match with IoU >= "
-                f"{TAU}, reject the rest, draw each other object as a 1-px polygon")
+    return f"model/effort/annotator.py (tau {TAU})"
 
 
 # ---------------------------------------------------------------------------- data
@@ -172,7 +141,7 @@ def train_round(train: Path, out: Path, weights: str, a) -> None:
                              iterations=a.iterations, batch_size=2, device=a.device,
                              min_size=a.min_size, max_size=a.max_size, workers=0,
                              val_fraction=a.val_fraction, seed=a.seed, rois_per_image=128,
-                             warmup_iters=min(100, a.iterations // 4), threads=a.threads,
+                             warmup_iters=min(100, a.iterations // 4),
                              model_id=out.stem))
 
 
@@ -314,6 +283,9 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     a = parse(argv)
+    if a.threads:  # the entry point decides torch's threads once (the library never does)
+        import torch
+        torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -227,7 +227,7 @@ def test_training_writes_the_val_report_beside_the_model(tmp_path):
     out = tmp_path / "run" / "model.pt"
     run_training(TrainConfig(coco=coco, out=out, weights="none", iterations=1, min_size=64,
                              max_size=64, workers=0, val_fraction=0.2, rois_per_image=64,
-                             warmup_iters=5, threads=2))
+                             warmup_iters=5))
     report = json.loads(eval_path(out).read_text())
     assert eval_path(out).parent == out.parent
     assert report["split"] == "val" and report["epoch"] == 1
