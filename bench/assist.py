@@ -136,7 +136,7 @@ def main() -> None:
     from bench.learning import make_crops
     from model.data.coco import load_dataset
     from model.net.predictor import Predictor
-    from model.net.weights import _fetch_builtin
+    from model.net.weights import fetch_builtin
     lines = latency(args.boxes)
     print(lines[-1], flush=True)
     data = Path(args.data)
@@ -164,7 +164,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     coco = load_dataset(data / "coco_sample" / "instances.json")
     try:
-        _fetch_builtin("coco", False, None, None)
+        fetch_builtin("coco", False, None, None)
         cpred = Predictor(weights="coco", device="cpu")
         note = "COCO weights"
     except Exception:

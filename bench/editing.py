@@ -71,8 +71,8 @@ def main() -> None:
         win.doc.select(target)
         view.centerOn(target.offset[0] + target.mask.shape[1] / 2,
                       target.offset[1] + target.mask.shape[0] / 2)
-        win.editing.use_tool("actionBrush")
-        win.editing.edit.set_brush_size(40)
+        win.toolbox.use_tool("actionBrush")
+        win.toolbox.drawing.set_brush_size(40)
         app.processEvents()
 
         def send(kind, scene, button, buttons):
@@ -104,7 +104,7 @@ def main() -> None:
             fulls.append(time.perf_counter() - t)
 
         # one large stroke right across the image, then undo / redo it
-        win.editing.edit.set_brush_size(200)
+        win.toolbox.drawing.set_brush_size(200)
         send(QEvent.MouseButtonPress, (200, 300), Qt.LeftButton, Qt.LeftButton)
         for k in range(1, 41):
             send(QEvent.MouseMove, (200 + k * 90, 300 + k * 60), Qt.NoButton, Qt.LeftButton)

@@ -67,7 +67,7 @@ class BoxTool(Tool):
         self.rect_item.setVisible(False)
         target = None
         if event.modifiers() & Qt.AltModifier:
-            target = self.edit.doc.selected
+            target = self.drawing.doc.selected
         self.assist.box((r.left(), r.top(), r.right(), r.bottom()), target)
         return True
 
@@ -198,7 +198,7 @@ class VertexTool(Tool):
 
     def load(self) -> None:
         """Rings of the selected instance (the changes not committed are dropped)."""
-        inst = self.edit.doc.selected
+        inst = self.drawing.doc.selected
         self.inst = inst
         self.old = V.rings(inst.mask, inst.offset, self.tolerance) if inst is not None else []
         self.rings = [r.copy() for r in self.old]
@@ -269,14 +269,14 @@ class VertexTool(Tool):
             self._redraw()
 
     def commit(self) -> bool:
-        inst, rec = self.inst, self.edit.doc.current
+        inst, rec = self.inst, self.drawing.doc.current
         if inst is None or rec is None or not self.changed:
             return False
         after = V.apply_rings(inst.mask, inst.offset, self.old, self.rings, rec.width,
                               rec.height)
         edit = reshape_edit(rec, inst, after, "Edit vertices")
         edit.gestures = {VERTEX: max(1, self.moves)}  # each vertex moved, added or removed
-        self.edit._push(edit, inst)
+        self.drawing.push_edit(edit, inst)
         self.load()
         return True
 

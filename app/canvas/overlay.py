@@ -44,7 +44,7 @@ class OverlayCompositor:
         """Outline pixels of `inst` inside `hit`. A finished mask's outline is computed
         once and cached (masks are immutable); a live stroke's buffer is outlined
         locally, so each move costs the stroke's area, not the instance's."""
-        if not inst._loose:
+        if not inst.stroking:
             mask = inst.mask
             cached = self._edges.get(id(inst))
             if cached is None or cached[0] is not mask:

@@ -1,12 +1,12 @@
 """Canvas tools: brush/eraser and polygon. They turn mouse and key events (in
-image coordinates) into calls on the EditController; the view stays generic."""
+image coordinates) into calls on the DrawingController; the view stays generic."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathItem
 
-from ..document.editor import EditController
+from ..document.drawing import DrawingController
 
 
 def _pen(color: QColor, width: float, dash: bool = False) -> QPen:
@@ -22,8 +22,8 @@ class Tool:
 
     name = "select"
 
-    def __init__(self, view, edit: EditController):
-        self.view, self.edit = view, edit
+    def __init__(self, view, drawing: DrawingController):
+        self.view, self.drawing = view, drawing
 
     def activate(self) -> None: ...
 
@@ -53,8 +53,8 @@ class BrushTool(Tool):
     """B paints into the selection (or a new instance); E, or Shift with B, erases.
     The ring under the cursor has the brush's true size."""
 
-    def __init__(self, view, edit: EditController, erase: bool):
-        super().__init__(view, edit)
+    def __init__(self, view, drawing: DrawingController, erase: bool):
+        super().__init__(view, drawing)
         self.erase = erase
         self.name = "eraser" if erase else "brush"
         self.ring = QGraphicsEllipseItem()
@@ -64,7 +64,7 @@ class BrushTool(Tool):
         view.scene().addItem(self.ring)
         self._last: QPointF | None = None
         self.active = False
-        edit.brushSizeChanged.connect(lambda _s: self._last is not None and self._place(self._last))
+        drawing.brushSizeChanged.connect(lambda _s: self._last is not None and self._place(self._last))
 
     def activate(self) -> None:
         self.active = True
@@ -76,7 +76,7 @@ class BrushTool(Tool):
         self.view.viewport().unsetCursor()
 
     def _place(self, pos: QPointF) -> None:
-        r = self.edit.brush_size / 2.0
+        r = self.drawing.brush_size / 2.0
         self.ring.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
         self.ring.setVisible(self.active)
         self._last = pos
@@ -86,26 +86,26 @@ class BrushTool(Tool):
             return False
         erase = self.erase or bool(event.modifiers() & Qt.ShiftModifier)
         self._place(pos)
-        return self.edit.begin_stroke(pos.x(), pos.y(), erase)
+        return self.drawing.begin_stroke(pos.x(), pos.y(), erase)
 
     def move(self, event, pos) -> bool:
         self._place(pos)
-        if self.edit.stroke is not None and event.buttons() & Qt.LeftButton:
-            self.edit.extend_stroke(pos.x(), pos.y())
+        if self.drawing.stroke is not None and event.buttons() & Qt.LeftButton:
+            self.drawing.extend_stroke(pos.x(), pos.y())
             return True
         return False
 
     def release(self, event, pos) -> bool:
-        if event.button() != Qt.LeftButton or self.edit.stroke is None:
+        if event.button() != Qt.LeftButton or self.drawing.stroke is None:
             return False
-        self.edit.extend_stroke(pos.x(), pos.y())
-        self.edit.end_stroke()
+        self.drawing.extend_stroke(pos.x(), pos.y())
+        self.drawing.end_stroke()
         return True
 
     def wheel(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
-        size = self.edit.brush_size
-        self.edit.set_brush_size(round(size * (1.15 ** steps)) if abs(steps) >= 1 else size + (1 if steps > 0 else -1))
+        size = self.drawing.brush_size
+        self.drawing.set_brush_size(round(size * (1.15 ** steps)) if abs(steps) >= 1 else size + (1 if steps > 0 else -1))
 
 
 class PolygonTool(Tool):
@@ -114,8 +114,8 @@ class PolygonTool(Tool):
 
     name = "polygon"
 
-    def __init__(self, view, edit: EditController):
-        super().__init__(view, edit)
+    def __init__(self, view, drawing: DrawingController):
+        super().__init__(view, drawing)
         self.points: list[QPointF] = []
         self.preview = QGraphicsPathItem()
         self.preview.setZValue(40)
@@ -167,7 +167,7 @@ class PolygonTool(Tool):
         pts = [p for k, p in enumerate(pts) if k == 0 or p != pts[k - 1]]
         self.cancel()
         if len(pts) >= 3:
-            self.edit.apply_polygon(pts, subtract)
+            self.drawing.apply_polygon(pts, subtract)
 
     def cancel(self) -> None:
         self.points = []

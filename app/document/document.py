@@ -9,6 +9,8 @@ threshold and a stroke's live preview. File paths belong to the Session.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 from shiboken6 import isValid
@@ -93,7 +95,7 @@ class Document(QObject):
     def row_of(self, image_id: int) -> int:
         return self._rows.get(image_id, -1)
 
-    def record(self, image_id: int) -> ImageRecord | None:
+    def image_record(self, image_id: int) -> ImageRecord | None:
         r = self.row_of(image_id)
         return None if r < 0 else self.dataset.images[r]
 
@@ -113,8 +115,7 @@ class Document(QObject):
 
     def note_size(self, rec: ImageRecord, width: int, height: int) -> None:
         """A size read from the pixels, for a record that did not know its own."""
-        if not rec.size_known:
-            rec.width, rec.height = int(width), int(height)
+        rec.learn_size(width, height)
 
     # --------------------------------------------------------------- visibility
     def passes_threshold(self, inst: Instance) -> bool:
@@ -194,16 +195,17 @@ class Document(QObject):
         if record:
             self._internal = True
             try:
-                self.undo_stack.push(EditCommand(self, edit))  # its redo() applies it
+                self.undo_stack.push(EditCommand(self._apply, edit))  # its redo() applies it
             finally:
                 self._internal = False
                 self._index = self.undo_stack.index()
         else:
-            self.run(edit, forward=True)
+            self._apply(edit, forward=True)
         return True
 
-    def run(self, edit: Edit, forward: bool) -> None:
-        """Apply or revert an edit and tell the views (EditCommand calls this). The
+    def _apply(self, edit: Edit, forward: bool) -> None:
+        """Apply or revert an edit and tell the views: the one apply path (push hands it
+        to each EditCommand). The
         effort record sees a step before it is applied (the model's masks as they
         were) and after it is reverted."""
         if forward:
@@ -323,7 +325,13 @@ class Document(QObject):
         lo, hi = sorted((clean, st.index()))
         return any(not st.command(k).cache for k in range(lo, hi))
 
-    def mark_saved(self) -> None:
+    def mark_saved(self, path: Path | None = None, written: Dataset | None = None) -> None:
+        """The document is what the disk holds: after a save to `path` of `written`
+        (its data_view), the dataset is that file and its ids continue after it."""
+        if path is not None:
+            self.dataset.path = Path(path)
+        if written is not None:
+            self.dataset.continue_ids_from(written)
         self._unsaved = False
         self.touched, self.categories_touched = set(), False
         self.undo_stack.setClean()
@@ -354,7 +362,7 @@ class Document(QObject):
         ds = self.dataset
         out = Dataset([], [], ds.image_root, ds.path, ds.extra)
         out.key_order = ds.key_order
-        out._next_ann_id = ds._next_ann_id
+        out.continue_ids_from(ds)
         used: set[int] = set()
         for rec in ds.images:
             keep = [i for i in rec.instances if not is_cached(i)]

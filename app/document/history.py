@@ -5,6 +5,8 @@ and redo() first show the image a step changes (model/edit_ops.py holds the ops)
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from shiboken6 import isValid
@@ -17,11 +19,11 @@ DEFAULT_BUDGET_BYTES = 256 * 1024 * 1024
 class EditCommand(QUndoCommand):
     """One user action (or one recorded prediction result) on the undo stack."""
 
-    def __init__(self, doc, edit: Edit):
+    def __init__(self, apply: Callable[[Edit, bool], None], edit: Edit):
         images = edit.images
         # the history names the image of every step, so a step is never a mystery
         super().__init__(f"{edit.text} · {images[0].file_name}" if len(images) == 1 else edit.text)
-        self.doc = doc
+        self.apply = apply  # Document._apply: the only way an edit reaches the data
         self.edit = edit
         self.image_ids = frozenset(rec.id for rec in images)
         self.cache = edit.cache  # only cached predictions: never makes the file unsaved
@@ -33,11 +35,11 @@ class EditCommand(QUndoCommand):
 
     def redo(self) -> None:
         if not self.dropped:
-            self.doc.run(self.edit, forward=True)
+            self.apply(self.edit, True)
 
     def undo(self) -> None:
         if not self.dropped:
-            self.doc.run(self.edit, forward=False)
+            self.apply(self.edit, False)
 
     def drop(self) -> None:
         """Release the pixel data; the step can no longer be undone."""

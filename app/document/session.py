@@ -173,12 +173,9 @@ class Session(QObject):
         old_recovery, old_cache = self.recovery_file(), self.predictions_file()
         out = self.doc.data_view()
         save_dataset(out, path)
-        ds = self.doc.dataset
-        ds._next_ann_id = max(ds._next_ann_id, out._next_ann_id)
         self.coco_path = path
-        ds.path = path
         self._disk = file_stamp(path)
-        self.doc.mark_saved()
+        self.doc.mark_saved(path, out)
         self._recovery_memo, self._recovery_gen = {}, -1
         for p in {old_recovery, self.recovery_file()}:
             p.unlink(missing_ok=True)
@@ -319,7 +316,7 @@ class Session(QObject):
         ds, memo, since = doc.dataset, self._recovery_memo, self._recovery_gen
         gen = doc.image_generation
         order = [rec.id for rec in ds.images if rec.id in doc.touched]
-        fresh = [(gen.get(rid, 0), recovery.copy_image(doc.record(rid))) for rid in order
+        fresh = [(gen.get(rid, 0), recovery.copy_image(doc.image_record(rid))) for rid in order
                  if rid not in memo or gen.get(rid, 0) > since]
         cats, extra, keys = list(ds.categories), dict(ds.extra), list(ds.key_order)
         info = {"source": str(self.coco_path or ""), "image_root": str(ds.image_root),

@@ -17,7 +17,7 @@ from model.editing.review import adopt_categories
 from model.effort.actions import ACCEPT, BOX, CLICK
 
 from ..document.document import Document
-from ..document.editor import EditController
+from ..document.drawing import DrawingController
 from .controller import InferenceController
 from .workers import AssistRequest
 
@@ -27,9 +27,9 @@ class AssistController(QObject):
     offerChanged = Signal(object)  # the Instance offered under the click, or None
     answered = Signal(object)  # an answer from the model was applied (the request)
 
-    def __init__(self, doc: Document, editor: EditController, inference: InferenceController):
+    def __init__(self, doc: Document, drawing: DrawingController, inference: InferenceController):
         super().__init__()
-        self.doc, self.editor, self.inference = doc, editor, inference
+        self.doc, self.drawing, self.inference = doc, drawing, inference
         self._ids = itertools.count(1)
         self._latest_click = 0
         self.candidates: dict[int, list[Instance]] = {}  # image id -> detections, best first
@@ -83,7 +83,7 @@ class AssistController(QObject):
         x0, y0, x1, y1 = rect
         if x1 - x0 < 2 or y1 - y0 < 2:
             return False
-        cat = target.category_id if target is not None else self.editor.chosen_category()
+        cat = target.category_id if target is not None else self.drawing.chosen_category()
         why = self.usable(cat)
         if why is not None:
             self.message.emit(f"Box to mask: {why}; segmenting with {A.CLASSICAL_NAMES[A.FALLBACK]} "
@@ -92,7 +92,7 @@ class AssistController(QObject):
                              target=target) is not None
 
     def _apply_box(self, req: AssistRequest, result: list) -> None:
-        rec = self.doc.record(req.image_id)
+        rec = self.doc.image_record(req.image_id)
         bm = result[0]
         if rec is None or not bm.mask.size:
             self.message.emit("Box to mask: nothing found in the box")
@@ -111,7 +111,7 @@ class AssistController(QObject):
             cat = mapping[bm.category_id]
             ops = [CategoryOp(ds, None, c, len(ds.categories) + k) for k, c in enumerate(new)]
         if cat is None:
-            cat, ops = self.editor.new_class()
+            cat, ops = self.drawing.new_class()
         inst = Instance(cat, bm.mask, bm.offset, source="human", id=ds.new_annotation_id())
         self.doc.push(Edit("Box to mask", ops + [InsertOp(rec, inst, len(rec.instances)),
                                                  touch_status(rec)], gestures={BOX: 1}))
@@ -218,7 +218,7 @@ class AssistController(QObject):
         return n
 
     def _apply_fill(self, req: AssistRequest, result: list) -> None:
-        rec = self.doc.record(req.image_id)
+        rec = self.doc.image_record(req.image_id)
         self._fill_left -= 1
         if rec is None:
             return

@@ -60,7 +60,7 @@ class InferenceController(QObject):
         self._batch_skipped: set[str] = set()  # images a batch left as they were
         self._batch_failed: list[str] = []
         self._batch_unreadable: set[int] = set()  # images a batch could not read
-        self.pixels.loaded.connect(lambda _i: self._maybe_auto_predict())
+        self.pixels.loaded.connect(lambda _i: self.maybe_auto_predict())
         w = self.worker
         w.predicted.connect(self._on_predicted)
         w.failed.connect(self._on_failed)
@@ -101,7 +101,7 @@ class InferenceController(QObject):
         if queued is not None:
             queued[0](*queued[1:])
         else:
-            self._maybe_auto_predict()
+            self.maybe_auto_predict()
 
     def _on_model_failed(self, spec: ModelSpec, message: str, kept: ModelInfo | None) -> None:
         if self.spec is None or spec != self.spec:
@@ -115,7 +115,7 @@ class InferenceController(QObject):
             if queued is not None:
                 queued[0](*queued[1:])
             else:
-                self._maybe_auto_predict()
+                self.maybe_auto_predict()
             return
         self.info = None
         self.model_error = message
@@ -142,7 +142,7 @@ class InferenceController(QObject):
         return not rec.instances and rec.status != "done" \
             and rec.prediction_model != (self.info.model_id if self.info else None)
 
-    def _maybe_auto_predict(self) -> None:
+    def maybe_auto_predict(self) -> None:
         rec = self.doc.current
         if self.auto_predict and self.info is not None and rec is not None \
                 and rec.id in self.pixels.cache and self._needs_prediction(rec):
@@ -231,7 +231,7 @@ class InferenceController(QObject):
         if self._latest.get(req.image_id) != req.request_id:
             return  # stale: a newer request (or another model) superseded it
         del self._latest[req.image_id]
-        rec = self.doc.record(req.image_id)
+        rec = self.doc.image_record(req.image_id)
         if rec is None or self.info is None:
             return
         why = None
@@ -253,7 +253,7 @@ class InferenceController(QObject):
         if self._latest.get(req.image_id) != req.request_id:
             return
         del self._latest[req.image_id]
-        rec = self.doc.record(req.image_id)
+        rec = self.doc.image_record(req.image_id)
         name = rec.file_name if rec is not None else f"image {req.image_id}"
         if oom and self.spec is not None and self.spec.device != "cpu":
             self.outOfMemory.emit(f"Prediction of {name} ran out of GPU memory:\n{message}")

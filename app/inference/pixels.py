@@ -97,7 +97,7 @@ class PixelSource(QObject):
             self.loader.request(self._req, rec.id, path, prefetch=nxt)
 
     def _on_loaded(self, req: int, image_id: int, rgb, bgra, error: str) -> None:
-        rec = self.doc.record(image_id)
+        rec = self.doc.image_record(image_id)
         if rec is None:
             return
         if error:

@@ -318,8 +318,7 @@ class InferenceWorker(QueueWorker):
         self.features.clear()
         self.predictor = p
         arch = getattr(p, "arch", "")
-        can = hasattr(p, "assist_boxes") or arch in ("maskrcnn_resnet50_fpn",
-                                                      "maskrcnn_resnet50_fpn_v2")
+        can = p.supports_assist
         self.info = ModelInfo(spec, p.model_id, str(p.device), list(p.categories), arch, can)
         self.modelReady.emit(self.info)
 

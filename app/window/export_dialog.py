@@ -82,13 +82,13 @@ class ExportController(QObject):
     def __init__(self, doc: Document, session: Session, notifier: Notifier,
                  dialog_parent: QWidget):
         super().__init__()
-        self.doc, self.session, self.notifier, self.parent = doc, session, notifier, dialog_parent
+        self.doc, self.session, self.notifier, self.dialog_parent = doc, session, notifier, dialog_parent
 
     def ask_and_export(self) -> None:
         if self.doc.dataset is None or not self.doc.dataset.images:
             self.notifier.info("Export", "Open a dataset first.")
             return
-        dialog = ExportDialog(self.session.default_save_path().parent, self.parent)
+        dialog = ExportDialog(self.session.default_save_path().parent, self.dialog_parent)
         if dialog.exec() == QDialog.Accepted:
             self.export_to(*dialog.chosen())
 

@@ -30,7 +30,7 @@ class FileController(QObject):
                  dialog_parent: QWidget, recent_menu: QMenu):
         super().__init__()
         self.doc, self.session, self.notifier, self.settings = doc, session, notifier, settings
-        self.parent, self.recent_menu = dialog_parent, recent_menu
+        self.dialog_parent, self.recent_menu = dialog_parent, recent_menu
         self.rebuild_recent()
 
     # -------------------------------------------------------------------- open
@@ -80,14 +80,14 @@ class FileController(QObject):
 
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.parent, "Open image, COCO or labelme file", self.settings.last_folder,
+            self.dialog_parent, "Open image, COCO or labelme file", self.settings.last_folder,
             "Images, COCO or labelme JSON (*.json *.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;"
             "All files (*)")
         if path:
             self.open_path(path)
 
     def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self.parent, "Open folder (images, labelme, "
+        path = QFileDialog.getExistingDirectory(self.dialog_parent, "Open folder (images, labelme, "
                                                 "YOLO-seg, mask PNGs)",
                                                 self.settings.last_folder)
         if path:
@@ -112,7 +112,7 @@ class FileController(QObject):
             others.insert(0, images[0])
             labels.insert(0, f"{Path(images[0]).name}  ({Path(images[0]).parent})")
         label, ok = QInputDialog.getItem(
-            self.parent, "Open which?",
+            self.dialog_parent, "Open which?",
             f"{len(paths)} items were dropped and they are not one dataset. Open:",
             labels, 0, False)
         if not ok or label not in labels:
@@ -154,7 +154,7 @@ class FileController(QObject):
 
     # -------------------------------------------------------------------- save
     def ask_save_path(self, default: Path) -> Path | None:
-        path, _ = QFileDialog.getSaveFileName(self.parent, "Save COCO file", str(default),
+        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Save COCO file", str(default),
                                               "COCO JSON (*.json)")
         return Path(path) if path else None
 
@@ -210,7 +210,7 @@ class FileController(QObject):
 
     def ask_autosave_interval(self) -> None:
         seconds, ok = QInputDialog.getInt(
-            self.parent, "Autosave",
+            self.dialog_parent, "Autosave",
             "Copy unsaved work to the recovery file every N seconds (0: off):",
             self.session.interval, 0, 3600, 10)
         if ok:

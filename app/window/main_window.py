@@ -25,11 +25,11 @@ from ..training.controller import FineTuneController
 from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars
-from .edit_tools import EditTools
+from .toolbox import Toolbox
 from .export_dialog import ExportController
 from .files import FileController
 from .hints import StatusHints
-from .model_panel import ModelPanel
+from .model_controls import ModelControls
 from .review import ReviewController
 from .suspects import SuspectsController
 from .shortcuts import ShortcutDialog, apply_keys, effective_keys
@@ -70,15 +70,15 @@ class MainWindow(QMainWindow):
         self.files = FileController(self.doc, self.session, self.notifier, self.prefs, self,
                                     subs["recent_menu"])
         self.exporter = ExportController(self.doc, self.session, self.notifier, self)
-        self.model_panel = ModelPanel(self.selection, self.inference, self.notifier, self.prefs,
+        self.model_controls = ModelControls(self.selection, self.inference, self.notifier, self.prefs,
                                       self)
-        self.editing = EditTools(self.doc, self.canvas, self.actions_,
+        self.toolbox = Toolbox(self.doc, self.canvas, self.actions_,
                                  self.toolbars["optionsToolBar"], self, self.inference)
         self.training_panel = TrainingPanel()
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
-        self.model_panel.describe = self.finetune.version_name
+        self.model_controls.describe = self.finetune.version_name
         self._build_docks()
         self.review = ReviewController(self.doc, self.image_panel)
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
             self._dock("Instances", "instancesDock", self.instance_table, Qt.RightDockWidgetArea),
             self._dock("Display", "displayDock", self.display, Qt.RightDockWidgetArea),
         ]
-        self.history_dock = self._dock("History", "historyDock", self.editing.history_view,
+        self.history_dock = self._dock("History", "historyDock", self.toolbox.history_view,
                                        Qt.RightDockWidgetArea, visible=False)
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
@@ -141,8 +141,8 @@ class MainWindow(QMainWindow):
         self.pixel_label = QLabel("")
         self.model_label = QLabel("no model")
         self.state_label = QLabel("idle")
-        self.progress = self.model_panel.progress
-        self.cancel_button = self.model_panel.cancel_button
+        self.progress = self.model_controls.progress
+        self.cancel_button = self.model_controls.cancel_button
         self.cancel_button.setDefaultAction(self.actions_["actionCancel"])
         for w in (self.pos_label, self.pixel_label):
             sb.addWidget(w)
@@ -154,9 +154,9 @@ class MainWindow(QMainWindow):
         mt.setObjectName("modelToolBar")
         self.addToolBar(mt)  # beside the tool options, on the second row
         mt.addWidget(QLabel(" Weights "))
-        mt.addWidget(self.model_panel.weights_combo)
+        mt.addWidget(self.model_controls.weights_combo)
         mt.addWidget(QLabel(" Device "))
-        mt.addWidget(self.model_panel.device_combo)
+        mt.addWidget(self.model_controls.device_combo)
 
     # ------------------------------------------------------------------ signals
     def _connect(self) -> None:
@@ -184,7 +184,7 @@ class MainWindow(QMainWindow):
             "actionPredictAllImages": lambda: inf.predict_all(True),
             "actionCancel": inf.cancel, "actionFineTune": self.finetune.ask_and_start,
             "actionCancelTraining": self.finetune.cancel,
-            "actionOpenCheckpoint": self.model_panel.open_checkpoint_dialog,
+            "actionOpenCheckpoint": self.model_controls.open_checkpoint_dialog,
             "actionFit": self.canvas.fit, "actionActualSize": self.canvas.actual_size,
             "actionZoomIn": lambda: self.canvas.zoom_step(1),
             "actionZoomOut": lambda: self.canvas.zoom_step(-1),
@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
         doc.currentChanged.connect(lambda _r: self._update_title())
         fl.titleChanged.connect(self._update_title)
         self.session.opened.connect(lambda _n: self._update_title())
-        self.session.opened.connect(lambda _n: self.model_panel.show_selection())
+        self.session.opened.connect(lambda _n: self.model_controls.show_selection())
         inf.pixelsReady.connect(self.canvas.set_image)
         inf.pixelsFailed.connect(self._on_pixels_failed)
         inf.pixels.unreadable.connect(self.image_panel.model.set_problem)
@@ -236,11 +236,11 @@ class MainWindow(QMainWindow):
         inf.modelChanged.connect(self.model_label.setText)
         inf.modelReady.connect(lambda i: show(f"Model ready: {i.model_id} on {i.device}", 5000))
         for source in (doc.historyMoved, rv.message, inf.message, self.session.message,
-                       self.editing.message, self.suspects.message):
+                       self.toolbox.message, self.suspects.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
         self.hints = StatusHints(self.statusBar())
-        for source, signal in (("tools", self.editing.hint), ("assist", self.editing.assist.hint),
+        for source, signal in (("tools", self.toolbox.hint), ("assist", self.toolbox.assist.hint),
                                ("model", inf.hint), ("window", self.hint)):
             self.hints.attach(source, signal)
         self.exporter.message.connect(show)
@@ -252,19 +252,19 @@ class MainWindow(QMainWindow):
         self.inference.auto_predict = on
         self.prefs.auto_predict = on
         if on:
-            self.inference._maybe_auto_predict()
+            self.inference.maybe_auto_predict()
 
     def _fill_boxes(self, use_model: bool) -> None:
         if use_model and self.inference.loading:  # wait for the model: ask again once ready
             self.inference.modelReady.connect(self._fill_when_ready)
             self.hint.emit("The model is loading; filling the boxes once it is ready")
             return
-        self.editing.assist.fill_boxes(use_model)
+        self.toolbox.assist.fill_boxes(use_model)
 
     def _fill_when_ready(self, _info) -> None:
         self.inference.modelReady.disconnect(self._fill_when_ready)
         self.hint.emit("")
-        self.editing.assist.fill_boxes(True)
+        self.toolbox.assist.fill_boxes(True)
 
     def _on_training_running(self, running: bool) -> None:
         if running:
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
 
     def _on_pixels_failed(self, image_id: int, message: str) -> None:
         """No dialog: the canvas and the status bar say it, the image list marks it."""
-        rec = self.doc.record(image_id)
+        rec = self.doc.image_record(image_id)
         name = rec.file_name if rec is not None else f"image {image_id}"
         why = message
         try:  # the reason, without the full path the message starts with

@@ -31,7 +31,7 @@ class SuspectsController(QObject):
 
     def __init__(self, doc: Document, canvas, images, dialog_parent: QWidget | None = None):
         super().__init__()
-        self.doc, self.canvas, self.images, self.parent = doc, canvas, images, dialog_parent
+        self.doc, self.canvas, self.images, self.dialog_parent = doc, canvas, images, dialog_parent
         self.outline: QGraphicsPathItem | None = None
         doc.suspects.changed.connect(lambda: self.show_current())
         doc.currentChanged.connect(lambda _r: self.show_current(select=True))
@@ -47,7 +47,7 @@ class SuspectsController(QObject):
         if self.doc.dataset is None:
             self.message.emit("Open a dataset first")
             return
-        path, _ = QFileDialog.getOpenFileName(self.parent, "Load suspects", "",
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Load suspects", "",
                                               "Suspects (*.json);;All files (*)")
         if path:
             self.load(path)

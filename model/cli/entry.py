@@ -37,6 +37,7 @@ def main(argv: Sequence[str], extra: Sequence[AddCommand] = (),
     parser = build_parser(extra)
     args = parser.parse_args(list(argv) or list(default))
     _guard_pillow()
+    _quiet_opencv()
     if getattr(args, "func", None) is None:  # no command, and no default given
         parser.print_usage()
         return 2
@@ -51,3 +52,13 @@ def _guard_pillow() -> None:
 
     from model.data.images import DEFAULT_MAX_PIXELS
     Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
+
+def _quiet_opencv() -> None:
+    """OpenCV reports decoder trouble on stderr; MaskLoop reports it as ImageReadError
+    naming the file, so the program silences the duplicate (the library leaves it)."""
+    import cv2
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # pragma: no cover - very old OpenCV
+        pass

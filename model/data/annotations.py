@@ -106,6 +106,16 @@ class Instance:
         """Not decoded yet: the mask lives only as the file's segmentation."""
         return self._lazy is not None
 
+    @property
+    def stroking(self) -> bool:
+        """A brush stroke is painting this mask now (its buffer changes under the view)."""
+        return self._loose
+
+    @property
+    def lazy_segmentation(self) -> tuple | None:
+        """(segmentation, height, width) still to decode, or None once decoded."""
+        return self._lazy
+
     def forget_mask(self) -> None:
         """Drop a decoded mask that still equals the file's segmentation (it is decoded
         again when needed): a streaming save or export stays small."""
@@ -264,6 +274,17 @@ class ImageRecord:
     def size_known(self) -> bool:
         return self.width is not None and self.height is not None
 
+    def learn_size(self, width: int, height: int) -> bool:
+        """Take the size read from the pixels when the file did not give one; a size the
+        file gave is never overwritten. Returns whether it was taken."""
+        if self.size_known:
+            return False
+        width, height = int(width), int(height)
+        if width <= 0 or height <= 0:
+            raise ValueError(f"{self.file_name}: an image of {width}x{height} pixels")
+        self.width, self.height = width, height
+        return True
+
 
 def unsafe_file_name(file_name: str) -> str | None:
     """Why a file_name may not be followed, or None when it stays inside the root."""
@@ -343,6 +364,11 @@ class Dataset:
 
     def note_annotation_id(self, ann_id: int) -> None:
         self._next_ann_id = max(self._next_ann_id, ann_id + 1)
+
+    def continue_ids_from(self, other: "Dataset") -> None:
+        """New ids continue after every id `other` has handed out too (a copy written to
+        disk, a recovery snapshot): an id is never given twice."""
+        self._next_ann_id = max(self._next_ann_id, other._next_ann_id)
 
     # ---------------------------------------------------------------- lookup
     def category(self, category_id: int) -> Category:

@@ -17,15 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
 from model.errors import ImageReadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: 600 MB as RGB, already far past any camera
 
-try:  # OpenCV reports decoder trouble on stderr; we report it through ImageReadError
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-except AttributeError:  # pragma: no cover - very old OpenCV
-    pass
 
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}
 

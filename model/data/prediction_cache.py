@@ -43,7 +43,7 @@ def snap(inst: Instance) -> Snap:
     """What a cache entry needs of a prediction, read at once on the UI thread (a later
     edit replaces fields, never changes them in place); decoding waits for the writer."""
     if inst.is_lazy:
-        return (inst.category_id, inst.score, inst.model, None, None, inst._lazy)
+        return (inst.category_id, inst.score, inst.model, None, None, inst.lazy_segmentation)
     return (inst.category_id, inst.score, inst.model, inst._mask, inst._offset, None)
 
 

@@ -45,7 +45,7 @@ def snapshot(ds: Dataset, image_ids: set[int]) -> Dataset:
     """The changed images' data as one Dataset (tests; autosave uses copy_image)."""
     snap = Dataset(list(ds.categories), [], ds.image_root, None, dict(ds.extra))
     snap.key_order = list(ds.key_order)
-    snap._next_ann_id = ds._next_ann_id
+    snap.continue_ids_from(ds)
     snap.images = [copy_image(rec) for rec in ds.images if rec.id in image_ids]
     return snap
 

@@ -122,7 +122,7 @@ def plan(gt: np.ndarray, cur: np.ndarray, rect: Rect) -> StrokePlan | None:
 
 def play(rec: ImageRecord, target: Instance, p: StrokePlan, new: bool = False) -> bool:
     """Press, drag through the plan's points and release, as the brush tool does
-    (EditController.begin_stroke/extend_stroke/end_stroke); the Edit is applied.
+    (DrawingController.begin_stroke/extend_stroke/end_stroke); the Edit is applied.
     True when a pixel changed."""
     stroke = Stroke(rec, p.radius, p.erase, target, [], False, new)
     for x, y in p.points:

@@ -49,7 +49,7 @@ class BoxMask:
 @torch.inference_mode()
 def compute_features(predictor: Predictor, rgb: np.ndarray) -> Features:
     model = predictor.model
-    batch, _ = model.transform([predictor._to_tensor(rgb)])
+    batch, _ = model.transform([predictor.to_tensor(rgb)])
     maps = model.backbone(batch.tensors)
     return Features(maps, batch, tuple(batch.image_sizes[0]), tuple(rgb.shape[:2]))
 

@@ -128,7 +128,32 @@ class Predictor:
         if cancel is not None and cancel.is_set():
             raise Cancelled("prediction cancelled")
 
-    def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+    # ------------------------------------------------------------- model assist
+    @property
+    def supports_assist(self) -> bool:
+        """Box -> mask and click -> instance run on this architecture's own heads
+        (model/net/assist.py); other models get the classical fallback."""
+        return self.arch in ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2")
+
+    def knows_class(self, category_id: int | None) -> bool:
+        """Whether the model has a label for this dataset class (its head can draw it)."""
+        from model.net import assist as A
+        return A.model_label(self, category_id) is not None
+
+    def assist_boxes(self, image: np.ndarray, image_id, boxes: list, category_ids: list,
+                     cache) -> list:
+        """A BoxMask per box from the model's heads, on the image's cached FPN features
+        (cache: assist.FeatureCache, keyed by image_id)."""
+        from model.net import assist as A
+        feats = cache.get(self, image_id, image)
+        return A.box_masks(self, feats, [tuple(b) for b in boxes], category_ids)
+
+    def assist_candidates(self, image: np.ndarray, image_id, cache) -> list[Instance]:
+        """Every detection down to a low score, best first: what a click chooses from."""
+        from model.net import assist as A
+        return A.candidates(self, cache.get(self, image_id, image))
+
+    def to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3
                 and rgb.dtype == np.uint8):
             raise ValueError("predict expects an HxWx3 RGB uint8 array, got "
@@ -153,7 +178,7 @@ class Predictor:
             return []
         model = self.model
         sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
-        tensors = [self._to_tensor(im) for im in images]
+        tensors = [self.to_tensor(im) for im in images]
         self._check(cancel)
         with self._autocast():
             batch, _ = model.transform(tensors)

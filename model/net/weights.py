@@ -109,7 +109,7 @@ def download(url: str, dst: Path, progress: ProgressFn | None = None,
     os.replace(tmp, dst)
 
 
-def _fetch_builtin(spec: str, allow_download: bool, progress: ProgressFn | None,
+def fetch_builtin(spec: str, allow_download: bool, progress: ProgressFn | None,
                    cancel: threading.Event | None) -> Path:
     arch, enum = BUILTIN[spec]
     path = hub_checkpoint_path(enum.url)
@@ -255,7 +255,7 @@ def resolve_weights(spec: str | os.PathLike, arch: str | None = None, allow_down
         builtin_arch, enum = BUILTIN[key]
         if arch is not None and arch != builtin_arch:
             raise WeightsError(f"'{key}' weights are for {builtin_arch}, not {arch}")
-        path = _fetch_builtin(key, allow_download, progress, cancel)
+        path = fetch_builtin(key, allow_download, progress, cancel)
         sd = safe_torch_load(path)
         return LoadedWeights(builtin_arch, 91, coco_label_categories(), sd,
                              f"torchvision:{builtin_arch}:COCO_V1")

@@ -31,7 +31,7 @@ def main() -> None:
         win.canvas.flush_overlay()
         app.processEvents()
         before = win.canvas.viewport().grab().toImage()
-        edit = win.editing.edit
+        edit = win.toolbox.drawing
         edit.set_brush_size(22)
         # paint the arm the polygon missed, then erase a strip of background
         x0, y0 = person.offset

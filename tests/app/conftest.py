@@ -88,8 +88,14 @@ class FakePredictor:
                                 source="model", model=self.model_id))
         return out
 
-    # the model-assist tools: a disc inscribed in each box; every square as a candidate
-    def assist_boxes(self, img, boxes, category_ids):
+    # the model-assist interface of model.net.predictor.Predictor: a disc inscribed in
+    # each box; every square as a candidate; no class of the dataset is the model's own
+    supports_assist = True
+
+    def knows_class(self, category_id):
+        return False
+
+    def assist_boxes(self, img, image_id, boxes, category_ids, cache):
         from model.net.assist import BoxMask, ellipse
         out = []
         for box, cat in zip(boxes, category_ids):
@@ -97,7 +103,7 @@ class FakePredictor:
             out.append(BoxMask(mask, offset, cat if cat is not None else 2, 0.8))
         return out
 
-    def assist_candidates(self, img):
+    def assist_candidates(self, img, image_id, cache):
         with self.config.lock:
             self.config.candidate_calls += 1
         return self.predict(img) + [Instance(2, np.ones((10, 10), bool), (5, 5), score=0.02,

@@ -72,7 +72,7 @@ def test_a_box_gives_one_new_instance_inside_it_undone_in_one_step(qtbot, win):
     rec = win.doc.current
     n, steps = len(rec.instances), win.doc.undo_stack.count()
     act(win, "actionBoxToMask").trigger()
-    with qtbot.waitSignal(win.editing.assist.answered, timeout=30_000):
+    with qtbot.waitSignal(win.toolbox.assist.answered, timeout=30_000):
         drag(win, (50, 20), (74, 50))
     assert len(rec.instances) == n + 1 and win.doc.undo_stack.count() == steps + 1
     new = rec.instances[-1]
@@ -91,7 +91,7 @@ def test_alt_drag_gives_the_selected_instance_a_new_mask(qtbot, win):
     target = rec.instances[1]
     win.doc.select(target)
     act(win, "actionBoxToMask").trigger()
-    with qtbot.waitSignal(win.editing.assist.answered, timeout=30_000):
+    with qtbot.waitSignal(win.toolbox.assist.answered, timeout=30_000):
         drag(win, (30, 30), (60, 60), Qt.AltModifier)
     assert target in rec.instances and target.id == 9 and target.source == "edited"
     ys, xs = np.nonzero(full(target))
@@ -113,9 +113,9 @@ def test_without_a_model_the_box_falls_back_to_the_classical_method_and_says_so(
     rec = w.doc.current
     n = len(rec.instances)
     messages = []
-    w.editing.message.connect(messages.append)
+    w.toolbox.message.connect(messages.append)
     act(w, "actionBoxToMask").trigger()
-    with qtbot.waitSignal(w.editing.assist.answered, timeout=30_000):
+    with qtbot.waitSignal(w.toolbox.assist.answered, timeout=30_000):
         drag(w, (40, 5), (78, 40))
     assert any("no model is loaded" in m and "inscribed ellipse" in m for m in messages)
     assert len(rec.instances) == n + 1
@@ -127,20 +127,20 @@ def test_click_offers_the_detection_under_the_point_and_accepts_it(qtbot, win, f
     rec = win.doc.current
     n = len(rec.instances)
     act(win, "actionClickToSegment").trigger()
-    with qtbot.waitSignal(win.editing.assist.offerChanged, timeout=30_000):
+    with qtbot.waitSignal(win.toolbox.assist.offerChanged, timeout=30_000):
         click(win, (10, 10))  # the first click asks the model for every detection
-    first = win.editing.assist.offered()
+    first = win.toolbox.assist.offered()
     assert first is not None and first.score > 0.8  # the 0.9 square (8..31, 6..25), best first
-    assert not win.editing.tools["actionClickToSegment"].outline.path().isEmpty()
+    assert not win.toolbox.tools["actionClickToSegment"].outline.path().isEmpty()
     click(win, (10, 10), Qt.ShiftModifier)  # a faint small detection is here too: the next one
-    second = win.editing.assist.offered()
+    second = win.toolbox.assist.offered()
     assert second is not first and second.score < first.score
     key(win, Qt.Key_Tab)  # Tab cycles too: back to the first
-    assert win.editing.assist.offered() is first
+    assert win.toolbox.assist.offered() is first
     key(win, Qt.Key_Escape)
-    assert win.editing.assist.offered() is None and len(rec.instances) == n
+    assert win.toolbox.assist.offered() is None and len(rec.instances) == n
     click(win, (20, 12))
-    chosen = win.editing.assist.offered()
+    chosen = win.toolbox.assist.offered()
     click(win, (20, 12))  # a click on the offer accepts it
     assert len(rec.instances) == n + 1
     new = rec.instances[-1]
@@ -159,7 +159,7 @@ def test_vertex_drag_changes_only_the_pixels_between_the_rings(qtbot, win):
     zoom_in(win)
     win.doc.select(squares)
     act(win, "actionEditVertices").trigger()
-    tool = win.editing.vertex_tool
+    tool = win.toolbox.vertex_tool
     assert len(tool.rings) == 2 and all(len(r) == 4 for r in tool.rings)
     old = [r.copy() for r in tool.rings]
     allv = np.concatenate(old)
@@ -183,7 +183,7 @@ def test_vertex_insert_delete_and_a_ring_with_a_hole(qtbot, win):
     zoom_in(win)
     win.doc.select(ring_inst)
     act(win, "actionEditVertices").trigger()
-    tool = win.editing.vertex_tool
+    tool = win.toolbox.vertex_tool
     assert len(tool.rings) == 2  # the outer ring and the hole's
     old = [r.copy() for r in tool.rings]
     outer = tool.rings[0]
@@ -224,7 +224,7 @@ def test_opening_a_box_only_dataset_offers_to_fill_the_masks(qtbot, make_window,
     answers = Answers({"Boxes without masks": "Fill with ellipses"})
     w = make_window(answers=answers)
     w.actions_["actionAutoPredict"].setChecked(False)
-    with qtbot.waitSignal(w.editing.assist.answered, timeout=30_000):
+    with qtbot.waitSignal(w.toolbox.assist.answered, timeout=30_000):
         open_and_show(qtbot, w, path)
     assert "Boxes without masks" in answers.asked
     inst = w.doc.current.instances[0]

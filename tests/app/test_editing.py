@@ -180,7 +180,7 @@ def test_delete_relabel_keys_and_undo(win):
     win.canvas.setFocus()
     act(win, "actionClass3").trigger()  # key 3: the third class
     assert inst.category_id == 7
-    win.editing.picker.picked.emit(0)  # the class picker
+    win.toolbox.picker.picked.emit(0)  # the class picker
     assert inst.category_id == 0
     act(win, "actionDeleteInstance").trigger()
     assert inst not in rec.instances
@@ -210,7 +210,7 @@ def test_merge_fill_holes_remove_islands(win):
     win.doc.undo_stack.undo()
     assert M.has_hole(ring_.mask)
     win.doc.select(squares)
-    win.editing.edit.remove_islands(200)  # the squares are 150 and 225 px
+    win.toolbox.drawing.remove_islands(200)  # the squares are 150 and 225 px
     assert full(squares).sum() == 225
     win.doc.undo_stack.undo()
     assert np.array_equal(full(squares), b)
@@ -290,7 +290,7 @@ def test_long_random_edit_sequence_then_full_undo_restores_bytes(win, tmp_path):
         elif kind < 0.8 and win.doc.selected is not None:
             act(win, "actionDeleteInstance").trigger()
         elif kind < 0.9 and win.doc.selected is not None:
-            win.editing.class_key(rng.randint(1, 3))
+            win.toolbox.class_key(rng.randint(1, 3))
         elif win.doc.selected is not None:
             act(win, "actionFillHoles").trigger()
     assert win.doc.undo_stack.count() > 20
@@ -306,12 +306,12 @@ def test_brush_size_keys_spinbox_and_ring(win):
     spin = win.findChild(QSpinBox, "brushSize")
     spin.setValue(20)
     act(win, "actionBrushLarger").trigger()
-    assert spin.value() == 25 and win.editing.edit.brush_size == 25
+    assert spin.value() == 25 and win.toolbox.drawing.brush_size == 25
     act(win, "actionBrushSmaller").trigger()
     assert spin.value() == 20
     act(win, "actionBrush").trigger()
     send_mouse(win, QEvent.MouseMove, (40, 30), Qt.NoButton, Qt.NoButton)
-    ring = win.editing.tools["actionBrush"].ring
+    ring = win.toolbox.tools["actionBrush"].ring
     assert ring.isVisible() and ring.rect().width() == 20
 
 
@@ -378,9 +378,9 @@ def test_ctrl_wheel_resizes_brush_and_plain_wheel_zooms(win):
         QApplication.sendEvent(vp, ev)
     zoom = win.canvas.zoom()
     wheel(Qt.ControlModifier)
-    assert win.editing.edit.brush_size == 23 and win.canvas.zoom() == zoom
+    assert win.toolbox.drawing.brush_size == 23 and win.canvas.zoom() == zoom
     wheel(Qt.NoModifier)
-    assert win.editing.edit.brush_size == 23 and win.canvas.zoom() > zoom
+    assert win.toolbox.drawing.brush_size == 23 and win.canvas.zoom() > zoom
 
 
 def test_unoccupied_mode_applies_to_polygons(win):

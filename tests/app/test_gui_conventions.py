@@ -120,7 +120,7 @@ def test_tab_cycles_the_click_tool_offer_before_stepping(qtbot, coco_win):
     """Click to instance keeps Tab for its alternatives while it offers one."""
     w = coco_win
     offers = [object(), object()]
-    assist = w.editing.assist
+    assist = w.toolbox.assist
     state = {"k": 0, "cycled": 0}
     assist.offered = lambda: offers[state["k"]] if state["k"] is not None else None
 

@@ -325,7 +325,7 @@ def test_random_sequences_never_duplicate_and_undo_all_restores_the_file(qtbot, 
     first = tmp_path / "first.json"
     save_dataset(w.doc.data_view(), first)
     rng = random.Random(11)
-    edit = w.editing.edit
+    edit = w.toolbox.drawing
     for step in range(70):
         rec = w.doc.current
         insts = w.doc.listed(rec)

@@ -382,7 +382,7 @@ def test_download_progress_dialog_then_model_ready(qtbot, make_window, fake):
     dlg = w.findChild(QProgressDialog, "downloadDialog")
     assert dlg is not None and dlg.maximum() == 170_000_000
     wait_model(qtbot, w)
-    assert w.model_panel.download_dialog is None  # closed once the model is ready
+    assert w.model_controls.download_dialog is None  # closed once the model is ready
 
 
 def test_drop_a_folder_opens_it(qtbot, make_window, folder):

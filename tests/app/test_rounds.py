@@ -99,7 +99,7 @@ def review_session(qtbot, w):
     drag(w, (x + 2, y + first.mask.shape[0] + 2), (x + 20, y + first.mask.shape[0] + 2))
     assert first.source == "edited"
     press(w, Qt.Key_X)
-    with qtbot.waitSignal(w.editing.assist.answered, timeout=30_000):
+    with qtbot.waitSignal(w.toolbox.assist.answered, timeout=30_000):
         drag(w, (4, 60), (30, 90))
     return first
 

@@ -23,7 +23,7 @@ def test_a_checkpoint_that_fails_to_load_keeps_the_working_model(qtbot, make_win
         w.selection.choose(weights="broken")
     assert w.inference.info is before and w.inference.worker.predictor is not None
     assert w.selection.weights == "fake" and w.prefs.weights == "fake"
-    assert w.model_panel.weights_combo.currentData() == "fake"
+    assert w.model_controls.weights_combo.currentData() == "fake"
     assert w.model_label.text() == "fake:fake · cpu"
     assert "Model not available" not in answers.asked  # nothing to choose: the old one works
     level, title, text = w.notifier.history[-1]
@@ -61,7 +61,7 @@ def test_the_weights_box_names_the_version_and_says_when_there_is_no_model(
     state.mkdir(parents=True, exist_ok=True)
     ckpt = state / "runs" / "v1-20250102-0930" / "model.pt"
     VersionRegistry(state).add("v1-20250102-0930", ckpt, {"status": "finished"}, {}, [])
-    combo = w.model_panel.weights_combo
+    combo = w.model_controls.weights_combo
     with qtbot.waitSignal(w.inference.modelReady, timeout=30_000):
         w.selection.choose(weights=str(ckpt))
     assert combo.currentText() == "v1-20250102-0930" and combo.currentData() == str(ckpt)
@@ -73,7 +73,7 @@ def test_review_without_a_model_leaves_no_weights_shown(qtbot, make_window):
     with qtbot.waitSignal(w.inference.modelFailed, timeout=30_000):
         pass
     qtbot.waitUntil(lambda: "Model not available" in answers.asked, timeout=5000)
-    combo = w.model_panel.weights_combo
+    combo = w.model_controls.weights_combo
     assert combo.currentIndex() == -1 and combo.placeholderText() == "No model"
 
 
@@ -132,17 +132,17 @@ def test_status_hints_end_with_their_action(qtbot, make_window, tmp_path):
     drag(w, (60, 40), (70, 50))  # the new instance is drawn: the hint has done its job
     assert bar.currentMessage() == ""
     w.actions_["actionClickToSegment"].trigger()
-    with qtbot.waitSignal(w.editing.assist.offerChanged, timeout=30_000):
+    with qtbot.waitSignal(w.toolbox.assist.offerChanged, timeout=30_000):
         click(w, (10, 10))
     assert "Enter accepts" in bar.currentMessage()
     key(w, Qt.Key_Return)  # accepted: nothing is offered any more
-    assert w.editing.assist.offered() is None and bar.currentMessage() == ""
+    assert w.toolbox.assist.offered() is None and bar.currentMessage() == ""
     click(w, (20, 12))
     assert "Esc cancels" in bar.currentMessage()
     key(w, Qt.Key_Escape)
     assert bar.currentMessage() == ""
-    w.editing.message.emit("Merged 2 instances")  # a message that is no hint stays
-    w.editing.hint.emit("")
+    w.toolbox.message.emit("Merged 2 instances")  # a message that is no hint stays
+    w.toolbox.hint.emit("")
     assert bar.currentMessage() == "Merged 2 instances"
 
 
@@ -431,9 +431,9 @@ def test_click_to_instance_saves_the_models_detection_as_accepted(qtbot, make_wi
     w.canvas.centerOn(64, 48)
     rec = w.doc.current
     w.actions_["actionClickToSegment"].trigger()
-    with qtbot.waitSignal(w.editing.assist.offerChanged, timeout=30_000):
+    with qtbot.waitSignal(w.toolbox.assist.offerChanged, timeout=30_000):
         click(w, (100, 10))  # the fake model's 0.3 square (76..101, 9..28)
-    offered = w.editing.assist.offered()
+    offered = w.toolbox.assist.offered()
     click(w, (100, 10))
     made = rec.instances[-1]
     assert (made.source, made.review) == ("model", "accepted")

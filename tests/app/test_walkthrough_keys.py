@@ -92,7 +92,7 @@ def test_ctrl_k_typing_a_name_and_enter_relabels_and_fires_no_shortcut(qtbot, wi
     assert w.canvas.tool is None and w.actions_["actionSelectTool"].isChecked()
     assert inst.review == "unreviewed" and not w.actions_["actionUnoccupied"].isChecked()
     assert w.doc.undo_stack.count() == steps + 1  # one relabel step
-    assert w.editing.picker.currentText() == "broccoli"
+    assert w.toolbox.picker.currentText() == "broccoli"
     qtbot.waitUntil(w.canvas.hasFocus, timeout=5000)  # the keys go to the canvas again
     QTest.keyClick(w.canvas, Qt.Key_A)
     assert inst.review == "accepted"
@@ -126,8 +126,8 @@ def test_ctrl_k_arrows_choose_among_matches_and_no_match_stays_open(qtbot, win):
     QTest.keyClick(field, Qt.Key_Down)
     QTest.keyClick(field, Qt.Key_Down)
     QTest.keyClick(field, Qt.Key_Return)
-    assert w.editing.edit.category_id == 2 and w.editing.edit.chosen_category() == 2
-    assert w.editing.picker.currentText() == "broccoli"
+    assert w.toolbox.drawing.category_id == 2 and w.toolbox.drawing.chosen_category() == 2
+    assert w.toolbox.picker.currentText() == "broccoli"
 
 
 def test_every_toolbar_control_is_reachable_at_1280_by_800(qtbot, win):
@@ -166,8 +166,8 @@ def test_no_single_key_shortcut_fires_while_a_text_field_has_focus(qtbot, win):
                      if not s[0].keyboardModifiers() & ~Qt.ShiftModifier
                      and len(s.toString(QKeySequence.PortableText)) == 1})
     assert {"A", "R", "B", "O", "D", "1", "+", "-", "[", "."} <= set(single)
-    fields = [w.image_panel.filter_edit, w.editing.picker.lineEdit(),
-              w.editing.size_spin, w.editing.tolerance_spin]
+    fields = [w.image_panel.filter_edit, w.toolbox.picker.lineEdit(),
+              w.toolbox.size_spin, w.toolbox.tolerance_spin]
     for field in fields:
         field.setFocus(Qt.OtherFocusReason)
         qtbot.waitUntil(field.hasFocus, timeout=5000)

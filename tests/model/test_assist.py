@@ -66,6 +66,21 @@ def test_candidates_cover_clicks_best_first(predictor, image):
     assert A.covering(cands, -5, -5) == []
 
 
+def test_the_predictors_assist_interface_uses_cached_features(predictor, image):
+    """The app's assist jobs call these methods on whatever predictor is loaded (the
+    tests' fake offers the same ones), never reach into assist's internals."""
+    assert predictor.supports_assist and predictor.knows_class(1) and \
+        not predictor.knows_class(None)
+    cache = A.FeatureCache()
+    box = (40.0, 20.0, 82.0, 61.0)
+    (bm,) = predictor.assist_boxes(image, "img", [box], [1], cache)
+    feats = A.compute_features(predictor, image)
+    (direct,) = A.box_masks(predictor, feats, [box], [1])
+    assert np.array_equal(bm.mask, direct.mask) and bm.offset == direct.offset
+    assert predictor.assist_candidates(image, "img", cache)
+    assert len(cache._items) == 1  # one image, its features computed once
+
+
 def test_classical_fallbacks_find_an_object_in_its_box():
     img = np.full((80, 100, 3), 30, np.uint8)
     obj = disc(80, 100, 50, 40, 18)

@@ -188,10 +188,10 @@ def test_folder_dataset_names_are_relative_and_sizes_lazy(tmp_path):
 def test_lazy_decode(tmp_path):
     ds = load_dataset(make_coco(tmp_path))
     inst = ds.images[0].instances[0]
-    assert inst._lazy is not None  # nothing decoded by loading
+    assert inst.lazy_segmentation is not None  # nothing decoded by loading
     assert inst.bbox == [10.0, 10.0, 41.0, 41.0]  # unedited: the file's own bbox
     _ = inst.mask
-    assert inst._lazy is None
+    assert inst.lazy_segmentation is None
 
 
 def test_torchvision_coco_dataset_reads_our_masks(tmp_path):

@@ -41,12 +41,12 @@ def set_combo(combo: QComboBox, value: str, label: str | None = None) -> None:
     combo.blockSignals(False)
 
 
-class ModelPanel(QObject):
+class ModelControls(QObject):
     def __init__(self, selection: ModelSelection, inference: InferenceController,
                  notifier: Notifier, settings: Settings, dialog_parent: QWidget):
         super().__init__()
         self.selection, self.inference, self.notifier = selection, inference, notifier
-        self.settings, self.parent = settings, dialog_parent
+        self.settings, self.dialog_parent = settings, dialog_parent
         self.download_dialog: QProgressDialog | None = None
         # a checkpoint's name to show (its model version's), or None: the file name
         self.describe: Callable[[str], str | None] = lambda _weights: None
@@ -92,7 +92,7 @@ class ModelPanel(QObject):
         self.settings.weights, self.settings.device = spec.weights, spec.device
 
     def open_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parent, "Open checkpoint",
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent, "Open checkpoint",
                                               self.settings.last_folder,
                                               "PyTorch weights (*.pt *.pth);;All files (*)")
         if path:
@@ -132,7 +132,7 @@ class ModelPanel(QObject):
         dlg = self.download_dialog
         if dlg is None:
             dlg = QProgressDialog("Downloading the COCO weights (about 170 MB, once)…",
-                                  "Cancel", 0, 100, self.parent)
+                                  "Cancel", 0, 100, self.dialog_parent)
             dlg.setObjectName("downloadDialog")
             dlg.setWindowModality(Qt.NonModal)
             dlg.canceled.connect(self.inference.worker.cancel_download)

@@ -12,7 +12,7 @@ from ..canvas.assist_tools import BoxTool, ClickTool, VertexTool
 from ..canvas.tools import BrushTool, PolygonTool
 from ..canvas.view import CanvasView
 from ..document.document import Document
-from ..document.editor import EditController
+from ..document.drawing import DrawingController
 from ..inference.assist import AssistController
 from ..inference.controller import InferenceController
 from ..panels.categories import CategoryManager, ClassPicker
@@ -22,28 +22,28 @@ TOOLS = ("actionSelectTool", "actionBrush", "actionEraser", "actionPolygon", "ac
          "actionClickToSegment", "actionEditVertices")
 
 
-class EditTools(QObject):
+class Toolbox(QObject):
     message = Signal(str)
     hint = Signal(str)  # while a new instance is armed ("": no longer)
 
     def __init__(self, doc: Document, canvas: CanvasView, actions: dict[str, QAction],
                  toolbar: QToolBar, dialog_parent: QWidget, inference: InferenceController):
         super().__init__()
-        self.doc, self.canvas, self.actions, self.parent = doc, canvas, actions, dialog_parent
-        self.edit = EditController(doc)
-        self.edit.message.connect(self.message)
-        self.assist = AssistController(doc, self.edit, inference)
+        self.doc, self.canvas, self.actions, self.dialog_parent = doc, canvas, actions, dialog_parent
+        self.drawing = DrawingController(doc)
+        self.drawing.message.connect(self.message)
+        self.assist = AssistController(doc, self.drawing, inference)
         self.assist.message.connect(self.message)
-        self.edit.newInstanceArmed.connect(lambda on: on or self.hint.emit(""))
+        self.drawing.newInstanceArmed.connect(lambda on: on or self.hint.emit(""))
         doc.currentChanged.connect(lambda _r: self.hint.emit(""))
         a = actions
-        self.vertex_tool = VertexTool(canvas, self.edit)
+        self.vertex_tool = VertexTool(canvas, self.drawing)
         self.tools = {"actionSelectTool": None,
-                      "actionBrush": BrushTool(canvas, self.edit, erase=False),
-                      "actionEraser": BrushTool(canvas, self.edit, erase=True),
-                      "actionPolygon": PolygonTool(canvas, self.edit),
-                      "actionBoxToMask": BoxTool(canvas, self.edit, self.assist),
-                      "actionClickToSegment": ClickTool(canvas, self.edit, self.assist),
+                      "actionBrush": BrushTool(canvas, self.drawing, erase=False),
+                      "actionEraser": BrushTool(canvas, self.drawing, erase=True),
+                      "actionPolygon": PolygonTool(canvas, self.drawing),
+                      "actionBoxToMask": BoxTool(canvas, self.drawing, self.assist),
+                      "actionClickToSegment": ClickTool(canvas, self.drawing, self.assist),
                       "actionEditVertices": self.vertex_tool}
         group = QActionGroup(self)
         group.setExclusive(True)
@@ -58,20 +58,20 @@ class EditTools(QObject):
         self.history_view.setEmptyLabel("<opened>")
         self._class_actions()
         a["actionNewInstance"].triggered.connect(self.new_instance)
-        a["actionDeleteInstance"].triggered.connect(self.edit.delete_selected)
-        a["actionBrushSmaller"].triggered.connect(lambda: self.edit.set_brush_size(
-            max(1, round(self.edit.brush_size / 1.25))))
-        a["actionBrushLarger"].triggered.connect(lambda: self.edit.set_brush_size(
-            max(self.edit.brush_size + 1, round(self.edit.brush_size * 1.25))))
-        a["actionUnoccupied"].toggled.connect(lambda on: setattr(self.edit, "unoccupied", on))
+        a["actionDeleteInstance"].triggered.connect(self.drawing.delete_selected)
+        a["actionBrushSmaller"].triggered.connect(lambda: self.drawing.set_brush_size(
+            max(1, round(self.drawing.brush_size / 1.25))))
+        a["actionBrushLarger"].triggered.connect(lambda: self.drawing.set_brush_size(
+            max(self.drawing.brush_size + 1, round(self.drawing.brush_size * 1.25))))
+        a["actionUnoccupied"].toggled.connect(lambda on: setattr(self.drawing, "unoccupied", on))
         a["actionPickClass"].triggered.connect(self.open_class_popup)
-        a["actionFillHoles"].triggered.connect(self.edit.fill_holes)
+        a["actionFillHoles"].triggered.connect(self.drawing.fill_holes)
         a["actionRemoveIslands"].triggered.connect(self.ask_remove_islands)
-        a["actionMerge"].triggered.connect(self.edit.merge)
+        a["actionMerge"].triggered.connect(self.drawing.merge)
         a["actionCategories"].triggered.connect(self.show_categories)
         self.picker.picked.connect(self.pick_class)
         doc.selectionChanged.connect(self._on_selection)
-        self.edit.categoryChanged.connect(lambda cid: self.doc.selected is None
+        self.drawing.categoryChanged.connect(lambda cid: self.doc.selected is None
                                           and self.picker.show_category(cid))
 
     def _build_toolbar(self, tb: QToolBar) -> None:
@@ -83,9 +83,9 @@ class EditTools(QObject):
         self.size_spin.setRange(1, 1000)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Brush diameter in image pixels ([ and ], or Ctrl+wheel)")
-        self.size_spin.setValue(self.edit.brush_size)
-        self.size_spin.valueChanged.connect(self.edit.set_brush_size)
-        self.edit.brushSizeChanged.connect(self.size_spin.setValue)
+        self.size_spin.setValue(self.drawing.brush_size)
+        self.size_spin.valueChanged.connect(self.drawing.set_brush_size)
+        self.drawing.brushSizeChanged.connect(self.size_spin.setValue)
         self.picker = ClassPicker(self.doc)
         for label, widget in ((" Brush ", self.size_spin), (" Class ", self.picker)):
             tb.insertWidget(unoccupied, QLabel(label))
@@ -101,7 +101,7 @@ class EditTools(QObject):
         self.tolerance_spin.valueChanged.connect(lambda v: self.vertex_tool.set_tolerance(v))
         tb.addWidget(QLabel(" Vertex tolerance "))
         tb.addWidget(self.tolerance_spin)
-        self.popup = ClassPopup(self.parent)
+        self.popup = ClassPopup(self.dialog_parent)
         self.popup.picked.connect(self.pick_class)
         self.popup.closed.connect(lambda: self.canvas.setFocus(Qt.PopupFocusReason))
 
@@ -118,7 +118,7 @@ class EditTools(QObject):
 
     def new_instance(self) -> None:
         self.doc.select(None)
-        self.edit.arm_new_instance(True)
+        self.drawing.arm_new_instance(True)
         if self.canvas.tool is None:
             self.use_tool("actionBrush")
         self.hint.emit("Draw the new instance (brush or polygon)")
@@ -132,14 +132,14 @@ class EditTools(QObject):
         sel = self.doc.selection
         title = (f"Class of the {len(sel)} selected instances" if len(sel) > 1 else
                  "Class of the selected instance" if sel else "Class for new instances")
-        current = sel[-1].category_id if sel else self.edit.category_id
+        current = sel[-1].category_id if sel else self.drawing.category_id
         self.popup.popup(ds.categories, title, current, self.canvas)
 
     def _on_selection(self, inst) -> None:
-        self.picker.show_category(inst.category_id if inst is not None else self.edit.category_id)
+        self.picker.show_category(inst.category_id if inst is not None else self.drawing.category_id)
 
     def pick_class(self, category_id: int) -> None:
-        self.edit.relabel_or_choose(category_id)
+        self.drawing.relabel_or_choose(category_id)
         self.picker.show_category(category_id)
 
     def class_key(self, k: int) -> None:
@@ -148,14 +148,14 @@ class EditTools(QObject):
             self.pick_class(cats[k - 1].id)
 
     def ask_remove_islands(self) -> None:
-        n, ok = QInputDialog.getInt(self.parent, "Remove small islands",
+        n, ok = QInputDialog.getInt(self.dialog_parent, "Remove small islands",
                                     "Remove parts smaller than (pixels):", self.island_px, 1, 10**7)
         if ok:
             self.island_px = n
-            self.edit.remove_islands(n)
+            self.drawing.remove_islands(n)
 
     def show_categories(self) -> None:
         if self.doc.dataset is not None:
-            dlg = CategoryManager(self.doc, self.parent)
+            dlg = CategoryManager(self.doc, self.dialog_parent)
             dlg.open()
             self.category_dialog = dlg

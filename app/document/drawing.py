@@ -19,7 +19,7 @@ from model.effort.actions import REJECT, RELABEL, STROKE, VERTEX
 from .document import Document
 
 
-class EditController(QObject):
+class DrawingController(QObject):
     brushSizeChanged = Signal(int)
     categoryChanged = Signal(int)
     newInstanceArmed = Signal(bool)
@@ -101,7 +101,7 @@ class EditController(QObject):
     def _others(self, rec: ImageRecord, target: Instance | None) -> list[Instance]:
         return [i for i in self.doc.drawn(rec) if i is not target]
 
-    def _push(self, edit: Edit | None, select: Instance | None = None) -> bool:
+    def push_edit(self, edit: Edit | None, select: Instance | None = None) -> bool:
         if edit is None or not self.doc.push(edit):
             return False
         rec = self.doc.current
@@ -143,7 +143,7 @@ class EditController(QObject):
             return None
         edit = Edit("Erase stroke" if st.erase else "Brush stroke",
                     self._stroke_ops + ops + [E.touch_status(st.rec)], gestures={STROKE: 1})
-        self._push(edit, st.target)
+        self.push_edit(edit, st.target)
         return edit
 
     # ----------------------------------------------------------------- polygon
@@ -164,7 +164,7 @@ class EditController(QObject):
             return None
         edit = Edit("Subtract polygon" if subtract else "Add polygon",
                     ops + changed + [E.touch_status(rec)], gestures={VERTEX: len(points)})
-        self._push(edit, target)
+        self.push_edit(edit, target)
         return edit
 
     # ------------------------------------------------------------ instance ops
@@ -173,7 +173,7 @@ class EditController(QObject):
         if rec is not None and self.doc.selection:
             edit = E.delete_edit(rec, list(self.doc.selection))
             edit.gestures = {REJECT: len(self.doc.selection)}  # a deletion rejects each one
-            self._push(edit)
+            self.push_edit(edit)
 
     def relabel_or_choose(self, category_id: int) -> None:
         """Relabel the selection, or set the class for new instances when none."""
@@ -184,24 +184,24 @@ class EditController(QObject):
             n = sum(1 for op in edit.ops if getattr(op, "name", None) == "category_id")
             if n:
                 edit.gestures = {RELABEL: n}
-            self._push(edit)
+            self.push_edit(edit)
         else:
             self.set_category(category_id, chosen=True)
 
     def fill_holes(self) -> None:
         rec, inst = self.doc.current, self.doc.selected
         if rec is not None and inst is not None:
-            self._push(E.fill_holes_edit(rec, inst))
+            self.push_edit(E.fill_holes_edit(rec, inst))
 
     def remove_islands(self, min_pixels: int) -> None:
         rec, inst = self.doc.current, self.doc.selected
         if rec is not None and inst is not None:
-            self._push(E.remove_islands_edit(rec, inst, min_pixels))
+            self.push_edit(E.remove_islands_edit(rec, inst, min_pixels))
 
     def merge(self) -> None:
         rec = self.doc.current
         if rec is not None and len(self.doc.selection) >= 2:
             keep = self.doc.selection[0]
-            self._push(E.merge_edit(rec, list(self.doc.selection)), keep)
+            self.push_edit(E.merge_edit(rec, list(self.doc.selection)), keep)
         else:
             self.message.emit("Select two or more instances (Ctrl+click) to merge")
