@@ -1,4 +1,5 @@
-"""MaskLoop entry point: `python main.py [gui|predict|train|evaluate|export] ...` (default: gui).
+"""MaskLoop entry point: `python main.py [gui|predict|train|evaluate|export|simulate|report|audit] ...`
+(default: gui).
 
 Exit codes, the same for every subcommand: 0 done, 1 a runtime failure (a write that
 failed, no image could be processed, training that diverged), 2 a usage error or bad

@@ -107,8 +107,9 @@ def test_the_first_image_is_fitted_on_open_without_scroll_bars(qtbot, make_windo
     w.canvas.zoom_step(2)  # zoomed in by the user: scroll bars, and a resize keeps the zoom
     z = w.canvas.zoom()
     qtbot.waitUntil(w.canvas.horizontalScrollBar().isVisible, timeout=5000)
-    w.resize(1200, 760)
-    qtbot.wait(50)
+    before = w.canvas.viewport().size()
+    w.resize(w.width() + 80, w.height() + 40)
+    qtbot.waitUntil(lambda: w.canvas.viewport().size() != before, timeout=5000)
     assert w.canvas.zoom() == pytest.approx(z)
     w.actions_["actionFit"].trigger()
     qtbot.waitUntil(fitted, timeout=5000)
