@@ -129,6 +129,7 @@ class InstanceTable(QTableView):
             hdr.setSectionResizeMode(col, QHeaderView.Interactive)
             self.setColumnWidth(col, fm.horizontalAdvance(sample) + 18)
         hdr.setSectionResizeMode(1, QHeaderView.Stretch)
+        self.setColumnHidden(len(COLUMNS) - 1, True)  # until suspects are loaded
         self.selectionModel().selectionChanged.connect(self._on_selection)
         doc.instancesChanged.connect(self._on_instances)
         doc.currentChanged.connect(lambda _r: self.rebuild())
@@ -154,6 +155,9 @@ class InstanceTable(QTableView):
         self._syncing = True
         try:
             self.model_.refresh()
+            # the Suspect column only once an audit's suspects are loaded: the class
+            # column keeps its room otherwise
+            self.setColumnHidden(len(COLUMNS) - 1, not self.doc.suspects.items)
             self._follow()
         finally:
             self._syncing = False

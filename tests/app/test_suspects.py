@@ -57,7 +57,10 @@ def test_suspects_filter_keep_and_take_each_one_undo_step(qtbot, make_window, tm
     gt, suspects = dataset(tmp_path)
     w = make_window()
     open_and_show(qtbot, w, gt)
+    last = w.instance_table.model().columnCount() - 1
+    assert w.instance_table.isColumnHidden(last)  # no Suspect column before an audit
     assert w.suspects.load(suspects)
+    assert not w.instance_table.isColumnHidden(last)
     doc, stack = w.doc, w.doc.undo_stack
     # ranked: b's spurious square (score 1.0) first, then a (wrong class 0.9, missing 0.8)
     assert listed(w) == ["b.png", "a.png"]
