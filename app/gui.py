@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.cli.args import positive_int
+from model.cli.args import side
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"  # in a clone
 
@@ -46,9 +46,9 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="coco, coco-v2, none or a checkpoint path "
                                                    "(default: the last one used, else coco)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--min-size", type=positive_int, default=None,
+    p.add_argument("--min-size", type=side, default=None,
                    help="shorter side the model sees (800)")
-    p.add_argument("--max-size", type=positive_int, default=None, help="longer side cap (1333)")
+    p.add_argument("--max-size", type=side, default=None, help="longer side cap (1333)")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open images through symbolic links that point outside the image folder")
     p.set_defaults(func=run_gui)

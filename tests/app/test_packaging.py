@@ -64,3 +64,13 @@ def test_an_installed_demo_is_copied_where_the_user_may_write(tmp_path):
     clone = tmp_path / "clone" / "resources" / "demo"
     clone.mkdir(parents=True)
     assert writable_demo(clone, tmp_path / "user2") == clone
+
+
+def test_gui_sizes_have_the_bounds_a_checkpoint_can_hold(capsys):
+    """--min-size / --max-size of `gui` are refused outside 32..4096 before Qt starts,
+    as predict's and train's are."""
+    import main
+    for bad in ("5", "5000"):
+        with pytest.raises(SystemExit) as e:
+            main.main(["gui", "--min-size", bad])
+        assert e.value.code == 2 and "--min-size" in capsys.readouterr().err
