@@ -12,8 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QToolButton, QVBoxLayout, QWidget)
 
 IOU_TYPES = ("segm", "bbox")
 METRICS = ("AP", "AP50", "AP75")
@@ -68,6 +69,7 @@ class ConfusionImage(pg.ImageItem):
 
 class EvaluationPanel(QWidget):
     imagesChosen = Signal(object, str)  # image ids (a list), what they are (for the filter)
+    cancelRequested = Signal()  # the running evaluation's Cancel
 
     def __init__(self):
         super().__init__()
@@ -123,10 +125,38 @@ class EvaluationPanel(QWidget):
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.table)
         split.addWidget(plots)
+        split.setStretchFactor(0, 1)  # the table keeps a few rows in sight
+        split.setStretchFactor(1, 3)
+        split.setSizes([130, 330])
+        # the window gives this button Model -> Evaluate on done images
+        self.evaluate_button = QToolButton()
+        self.evaluate_button.setObjectName("evaluateDoneButton")
+        self.evaluate_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("evaluationProgress")
+        self.progress.setFormat("evaluating %v/%m images")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("evaluationCancel")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        top = QHBoxLayout()
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.cancel_button)
+        top.addStretch(0)
+        self.set_running(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(top)
         lay.addWidget(self.title)
         lay.addWidget(split, 1)
+
+    def set_running(self, running: bool, done: int = 0, total: int = 0) -> None:
+        """An evaluation's progress (images predicted so far) and its Cancel."""
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+        if running:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
 
     # -------------------------------------------------------------------- fill
     def clear(self, message: str) -> None:

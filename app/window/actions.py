@@ -152,6 +152,10 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionRounds", "&Rounds: effort per model version", "Model", (),
       "Images, accepted, edited, rejected and drawn instances, and actions per instance, "
       "for each model version you reviewed", checkable=True),
+    A("actionEvaluateDone", "&Evaluate on done images", "Model", (),
+      "Measure the current model on the images marked done or fully decided: AP per class, "
+      "PR curves and the confusion matrix in the Evaluation dock (runs in the background)",
+      separator=True),
     A("actionLoadSuspects", "Load &suspects…", "Model", (),
       "Load the audit's SUSPECTS.json (main.py audit) and list the images with suspects, "
       "ranked: A keeps the annotation, R takes the model's version", separator=True),

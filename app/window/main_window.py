@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.selection = ModelSelection(weights or self.prefs.weights,
                                         device or self.prefs.device, min_size, max_size)
         self.inference = InferenceController(self.doc, self.notifier, factory, reader)
+        self._factory, self._reader = factory, reader  # the evaluation loads its own model
         self.budget = UndoBudget(self.doc.undo_stack)
         self.canvas = CanvasView(self.doc)
         self.setCentralWidget(self.canvas)
@@ -124,7 +125,8 @@ class MainWindow(QMainWindow):
         self.evaluation_dock = self._dock("Evaluation", "evaluationDock", self.evaluation_panel,
                                           Qt.RightDockWidgetArea, visible=False)
         self.evaluation = EvaluationController(self.evaluation_panel, self.image_panel,
-                                               self.finetune)
+                                               self.finetune, self.doc, self.inference,
+                                               self.notifier, self._factory, self._reader)
         # one tab group under the instance list, so opening one never squeezes the list
         for dock in (self.history_dock, self.training_dock, self.rounds_dock,
                      self.evaluation_dock):
@@ -173,6 +175,7 @@ class MainWindow(QMainWindow):
             "actionReject": lambda: self.suspects.take() if self.suspects.active
             else rv.review_selected("rejected"),
             "actionLoadSuspects": self.suspects.load_dialog,
+            "actionEvaluateDone": self.evaluation.evaluate_done,
             "actionToggleHidden": rv.toggle_hidden,
             "actionNextInstance": lambda: rv.step_instance(1),
             "actionPrevInstance": lambda: rv.step_instance(-1),
@@ -206,6 +209,8 @@ class MainWindow(QMainWindow):
         self.history_dock.visibilityChanged.connect(a["actionHistory"].setChecked)
         a["actionRounds"].toggled.connect(self.rounds_dock.setVisible)
         self.rounds_dock.visibilityChanged.connect(a["actionRounds"].setChecked)
+        self.evaluation_panel.evaluate_button.setDefaultAction(a["actionEvaluateDone"])
+        self.evaluation.started.connect(self._show_evaluation)
         a["actionCancelTraining"].setEnabled(False)
         self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
         self.finetune.runningChanged.connect(self._on_training_running)
@@ -236,7 +241,7 @@ class MainWindow(QMainWindow):
         inf.modelChanged.connect(self.model_label.setText)
         inf.modelReady.connect(lambda i: show(f"Model ready: {i.model_id} on {i.device}", 5000))
         for source in (doc.historyMoved, rv.message, inf.message, self.session.message,
-                       self.toolbox.message, self.suspects.message):
+                       self.toolbox.message, self.suspects.message, self.evaluation.message):
             source.connect(lambda text: show(text, 8000))
         fl.message.connect(show)
         self.hints = StatusHints(self.statusBar())
@@ -265,6 +270,15 @@ class MainWindow(QMainWindow):
         self.inference.modelReady.disconnect(self._fill_when_ready)
         self.hint.emit("")
         self.toolbox.assist.fill_boxes(True)
+
+    def _show_evaluation(self) -> None:
+        """Raise the dock, and give it most of the column: a table, curves and a matrix."""
+        dock = self.evaluation_dock
+        dock.show()
+        dock.raise_()
+        if not dock.isFloating():
+            self.resizeDocks([self.docks[1], dock], [self.height() // 3, self.height() * 2 // 3],
+                             Qt.Vertical)
 
     def _on_training_running(self, running: bool) -> None:
         if running:
@@ -382,6 +396,7 @@ class MainWindow(QMainWindow):
         self._store_settings()
         self.session.close()
         self.state_label.setText("stopping…")
+        self.evaluation.shutdown()
         self.inference.shutdown()
         self.notifier.close_all()
         if self.doc.dataset is not None and not self.doc.dirty:

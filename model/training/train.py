@@ -24,11 +24,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader
 
-from model.data.annotations import Dataset, ImageRecord
-from model.data.masks import encode_rle
+from model.data.annotations import Dataset
 from model.errors import TrainingError, UsageError
 from model.formats.sources import open_path
-from model.metrics.per_class import evaluate_report
 from model.net import checkpoint as C
 from model.net.build import infer_norm
 from model.net.predictor import Predictor
@@ -38,6 +36,7 @@ from model.training.data import (EpochSampler, GroupedBatchSampler, LabelTable, 
                                  Sample, TrainSet, class_counts, collate, select_samples,
                                  split_train_val)
 from model.training.distributed import init_distributed
+from model.training.evaluation import TruthImage, evaluate_model, truth_record
 from model.training.loop import Loop
 from model.training.rng import set_rng_state
 from model.training.start import start_model
@@ -137,19 +136,10 @@ def validate(model, arch: str, labels: LabelTable, val: list[Sample], device, re
     m.eval()
     try:
         pred = Predictor.from_model(m, [None] + list(labels.categories), device, "val", arch)
-        gt = Dataset(labels.categories)
-        results = []
-        for s in val:
-            rec = ImageRecord(s.rec.id, s.rec.file_name, s.rec.width, s.rec.height,
-                              [i for i in s.rec.instances if i.is_positive or i.iscrowd])
-            gt.images.append(rec)
-            img = read(s.path)
-            h, w = img.shape[:2]
-            for inst in pred.predict(img):
-                results.append({"image_id": rec.id, "category_id": inst.category_id,
-                                "segmentation": encode_rle(inst.mask, inst.offset, h, w),
-                                "bbox": inst.bbox, "score": inst.score})
-        return evaluate_report(gt, results)
+        images = [TruthImage(truth_record(s.rec), s.path) for s in val]
+        report, _unreadable = evaluate_model(pred, list(labels.categories), images, read,
+                                             adopt=False)
+        return report
     finally:
         m.train(was_training)
 
