@@ -5,6 +5,10 @@ serving the images the user looks at, as a fine-tune's process does), predicts e
 image and runs COCOeval (model/training/evaluation.py). Cancel is an Event checked
 between images and inside the model, so Cancel or a new dataset stops it within one
 image; the copy is dropped when the job ends.
+
+Done images are what fine-tuning trains on, so a model version has usually seen most of
+them: the images its checkpoint lists as trained on (Predictor.trained_on) are left out
+whenever any others remain; when none remain, all are used and the result says so.
 """
 from __future__ import annotations
 
@@ -25,6 +29,14 @@ from .workers import ModelSpec, PredictorFactory, QueueWorker, default_factory
 
 
 @dataclass
+class Outcome:
+    evaluated: int  # images predicted and evaluated (the unreadable ones included)
+    trained_on: int  # of the job's images, those the model was trained on
+    trained_left_out: bool  # True: those were left out; False: none or all were used
+    unreadable: list[str]  # one line for each image left out because it cannot be read
+
+
+@dataclass
 class EvaluationJob:
     job_id: int
     spec: ModelSpec
@@ -35,7 +47,7 @@ class EvaluationJob:
 
 class EvaluationWorker(QueueWorker):
     progress = Signal(int, int, int)  # job id, images done, total
-    finished = Signal(int, object, object)  # job id, report, lines for images left out
+    finished = Signal(int, object, object)  # job id, report, Outcome
     failed = Signal(int, str)  # job id, why
     cancelled = Signal(int)  # job id
 
@@ -87,16 +99,21 @@ class EvaluationWorker(QueueWorker):
             predictor = self._factory(weights=s.weights, device=s.device,
                                       score_threshold=s.score_floor, min_size=s.min_size,
                                       max_size=s.max_size, cancel=job.cancel)
-            report, skipped = evaluate_model(
-                predictor, job.categories, job.images, self._read, cancel=job.cancel,
+            seen = predictor.trained_on
+            unseen = [i for i in job.images if i.rec.file_name not in seen]
+            images = unseen or job.images
+            report, unreadable = evaluate_model(
+                predictor, job.categories, images, self._read, cancel=job.cancel,
                 progress=lambda done, total: self.progress.emit(job.job_id, done, total))
+            trained = len(job.images) - len(unseen)
+            outcome = Outcome(len(images), trained, bool(unseen) and trained > 0, unreadable)
         except Cancelled:
             self.cancelled.emit(job.job_id)
         except Exception as e:  # a model or data problem: one message, the app goes on
             msg = str(e) or type(e).__name__
             self.failed.emit(job.job_id, f"{msg}\n\n{traceback.format_exc(limit=3)}")
         else:
-            self.finished.emit(job.job_id, report, skipped)
+            self.finished.emit(job.job_id, report, outcome)
         finally:
             with self._lock:
                 self._running = None

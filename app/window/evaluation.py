@@ -18,7 +18,7 @@ from model.training.evaluation import TruthImage, truth_record
 
 from ..document.document import Document
 from ..inference.controller import InferenceController
-from ..inference.evaluation_worker import EvaluationJob, EvaluationWorker
+from ..inference.evaluation_worker import EvaluationJob, EvaluationWorker, Outcome
 from ..notify import Notifier
 from ..panels.evaluation import EvaluationPanel
 from ..panels.image_list import ImageListPanel
@@ -37,6 +37,21 @@ def read_report(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def describe(name: str, o: Outcome) -> str:
+    """What was measured, said so that a flattering figure cannot pass for a fair one."""
+    if o.trained_left_out:
+        return (f"{name} on {plural(o.evaluated, 'done image')} it was not trained on "
+                f"({o.trained_on} it was trained on left out)")
+    if o.trained_on:
+        return (f"{name} on {plural(o.evaluated, 'done image')}, all in its training set: "
+                "these figures flatter it")
+    return f"{name} on {plural(o.evaluated, 'done image')}"
+
+
 class EvaluationController(QObject):
     message = Signal(str)  # for the status bar
     started = Signal()  # an evaluation on done images began (the window shows the dock)
@@ -52,6 +67,7 @@ class EvaluationController(QObject):
         self._ids = itertools.count(1)
         self.job: EvaluationJob | None = None  # the one running, whose results are shown
         self._title = ""
+        self._name = ""  # the model's, as the versions menu calls it
         self._left_out: list[str] = []  # images whose path cannot be followed
         panel.imagesChosen.connect(images.set_image_filter)
         panel.cancelRequested.connect(self.cancel)
@@ -96,8 +112,8 @@ class EvaluationController(QObject):
             return False
         self.cancel()
         self.job = EvaluationJob(next(self._ids), info.spec, list(ds.categories), images)
-        name = self.finetune.version_name(info.spec.weights) or info.model_id
-        self._title = f"{name} on {len(images)} done image{'s' * (len(images) != 1)}"
+        self._name = self.finetune.version_name(info.spec.weights) or info.model_id
+        self._title = f"{self._name} on {plural(len(images), 'done image')}"
         self._left_out = left_out
         self.panel.set_running(True, 0, len(images))
         self.started.emit()
@@ -119,18 +135,18 @@ class EvaluationController(QObject):
         if self._current(job_id):
             self.panel.set_running(True, done, total)
 
-    def _on_finished(self, job_id: int, report: dict, skipped: list) -> None:
+    def _on_finished(self, job_id: int, report: dict, outcome: Outcome) -> None:
         if not self._current(job_id):
             return
         self._end()
-        left_out = self._left_out + list(skipped)
-        title = self._title
+        title = describe(self._name, outcome)
+        left_out = self._left_out + outcome.unreadable
         if left_out:
             title += f" ({len(left_out)} left out: cannot be read)"
             self.notifier.warning("Images left out of the evaluation",
-                                "\n".join(left_out[:10]) +
-                                (f"\n… and {len(left_out) - 10} more" if len(left_out) > 10
-                                 else ""))
+                                  "\n".join(left_out[:10]) +
+                                  (f"\n… and {len(left_out) - 10} more" if len(left_out) > 10
+                                   else ""))
         self.panel.show_report(report, title)
         self.message.emit(f"Evaluated {title}")
         self.ended.emit("finished", report)

@@ -61,3 +61,18 @@ def make(model: nn.Module, *, arch: str, categories: list[dict], min_size: int, 
     ckpt["norm"] = infer_norm(ckpt["model"])  # what to build to load it
     ckpt.update(extra or {})
     return ckpt
+
+
+MAX_TRAIN_FILES = 10_000_000  # a longer list is not believed
+
+
+def trained_files(ckpt: dict) -> frozenset[str]:
+    """The image file names a checkpoint's model was trained on, its start weights' runs
+    included (training records them under data.train_files). Data from a file: anything
+    but a list of short strings reads as unknown (empty), never as an error."""
+    data = ckpt.get("data") if isinstance(ckpt, dict) else None
+    names = data.get("train_files") if isinstance(data, dict) else None
+    if not isinstance(names, list) or len(names) > MAX_TRAIN_FILES \
+            or not all(isinstance(n, str) and 0 < len(n) <= 4096 for n in names):
+        return frozenset()
+    return frozenset(names)

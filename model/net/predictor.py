@@ -19,6 +19,7 @@ from torchvision.models.detection.transform import resize_boxes
 
 from model.data.annotations import Category, Instance
 from model.net.build import build_model, load_state
+from model.net.checkpoint import trained_files
 from model.net.devices import resolve_device
 from model.errors import Cancelled, UnusableImage, UsageError
 from model.net.postprocess import paste_masks_cropped
@@ -70,6 +71,8 @@ class Predictor:
         self.arch = loaded.arch
         self.model_id = loaded.model_id
         self.label_categories: list[Category | None] = loaded.label_categories
+        # image files the model learnt from: an evaluation on them would flatter it
+        self.trained_on: frozenset[str] = trained_files(loaded.checkpoint)
         self.min_size = min_size or loaded.min_size or 800
         self.max_size = max_size or loaded.max_size or 1333
         problem = size_problem(self.min_size, self.max_size)
@@ -92,6 +95,7 @@ class Predictor:
         self.device, self.amp = torch.device(device), False
         self.model, self.label_categories, self.model_id = model, label_categories, model_id
         self.arch, self.weights_spec = arch, model_id
+        self.trained_on = frozenset()
         self.min_size = int(model.transform.min_size[-1])
         self.max_size = int(model.transform.max_size)
         return self

@@ -50,7 +50,8 @@ def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
 
 
 def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
-    """Model, its arch, where it started and the resume checkpoint (if any)."""
+    """Model, its arch, where it started, the resume checkpoint (if any), and the image
+    files the start weights were already trained on (C.trained_files: the lineage)."""
     last = C.last_path(cfg.out)
     if cfg.resume:
         if not last.is_file():
@@ -63,7 +64,7 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
                             trainable_layers=cfg.trainable_layers,
                             norm=ck.get("norm") or infer_norm(ck["model"]))
         load_state(model, ck["model"], str(last), ck["arch"])
-        return model, ck["arch"], ck.get("started_from", "resume"), ck
+        return model, ck["arch"], ck.get("started_from", "resume"), ck, C.trained_files(ck)
     loaded = resolve_weights(cfg.weights)
     norm = loaded.norm
     if cfg.norm and cfg.norm != norm:
@@ -92,4 +93,4 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
                       f"{labels.num_classes - 1} classes" +
                       (f"; started {', '.join(copied)} from the same classes of the start weights"
                        if copied else "")})
-    return model, loaded.arch, str(cfg.weights), None
+    return model, loaded.arch, str(cfg.weights), None, C.trained_files(loaded.checkpoint)

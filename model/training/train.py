@@ -165,7 +165,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
     ds, labels, train_s, val_s = _data(cfg, say)
-    model, arch, started_from, resume_ck = start_model(cfg, labels, say, d.main)
+    model, arch, started_from, resume_ck, seen = start_model(cfg, labels, say, d.main)
     random_init = str(cfg.weights).lower() == "none" and resume_ck is None
     sizes = _train_sizes(cfg)
     model.to(device).train()
@@ -206,7 +206,9 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
         every_s=cfg.checkpoint_every_s,
         meta={"started_from": started_from, "train_config": _plain(asdict(cfg)),
               "data": {"coco": str(cfg.coco), "train_images": len(train_s),
-                       "val_images": len(val_s), "instances": counts}})
+                       "val_images": len(val_s), "instances": counts,
+                       # what an evaluation must not count as unseen (Evaluate on done images)
+                       "train_files": sorted(seen | {s.rec.file_name for s in train_s})}})
     loop = Loop(cfg, d, device, say, model, params, opt, sched, scaler,
                 amp_dtype if use_amp else None, clip, loader, sampler, batches, saver, st, total,
                 per_epoch, (lambda: validate(model, arch, labels, val_s, device, trainset_read))

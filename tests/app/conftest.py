@@ -58,6 +58,7 @@ class FakePredictor:
 
     categories = [Category(1, "cat"), Category(2, "dog")]
     arch = "fake"
+    trained_on: frozenset = frozenset()  # image files it learnt from (none: COCO-like)
 
     def __init__(self, config: FakeConfig, weights="fake", device="cpu", **_):
         if weights == "broken":

@@ -1,12 +1,15 @@
-"""The Evaluation dock: filled from a report (a fine-tune's OUT.eval.json), sortable,
-and a click on a class or a confusion cell filters the image list (real mouse events)."""
+"""The Evaluation dock: filled from a report (a fine-tune's OUT.eval.json) or by Model ->
+Evaluate on done images (a worker with its own model; Cancel, a new dataset, images the
+model was trained on), sortable, and a click on a class or a confusion cell filters the
+image list (real key and mouse events)."""
 from __future__ import annotations
 
 import json
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from tests.app.conftest import open_and_show, wait_model
+from tests.app.conftest import FakePredictor, open_and_show, wait_model
 from tests.helpers import write_image
 
 
@@ -30,12 +33,12 @@ def report_for(ids):
                       "images": [[[a, b], [], []], [[c], [], []], [[], [], []]]}}
 
 
-def window_with_images(qtbot, make_window, tmp_path):
+def window_with_images(qtbot, make_window, tmp_path, **kw):
     d = tmp_path / "imgs"
     d.mkdir()
     for k in range(4):
         write_image(d / f"{k}.png", 64, 64, seed=k)
-    w = make_window()
+    w = make_window(**kw)
     wait_model(qtbot, w)
     open_and_show(qtbot, w, d)
     w.evaluation_dock.show()
@@ -204,3 +207,26 @@ def test_a_new_dataset_drops_a_running_evaluation(qtbot, make_window, fake, tmp_
     qtbot.waitUntil(lambda: not w.evaluation.worker.busy)  # the worker has returned
     assert job.cancel.is_set()
     fake.delay = 0.0
+
+
+@pytest.mark.parametrize("trained, evaluated, said", [
+    ({"0.png"}, 1, "1 done image it was not trained on (1 it was trained on left out)"),
+    ({"0.png", "1.png"}, 2, "2 done images, all in its training set: these figures flatter it"),
+])
+def test_images_the_model_was_trained_on_are_left_out_or_flagged(qtbot, make_window, fake,
+                                                                 tmp_path, trained, evaluated,
+                                                                 said):
+    class Trained(FakePredictor):
+        trained_on = frozenset(trained)
+
+    w = window_with_images(qtbot, make_window, tmp_path,
+                           factory=lambda **k: Trained(fake, **k))
+    mark_done_with_the_key(qtbot, w, 2)
+    with qtbot.waitSignal(w.evaluation.ended, timeout=30_000) as blocker:
+        assert w.evaluation.evaluate_done()
+    outcome, report = blocker.args
+    assert outcome == "finished"
+    names = {r.id: r.file_name for r in w.doc.dataset.images}
+    used = {names[i] for c in report["classes"] for i in c["images"]}
+    assert len(used) == evaluated and (used.isdisjoint(trained) or evaluated == 2)
+    assert said in w.evaluation_panel.title.text()

@@ -82,7 +82,7 @@ def test_label_table_and_head_replacement(shapes, tmp_path):
     torch.save(coco_like.state_dict(), start)
     ds.categories[0] = Category(5, "person")  # a class the 91-label start weights know
     labels = LabelTable(ds.categories)
-    model, arch, _, _ = start_model(cfg_for(shapes, tmp_path / "m.pt", weights=str(start)), labels, lambda e: None, True)
+    model, arch, *_ = start_model(cfg_for(shapes, tmp_path / "m.pt", weights=str(start)), labels, lambda e: None, True)
     assert model.roi_heads.box_predictor.cls_score.out_features == 3
     sd = coco_like.state_dict()
     assert torch.equal(model.backbone.body.conv1.weight, sd["backbone.body.conv1.weight"])
@@ -98,6 +98,27 @@ def test_label_table_and_head_replacement(shapes, tmp_path):
     assert "heads" in events[0]["message"]
     assert torch.equal(model2.roi_heads.box_predictor.cls_score.weight,
                        C.load(out)["model"]["roi_heads.box_predictor.cls_score.weight"])
+
+
+def test_a_checkpoint_lists_the_files_it_was_trained_on_with_its_lineage(tmp_path):
+    """An evaluation must know which images a model has seen: training records its train
+    split's file names (never the held-out ones), and those of the run it started from."""
+    first = shapes_dataset(tmp_path / "a", n=6)
+    out1 = tmp_path / "v1.pt"
+    events = []
+    run_training(cfg_for(first, out1, iterations=1, val_fraction=0.34), events.append)
+    start = next(e for e in events if e["event"] == "start")
+    files1 = C.trained_files(C.load(out1))
+    assert len(files1) == start["train_images"] == 4
+    assert files1 < {f"s{k}.png" for k in range(6)}
+    assert Predictor(weights=out1, device="cpu").trained_on == files1
+    second = shapes_dataset(tmp_path / "b", n=3, seed=3)  # s0..s2: other pixels, same names
+    out2 = tmp_path / "v2.pt"
+    run_training(cfg_for(second, out2, iterations=1, weights=str(out1)))
+    assert C.trained_files(C.load(out2)) == files1 | {"s0.png", "s1.png", "s2.png"}
+    # anything else in that field reads as unknown, never as an error
+    for bad in ({"train_files": "s0.png"}, {"train_files": [1, 2]}, {"train_files": [""]}, 7):
+        assert C.trained_files({"data": bad}) == frozenset()
 
 
 def test_selection_negatives_rejected_and_crowd(tmp_path):
