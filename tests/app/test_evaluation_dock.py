@@ -230,3 +230,31 @@ def test_images_the_model_was_trained_on_are_left_out_or_flagged(qtbot, make_win
     used = {names[i] for c in report["classes"] for i in c["images"]}
     assert len(used) == evaluated and (used.isdisjoint(trained) or evaluated == 2)
     assert said in w.evaluation_panel.title.text()
+
+
+def test_an_image_whose_file_name_leaves_the_folder_is_left_out_and_named(qtbot, make_window,
+                                                                          tmp_path):
+    """file_name is data: '../outside.png' is never opened, even to evaluate a model."""
+    (tmp_path / "set").mkdir()
+    write_image(tmp_path / "set" / "in.png", 64, 64, seed=1)
+    write_image(tmp_path / "outside.png", 64, 64, seed=2)
+    box = {"segmentation": [[4, 4, 30, 4, 30, 30, 4, 30]], "area": 676.0,
+           "bbox": [4.0, 4.0, 26.0, 26.0], "iscrowd": 0, "category_id": 1}
+    coco = tmp_path / "set" / "coco.json"
+    coco.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "in.png", "width": 64, "height": 64, "status": "done"},
+                   {"id": 2, "file_name": "../outside.png", "width": 64, "height": 64,
+                    "status": "done"}],
+        "annotations": [dict(box, id=1, image_id=1), dict(box, id=2, image_id=2)],
+        "categories": [{"id": 1, "name": "cat"}]}))
+    w = make_window()
+    wait_model(qtbot, w)
+    assert w.open_path(coco)
+    w.notifier.history.clear()
+    with qtbot.waitSignal(w.evaluation.ended, timeout=30_000) as blocker:
+        assert w.evaluation.evaluate_done()
+    assert blocker.args[0] == "finished"
+    assert [c["images"] for c in blocker.args[1]["classes"] if c["name"] == "cat"] == [[1]]
+    level, title, text = w.notifier.history[-1]
+    assert level == "warning" and "../outside.png" in text
+    assert "1 left out: cannot be read" in w.evaluation_panel.title.text()
