@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from model.editing.review import training_set
 from model.errors import ImageReadError
+from model.formats.sources import shown_warnings
 from model.training.checkpoints import eval_path
 from model.training.evaluation import TruthImage, truth_record
 
@@ -66,7 +67,6 @@ class EvaluationController(QObject):
         self.worker = EvaluationWorker(factory, reader)
         self._ids = itertools.count(1)
         self.job: EvaluationJob | None = None  # the one running, whose results are shown
-        self._title = ""
         self._name = ""  # the model's, as the versions menu calls it
         self._left_out: list[str] = []  # images whose path cannot be followed
         panel.imagesChosen.connect(images.set_image_filter)
@@ -113,7 +113,6 @@ class EvaluationController(QObject):
         self.cancel()
         self.job = EvaluationJob(next(self._ids), info.spec, list(ds.categories), images)
         self._name = self.finetune.version_name(info.spec.weights) or info.model_id
-        self._title = f"{self._name} on {plural(len(images), 'done image')}"
         self._left_out = left_out
         self.panel.set_running(True, 0, len(images))
         self.started.emit()
@@ -144,9 +143,7 @@ class EvaluationController(QObject):
         if left_out:
             title += f" ({len(left_out)} left out: cannot be read)"
             self.notifier.warning("Images left out of the evaluation",
-                                  "\n".join(left_out[:10]) +
-                                  (f"\n… and {len(left_out) - 10} more" if len(left_out) > 10
-                                   else ""))
+                                  "\n".join(shown_warnings(left_out, 10)))
         self.panel.show_report(report, title)
         self.message.emit(f"Evaluated {title}")
         self.ended.emit("finished", report)
@@ -154,7 +151,7 @@ class EvaluationController(QObject):
     def _on_failed(self, job_id: int, why: str) -> None:
         if self._current(job_id):
             self._end()
-            self.panel.clear(f"{self._title}: the evaluation failed")
+            self.panel.clear(f"{self._name}: the evaluation failed")
             self.notifier.error("Evaluation failed", why)
             self.ended.emit("failed", None)
 
