@@ -19,8 +19,8 @@ from model.data.annotations import Dataset, ImageRecord, Instance
 from model.editing.ops import Change, Edit
 from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
-from model.data.provenance import is_cached, is_pristine
-from model.editing.review import Merge
+from model.data.provenance import is_cached
+from model.editing.review import Merge, is_offered
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
@@ -118,12 +118,11 @@ class Document(QObject):
         rec.learn_size(width, height)
 
     # --------------------------------------------------------------- visibility
-    def passes_threshold(self, inst: Instance) -> bool:
-        return not is_pristine(inst) or (inst.score or 0.0) >= self.threshold
-
     def listed(self, rec: ImageRecord) -> list[Instance]:
-        """Instances the instance list shows: everything but hidden-by-threshold predictions."""
-        return [i for i in rec.instances if self.passes_threshold(i)]
+        """Instances the instance list shows, by the review policy's one rule (the
+        training set's too): every decision, and the predictions at or above the
+        threshold on an image not marked done."""
+        return [i for i in rec.instances if is_offered(rec, i, self.threshold)]
 
     def drawn(self, rec: ImageRecord) -> list[Instance]:
         """Draw order: large first, so a small object on a large one stays clickable.
@@ -143,7 +142,7 @@ class Document(QObject):
         self.thresholdChanged.emit(value)
         rec = self.current
         if rec is not None:
-            if self.selected is not None and not self.passes_threshold(self.selected):
+            if self.selected is not None and not is_offered(rec, self.selected, self.threshold):
                 self.select(None)
             self.instancesChanged.emit(rec.id, None)
 

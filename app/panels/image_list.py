@@ -362,6 +362,10 @@ class ImageListPanel(QWidget):
         for j in range(1, n + 1):
             yield self._dataset_row((at + j) % n)
 
+    def position(self, row: int) -> int:
+        """Where a dataset row is in the list (-1: not listed)."""
+        return self._listed_row(row)
+
     def next_rows(self, row: int, count: int) -> list[int]:
         """Up to `count` listed images after `row`, no wrapping (what D shows next)."""
         at, n = self._listed_row(row), self.proxy.rowCount()

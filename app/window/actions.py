@@ -122,13 +122,17 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionPrevInstance", "Previous instance", "Review", (",",),
       "Select the previous instance (Shift+Tab too, on the canvas and in the instance list)"),
     A("actionMarkDone", "&Mark image done", "Review", ("M",),
-      "Accept every prediction still shown, mark the image done, go to the next unreviewed one",
+      "Accept every prediction still shown, mark the image done (predictions hidden now stay "
+      "hidden, whatever the threshold), go to the next unreviewed one",
       separator=True, toolbar="mainToolBar", icon="SP_DialogYesButton"),
     A("actionPrevImage", "&Previous image", "Review", ("Q", "PgUp"),
       toolbar="mainToolBar", icon="SP_MediaSeekBackward"),
     A("actionNextImage", "&Next image", "Review", ("D", "PgDown"),
       toolbar="mainToolBar", icon="SP_MediaSeekForward"),
     A("actionNextUnreviewed", "Next &unreviewed image", "Review", ("U",)),
+    A("actionReviewHidden", "Review hi&dden predictions", "Review", ("Shift+H",),
+      "Reopen this image marked done and offer the predictions it left unreviewed (hidden "
+      "by the score threshold or H when it was marked); undo marks it done again"),
     A("actionPredict", "&Predict this image", "Model", ("Ctrl+P",),
       "Run the model on the current image (reviewed instances are kept)",
       toolbar="mainToolBar", icon="SP_MediaPlay"),

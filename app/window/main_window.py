@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             "actionPrevInstance": lambda: rv.step_instance(-1),
             "actionMarkDone": rv.mark_done, "actionNextImage": lambda: rv.step_image(1),
             "actionPrevImage": lambda: rv.step_image(-1),
-            "actionNextUnreviewed": rv.next_unreviewed,
+            "actionNextUnreviewed": rv.next_unreviewed, "actionReviewHidden": rv.review_hidden,
             "actionPredict": lambda: inf.predict_current(explicit=True),
             "actionPredictAll": lambda: inf.predict_all(False),
             "actionPredictAllImages": lambda: inf.predict_all(True),

@@ -3,7 +3,9 @@
 A and R act on the selection, then go to the next unreviewed instance after it,
 wrapping around (model/review.py's rule): never back to the first, never to an
 instance a person already decided or drew. The image keys walk the image list's
-order, its filter applied.
+order, its filter applied: D and Q stop at its ends, as a file list does (labelme's
+next image, CVAT's next frame), and say so; U and M's jump search for an image not
+done, wrapping around like a search, and say when they wrapped.
 """
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from typing import Iterable, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from model.editing.actions import review_edit, status_edit
+from model.editing.actions import review_edit, review_hidden_edit, status_edit
 from model.editing.ops import AttrOp, Edit
-from model.editing.review import next_to_review
+from model.editing.review import next_to_review, set_aside
 from model.effort.actions import ACCEPT, REJECT
 
 from ..document.document import Document
@@ -37,6 +39,8 @@ class ImageOrder(Protocol):
     def step(self, row: int, k: int) -> int | None: ...
 
     def after(self, row: int) -> Iterable[int]: ...
+
+    def position(self, row: int) -> int: ...  # its place in the list (-1: not listed)
 
 
 class ReviewController(QObject):
@@ -94,15 +98,46 @@ class ReviewController(QObject):
         if rec.status == "done":
             self.next_unreviewed()
 
+    def review_hidden(self) -> None:
+        """Review hidden predictions: reopen the image marked done (one undo step) so
+        the predictions it set aside are offered again, at the current threshold."""
+        rec = self.doc.current
+        if rec is None:
+            return
+        name = rec.file_name
+        if rec.status != "done":
+            self.message.emit(f"{name} is not marked done: every prediction at or above the "
+                              "score threshold is shown (lower it in Display to see more)")
+            return
+        aside = set_aside(rec)
+        shown = [i for i in aside if (i.score or 0.0) >= self.doc.threshold]
+        if not shown:
+            self.message.emit(
+                f"{name}: {len(aside)} hidden prediction(s), all under the score threshold "
+                f"{self.doc.threshold:.2f}; lower it in Display, then ask again" if aside else
+                f"{name}: no prediction was left unreviewed when it was marked done")
+            return
+        self.doc.push(review_hidden_edit(rec))
+        self.doc.select(None)
+        self._next(None)
+        self.message.emit(f"{name} is in progress again: {len(shown)} hidden prediction(s) to "
+                          "review (A / R); M marks it done again")
+
+    def _end(self) -> str:
+        return "in this filter" if self.order.filtered else "in the list"
+
     def step_image(self, step: int) -> None:
-        """D / Q: the next or previous image listed (the filter applies)."""
+        """D / Q: the next or previous image listed (the filter applies), stopping at
+        the ends of the list with a word in the status bar."""
         if self.doc.dataset is None or not self.doc.dataset.images:
             return
         row = self.order.step(self.doc.row, step)
-        if row is not None:
-            self.doc.set_row(row)
-        else:
+        if row is None:
             self.message.emit("No image matches the filter")
+        elif row == self.doc.row:
+            self.message.emit(f"{'Last' if step > 0 else 'First'} image {self._end()}")
+        else:
+            self.doc.set_row(row)
 
     def next_unreviewed(self) -> None:
         """U, and M's jump: the next listed image that is not done, wrapping around."""
@@ -111,7 +146,11 @@ class ReviewController(QObject):
             return
         for row in self.order.after(self.doc.row):
             if row != self.doc.row and ds.images[row].status != "done":
+                wrapped = 0 <= self.order.position(row) < self.order.position(self.doc.row)
                 self.doc.set_row(row)
+                if wrapped:
+                    self.message.emit(f"Wrapped around to the first image {self._end()} "
+                                      "that is not done")
                 return
         self.message.emit("Every image the filter lists is done." if self.order.filtered
                           else "Every image is done.")

@@ -47,6 +47,13 @@ def status_edit(rec: ImageRecord, done: bool, shown: list[Instance]) -> Edit:
     return Edit(f"Mark image {after.replace('_', ' ')}", ops)
 
 
+def review_hidden_edit(rec: ImageRecord) -> Edit:
+    """Reopen an image marked done so that the predictions it set aside are offered
+    again (Review hidden predictions); nothing for an image that is not done."""
+    ops: list[Op] = [StatusOp(rec, rec.status, "in_progress")] if rec.status == "done" else []
+    return Edit("Review hidden predictions", ops)
+
+
 def delete_edit(rec: ImageRecord, instances: list[Instance]) -> Edit:
     return Edit(f"Delete {plural(len(instances), 'instance')}",
                 [*_removals(rec, instances), touch_status(rec)])

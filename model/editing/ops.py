@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
+from model.data.provenance import is_pristine
 from model.editing.pixels import Rect, mask_rect, patch_of, union_rect, with_patch
 
 Mask = tuple[np.ndarray, tuple[int, int]]
@@ -163,17 +164,27 @@ class AttrOp(Op):
 
 @dataclass(eq=False)
 class StatusOp(Op):
+    """An image's review state. Into or out of done, it changes which predictions
+    are offered (model/editing/review.py's is_offered), so the listing changes too."""
     rec: ImageRecord
     before: str
     after: str
 
+    def _set(self, status: str) -> Change:
+        self.rec.status = status
+        if "done" not in (self.before, self.after):
+            return Change(self.rec, status=True)
+        moved = [i for i in self.rec.instances if is_pristine(i)]  # offered or set aside
+        rect = None
+        for inst in moved:
+            rect = union_rect(rect, mask_rect(inst.mask, inst.offset))
+        return Change(self.rec, rect, listing=bool(moved), status=True)
+
     def apply(self) -> Change:
-        self.rec.status = self.after
-        return Change(self.rec, status=True)
+        return self._set(self.after)
 
     def revert(self) -> Change:
-        self.rec.status = self.before
-        return Change(self.rec, status=True)
+        return self._set(self.before)
 
 
 @dataclass(eq=False)

@@ -97,6 +97,27 @@ def adopt_categories(categories: Sequence[Category], model_categories: Iterable[
     return mapping, new
 
 
+# ------------------------------------------------------------------ what is offered
+
+def is_offered(rec: ImageRecord, inst: Instance, threshold: float) -> bool:
+    """Is this instance put before a person: listed, drawn, counted by training?
+
+    Every decision and everything a file brought is. A pristine prediction is only
+    at or above the score threshold, and never on an image marked done: marking done
+    decided the image, and training teaches what it left unreviewed as background,
+    so lowering the threshold must not offer it again (set_aside says which).
+    """
+    if not is_pristine(inst):
+        return True
+    return rec.status != "done" and (inst.score or 0.0) >= threshold
+
+
+def set_aside(rec: ImageRecord) -> list[Instance]:
+    """The predictions an image marked done left unreviewed (hidden by the threshold
+    or by H when it was marked, or predicted since): reopening the image offers them."""
+    return [i for i in rec.instances if is_pristine(i)] if rec.status == "done" else []
+
+
 # -------------------------------------------------------------------- navigation
 
 def next_to_review(listed: Sequence[Instance], current: Instance | None,
@@ -126,12 +147,12 @@ def classify_image(rec: ImageRecord, threshold: float = 0.0) -> str:
 
     done: marked done. decided: every instance decided (accepted, rejected, edited
     or hand-made) and at least one instance. corrected: some decided, some
-    predictions still pristine. open: nothing decided yet. Pristine predictions
-    under `threshold` are not shown, so they do not count.
+    predictions still pristine. open: nothing decided yet. Only what is offered
+    counts (is_offered): pristine predictions under `threshold` are not shown.
     """
     if rec.status == "done":
         return DONE
-    seen = [i for i in rec.instances if not (is_pristine(i) and (i.score or 0.0) < threshold)]
+    seen = [i for i in rec.instances if is_offered(rec, i, threshold)]
     decided = [is_decided(i) for i in seen]
     if decided and all(decided):
         return DECIDED
@@ -142,9 +163,10 @@ def classify_image(rec: ImageRecord, threshold: float = 0.0) -> str:
 class TrainingSet:
     """The one rule for what a fine-tune learns from, with the counts to show for it.
 
-    Done and fully decided images are used. Images with corrections but pristine
-    predictions left are used only when asked for: their objects nobody labelled
-    yet would be taught as background.
+    Done and fully decided images are used; on a done image the predictions it left
+    unreviewed are background (set_aside), and the app no longer offers them either.
+    Images with corrections but pristine predictions left are used only when asked
+    for: their objects nobody labelled yet would be taught as background.
     """
     include_corrected: bool = False
     status: dict[str, int] = field(default_factory=lambda: {
@@ -169,7 +191,7 @@ def training_set(images: Iterable[ImageRecord], include_corrected: bool = False,
         group = classify_image(rec, threshold)
         out.groups[group] += 1
         for inst in rec.instances:
-            if not (is_pristine(inst) and (inst.score or 0.0) < threshold):
+            if is_offered(rec, inst, threshold):  # as the instance list shows them
                 state = review_state(inst)
                 out.reviews[state] = out.reviews.get(state, 0) + 1
         if group in use:

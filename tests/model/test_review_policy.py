@@ -125,3 +125,31 @@ def test_predictions_edit_applies_and_reverts_exactly():
     p.instances.revert()
     assert rec.instances == before and rec.prediction_model is None
     assert p.instances.cache
+
+
+def test_marking_done_decides_the_image_whatever_the_threshold():
+    """Issue 28 item 5: the predictions an image marked done left unreviewed (hidden by
+    the threshold then) are never offered again by lowering it, and training's counts
+    say the same as the list; reopening the image offers them again, exactly undone."""
+    from model.editing.actions import review_hidden_edit, status_edit
+    shown, low, lower = pred(0, 0, score=0.9), pred(20, 0, score=0.6), pred(40, 0, score=0.3)
+    rec = rec_with(shown, low, lower, status="in_progress")
+    offered = [i for i in rec.instances if R.is_offered(rec, i, 0.72)]
+    assert offered == [shown]
+    status_edit(rec, True, offered).apply()  # M at 0.72
+    assert shown.review == "accepted" and rec.status == "done"
+    for t in (0.72, 0.5, 0.0):  # lowering the threshold offers nothing new
+        assert [i for i in rec.instances if R.is_offered(rec, i, t)] == [shown]
+        ts = R.training_set([rec], threshold=t)
+        assert ts.image_ids == [1] and ts.reviews == {"accepted": 1}
+        assert ts.positives == {1: 1}  # the set-aside ones are background
+    assert R.set_aside(rec) == [low, lower]
+    edit = review_hidden_edit(rec)
+    changes = edit.apply()  # Review hidden predictions
+    assert rec.status == "in_progress"
+    assert changes[0].listing and changes[0].rect == (20, 0, 50, 10)  # where they come back
+    assert [i for i in rec.instances if R.is_offered(rec, i, 0.5)] == [shown, low]
+    assert R.training_set([rec], threshold=0.5).groups["corrected"] == 1
+    edit.revert()
+    assert rec.status == "done" and R.set_aside(rec) == [low, lower]
+    assert not review_hidden_edit(rec_with(low, status="in_progress"))  # nothing to reopen
