@@ -1,6 +1,11 @@
 """Prediction scheduling: the current image first, the next ones prefetched, and
 predict-all; results go to the Document's one writer.
 
+The next images in the image list's order are prefetched whatever the current one
+holds (annotations, cached predictions, done): while a person works on one image
+the worker predicts the ones D shows next. A request stays asked for until its
+result comes or it is left out of a newer list, so nothing is predicted twice.
+
 Results for an image a history step refers to are applied only when the user asked
 for that image (Predict): a background result there would add a step to the user's
 history behind their back, so it is left out and counted instead. A request made
@@ -57,6 +62,7 @@ class InferenceController(QObject):
         self._queued: tuple | None = None  # a predict asked for while the model loads
         self._ids = itertools.count(1)
         self._latest: dict[int, int] = {}  # image id -> newest prediction request id
+        self._asked: list[PredictRequest] = []  # the interactive list the worker has now
         self._batch_skipped: set[str] = set()  # images a batch left as they were
         self._batch_failed: list[str] = []
         self._batch_unreadable: set[int] = set()  # images a batch could not read
@@ -72,6 +78,7 @@ class InferenceController(QObject):
         w.downloadProgress.connect(self.downloadProgress)
         w.stateChanged.connect(self.stateChanged)
         doc.datasetReset.connect(self._latest.clear)
+        doc.currentChanged.connect(lambda _r: self.maybe_auto_predict())  # after the pixels'
 
     # ------------------------------------------------------------------ model
     @property
@@ -142,11 +149,50 @@ class InferenceController(QObject):
         return not rec.instances and rec.status != "done" \
             and rec.prediction_model != (self.info.model_id if self.info else None)
 
+    def _pending(self, image_id: int) -> PredictRequest | None:
+        """The interactive request for this image still waiting for its result."""
+        rid = self._latest.get(image_id)
+        return next((r for r in self._asked if r.image_id == image_id and r.request_id == rid),
+                    None)
+
+    def _send(self, reqs: list[PredictRequest]) -> None:
+        """Hand the worker its new interactive list (it replaces the old one). A request
+        left out is abandoned, so its image can be asked for again."""
+        wanted = {r.image_id for r in reqs}
+        for old in self._asked:
+            if old.image_id not in wanted and self._latest.get(old.image_id) == old.request_id:
+                del self._latest[old.image_id]
+        self._asked = list(reqs)
+        self.worker.predict(reqs)
+
+    def _prefetch_requests(self, current: ImageRecord) -> list[PredictRequest]:
+        """The next images in the list's order that were never predicted by this model:
+        one asked for already keeps its request; one a batch has is left to it."""
+        out = []
+        for rec in self.pixels.neighbours(self.doc.row):
+            if rec is current or not self._needs_prediction(rec):
+                continue
+            req = self._pending(rec.id)
+            if req is None and rec.id in self._latest:
+                continue  # predict-all has it queued
+            out.append(req or self._request(rec))
+        return [r for r in out if r is not None]
+
     def maybe_auto_predict(self) -> None:
+        """The current image once its pixels are here, when it needs a prediction; the
+        next images in the list's order whatever the current one holds."""
         rec = self.doc.current
-        if self.auto_predict and self.info is not None and rec is not None \
-                and rec.id in self.pixels.cache and self._needs_prediction(rec):
-            self.predict_current(explicit=False)
+        if not (self.auto_predict and self.info is not None and rec is not None):
+            return
+        cur = self._pending(rec.id)
+        if cur is None and self._needs_prediction(rec):
+            if rec.id in self.pixels.cache:
+                self.predict_current(explicit=False)
+            return  # the current image goes first, from the pixels being decoded
+        reqs = ([cur] if cur is not None else []) + self._prefetch_requests(rec)
+        still = [r for r in self._asked if self._pending(r.image_id) is r]
+        if [r.request_id for r in reqs] != [r.request_id for r in still]:
+            self._send(reqs)
 
     def _request(self, rec: ImageRecord, explicit: bool = False) -> PredictRequest | None:
         rid = next(self._ids)
@@ -168,10 +214,9 @@ class InferenceController(QObject):
             return False
         reqs = [self._request(rec, explicit)]
         if self.auto_predict:
-            reqs += [self._request(r) for r in self.pixels.neighbours(self.doc.row)
-                     if self._needs_prediction(r)]
+            reqs += self._prefetch_requests(rec)
         reqs = [r for r in reqs if r is not None]
-        self.worker.predict(reqs)
+        self._send(reqs)
         return bool(reqs)
 
     def predict_all(self, include_done: bool = False, only_unreviewed: bool = False) -> int:
@@ -247,6 +292,10 @@ class InferenceController(QObject):
         merge = self.doc.apply_predictions(rec, instances, self.info.categories,
                                            self.info.model_id,
                                            attention=getattr(instances, "attention", None))
+        if req.explicit and rec.status == "done" and merge.added:
+            self.message.emit(f"{rec.file_name} is marked done: its {len(merge.added)} new "
+                              "prediction(s) are not offered; Review → Review hidden "
+                              "predictions reopens it")
         self.predictionApplied.emit(rec.id, len(merge.added))
 
     def _on_failed(self, req: PredictRequest, message: str, oom: bool) -> None:

@@ -205,6 +205,7 @@ class InferenceWorker(QueueWorker):
         self._cancel_interactive = threading.Event()
         self._cancel_download = threading.Event()
         self._running_image: int | None = None
+        self._started: set[int] = set()  # interactive request ids begun (each runs once)
         self._assist: deque[AssistRequest] = deque()
         from model.net.assist import FeatureCache
         self.features = FeatureCache(3)  # the current image and the two prefetched
@@ -224,10 +225,13 @@ class InferenceWorker(QueueWorker):
 
     def predict(self, requests: list[PredictRequest]) -> None:
         """Latest wins: queued interactive requests are replaced, a running one for
-        another image is cancelled."""
+        another image is cancelled. A request handed over again (the UI keeps what it
+        still waits for) that began already is not run again."""
         with self._lock:
+            ids = {r.request_id for r in requests}
+            self._started &= ids
             self._interactive.clear()
-            self._interactive.extend(requests)
+            self._interactive.extend(r for r in requests if r.request_id not in self._started)
             wanted = {r.image_id for r in requests}
             if self._running_image is not None and self._running_image not in wanted:
                 self._cancel_interactive.set()
@@ -267,6 +271,7 @@ class InferenceWorker(QueueWorker):
                 return lambda: self._run_assist(job)
             if self._interactive:
                 req = self._interactive.popleft()
+                self._started.add(req.request_id)
                 self._running_image = req.image_id
                 self._cancel_interactive.clear()
                 return lambda: self._run_one(req, self._cancel_interactive, None)
