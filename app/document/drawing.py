@@ -19,6 +19,9 @@ from model.effort.actions import REJECT, RELABEL, STROKE, VERTEX
 from .document import Document
 
 
+NEW_CLASS = "object"  # the class the first new instance makes when the dataset has none
+
+
 class DrawingController(QObject):
     brushSizeChanged = Signal(int)
     categoryChanged = Signal(int)
@@ -40,8 +43,8 @@ class DrawingController(QObject):
 
     def _on_reset(self) -> None:
         self.cancel_stroke()
-        cats = self.doc.dataset.categories if self.doc.dataset else []
-        self.set_category(cats[0].id if cats else None)
+        self.category_id = None  # an id of the last dataset means another class here
+        self.set_category(self.default_class())
 
     def cancel_stroke(self) -> None:
         """Drop a stroke in progress (its image is no longer shown); nothing changes."""
@@ -64,6 +67,17 @@ class DrawingController(QObject):
         if category_id is not None:
             self.categoryChanged.emit(category_id)
 
+    def default_class(self) -> int | None:
+        """The class a new instance gets: the person's last one while it exists, else
+        the dataset's own first class. Never a class only a model brought (adopted):
+        predictions must not choose the person's class. None: there is none yet, and
+        the first new instance makes one (new_class)."""
+        ds = self.doc.dataset
+        cats = ds.categories if ds is not None else []
+        if any(c.id == self.category_id for c in cats):
+            return self.category_id
+        return next((c.id for c in cats if not c.adopted), None)
+
     def chosen_category(self) -> int | None:
         ds = self.doc.dataset
         if self._chosen and ds is not None and any(c.id == self.category_id
@@ -75,13 +89,13 @@ class DrawingController(QObject):
         """The class for a new instance, and the op that makes it when the dataset has
         no class at all. Nothing is applied yet."""
         ds, ops = self.doc.dataset, []
-        if self.category_id is None or not any(c.id == self.category_id for c in ds.categories):
-            if ds.categories:
-                self.set_category(ds.categories[0].id)
-            else:
-                cat = E.new_category(ds, "object")
-                ops.append(E.add_category_op(ds, cat))
-                self.set_category(cat.id)
+        default = self.default_class()
+        if default is None:
+            cat = E.new_category(ds, NEW_CLASS)
+            ops.append(E.add_category_op(ds, cat))
+            default = cat.id
+        if default != self.category_id:
+            self.set_category(default)
         return self.category_id, ops
 
     def arm_new_instance(self, on: bool = True) -> None:

@@ -1,6 +1,8 @@
 """The class picker (type-ahead) and the category manager; every change is undoable."""
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QColorDialog, QComboBox, QCompleter, QDialog, QHBoxLayout,
@@ -13,6 +15,7 @@ from model.editing.ops import Edit
 
 from ..canvas.colors import color_for, parse_hex
 from ..document.document import Document
+from ..document.drawing import NEW_CLASS
 
 
 def category_color(cat: Category) -> tuple[int, int, int]:
@@ -26,18 +29,24 @@ def swatch(cat: Category) -> QIcon:
 
 
 class ClassPicker(QComboBox):
-    """Editable combo: type a few letters of a class name, Enter picks it."""
+    """Editable combo: type a few letters of a class name, Enter picks it.
+
+    It shows what `shown()` says (the selection's class, else the class of the next
+    new instance), never a class just because it came first: a model's classes
+    arriving with predictions must not look like the person's choice."""
 
     picked = Signal(int)  # category id chosen by the user
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, shown: Callable[[], int | None] | None = None):
         super().__init__()
         self.setObjectName("classPicker")
         self.doc = doc
+        self.shown = shown
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.NoInsert)
         self.setMinimumContentsLength(14)
         self.setToolTip("Class of the selection, or of the next new instance (type to search)")
+        self.lineEdit().setPlaceholderText(f"{NEW_CLASS} (new)")
         self._quiet = False
         comp = self.completer()
         comp.setFilterMode(Qt.MatchContains)
@@ -49,7 +58,7 @@ class ClassPicker(QComboBox):
 
     def refresh(self) -> None:
         self._quiet = True
-        current = self.currentData()
+        current = self.shown() if self.shown is not None else self.currentData()
         self.clear()
         for cat in (self.doc.dataset.categories if self.doc.dataset else []):
             self.addItem(swatch(cat), cat.name, cat.id)
@@ -57,11 +66,13 @@ class ClassPicker(QComboBox):
         self._quiet = False
 
     def show_category(self, category_id) -> None:
-        i = self.findData(category_id)
-        if i >= 0:
-            self._quiet = True
-            self.setCurrentIndex(i)
-            self._quiet = False
+        """Show this class; none (or one the dataset lacks): an empty box."""
+        i = -1 if category_id is None else self.findData(category_id)
+        quiet, self._quiet = self._quiet, True
+        self.setCurrentIndex(i)
+        if i < 0:
+            self.setEditText("")
+        self._quiet = quiet
 
     def _on_activated(self, index: int) -> None:
         if not self._quiet and index >= 0:

@@ -86,7 +86,7 @@ class Toolbox(QObject):
         self.size_spin.setValue(self.drawing.brush_size)
         self.size_spin.valueChanged.connect(self.drawing.set_brush_size)
         self.drawing.brushSizeChanged.connect(self.size_spin.setValue)
-        self.picker = ClassPicker(self.doc)
+        self.picker = ClassPicker(self.doc, self._shown_class)
         for label, widget in ((" Brush ", self.size_spin), (" Class ", self.picker)):
             tb.insertWidget(unoccupied, QLabel(label))
             tb.insertWidget(unoccupied, widget)
@@ -135,8 +135,13 @@ class Toolbox(QObject):
         current = sel[-1].category_id if sel else self.drawing.category_id
         self.popup.popup(ds.categories, title, current, self.canvas)
 
-    def _on_selection(self, inst) -> None:
-        self.picker.show_category(inst.category_id if inst is not None else self.drawing.category_id)
+    def _shown_class(self) -> int | None:
+        """The Class box: the selection's class, else the next new instance's."""
+        inst = self.doc.selected
+        return inst.category_id if inst is not None else self.drawing.default_class()
+
+    def _on_selection(self, _inst) -> None:
+        self.picker.show_category(self._shown_class())
 
     def pick_class(self, category_id: int) -> None:
         self.drawing.relabel_or_choose(category_id)
