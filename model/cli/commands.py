@@ -94,10 +94,13 @@ def _say_format(ds: Dataset, path) -> None:
     """Name what was read (another tool's format), and what the file holds that the user
     may not want (crowd masks that look like brush masks)."""
     from model.formats.crowd import brush_crowds
-    from model.formats.sources import NAMES
-    if ds.source_format != "coco":
+    from model.formats.sources import DEFAULT_ANNOTATIONS, NAMES
+    found = ds.source_format == "coco" and Path(path).is_dir() and ds.path is not None \
+        and ds.path.name != DEFAULT_ANNOTATIONS  # CVAT's or Datumaro's layout: name the file
+    if ds.source_format != "coco" or found:
         boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
-        print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+        what = f"COCO ({ds.path})" if found else NAMES.get(ds.source_format, ds.source_format)
+        print(f"read {path} as {what}: "
               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
               + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
                  if boxes else ""), file=sys.stderr)
