@@ -92,8 +92,8 @@ def _warn(warnings: list[str]) -> None:
 
 def _say_format(ds: Dataset, path) -> None:
     """Name what was read (another tool's format), and what the file holds that the user
-    may not want (crowd masks that look like brush masks)."""
-    from model.formats.crowd import brush_crowds
+    may not want (crowd regions that look like ordinary instances)."""
+    from model.formats.crowd import brush_crowds, crowd_sign
     from model.formats.sources import DEFAULT_ANNOTATIONS, NAMES
     found = ds.source_format == "coco" and Path(path).is_dir() and ds.path is not None \
         and ds.path.name != DEFAULT_ANNOTATIONS  # CVAT's or Datumaro's layout: name the file
@@ -107,7 +107,8 @@ def _say_format(ds: Dataset, path) -> None:
     _warn(ds.warnings)
     brush = brush_crowds(ds)
     if brush:
-        print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
+        print(f"note: {len(brush)} crowd region(s) (iscrowd: 1) look like ordinary instances: "
+              f"{crowd_sign(ds)}; as crowd regions they are never trained on, and "
               "--crowd-as-instances treats them as ordinary instances", file=sys.stderr)
 
 
