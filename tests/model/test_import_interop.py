@@ -1,0 +1,191 @@
+"""What other tools' files hold, said when it is read (issue 28): crowd flags that mark
+ordinary objects (item 15), a Label Studio export whose unlabelled images are not on disk
+(item 17), and label images that hold fewer instances than their classes.csv lists
+(item 18)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import main
+from model.data import masks as M
+from model.data.annotations import Category, Dataset, Instance
+from model.data.coco import load_dataset
+from model.errors import CocoFormatError
+from model.formats.crowd import brush_crowds, crowd_sign
+from model.formats.mask_pngs import read_masks, write_masks
+from model.formats.sources import open_path
+from tests.helpers import make_coco, ring, two_parts
+
+H, W = 64, 80
+
+
+def png(path: Path, h: int = H, w: int = W) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((h, w, 3), 90, np.uint8))
+    return path
+
+
+def uncompressed(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE (counts a list, column-major), as COCO's own crowd regions
+    and supervision's mask_to_rle write it."""
+    return {"size": [H, W], "counts": M.rle_counts_from_crop(*M.tight_crop(mask), H, W)}
+
+
+def square(x: int, y: int, side: int = 8) -> np.ndarray:
+    m = np.zeros((H, W), bool)
+    m[y:y + side, x:x + side] = True
+    return m
+
+
+# ------------------------------------------------------- item 15: crowd regions that are objects
+
+def supervision_coco(tmp_path: Path) -> Path:
+    """What supervision's DetectionDataset.as_coco writes (save_coco_annotations): `info`
+    empty, iscrowd a JSON boolean, true (with uncompressed RLE) for every object with a
+    hole or several parts, false (with one polygon) for the rest, area the box's."""
+    png(tmp_path / "a.png")
+    objects = [(ring(H, W, 20, 20, 12, 5), True), (two_parts(H, W), True),
+               (square(60, 40), False)]
+    anns = []
+    for k, (mask, crowd) in enumerate(objects, 1):
+        ys, xs = np.nonzero(mask)
+        x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+        seg = uncompressed(mask) if crowd else [[x0, y0, x1, y0, x1, y1, x0, y1]]
+        anns.append({"id": k, "image_id": 1, "category_id": 0, "bbox": [x0, y0, x1 - x0,
+                     y1 - y0], "area": (x1 - x0) * (y1 - y0), "segmentation": seg,
+                     "iscrowd": crowd})
+    doc = {"info": {}, "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/"
+                                     "by/4.0/", "name": "CC BY 4.0"}],
+           "categories": [{"id": 0, "name": "cell", "supercategory": "common-objects"}],
+           "images": [{"id": 1, "license": 1, "file_name": "a.png", "height": H, "width": W,
+                       "date_captured": "01/02/2026,10:00:00"}],
+           "annotations": anns}
+    p = tmp_path / "supervision.json"
+    p.write_text(json.dumps(doc))
+    return p
+
+
+def plain_coco(tmp_path: Path, crowd: list[tuple[int, int, object]]) -> Path:
+    """One ordinary instance per image, and crowd regions (image id, category id,
+    segmentation) with `iscrowd: 1`."""
+    png(tmp_path / "a.png")
+    png(tmp_path / "b.png")
+    anns = [{"id": k, "image_id": k, "category_id": 1, "iscrowd": 0, "area": 64.0,
+             "bbox": [2.0, 2.0, 8.0, 8.0], "segmentation": uncompressed(square(2, 2))}
+            for k in (1, 2)]
+    for k, (image, cat, seg) in enumerate(crowd, 3):
+        anns.append({"id": k, "image_id": image, "category_id": cat, "iscrowd": 1,
+                     "area": 64.0, "bbox": [0.0, 0.0, 1.0, 1.0], "segmentation": seg})
+    doc = {"images": [{"id": 1, "file_name": "a.png", "width": W, "height": H},
+                      {"id": 2, "file_name": "b.png", "width": W, "height": H}],
+           "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+           "annotations": anns}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc))
+    return p
+
+
+def test_supervisions_crowd_flags_are_said_once_with_crowd_as_instances(tmp_path, capsys):
+    src = supervision_coco(tmp_path)
+    ds = load_dataset(src)
+    assert [i.iscrowd for _r, i in ds.instances()] == [True, True, False]
+    assert "supervision" in crowd_sign(ds) and len(brush_crowds(ds)) == 2
+    out = tmp_path / "o.json"
+    assert main.main(["export", str(src), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    (note,) = [line for line in err.splitlines() if line.startswith("note:")]
+    assert note.startswith("note: 2 crowd region(s) (iscrowd: 1) look like ordinary "
+                           "instances: the file writes iscrowd as true/false")
+    assert note.endswith("--crowd-as-instances treats them as ordinary instances")
+    assert main.main(["export", str(src), "--out", str(out), "--crowd-as-instances"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert [a["iscrowd"] for a in json.loads(out.read_text())["annotations"]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("crowd, why", [
+    ([(1, 1, [[0, 0, 9, 0, 9, 9, 0, 9]])], "1 of them are polygons"),
+    ([(1, 1, uncompressed(square(30, 30))), (1, 1, uncompressed(square(50, 30)))],
+     "1 image(s) hold several crowd regions of one class")])
+def test_crowd_regions_unlike_cocos_are_said(tmp_path, capsys, crowd, why):
+    src = plain_coco(tmp_path, crowd)
+    assert why in crowd_sign(load_dataset(src))
+    assert main.main(["export", str(src), "--out", str(tmp_path / "o.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("note:") == 1 and why in err and "--crowd-as-instances" in err
+
+
+def test_crowd_regions_as_coco_keeps_them_are_not_questioned(tmp_path, capsys):
+    """One RLE crowd region per class and image (two classes, two images): what COCO has."""
+    src = plain_coco(tmp_path, [(1, 1, uncompressed(square(30, 30))),
+                                (1, 2, uncompressed(square(50, 30))),
+                                (2, 1, uncompressed(square(30, 30)))])
+    assert crowd_sign(load_dataset(src)) is None
+    assert crowd_sign(load_dataset(make_coco(tmp_path))) is None
+    assert main.main(["export", str(src), "--out", str(tmp_path / "o.json")]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
+# --------------------------------------------- item 17: Label Studio's JSON-only COCO export
+
+def label_studio_json_only(tmp_path: Path, labelled: int = 2, unlabelled: int = 5) -> Path:
+    """Label Studio's COCO export without its images: labelled images carry their size
+    (from the annotation results), unlabelled ones none, and the files are elsewhere."""
+    images, anns = [], []
+    for k in range(labelled + unlabelled):
+        img = {"id": k, "file_name": f"images/{k:02d}-photo.jpg"}
+        if k < labelled:
+            img.update(width=W, height=H)
+            anns.append({"id": k + 1, "image_id": k, "category_id": 0, "iscrowd": 0,
+                         "bbox": [1, 1, 5, 5], "area": 25,
+                         "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]], "ignore": 0})
+        images.append(img)
+    doc = {"images": images, "categories": [{"id": 0, "name": "cat"}], "annotations": anns,
+           "info": {"year": 2026, "version": "1.0", "description": "",
+                    "contributor": "Label Studio", "url": "", "date_created": ""}}
+    p = tmp_path / "result.json"
+    p.write_text(json.dumps(doc))
+    return p
+
+
+def test_label_studio_unlabelled_images_not_on_disk_are_left_out_and_counted(tmp_path,
+                                                                             capsys):
+    src = label_studio_json_only(tmp_path)
+    ds = load_dataset(src)
+    assert [r.file_name for r in ds.images] == ["images/00-photo.jpg", "images/01-photo.jpg"]
+    assert ds.num_instances() == 2
+    (said,) = ds.warnings
+    assert said.startswith("5 image(s) have no width/height and their files cannot be read, "
+                           "so they are left out with their 0 annotation(s)")
+    assert "images/02-photo.jpg: file not found" in said and "and 2 more" in said
+    assert "05-photo" not in said  # a few names, not all
+    out = tmp_path / "o.json"
+    assert main.main(["export", str(src), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "5 image(s)" in err
+    data = json.loads(out.read_text())
+    assert len(data["images"]) == 2 and len(data["annotations"]) == 2
+
+
+def test_an_image_without_size_or_file_leaves_with_its_annotations(tmp_path):
+    """An image some annotation points at but no size resolves for (polygons give no
+    size) is left out with them, and counted."""
+    src = label_studio_json_only(tmp_path, labelled=2, unlabelled=1)
+    doc = json.loads(src.read_text())
+    del doc["images"][1]["width"], doc["images"][1]["height"]
+    src.write_text(json.dumps(doc))
+    ds = load_dataset(src)
+    assert [r.id for r in ds.images] == [0] and ds.num_instances() == 1
+    assert "2 image(s)" in ds.warnings[0] and "with their 1 annotation(s)" in ds.warnings[0]
+
+
+def test_when_no_image_resolves_the_file_is_refused(tmp_path, capsys):
+    src = label_studio_json_only(tmp_path, labelled=0, unlabelled=3)
+    with pytest.raises(CocoFormatError, match="no width/height"):
+        load_dataset(src)
+    assert main.main(["export", str(src), "--out", str(tmp_path / "o.json")]) == 2
