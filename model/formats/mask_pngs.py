@@ -49,8 +49,8 @@ from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.names import shorten
 from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
-from model.formats.report import (CategoryTable, MasksReport, category_name, copy_images,
-                                  natural_key, output_names)
+from model.formats.report import (HIDDEN_FILE, CategoryTable, MasksReport, category_name,
+                                  copy_images, natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"
@@ -313,25 +313,45 @@ def _regions(labels: np.ndarray) -> Iterator[tuple[int, dict]]:
 
 
 def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
-                      table: dict, cats: CategoryTable) -> None:
+                      table: dict, cats: CategoryTable) -> set[int]:
+    """The label image's instances into rec; returns the label ids it holds."""
     arr = _read(ds, path, image, rec)
     if arr is None:
-        return
+        return set()
     if arr.ndim == 3:
         if not (arr == arr[..., :1]).all():
             ds.warnings.append(f"{path}: a colour image, not a label image of ids; skipped")
-            return
+            return set()
         arr = arr[..., 0]
     if not np.issubdtype(arr.dtype, np.integer):
         if not (np.isfinite(arr).all() and (arr == np.round(arr)).all() and arr.min() >= 0):
             ds.warnings.append(f"{path}: label ids must be whole numbers; skipped")
-            return
+            return set()
         arr = arr.astype(np.int64)
+    held = set()
     for label, fields in _regions(arr):
+        held.add(label)
         name = table.get((key, label), table.get((None, label), DEFAULT_CLASS))
         ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),
                **fields}
         ds.add_instance(rec, Instance.from_annotation(ann, rec.height, rec.width))
+    return held
+
+
+def _not_held(root: Path, table: dict, held: dict[str, set[int]], warnings: list[str]) -> None:
+    """One warning when classes.csv lists, image by image, instances that no label image
+    holds (MaskLoop lists every instance it writes, also one a later one covers whole)."""
+    rows = [(key, label) for key, label in table if key is not None]
+    missing = [(key, label) for key, label in rows if label not in held.get(key, ())]
+    if not missing:
+        return
+    shown = ", ".join(f"{key} #{label} ({table[key, label]})" for key, label in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    where = (" (masks/ beside them holds every instance: --format-in masks reads it)"
+             if has_mask_pngs(root) else "")
+    warnings.append(f"{root / 'classes.csv'} lists {len(rows)} instance(s) by image, but the "
+                    f"label images hold {len(rows) - len(missing)} of them: {len(missing)} are "
+                    f"in no label image{where}: {shown}{more}")
 
 
 def read_masks(path: Path | str, layout: str | None = None,
@@ -350,6 +370,7 @@ def read_masks(path: Path | str, layout: str | None = None,
     cats = CategoryTable(ds)
     table = _class_table(root, box) if layout == "labels" else {}
     long_names = _long_class_names(root, box) if layout == "masks" else {}
+    held: dict[str, set[int]] = {}  # label ids each image's label image holds
     for key, file_name in _images(root, box):
         rec = ds.add_image(file_name)
         try:
@@ -370,7 +391,9 @@ def read_masks(path: Path | str, layout: str | None = None,
         found = [root / "labels" / f"{key}{s}" for s in MASK_EXTENSIONS]
         found = [p for p in found if box.is_file(p)]
         if found:
-            _read_label_image(ds, rec, found[0], image, key, table, cats)
+            held[key] = _read_label_image(ds, rec, found[0], image, key, table, cats)
+    if table:
+        _not_held(root, table, held, ds.warnings)
     return ds
 
 
@@ -397,6 +420,8 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
         writer.writerow(["image", "label", "class"])
         writer.writerows(rows)
         folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
+        if report.hidden_rows:
+            _write_hidden(folder, report)
         copy_images(ds, folder, names, report.warnings)
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
@@ -429,9 +454,21 @@ def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPat
         else:
             labels.add(n, mask)
             rows.append((key, n, name))
-            drawn.append((n, inst, name))
+            drawn.append((n, inst, name, (masks / file).as_posix()))
     data = labels.png()
     report.overlaps += labels.overlaps
-    report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
-                      for n, inst, name in drawn if n not in labels.shown]
+    for n, inst, name, mask_file in drawn:
+        if n not in labels.shown:
+            report.hidden.append(f"{rec.file_name} #{n} (id {inst.id}, {name})")
+            report.hidden_rows.append((key, n, name, inst.id, mask_file))
     return data
+
+
+def _write_hidden(folder: FolderExport, report: MasksReport) -> None:
+    """HIDDEN_FILE: every instance the label images do not show, in full (the summary
+    line names the first few), with the mask file that keeps it."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", "label", "class", "annotation_id", "mask"])
+    writer.writerows(report.hidden_rows)
+    folder.write_bytes(HIDDEN_FILE, text.getvalue().encode("utf-8"))

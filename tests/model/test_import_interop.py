@@ -189,3 +189,68 @@ def test_when_no_image_resolves_the_file_is_refused(tmp_path, capsys):
     with pytest.raises(CocoFormatError, match="no width/height"):
         load_dataset(src)
     assert main.main(["export", str(src), "--out", str(tmp_path / "o.json")]) == 2
+
+
+# ------------------------------------------- item 18: label images that hide instances
+
+def covered(tmp_path: Path, n_small: int = 7) -> Dataset:
+    """One image: n_small squares, then one big square that covers them all."""
+    png(tmp_path / "src" / "a.png")
+    ds = Dataset([Category(1, "cell"), Category(2, "blob")], image_root=tmp_path / "src")
+    rec = ds.add_image("a.png", W, H)
+    for k in range(n_small):
+        ds.add_instance(rec, Instance(1, square(4 + 6 * k, 10, 4)))
+    big = np.zeros((H, W), bool)
+    big[5:20, 0:W] = True
+    ds.add_instance(rec, Instance(2, big))
+    return ds
+
+
+def test_the_masks_export_lists_every_hidden_instance_in_its_report_file(tmp_path):
+    ds = covered(tmp_path)
+    out = tmp_path / "m"
+    report = write_masks(ds, out)
+    text = report.summary()
+    assert "7 instances entirely covered by later ones" in text
+    assert "hidden_in_label_images.csv lists them all" in text and "and 2 more" in text
+    with open(out / "hidden_in_label_images.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    ids = [i.id for i in ds.images[0].instances]
+    assert [(r["image"], int(r["label"]), r["class"], int(r["annotation_id"])) for r in rows] \
+        == [("a", k, "cell", ids[k - 1]) for k in range(1, 8)]
+    assert all((out / r["mask"]).is_file() for r in rows)  # the mask that keeps it
+    manifest = json.loads((out / ".maskloop-export.json").read_text())
+    assert "hidden_in_label_images.csv" in manifest["files"]
+    # nothing hidden: no such file
+    report = write_masks(covered(tmp_path / "none", 0), tmp_path / "m2")
+    assert not report.hidden and not (tmp_path / "m2" / "hidden_in_label_images.csv").exists()
+
+
+def test_reading_label_images_says_what_classes_csv_lists_beyond_them(tmp_path, capsys):
+    ds = covered(tmp_path)
+    out = tmp_path / "m"
+    write_masks(ds, out)
+    assert not any("classes.csv" in w for w in read_masks(out).warnings)  # masks/: all 8
+    back = read_masks(out, "labels")
+    assert back.num_instances() == 1
+    (said,) = [w for w in back.warnings if "classes.csv" in w]
+    assert said.startswith(f"{out / 'classes.csv'} lists 8 instance(s) by image, but the label "
+                           "images hold 1 of them: 7 are in no label image (masks/ beside "
+                           "them holds every instance: --format-in masks reads it): "
+                           "a #1 (cell), a #2 (cell)")
+    assert said.endswith("and 2 more")
+    assert main.main(["export", str(out), "--format-in", "labels",
+                      "--out", str(tmp_path / "o.json")]) == 0
+    assert "lists 8 instance(s) by image" in capsys.readouterr().err
+
+
+def test_a_napari_table_for_every_image_is_not_a_list_of_instances(tmp_path):
+    """`label,class` rows name classes by id for every image: nothing to count."""
+    root = tmp_path / "d"
+    png(root / "images" / "a.png")
+    lab = np.zeros((H, W), np.uint16)
+    lab[2:8, 3:9] = 3
+    (root / "labels").mkdir()
+    cv2.imwrite(str(root / "labels" / "a.png"), lab)
+    (root / "classes.csv").write_text("label,class\n3,cell\n4,debris\n")
+    assert read_masks(root).warnings == []
