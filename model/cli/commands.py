@@ -129,7 +129,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels")
     p.add_argument("--follow-symlinks", action="store_true",
-                   help="open images through symbolic links that point outside the image folder")
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the folder given")
     p.add_argument("--from-boxes", action="store_true",
                    help="give every box without a mask a mask from its box, and keep "
                         "everything else: COCO annotations with a bbox and no segmentation, "
@@ -180,8 +181,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
                         "a folder whose images an imagePath may also point to")
     p.add_argument("--follow-symlinks", action="store_true",
-                   help="open images through symbolic links that point outside the dataset's "
-                        "folder")
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the dataset's folder")
     add_format_in_option(p)
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)

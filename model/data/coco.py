@@ -81,8 +81,9 @@ def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
             why[ident] = str(e)
     anns = data.get("annotations")
     for ann in anns if why and isinstance(anns, list) else []:
-        seg = ann.get("segmentation") if isinstance(ann, dict) else None
-        img = todo.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        ok = isinstance(ann, dict) and is_id(ann.get("image_id"))  # a list id: validate's
+        seg = ann.get("segmentation") if ok else None
+        img = todo.get(ann["image_id"]) if ok else None
         size = seg.get("size") if isinstance(seg, dict) else None
         if img is not None and img["id"] in why and isinstance(size, list) and len(size) == 2:
             img["height"], img["width"] = size
@@ -109,14 +110,15 @@ def _leave_out(data: dict, why: dict[int, str]) -> str | None:
     unlabelled images without a size, and their files are elsewhere). Returns the
     warning that counts them and names a few, or None when no image would remain (the
     file is refused then: it is more likely the wrong --images)."""
-    keep = [img for img in data["images"] if not (isinstance(img, dict)
-                                                   and img.get("id") in why)]
+    keep = [img for img in data["images"] if not (isinstance(img, dict) and is_id(img.get("id"))
+                                                   and img["id"] in why)]
     if not keep:
         return None
     anns = data.get("annotations")
     n_anns = 0
     if isinstance(anns, list):
-        kept = [a for a in anns if not (isinstance(a, dict) and a.get("image_id") in why)]
+        kept = [a for a in anns if not (isinstance(a, dict) and is_id(a.get("image_id"))
+                                        and a["image_id"] in why)]
         n_anns = len(anns) - len(kept)
         data["annotations"] = kept
     data["images"] = keep

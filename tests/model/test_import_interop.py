@@ -254,3 +254,14 @@ def test_a_napari_table_for_every_image_is_not_a_list_of_instances(tmp_path):
     cv2.imwrite(str(root / "labels" / "a.png"), lab)
     (root / "classes.csv").write_text("label,class\n3,cell\n4,debris\n")
     assert read_masks(root).warnings == []
+
+
+def test_an_unhashable_image_id_beside_a_sizeless_image_is_an_error_not_a_traceback(tmp_path,
+                                                                                   capsys):
+    src = label_studio_json_only(tmp_path, labelled=1, unlabelled=1)
+    doc = json.loads(src.read_text())
+    doc["annotations"][0]["image_id"] = [0]
+    src.write_text(json.dumps(doc))
+    assert main.main(["export", str(src), "--out", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src}: invalid COCO file") and "image_id [0]" in err
