@@ -45,10 +45,12 @@ def square(x: int, y: int, side: int = 8) -> np.ndarray:
 
 # ------------------------------------------------------- item 15: crowd regions that are objects
 
-def supervision_coco(tmp_path: Path) -> Path:
+def supervision_coco(tmp_path: Path, old: bool = False, origin: bool = True) -> Path:
     """What supervision's DetectionDataset.as_coco writes (save_coco_annotations): `info`
-    empty, iscrowd a JSON boolean, true (with uncompressed RLE) for every object with a
-    hole or several parts, false (with one polygon) for the rest, area the box's."""
+    empty, every class `common-objects`, crowd (uncompressed RLE) for every object with a
+    hole or several parts, one polygon for the rest. 0.31 writes iscrowd 1 and the mask's
+    area; `old` versions wrote iscrowd true/false and the box's area. Without `origin`,
+    the file's info and supercategories are another tool's."""
     png(tmp_path / "a.png")
     objects = [(ring(H, W, 20, 20, 12, 5), True), (two_parts(H, W), True),
                (square(60, 40), False)]
@@ -57,12 +59,16 @@ def supervision_coco(tmp_path: Path) -> Path:
         ys, xs = np.nonzero(mask)
         x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
         seg = uncompressed(mask) if crowd else [[x0, y0, x1, y0, x1, y1, x0, y1]]
-        anns.append({"id": k, "image_id": 1, "category_id": 0, "bbox": [x0, y0, x1 - x0,
-                     y1 - y0], "area": (x1 - x0) * (y1 - y0), "segmentation": seg,
-                     "iscrowd": crowd})
-    doc = {"info": {}, "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/"
-                                     "by/4.0/", "name": "CC BY 4.0"}],
-           "categories": [{"id": 0, "name": "cell", "supercategory": "common-objects"}],
+        anns.append({"id": k, "image_id": 1, "category_id": 1 + k % 2,
+                     "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": seg,
+                     "area": (x1 - x0) * (y1 - y0) if old else float(mask.sum()),
+                     "iscrowd": crowd if old else int(crowd)})
+    supercategory = "common-objects" if origin else "shape"
+    doc = {"info": {} if origin else {"description": "shapes"},
+           "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/by/4.0/",
+                         "name": "CC BY 4.0"}],
+           "categories": [{"id": 1, "name": "cell", "supercategory": supercategory},
+                          {"id": 2, "name": "blob", "supercategory": supercategory}],
            "images": [{"id": 1, "license": 1, "file_name": "a.png", "height": H, "width": W,
                        "date_captured": "01/02/2026,10:00:00"}],
            "annotations": anns}
@@ -95,17 +101,32 @@ def test_supervisions_crowd_flags_are_said_once_with_crowd_as_instances(tmp_path
     src = supervision_coco(tmp_path)
     ds = load_dataset(src)
     assert [i.iscrowd for _r, i in ds.instances()] == [True, True, False]
-    assert "supervision" in crowd_sign(ds) and len(brush_crowds(ds)) == 2
+    assert "supervision's as_coco" in crowd_sign(ds) and len(brush_crowds(ds)) == 2
     out = tmp_path / "o.json"
     assert main.main(["export", str(src), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     (note,) = [line for line in err.splitlines() if line.startswith("note:")]
     assert note.startswith("note: 2 crowd region(s) (iscrowd: 1) look like ordinary "
-                           "instances: the file writes iscrowd as true/false")
+                           "instances: the file is supervision's as_coco output")
     assert note.endswith("--crowd-as-instances treats them as ordinary instances")
     assert main.main(["export", str(src), "--out", str(out), "--crowd-as-instances"]) == 0
     assert "note:" not in capsys.readouterr().err
     assert [a["iscrowd"] for a in json.loads(out.read_text())["annotations"]] == [0, 0, 0]
+
+
+def test_older_supervisions_signs_are_read_from_the_annotations(tmp_path):
+    """iscrowd as true/false, and a crowd region's area its box's: signs of their own,
+    whatever the file's info says."""
+    why = crowd_sign(load_dataset(supervision_coco(tmp_path, old=True, origin=False)))
+    assert why.startswith("the file writes iscrowd as true/false")
+    src = supervision_coco(tmp_path, old=True, origin=False)
+    doc = json.loads(src.read_text())
+    for a in doc["annotations"]:
+        a["iscrowd"] = int(a["iscrowd"])
+    src.write_text(json.dumps(doc))
+    assert crowd_sign(load_dataset(src)).startswith("their area is their box's")
+    # the same file with the masks' areas: crowd regions as COCO keeps them
+    assert crowd_sign(load_dataset(supervision_coco(tmp_path, origin=False))) is None
 
 
 @pytest.mark.parametrize("crowd, why", [
