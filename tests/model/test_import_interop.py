@@ -19,7 +19,6 @@ from model.data.coco import load_dataset
 from model.errors import CocoFormatError
 from model.formats.crowd import brush_crowds, crowd_sign
 from model.formats.mask_pngs import read_masks, write_masks
-from model.formats.sources import open_path
 from tests.helpers import make_coco, ring, two_parts
 
 H, W = 64, 80
