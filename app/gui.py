@@ -50,7 +50,8 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
                    help="shorter side the model sees (800)")
     p.add_argument("--max-size", type=side, default=None, help="longer side cap (1333)")
     p.add_argument("--follow-symlinks", action="store_true",
-                   help="open images through symbolic links that point outside the image folder")
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the folder opened")
     p.set_defaults(func=run_gui)
 
 

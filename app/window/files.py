@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
-from model.formats.crowd import brush_crowds, crowd_edit
+from model.formats.crowd import brush_crowds, crowd_edit, crowd_sign
 from model.net.from_boxes import box_only
 from model.data.images import is_image_file
 from model.formats.sources import NAMES, shown_warnings
@@ -54,10 +54,10 @@ class FileController(QObject):
         if brush:
             answer = self.notifier.ask(
                 "Crowd masks",
-                f"{len(brush)} annotation(s) are crowd masks (iscrowd: 1) that look like "
-                "ordinary instances drawn with a brush: CVAT's COCO export writes them that "
-                "way. As crowd regions they are never trained on. Treat them as ordinary "
-                "instances? (One undo step; the masks do not change.)",
+                f"{len(brush)} annotation(s) are crowd regions (iscrowd: 1) that look like "
+                f"ordinary instances: {crowd_sign(ds)}. As crowd regions they are never "
+                "trained on. Treat them as ordinary instances? (One undo step; the masks do "
+                "not change.)",
                 ["Treat as instances", "Keep as crowd"], "Treat as instances")
             if answer == "Treat as instances":
                 self.doc.push(crowd_edit(brush))

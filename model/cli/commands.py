@@ -92,19 +92,23 @@ def _warn(warnings: list[str]) -> None:
 
 def _say_format(ds: Dataset, path) -> None:
     """Name what was read (another tool's format), and what the file holds that the user
-    may not want (crowd masks that look like brush masks)."""
-    from model.formats.crowd import brush_crowds
-    from model.formats.sources import NAMES
-    if ds.source_format != "coco":
+    may not want (crowd regions that look like ordinary instances)."""
+    from model.formats.crowd import brush_crowds, crowd_sign
+    from model.formats.sources import DEFAULT_ANNOTATIONS, NAMES
+    found = ds.source_format == "coco" and Path(path).is_dir() and ds.path is not None \
+        and ds.path.name != DEFAULT_ANNOTATIONS  # CVAT's or Datumaro's layout: name the file
+    if ds.source_format != "coco" or found:
         boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
-        print(f"read {path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+        what = f"COCO ({ds.path})" if found else NAMES.get(ds.source_format, ds.source_format)
+        print(f"read {path} as {what}: "
               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
               + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
                  if boxes else ""), file=sys.stderr)
     _warn(ds.warnings)
     brush = brush_crowds(ds)
     if brush:
-        print(f"note: {len(brush)} crowd mask(s) look like brush masks (CVAT/Datumaro); "
+        print(f"note: {len(brush)} crowd region(s) (iscrowd: 1) look like ordinary instances: "
+              f"{crowd_sign(ds)}; as crowd regions they are never trained on, and "
               "--crowd-as-instances treats them as ordinary instances", file=sys.stderr)
 
 
@@ -125,7 +129,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels")
     p.add_argument("--follow-symlinks", action="store_true",
-                   help="open images through symbolic links that point outside the image folder")
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the folder given")
     p.add_argument("--from-boxes", action="store_true",
                    help="give every box without a mask a mask from its box, and keep "
                         "everything else: COCO annotations with a bbox and no segmentation, "
@@ -176,8 +181,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
                         "a folder whose images an imagePath may also point to")
     p.add_argument("--follow-symlinks", action="store_true",
-                   help="open images through symbolic links that point outside the dataset's "
-                        "folder")
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the dataset's folder")
     add_format_in_option(p)
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)

@@ -56,19 +56,19 @@ def _no_size(img: Any) -> bool:
 
 
 def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
-                       ) -> tuple[list[str], list[str]]:
+                       ) -> tuple[list[str], dict[int, str]]:
     """Images without width/height (Label Studio's COCO export leaves them out for
     unlabelled images; pycocotools does not need them): from the image file's header,
-    else from the RLE size of a mask on it. Returns (warnings, problems): one warning
-    per way a size was found, one problem per image no way resolves."""
+    else from the RLE size of a mask on it. Returns (warnings, unresolved): one warning
+    per way a size was found, and why no way resolves an image, by its id."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        return [], []
+        return [], {}
     todo = {img["id"]: img for img in data["images"] if _no_size(img)}
     if not todo:
-        return [], []
+        return [], {}
     probe = Dataset(image_root=root)
     probe.follow_symlinks = follow_symlinks
-    from_header, from_rle, problems, why = [], [], [], {}
+    from_header, from_rle, why = [], [], {}
     for ident, img in todo.items():
         name = img.get("file_name")
         try:
@@ -81,8 +81,9 @@ def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
             why[ident] = str(e)
     anns = data.get("annotations")
     for ann in anns if why and isinstance(anns, list) else []:
-        seg = ann.get("segmentation") if isinstance(ann, dict) else None
-        img = todo.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        ok = isinstance(ann, dict) and is_id(ann.get("image_id"))  # a list id: validate's
+        seg = ann.get("segmentation") if ok else None
+        img = todo.get(ann["image_id"]) if ok else None
         size = seg.get("size") if isinstance(seg, dict) else None
         if img is not None and img["id"] in why and isinstance(size, list) and len(size) == 2:
             img["height"], img["width"] = size
@@ -97,9 +98,35 @@ def fill_missing_sizes(data: Any, root: Path, follow_symlinks: bool = False
     if from_rle:
         warnings.append(f"{len(from_rle)} image(s) have no width/height and no readable "
                         "image file: taken from the size of their RLE masks")
-    problems = [f"image id {i}: no width/height, and they cannot be read from the image "
-                f"({reason})" for i, reason in why.items()]
-    return warnings, problems
+    return warnings, why
+
+
+SHOWN_NAMES = 3  # images a warning about many names
+
+
+def _leave_out(data: dict, why: dict[int, str]) -> str | None:
+    """Leave out the images no size resolves for, with their annotations, as pycocotools
+    and datumaro load such a file (a Label Studio export of the JSON alone lists its
+    unlabelled images without a size, and their files are elsewhere). Returns the
+    warning that counts them and names a few, or None when no image would remain (the
+    file is refused then: it is more likely the wrong --images)."""
+    keep = [img for img in data["images"] if not (isinstance(img, dict) and is_id(img.get("id"))
+                                                   and img["id"] in why)]
+    if not keep:
+        return None
+    anns = data.get("annotations")
+    n_anns = 0
+    if isinstance(anns, list):
+        kept = [a for a in anns if not (isinstance(a, dict) and is_id(a.get("image_id"))
+                                        and a["image_id"] in why)]
+        n_anns = len(anns) - len(kept)
+        data["annotations"] = kept
+    data["images"] = keep
+    shown = "; ".join(list(why.values())[:SHOWN_NAMES])
+    more = f"; and {len(why) - SHOWN_NAMES} more" if len(why) > SHOWN_NAMES else ""
+    return (f"{len(why)} image(s) have no width/height and their files cannot be read, so "
+            f"they are left out with their {n_anns} annotation(s), as pycocotools would "
+            f"load the rest: {shown}{more}")
 
 
 def dataset_from_json(data: dict, path: Path | None = None,
@@ -107,7 +134,13 @@ def dataset_from_json(data: dict, path: Path | None = None,
                       follow_symlinks: bool = False) -> Dataset:
     root = Path(image_root) if image_root is not None else (
         path.parent if path is not None else Path("."))
-    found, unresolved = fill_missing_sizes(data, root, follow_symlinks)
+    found, why = fill_missing_sizes(data, root, follow_symlinks)
+    left_out = _leave_out(data, why) if why else None
+    if left_out is not None:
+        found.append(left_out)
+        why = {}
+    unresolved = [f"image id {i}: no width/height, and they cannot be read from the image "
+                  f"({reason})" for i, reason in why.items()]
     try:
         validate(data, path)
     except CocoFormatError as e:

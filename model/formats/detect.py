@@ -13,6 +13,9 @@ from model.data.coco import dataset_from_json
 from model.data.coco_validate import read_json
 from model.errors import CocoFormatError, ImageReadError
 from model.data.images import is_image_file
+from model.formats.confine import Confined
+from model.formats.layouts import (coco_files, coco_image_root, image_root_candidates,
+                                   refuse_unsupported, several_coco_files)
 
 DEFAULT_ANNOTATIONS = "annotations.json"
 NAMES = {"coco": "COCO", "labelme": "labelme", "yolo-seg": "YOLO-seg",
@@ -27,12 +30,16 @@ def _labelme_data(data) -> bool:
     return isinstance(data, dict) and "images" not in data and is_labelme(data)
 
 
-def _labelme_folder(folder: Path) -> bool:
-    """Do the folder's JSON files (the first few, walking down) look like labelme's?"""
+def _labelme_folder(folder: Path, box: Confined | None = None) -> bool:
+    """Do the folder's JSON files (the first few, walking down) look like labelme's? A
+    file `box` refuses is not read (the reader, or open_any, says so)."""
     found = (Path(root) / n for root, dirs, files in os.walk(folder)
              for n in sorted(files) if n.lower().endswith(".json") and n != DEFAULT_ANNOTATIONS
              and not n.startswith("."))
     for p in itertools.islice(found, _PEEK):
+        if box is not None and not box.inside(p):
+            box.refused.append(p)
+            continue
         try:
             if p.stat().st_size < 64 << 20 and _labelme_data(read_json(p)):
                 return True
@@ -58,7 +65,7 @@ def _annotated(path: Path, fmt: str) -> int:
                if f.lower().endswith(".json") and f != DEFAULT_ANNOTATIONS)
 
 
-def folder_formats(path: Path) -> list[str]:
+def folder_formats(path: Path, box: Confined | None = None) -> list[str]:
     """Every annotation format a folder holds, in the order a tie is broken: mask files
     first (a stray .txt in labels/ is likelier than a stray PNG). MaskLoop's own mask
     export holds masks/ and label images together: that is per-instance masks alone."""
@@ -71,7 +78,7 @@ def folder_formats(path: Path) -> list[str]:
         found.append("labels")
     if is_yolo(path):
         found.append("yolo-seg")
-    if _labelme_folder(path):
+    if _labelme_folder(path, box):
         found.append("labelme")
     return found
 
@@ -91,13 +98,29 @@ def choose(path: Path, found: list[str]) -> tuple[str, str | None]:
                   f"which covers the most images; {others} reads it as that format")
 
 
-def detect_with_note(path: Path, use_saved_annotations: bool = True) -> tuple[str, str | None]:
-    """detect(), and the note saying which formats a mixed folder holds (else None)."""
+def coco_in_folder(path: Path, use_saved_annotations: bool, box: Confined) -> Path | None:
+    """The COCO file a folder holds: the annotations.json an earlier save wrote (unless
+    use_saved_annotations is False), else the one annotations/instances_*.json of
+    CVAT's, Datumaro's or MMDetection's layout (FormatError when there are several)."""
+    saved = path / DEFAULT_ANNOTATIONS
+    if use_saved_annotations and saved.is_file() and box.allows(saved):
+        return saved
+    found = coco_files(path, box)
+    if len(found) > 1:
+        raise several_coco_files(path, found)
+    return found[0] if found else None
+
+
+def detect_with_note(path: Path, use_saved_annotations: bool = True,
+                     box: Confined | None = None) -> tuple[str, str | None]:
+    """detect(), and the note saying which formats a mixed folder holds (else None).
+    `box` confines what is looked into (and collects what it refused)."""
     path = Path(path)
     if path.is_dir():
-        if use_saved_annotations and (path / DEFAULT_ANNOTATIONS).is_file():
+        box = box if box is not None else Confined(path)
+        if coco_in_folder(path, use_saved_annotations, box) is not None:
             return "coco", None
-        return choose(path, folder_formats(path))
+        return choose(path, folder_formats(path, box))
     if path.suffix.lower() == ".json":
         return "json", None  # COCO or labelme: told apart from the parsed data in open_any
     if is_image_file(path):
@@ -113,6 +136,7 @@ def detect(path: Path, use_saved_annotations: bool = True) -> str:
 
 def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False,
           follow_symlinks: bool = False) -> Dataset:
+    """A .json file: labelme or COCO, told from its content."""
     data = read_json(path)
     if _labelme_data(data):
         from model.formats.labelme import read_labelme
@@ -124,6 +148,8 @@ def _json(path: Path, image_root: Path | None, rectangles_as_boxes: bool = False
             "neither a COCO file (no 'images', 'annotations' and 'categories') nor a labelme "
             "file (no 'shapes' and 'imagePath'); MaskLoop also opens folders of labelme JSON, "
             "YOLO-seg (images/ + labels/), mask PNGs and label images"])
+    if image_root is None:  # annotations/instances_<subset>.json: its images' folder
+        image_root = coco_image_root(path, data) if image_root_candidates(path) else None
     return dataset_from_json(data, path=path, image_root=image_root,
                              follow_symlinks=follow_symlinks)
 
@@ -152,35 +178,55 @@ def open_any(path: Path | str, image_root: Path | str | None = None,
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     root = Path(image_root) if image_root is not None else None
+    # what detection looks into inside a folder is confined as the readers' files are
+    box = Confined(path, follow_symlinks) if path.is_dir() else None
     if format_in is not None:
         fmt, note = _forced(path, format_in), None
     else:
-        fmt, note = detect_with_note(path, use_saved_annotations)
+        fmt, note = detect_with_note(path, use_saved_annotations, box)
     if fmt == "json":
         ds = _json(path, root, rectangles_as_boxes, follow_symlinks)
     elif fmt == "coco":
-        if not (path / DEFAULT_ANNOTATIONS).is_file():
-            raise FileNotFoundError(f"{path / DEFAULT_ANNOTATIONS}: no such file (--format-in "
-                                    "coco reads a folder's annotations.json)")
-        ds = dataset_from_json(read_json(path / DEFAULT_ANNOTATIONS),
-                               path=path / DEFAULT_ANNOTATIONS, image_root=root,
-                               follow_symlinks=follow_symlinks)
+        ds = _folder_coco(path, root, use_saved_annotations, follow_symlinks, box)
     elif fmt == "image":
         ds = Dataset.from_image_paths([path], path.parent)
     elif fmt == "images":
+        if format_in is None:
+            refuse_unsupported(path, box)  # an annotated dataset is not bare images
+            for p in box.refused:  # labelme JSON behind links: not read, and said
+                box.allows(p)
         ds = Dataset.from_folder(path, follow_symlinks=follow_symlinks)
     elif fmt == "labelme":
         from model.formats.labelme import read_labelme
         ds = read_labelme(path, root, follow_symlinks, rectangles_as_boxes)
     elif fmt == "yolo-seg":
         from model.formats.yolo import read_yolo
-        ds = read_yolo(path)
+        ds = read_yolo(path, follow_symlinks)
     else:
         from model.formats.mask_pngs import read_masks
         ds = read_masks(path, fmt, follow_symlinks)
     if fmt != "json":
         ds.source_format = "coco" if fmt == "coco" else fmt
+    if box is not None and box.warnings:
+        ds.warnings[:0] = box.warnings  # detection's, before the reader's
     if note:
         ds.warnings.insert(0, note)
     ds.follow_symlinks = follow_symlinks
     return ds
+
+
+def _folder_coco(path: Path, root: Path | None, use_saved_annotations: bool,
+                 follow_symlinks: bool, box: Confined) -> Dataset:
+    """The COCO file a folder holds (coco_in_folder), its images where its file names
+    resolve (a layout's images/<subset>/) unless --images names the folder."""
+    found = coco_in_folder(path, use_saved_annotations, box)
+    if found is None:
+        raise FileNotFoundError(f"{path / DEFAULT_ANNOTATIONS}: no such file (--format-in "
+                                "coco reads a folder's annotations.json, or the "
+                                "annotations/instances_*.json of CVAT's and Datumaro's COCO)")
+    data = read_json(found)
+    if root is None and found.name != DEFAULT_ANNOTATIONS:
+        candidates = [c for c in image_root_candidates(found) if c.is_dir()]
+        root = coco_image_root(found, data) or (candidates[0] if candidates else path)
+    return dataset_from_json(data, path=found, image_root=root,
+                             follow_symlinks=follow_symlinks)

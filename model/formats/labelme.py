@@ -34,6 +34,7 @@ from model.errors import CocoFormatError, FormatError, ImageReadError
 from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
 from model.formats.bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle,
                                   rle_object, rle_to_crop)
+from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.report import (CategoryTable, PolygonReport, category_name, copy_images,
                                   natural_key, output_names)
@@ -332,7 +333,8 @@ def read_labelme(path: Path | str, image_root: Path | str | None = None,
     """A labelme .json file, or a folder of them (recursive, natural order). In a
     folder, a malformed file is skipped with a warning naming it, and images no file
     annotates are added without instances. An imagePath may point inside the folder
-    (a file's own folder) or image_root, nowhere else. rectangles_as_boxes: a rectangle
+    (a file's own folder) or image_root, nowhere else; a JSON file of a folder that is a
+    link out of it is not read unless follow_symlinks (confine.py). rectangles_as_boxes: a rectangle
     becomes a box without a mask (predict --from-boxes fills it)."""
     path = Path(path)
     if not path.exists():
@@ -345,8 +347,11 @@ def read_labelme(path: Path | str, image_root: Path | str | None = None,
                                                        p.relative_to(folder).parts)),
         key=lambda p: natural_key(p.relative_to(folder).as_posix()))
     warnings: list[str] = []
+    box = Confined(folder, follow_symlinks, warnings)  # the JSON files found in a folder
     parsed: dict[Path, tuple] = {}
     for f in files:
+        if not single and not box.allows(f):
+            continue
         try:
             image, size, data, regions, said = _parse(f, roots, follow_symlinks,
                                                       rectangles_as_boxes)

@@ -45,11 +45,12 @@ from model.data import masks as M
 from model.data.annotations import Dataset, Instance
 from model.data.images import check_pixels, list_images, read_size
 from model.errors import FormatError, ImageReadError
+from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.names import shorten
 from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
-from model.formats.report import (CategoryTable, MasksReport, category_name, copy_images,
-                                  natural_key, output_names)
+from model.formats.report import (HIDDEN_FILE, CategoryTable, MasksReport, category_name,
+                                  copy_images, natural_key, output_names)
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"
@@ -94,11 +95,13 @@ def parse_mask_name(stem: str) -> tuple[int, str, bool] | None:
 
 # ----------------------------------------------------------------------- files
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
+def _files(folder: Path, box: Confined | None = None) -> list[Path]:
+    """The mask files in folder; with `box`, only those it allows (a refused link or
+    linked folder is said once)."""
+    if not folder.is_dir() or (box is not None and not box.allows(folder)):
         return []
     return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-            and p.suffix.lower() in MASK_EXTENSIONS]
+            and p.suffix.lower() in MASK_EXTENSIONS and (box is None or box.allows(p))]
 
 
 def _any_file(folder: Path, suffixes: tuple[str, ...]) -> bool:
@@ -158,14 +161,15 @@ def read_array(path: Path, size: tuple[int, int] | None = None,
     return img
 
 
-def _images(root: Path, refused: list[str] | None = None,
-            follow_symlinks: bool = False) -> list[tuple[str, str]]:
+def _images(root: Path, box: Confined) -> list[tuple[str, str]]:
     """(key, file_name) of every image: key = path below images/ (or root) without
     suffix, file_name = path below root."""
     base = root / "images" if (root / "images").is_dir() else root
+    if not box.allows(base):  # a linked images/ folder: said once, not once an image
+        return []
     skip = (root / "masks", root / "labels")
     out = []
-    for p in list_images(base, follow_symlinks, refused):  # links out: named, not listed
+    for p in list_images(base, box.follow_symlinks, box.warnings):  # links out: named
         if base == root and any(s in p.parents for s in skip):
             continue
         key = p.relative_to(base).with_suffix("").as_posix()
@@ -173,9 +177,9 @@ def _images(root: Path, refused: list[str] | None = None,
     return sorted(out, key=lambda e: natural_key(e[1]))
 
 
-def _class_table(root: Path, warnings: list[str]) -> dict[tuple[str | None, int], str]:
-    path = root / "classes.csv"
-    if not path.is_file():
+def _class_table(root: Path, box: Confined) -> dict[tuple[str | None, int], str]:
+    path, warnings = root / "classes.csv", box.warnings
+    if not box.is_file(path):
         return {}
     table = {}
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -218,10 +222,12 @@ def _size_matches(arr: np.ndarray, mask: Path, image: Path, size: tuple[int, int
     return False
 
 
-def _long_class_names(root: Path) -> dict[str, str]:
+def _long_class_names(root: Path, box: Confined) -> dict[str, str]:
     """Class names too long for a mask's file name, by the shortened name the files give
     (MaskLoop's classes.csv keeps them whole)."""
     out: dict[str, str] = {}
+    if not box.is_file(root / "classes.csv"):
+        return out
     try:
         with open(root / "classes.csv", newline="", encoding="utf-8-sig") as f:
             for row in csv.DictReader(f):
@@ -234,9 +240,9 @@ def _long_class_names(root: Path) -> dict[str, str]:
 
 
 def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTable,
-                   long_names: dict[str, str] | None = None) -> None:
+                   box: Confined, long_names: dict[str, str] | None = None) -> None:
     entries, odd = [], 0
-    for p in _files(folder):
+    for p in _files(folder, box):
         parsed = parse_mask_name(p.stem)
         if parsed is None:
             odd += 1
@@ -307,25 +313,45 @@ def _regions(labels: np.ndarray) -> Iterator[tuple[int, dict]]:
 
 
 def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
-                      table: dict, cats: CategoryTable) -> None:
+                      table: dict, cats: CategoryTable) -> set[int]:
+    """The label image's instances into rec; returns the label ids it holds."""
     arr = _read(ds, path, image, rec)
     if arr is None:
-        return
+        return set()
     if arr.ndim == 3:
         if not (arr == arr[..., :1]).all():
             ds.warnings.append(f"{path}: a colour image, not a label image of ids; skipped")
-            return
+            return set()
         arr = arr[..., 0]
     if not np.issubdtype(arr.dtype, np.integer):
         if not (np.isfinite(arr).all() and (arr == np.round(arr)).all() and arr.min() >= 0):
             ds.warnings.append(f"{path}: label ids must be whole numbers; skipped")
-            return
+            return set()
         arr = arr.astype(np.int64)
+    held = set()
     for label, fields in _regions(arr):
+        held.add(label)
         name = table.get((key, label), table.get((None, label), DEFAULT_CLASS))
         ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),
                **fields}
         ds.add_instance(rec, Instance.from_annotation(ann, rec.height, rec.width))
+    return held
+
+
+def _not_held(root: Path, table: dict, held: dict[str, set[int]], warnings: list[str]) -> None:
+    """One warning when classes.csv lists, image by image, instances that no label image
+    holds (MaskLoop lists every instance it writes, also one a later one covers whole)."""
+    rows = [(key, label) for key, label in table if key is not None]
+    missing = [(key, label) for key, label in rows if label not in held.get(key, ())]
+    if not missing:
+        return
+    shown = ", ".join(f"{key} #{label} ({table[key, label]})" for key, label in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    where = (" (masks/ beside them holds every instance: --format-in masks reads it)"
+             if has_mask_pngs(root) else "")
+    warnings.append(f"{root / 'classes.csv'} lists {len(rows)} instance(s) by image, but the "
+                    f"label images hold {len(rows) - len(missing)} of them: {len(missing)} are "
+                    f"in no label image{where}: {shown}{more}")
 
 
 def read_masks(path: Path | str, layout: str | None = None,
@@ -339,13 +365,16 @@ def read_masks(path: Path | str, layout: str | None = None,
     layout = layout or is_mask_folder(root) or "masks"
     ds = Dataset(image_root=root)
     ds.source_format = layout
+    ds.follow_symlinks = follow_symlinks
+    box = Confined(root, follow_symlinks, ds.warnings)
     cats = CategoryTable(ds)
-    table = _class_table(root, ds.warnings) if layout == "labels" else {}
-    long_names = _long_class_names(root) if layout == "masks" else {}
-    for key, file_name in _images(root, ds.warnings, follow_symlinks):
+    table = _class_table(root, box) if layout == "labels" else {}
+    long_names = _long_class_names(root, box) if layout == "masks" else {}
+    held: dict[str, set[int]] = {}  # label ids each image's label image holds
+    for key, file_name in _images(root, box):
         rec = ds.add_image(file_name)
-        image = root / file_name
         try:
+            image = ds.image_path(rec)
             rec.width, rec.height = read_size(image)
         except ImageReadError as e:
             ds.warnings.append(f"{e}; its masks are not read")
@@ -357,12 +386,14 @@ def read_masks(path: Path | str, layout: str | None = None,
             ds.warnings.append(f"{e}; left out with its masks")
             continue
         if layout == "masks":
-            _read_masks_of(ds, rec, root / "masks" / key, image, cats, long_names)
+            _read_masks_of(ds, rec, root / "masks" / key, image, cats, box, long_names)
             continue
         found = [root / "labels" / f"{key}{s}" for s in MASK_EXTENSIONS]
-        found = [p for p in found if p.is_file()]
+        found = [p for p in found if box.is_file(p)]
         if found:
-            _read_label_image(ds, rec, found[0], image, key, table, cats)
+            held[key] = _read_label_image(ds, rec, found[0], image, key, table, cats)
+    if table:
+        _not_held(root, table, held, ds.warnings)
     return ds
 
 
@@ -389,6 +420,8 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
         writer.writerow(["image", "label", "class"])
         writer.writerows(rows)
         folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
+        if report.hidden_rows:
+            _write_hidden(folder, report)
         copy_images(ds, folder, names, report.warnings)
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
@@ -421,9 +454,21 @@ def _write_instances(ds: Dataset, rec, folder: FolderExport, masks: PurePosixPat
         else:
             labels.add(n, mask)
             rows.append((key, n, name))
-            drawn.append((n, inst, name))
+            drawn.append((n, inst, name, (masks / file).as_posix()))
     data = labels.png()
     report.overlaps += labels.overlaps
-    report.hidden += [f"{rec.file_name} #{n} (id {inst.id}, {name})"
-                      for n, inst, name in drawn if n not in labels.shown]
+    for n, inst, name, mask_file in drawn:
+        if n not in labels.shown:
+            report.hidden.append(f"{rec.file_name} #{n} (id {inst.id}, {name})")
+            report.hidden_rows.append((key, n, name, inst.id, mask_file))
     return data
+
+
+def _write_hidden(folder: FolderExport, report: MasksReport) -> None:
+    """HIDDEN_FILE: every instance the label images do not show, in full (the summary
+    line names the first few), with the mask file that keeps it."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", "label", "class", "annotation_id", "mask"])
+    writer.writerows(report.hidden_rows)
+    folder.write_bytes(HIDDEN_FILE, text.getvalue().encode("utf-8"))

@@ -81,6 +81,9 @@ class PolygonReport:
         return "; ".join(parts)
 
 
+HIDDEN_FILE = "hidden_in_label_images.csv"  # a masks export's list of what label images lose
+
+
 @dataclass
 class MasksReport:
     """What the mask PNGs hold: every instance exactly; the label images lose the
@@ -90,6 +93,8 @@ class MasksReport:
     crowd: int = 0
     overlaps: int = 0  # pixels claimed by more than one (non-crowd) instance
     hidden: list[str] = field(default_factory=list)  # instances no label-image pixel shows
+    # the same, as HIDDEN_FILE's rows: (image key, label, class, annotation id, mask file)
+    hidden_rows: list[tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -98,9 +103,11 @@ class MasksReport:
                  f"{plural(self.overlaps, 'pixel')} claimed by several instances (the label "
                  "images give each to the later one; masks/ keeps them all)"]
         if self.hidden:
-            shown = ", ".join(self.hidden[:5]) + (" ..." if len(self.hidden) > 5 else "")
+            shown = ", ".join(self.hidden[:5]) + (f" and {len(self.hidden) - 5} more"
+                                                  if len(self.hidden) > 5 else "")
             parts.append(f"{plural(len(self.hidden), 'instance')} entirely covered by later "
-                         f"ones, so missing from the label images (masks/ keeps them): {shown}")
+                         f"ones, so missing from the label images (masks/ keeps them; "
+                         f"{HIDDEN_FILE} lists them all): {shown}")
         if self.warnings:
             parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)

@@ -25,6 +25,7 @@ from model.data.annotations import Category, Dataset, ImageRecord
 from model.data.images import check_pixels, is_image_file
 from model.errors import FormatError, ImageReadError
 from model.formats.bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
+from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.report import OutputName, PolygonReport, copy_images, natural_key, output_names
 from model.formats.yolo_labels import MAX_CLASSES, read_label_file
@@ -145,15 +146,15 @@ def _read_text(f: Path) -> str:
     return f.read_text(encoding="utf-8-sig")
 
 
-def _class_names(root: Path, warnings: list[str]) -> list[str] | None:
+def _class_names(root: Path, box: Confined) -> list[str] | None:
     """Names by class index from data.yaml or classes.txt. A names file that cannot be
-    read is named in a warning; when no file gives names, one warning (naming the file
-    looked for) says they are made up: None."""
+    read (or is a link out of the folder) is named in a warning; when no file gives
+    names, one warning (naming the file looked for) says they are made up: None."""
     unnamed, failed = [], []
     sources = [(root / n, "yaml") for n in YAML_NAMES] + [
         (root / "classes.txt", "txt"), (root / "labels" / "classes.txt", "txt")]
     for f, kind in sources:
-        if not f.is_file():
+        if not f.is_file() or not box.allows(f, failed):
             continue
         try:
             text = _read_text(f)
@@ -163,16 +164,16 @@ def _class_names(root: Path, warnings: list[str]) -> list[str] | None:
             failed.append(f"{f}: class names not read ({e})")
             continue
         if names is not None:
-            warnings.extend(failed)
+            box.warnings.extend(failed)
             return names
         unnamed.append(f)
     made_up = "the classes are named class0, class1, ... by their index"
     if failed:  # the last one says what follows; each file is named once
-        warnings.extend(failed[:-1] + [f"{failed[-1]}: {made_up}"])
+        box.warnings.extend(failed[:-1] + [f"{failed[-1]}: {made_up}"])
         return None
     where = (f"{unnamed[0]} has no names" if unnamed
              else f"no {root / YAML_NAMES[0]} (nor {', '.join(YAML_NAMES[1:])})")
-    warnings.append(f"{where} and no {root / 'classes.txt'}: {made_up}")
+    box.warnings.append(f"{where} and no {root / 'classes.txt'}: {made_up}")
     return None
 
 
@@ -190,16 +191,19 @@ def _read_labels(ds: Dataset, rec: ImageRecord, label: Path, names: list[str] | 
                            seen)
 
 
-def read_yolo(path: Path | str) -> Dataset:
+def read_yolo(path: Path | str, follow_symlinks: bool = False) -> Dataset:
     """A YOLO-seg folder. An image without a label file has no instances; a label file
     without an image is named in a warning; a bad line is skipped with a warning naming
-    the file and line."""
+    the file and line. Every file (images, names and label files) is opened only inside
+    the folder unless follow_symlinks (confine.py)."""
     root = Path(path)
     if not root.exists():
         raise FormatError(root, "no such file or folder")
     ds = Dataset(image_root=root)
     ds.source_format = "yolo-seg"
-    names = _class_names(root, ds.warnings)
+    ds.follow_symlinks = follow_symlinks
+    box = Confined(root, follow_symlinks, ds.warnings)
+    names = _class_names(root, box)
     images = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d != "labels"]
@@ -215,6 +219,8 @@ def read_yolo(path: Path | str) -> Dataset:
         if not label.is_file():
             continue
         used.add(label)
+        if not box.allows(label):
+            continue
         try:
             ds.ensure_size(rec)
         except ImageReadError as e:
