@@ -92,8 +92,8 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
       "one, Alt+click or Del removes one, Enter commits, Esc drops", checkable=True,
       toolbar="toolsToolBar"),
     A("actionNewInstance", "&New instance", "Tools", ("N",),
-      "The next stroke or polygon starts a new instance of the current class", separator=True,
-      toolbar="toolsToolBar"),
+      "The next stroke or polygon starts a new instance of the current class "
+      "(Esc or V calls it off)", separator=True, toolbar="toolsToolBar"),
     A("actionDeleteInstance", "&Delete instance", "Tools", ("Del",), toolbar="toolsToolBar"),
     A("actionPickClass", "Choose &class…", "Tools", ("Ctrl+K",),
       "Type-ahead class picker: relabels the selection, or sets the class for new ones"),

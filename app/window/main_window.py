@@ -323,6 +323,13 @@ class MainWindow(QMainWindow):
     def save(self, ask: bool = False) -> bool:
         return self.files.save(ask)
 
+    def keyPressEvent(self, event) -> None:
+        """Esc that no widget took (the canvas's tools take theirs first)."""
+        if event.key() == Qt.Key_Escape and not event.modifiers() and self.toolbox.escape():
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
