@@ -81,6 +81,8 @@ class MainWindow(QMainWindow):
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
         self.model_controls.describe = self.finetune.version_name
+        self.finetune.versionsChanged.connect(lambda versions: self.model_controls.list_versions(
+            [(v["name"], v["checkpoint"]) for v in versions]))
         self._build_docks()
         self.review = ReviewController(self.doc, self.image_panel)
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
