@@ -13,8 +13,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QToolButton, QVBoxLayout, QWidget)
+
+from .legend import LegendColumn
 
 IOU_TYPES = ("segm", "bbox")
 METRICS = ("AP", "AP50", "AP75")
@@ -51,20 +53,45 @@ def valid_report(report) -> bool:
         return False
 
 
+def class_ticks(n: int) -> list[list[tuple[float, str]]]:
+    """Tick labels 1..n at the cells' centres, as two levels: every step-th always,
+    the others only where pyqtgraph finds room (tick text cannot be rotated, and names
+    side by side ran into each other; the legend beside the matrix names the numbers)."""
+    step = max(1, -(-n // 8))
+    first = [(i + 0.5, str(i + 1)) for i in range(n) if i % step == 0]
+    rest = [(i + 0.5, str(i + 1)) for i in range(n) if i % step]
+    return [first, rest]
+
+
 class ConfusionImage(pg.ImageItem):
-    """The matrix as an image (row r drawn at y = r from the top); a click names its cell."""
+    """The matrix as an image (row r drawn at y = r from the top); a click names its cell,
+    and the tooltip says which classes it counts."""
 
     cellClicked = None  # set by the panel: a callable (row, column)
+    cellText = None  # set by the panel: a callable (row, column) -> tooltip
 
-    def mouseClickEvent(self, ev) -> None:
-        if ev.button() != Qt.LeftButton or self.image is None:
-            return
-        pos = ev.pos()
+    def _cell(self, pos) -> tuple[int, int] | None:
+        if self.image is None:
+            return None
         col, row = int(np.floor(pos.x())), int(np.floor(pos.y()))
         n = self.image.shape[0]
-        if 0 <= row < n and 0 <= col < n and self.cellClicked is not None:
+        return (row, col) if 0 <= row < n and 0 <= col < n else None
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() != Qt.LeftButton:
+            return
+        cell = self._cell(ev.pos())
+        if cell is not None and self.cellClicked is not None:
             ev.accept()
-            self.cellClicked(row, col)
+            self.cellClicked(*cell)
+
+    def hoverEvent(self, ev) -> None:
+        cell = None if ev.isExit() else self._cell(ev.pos())
+        self.setToolTip(self.cellText(*cell) if cell is not None and self.cellText else "")
+
+
+NO_EVALUATION = ("No evaluation yet: Model → Evaluate on done images measures the model in "
+                 "use; a fine-tune shows its own here when it ends.")
 
 
 class EvaluationPanel(QWidget):
@@ -74,8 +101,7 @@ class EvaluationPanel(QWidget):
     def __init__(self):
         super().__init__()
         self.report: dict | None = None
-        self.title = QLabel("No evaluation yet: fine-tune (Model → Fine-tune…) or Model → "
-                            "Evaluate on done images.")
+        self.title = QLabel(NO_EVALUATION)
         self.title.setWordWrap(True)
         self.title.setObjectName("evaluationTitle")
         self.table = QTableWidget(0, len(COLUMNS))
@@ -93,41 +119,57 @@ class EvaluationPanel(QWidget):
         self.iou_type.currentTextChanged.connect(lambda _t: self._draw_curves())
         self.pr = pg.PlotWidget(background="w")
         self.pr.setObjectName("evaluationPR")
+        self.pr.setMinimumHeight(80)
         self.pr.setLabel("bottom", "recall")
         self.pr.setLabel("left", "precision")
-        self.pr.setXRange(0, 1)
-        self.pr.setYRange(0, 1.02)
         self.pr.showGrid(x=True, y=True, alpha=0.3)
-        self.pr.addLegend(offset=(-10, 10))
+        self.pr_legend = LegendColumn("evaluationPRLegend")
         self.cm_plot = pg.PlotWidget(background="w")
         self.cm_plot.setObjectName("evaluationConfusion")
+        self.cm_plot.setMinimumHeight(80)
         self.cm_plot.setLabel("bottom", "predicted")
         self.cm_plot.setLabel("left", "ground truth")
         self.cm_plot.invertY(True)
         self.cm_plot.setAspectLocked(True)
+        self.cm_plot.setToolTip("Rows: ground truth; columns: predicted; colour: the share of "
+                                "the row. Click a cell to list its images.")
         self.cm_image = ConfusionImage()
         self.cm_image.cellClicked = self._on_cell_clicked
+        self.cm_image.cellText = self._cell_text
         self.cm_plot.addItem(self.cm_image)
         self._cm_texts: list[pg.TextItem] = []
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        label="share of the row", interactive=False)
+                                        interactive=False, width=12)
         self.colorbar.setImageItem(self.cm_image, insert_in=self.cm_plot.getPlotItem())
-        plots = QWidget()
-        pl = QVBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
+        self.cm_legend = LegendColumn("evaluationConfusionLegend")
+        self.cm_plot.getViewBox().sigResized.connect(self._fit_cell_texts)
+        self.cm_plot.getViewBox().sigRangeChanged.connect(self._fit_cell_texts)
+        self._reset_plots()
+        curves = QWidget()
+        cl = QVBoxLayout(curves)
+        cl.setContentsMargins(0, 2, 0, 0)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("PR curves (IoU 0.50) of"))
+        bar.addWidget(QLabel("At IoU 0.50, of"))
         bar.addWidget(self.iou_type)
         bar.addStretch(1)
-        pl.addLayout(bar)
-        pl.addWidget(self.pr, 1)
-        pl.addWidget(self.cm_plot, 1)
-        split = QSplitter(Qt.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(plots)
-        split.setStretchFactor(0, 1)  # the table keeps a few rows in sight
-        split.setStretchFactor(1, 3)
-        split.setSizes([130, 330])
+        cl.addLayout(bar)
+        row = QHBoxLayout()
+        row.addWidget(self.pr, 1)
+        row.addWidget(self.pr_legend)
+        cl.addLayout(row, 1)
+        confusion = QWidget()
+        row = QHBoxLayout(confusion)
+        row.setContentsMargins(0, 2, 0, 0)
+        row.addWidget(self.cm_plot, 1)
+        row.addWidget(self.cm_legend)
+        # one page at a time, each with the dock's whole height: in a narrow column under
+        # the instance list, three figures stacked left each one too small to read
+        self.pages = QTabWidget()
+        self.pages.setObjectName("evaluationPages")
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.table, "Classes")
+        self.pages.addTab(curves, "PR curves")
+        self.pages.addTab(confusion, "Confusion")
         # the window gives this button Model -> Evaluate on done images
         self.evaluate_button = QToolButton()
         self.evaluate_button.setObjectName("evaluateDoneButton")
@@ -148,7 +190,7 @@ class EvaluationPanel(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
         lay.addWidget(self.title)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.pages, 1)
 
     def set_running(self, running: bool, done: int = 0, total: int = 0) -> None:
         """An evaluation's progress (images predicted so far) and its Cancel."""
@@ -160,12 +202,24 @@ class EvaluationPanel(QWidget):
 
     # -------------------------------------------------------------------- fill
     def clear(self, message: str) -> None:
+        """No report: nothing of the one before stays (curves, legends, class ticks, ranges)."""
         self.report = None
         self.title.setText(message)
         self.table.setRowCount(0)
         self.pr.clear()
+        self.pr_legend.set_entries([])
         self.cm_image.clear()
         self._set_cell_texts([], np.zeros((0, 0)))
+        self.cm_legend.set_entries([])
+        self._reset_plots()
+
+    def _reset_plots(self) -> None:
+        """The axes as a new panel has them."""
+        self.pr.setXRange(0, 1)
+        self.pr.setYRange(0, 1.02)
+        for side in ("bottom", "left"):
+            self.cm_plot.getAxis(side).setTicks([[]])
+        self.cm_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
 
     def show_report(self, report: dict, title: str) -> bool:
         """Fill the dock; False (and a message) for a report it cannot read."""
@@ -201,16 +255,21 @@ class EvaluationPanel(QWidget):
 
     def _draw_curves(self) -> None:
         self.pr.clear()
+        self.pr_legend.set_entries([])
         if self.report is None:
             return
         pr = self.report["pr_curves"]
         recall = np.asarray(pr["recall"], float)
         curves = pr.get(self.iou_type.currentText()) or {}
+        legend = []
         for k, (name, prec) in enumerate((n, p) for n, p in curves.items() if p is not None):
             if len(prec) != len(recall):
                 continue
+            color = PALETTE[k % len(PALETTE)]
             self.pr.plot(recall, np.asarray(prec, float), name=name,
-                         pen=pg.mkPen(PALETTE[k % len(PALETTE)], width=2))
+                         pen=pg.mkPen(color, width=2))
+            legend.append(("#%02x%02x%02x" % color, str(name)))
+        self.pr_legend.set_entries(legend)
 
     def _draw_confusion(self) -> None:
         cm = self.report["confusion"]
@@ -221,17 +280,26 @@ class EvaluationPanel(QWidget):
         self.cm_image.setImage(share.T, levels=(0, 1))
         self.cm_image.setColorMap(pg.colormap.get("viridis"))
         n = len(cm["labels"])
-        ticks = [[(i + 0.5, lab) for i, lab in enumerate(cm["labels"])]]
-        self.cm_plot.getAxis("bottom").setTicks(ticks)
-        self.cm_plot.getAxis("left").setTicks(ticks)
+        for side in ("bottom", "left"):
+            self.cm_plot.getAxis(side).setTicks(class_ticks(n))
         self.cm_plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         self._set_cell_texts(cm["labels"], m, share)
+        self.cm_legend.set_entries([(None, f"{k + 1} {lab}")
+                                    for k, lab in enumerate(cm["labels"])])
+
+    def _cell_text(self, row: int, col: int) -> str:
+        if self.report is None:
+            return ""
+        cm = self.report["confusion"]
+        count = int(np.asarray(cm["matrix"][row][col]))
+        return (f"{row + 1} {cm['labels'][row]} predicted as {col + 1} {cm['labels'][col]}: "
+                f"{count}")
 
     def _set_cell_texts(self, labels: list, m: np.ndarray, share=None) -> None:
         for t in self._cm_texts:
             self.cm_plot.removeItem(t)
         self._cm_texts = []
-        if len(labels) > 25:  # too small to read; the tooltip of a click says it
+        if len(labels) > 25:  # too small to read; a cell's tooltip says it
             return
         for r in range(len(labels)):
             for c in range(len(labels)):
@@ -240,6 +308,20 @@ class EvaluationPanel(QWidget):
                 t.setPos(c + 0.5, r + 0.5)
                 self.cm_plot.addItem(t)
                 self._cm_texts.append(t)
+        self._fit_cell_texts()
+
+    def _fit_cell_texts(self, *_args) -> None:
+        """The counts only where a cell is wide enough for them (they do not scale with
+        the view, and a small dock made them run into each other); its tooltip has it."""
+        if not self._cm_texts:
+            return
+        px_w, px_h = self.cm_plot.getViewBox().viewPixelSize()
+        fm = self.fontMetrics()
+        widest = max(fm.horizontalAdvance(t.textItem.toPlainText()) for t in self._cm_texts)
+        fits = px_w > 0 and px_h > 0 and 1 / px_w >= widest + 4 \
+            and 1 / px_h >= fm.height()
+        for t in self._cm_texts:
+            t.setVisible(fits)
 
     # ------------------------------------------------------------------ clicks
     def _on_class_clicked(self, row: int, _col: int) -> None:

@@ -19,6 +19,11 @@ from ..document.document import Document
 COLUMNS = ["", "Class", "Score", "Source", "Review", "Suspect"]
 SUSPECT_TEXT = {"missing": "missing", "wrong_class": "wrong class",
                 "sloppy_mask": "sloppy mask", "spurious": "spurious"}
+SUSPECT_TIP = {"missing": "the model sees an object nobody labelled",
+               "wrong_class": "the model gives it another class",
+               "sloppy_mask": "the model's mask differs from this one",
+               "spurious": "the model sees nothing here"}
+SCORE, SOURCE, SUSPECT = 2, 3, len(COLUMNS) - 1
 REVIEW_COLOR = {"accepted": QColor(60, 190, 90), "rejected": QColor(220, 70, 60),
                 "decided": QColor(70, 140, 200)}
 REVIEW_TIP = {"accepted": "accepted by a person", "rejected": "rejected: kept in the file, "
@@ -96,6 +101,11 @@ class InstanceModel(QAbstractTableModel):
             if state == "rejected":
                 return QBrush(GREY)
         if role == Qt.ToolTipRole:
+            if col == 5:
+                k = self.suspect.get(id(inst))
+                return None if k is None else \
+                    f"Suspect: {SUSPECT_TIP[self.doc.suspects.items[k].reason]} " \
+                    f"(score {self.doc.suspects.items[k].score:.2f})"
             return "visible on the canvas" if col == 0 else REVIEW_TIP[review_state(inst)] \
                 if col == 4 else None
         return None
@@ -125,11 +135,12 @@ class InstanceTable(QTableView):
         hdr = self.horizontalHeader()
         # fixed widths: ResizeToContents would query every cell on each selection change
         fm = self.fontMetrics()
-        for col, sample in ((0, "MM"), (2, "0.000"), (3, "edited"), (4, "unreviewed")):
+        for col, sample in ((0, "MM"), (2, "0.000"), (3, "edited"), (4, "unreviewed"),
+                            (SUSPECT, "wrong class 0.00")):
             hdr.setSectionResizeMode(col, QHeaderView.Interactive)
             self.setColumnWidth(col, fm.horizontalAdvance(sample) + 18)
         hdr.setSectionResizeMode(1, QHeaderView.Stretch)
-        self.setColumnHidden(len(COLUMNS) - 1, True)  # until suspects are loaded
+        self.setColumnHidden(SUSPECT, True)  # until suspects are loaded
         self.selectionModel().selectionChanged.connect(self._on_selection)
         doc.instancesChanged.connect(self._on_instances)
         doc.currentChanged.connect(lambda _r: self.rebuild())
@@ -156,8 +167,13 @@ class InstanceTable(QTableView):
         try:
             self.model_.refresh()
             # the Suspect column only once an audit's suspects are loaded: the class
-            # column keeps its room otherwise
-            self.setColumnHidden(len(COLUMNS) - 1, not self.doc.suspects.items)
+            # column keeps its room otherwise. Under the Suspects filter the rows are the
+            # annotations it flags, whose score and source say nothing: those columns
+            # give the class and the suspect their room
+            sus = self.doc.suspects
+            self.setColumnHidden(SUSPECT, not sus.items)
+            for col in (SCORE, SOURCE):
+                self.setColumnHidden(col, bool(sus.items) and sus.filtering)
             self._follow()
         finally:
             self._syncing = False

@@ -34,7 +34,7 @@ class RoundsPanel(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("roundsPlot")
         self.plot.setBackground("w")
-        self.plot.setMinimumHeight(140)
+        self.plot.setMinimumHeight(80)
         self.plot.setLabel("left", "actions / instance")
         self.plot.showGrid(x=False, y=True, alpha=0.3)
         self.curve = self.plot.plot(pen=pg.mkPen("#4363d8", width=2), symbol="o",

@@ -55,6 +55,7 @@ def read_events(path: Path) -> list:
 
 class FineTuneController(QObject):
     runningChanged = Signal(bool)
+    versionsChanged = Signal(object)  # the open dataset's model versions (versions())
 
     def __init__(self, doc: Document, session: Session, selection: ModelSelection,
                  inference: InferenceController, notifier: Notifier, panel: TrainingPanel,
@@ -125,6 +126,7 @@ class FineTuneController(QObject):
             act.triggered.connect(lambda _c=False, p=v["checkpoint"]: self.selection.choose(p))
             menu.addAction(act)
         menu.setEnabled(bool(versions))
+        self.versionsChanged.emit(versions)
 
     # ------------------------------------------------------------------ start
     def summarize(self, include_corrected: bool) -> TrainingSet:

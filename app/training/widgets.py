@@ -8,10 +8,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
                                QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
-from model.text import format_eta
 from model.editing.review import TrainingSet
+from model.text import format_eta
+
+from ..panels.legend import LegendColumn
 
 WEIGHT_NAMES = {"coco": "COCO (torchvision)", "coco-v2": "COCO v2 (torchvision)",
                 "none": "random initialisation (training from scratch)"}
@@ -129,14 +131,19 @@ class FineTuneDialog(QDialog):
 
 
 class TrainingPanel(QWidget):
+    """Status, progress, then two pages: the loss curves (their legend beside them, so
+    it never covers an axis) and the val AP per epoch. Its minimum height fits the tab
+    group under the instance list, so showing it never takes rows from that list."""
+
     cancelRequested = Signal()
 
     def __init__(self):
         super().__init__()
         self.setObjectName("trainingPanel")
         self.status = QLabel("No training yet. Model → Fine-tune… starts one.")
-        self.status.setWordWrap(True)  # two lines, held: a dock does not ask a wrapping
-        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())  # label
+        self.status.setObjectName("trainingStatus")
+        self.status.setWordWrap(True)  # two lines held; the layout gives it more if it wraps
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())
         self.progress = QProgressBar()
         self.progress.setObjectName("trainingProgress")
         self.cancel = QPushButton("Cancel training")
@@ -146,11 +153,10 @@ class TrainingPanel(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("lossPlot")
         self.plot.setLabel("left", "loss")  # x: iterations (the progress bar counts them)
-        self.plot.setMinimumHeight(120)
-        # the legend is a row of its own under the plot: inside it, it hid the curves
-        self.legend = QLabel("")
-        self.legend.setObjectName("lossLegend")  # three a line: no word wrap, so the
-        # dock knows its height (a dock does not ask a wrapping label for it)
+        self.plot.setMinimumHeight(80)
+        # the legend is a column of its own beside the plot: inside it, it hid the curves;
+        # under it, a squeezed dock drew it over the x-axis
+        self.legend = LegendColumn("lossLegend")
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.points: dict[str, tuple[list, list]] = {}
         self.table = QTableWidget(0, 3)
@@ -158,8 +164,16 @@ class TrainingPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["Epoch", "bbox AP", "segm AP"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        rows = self.table.verticalHeader().defaultSectionSize()
-        self.table.setMaximumHeight(self.table.horizontalHeader().sizeHint().height() + 4 * rows)
+        loss = QWidget()
+        row = QHBoxLayout(loss)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.plot, 1)
+        row.addWidget(self.legend)
+        self.pages = QTabWidget()
+        self.pages.setObjectName("trainingPages")
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(loss, "Loss")
+        self.pages.addTab(self.table, "Val AP")
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
         top.addWidget(self.cancel)
@@ -168,15 +182,16 @@ class TrainingPanel(QWidget):
         lay.setSpacing(4)
         lay.addWidget(self.status)
         lay.addLayout(top)
-        lay.addWidget(self.plot, 1)
-        lay.addWidget(self.legend)
-        lay.addWidget(self.table)
+        lay.addWidget(self.pages, 1)
 
     def clear(self, text: str) -> None:
         """No run to show (the open dataset has not trained yet)."""
         self.status.setText(text)
-        self.plot.clear()
-        self.legend.setText("")
+        self.status.setToolTip("")
+        self.plot.clear()  # the curves, and the axes' ranges of the run before
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.plot.enableAutoRange()
+        self.legend.set_entries([])
         self.curves.clear()
         self.points.clear()
         self.table.setRowCount(0)
@@ -259,10 +274,9 @@ class TrainingPanel(QWidget):
             self.status.setText(e["message"])
 
     def _show_legend(self) -> None:
-        entries = [f'<span style="color:{LOSS_COLORS.get(n, "#888")}">&#9632;</span>&nbsp;'
-                   f'{"total" if n == "loss" else n.removeprefix("loss_")}' for n in self.curves]
-        self.legend.setText("<br>".join("&nbsp;&nbsp; ".join(entries[k:k + 3])
-                                        for k in range(0, len(entries), 3)))
+        self.legend.set_entries([(LOSS_COLORS.get(n, "#888888"),
+                                  "total" if n == "loss" else n.removeprefix("loss_"))
+                                 for n in self.curves])
 
     def on_finished(self, summary: dict) -> None:
         self.cancel.setEnabled(False)
@@ -275,4 +289,5 @@ class TrainingPanel(QWidget):
             ap = summary.get("best_segm_ap")
             self.status.setText(f"Training {status} after {summary.get('iterations')} iterations"
                                 + (f", best val segm AP {ap:.3f}" if ap is not None else "")
-                                + f". Checkpoint: {summary.get('checkpoint')}")
+                                + ".")
+            self.status.setToolTip(f"Checkpoint: {summary.get('checkpoint')}")

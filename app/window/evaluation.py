@@ -21,7 +21,7 @@ from ..document.document import Document
 from ..inference.controller import InferenceController
 from ..inference.evaluation_worker import EvaluationJob, EvaluationWorker, Outcome
 from ..notify import Notifier
-from ..panels.evaluation import EvaluationPanel
+from ..panels.evaluation import NO_EVALUATION, EvaluationPanel
 from ..panels.image_list import ImageListPanel
 
 MAX_REPORT_BYTES = 64 << 20  # a larger report file is not read
@@ -181,7 +181,7 @@ class EvaluationController(QObject):
         """The open dataset's last model version, evaluated on its val split."""
         versions = self.finetune.versions()
         if not versions:
-            self.panel.clear("No evaluation yet: fine-tune (Model → Fine-tune…) first.")
+            self.panel.clear(NO_EVALUATION)
             return
         v = versions[-1]
         self.show_checkpoint(Path(v["checkpoint"]), f"{v['name']} on its val split")

@@ -3,7 +3,7 @@ writer, the Session the files, the InferenceController the threads, ModelSelecti
 the current model; the controllers get those, never the window."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QRect, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QToolBar
 
@@ -25,6 +25,7 @@ from ..training.controller import FineTuneController
 from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars
+from .docks import bind_dock, first_geometry, show_dock, sync_check
 from .toolbox import Toolbox
 from .export_dialog import ExportController
 from .files import FileController
@@ -80,6 +81,8 @@ class MainWindow(QMainWindow):
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
         self.model_controls.describe = self.finetune.version_name
+        self.finetune.versionsChanged.connect(lambda versions: self.model_controls.list_versions(
+            [(v["name"], v["checkpoint"]) for v in versions]))
         self._build_docks()
         self.review = ReviewController(self.doc, self.image_panel)
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
@@ -132,10 +135,13 @@ class MainWindow(QMainWindow):
                      self.evaluation_dock):
             self.tabifyDockWidget(self.docks[2], dock)
         self.docks[2].raise_()
-        view = self.menus["View"]
-        view.addSeparator()
-        for dock in self.docks + [self.evaluation_dock]:
-            view.addAction(dock.toggleViewAction())
+        self.dock_actions = {dock: self.actions_[name] for dock, name in (
+            (self.docks[0], "actionImagesDock"), (self.docks[1], "actionInstancesDock"),
+            (self.docks[2], "actionDisplayDock"), (self.history_dock, "actionHistory"),
+            (self.training_dock, "actionTrainingDock"), (self.rounds_dock, "actionRounds"),
+            (self.evaluation_dock, "actionEvaluationDock"))}
+        for dock, action in self.dock_actions.items():
+            bind_dock(dock, action)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -205,10 +211,6 @@ class MainWindow(QMainWindow):
         tab_step = (lambda forward: a["actionNextInstance" if forward
                                       else "actionPrevInstance"].trigger())
         self.canvas.tab_step = self.instance_table.tab_step = tab_step
-        a["actionHistory"].toggled.connect(self.history_dock.setVisible)
-        self.history_dock.visibilityChanged.connect(a["actionHistory"].setChecked)
-        a["actionRounds"].toggled.connect(self.rounds_dock.setVisible)
-        self.rounds_dock.visibilityChanged.connect(a["actionRounds"].setChecked)
         self.evaluation_panel.evaluate_button.setDefaultAction(a["actionEvaluateDone"])
         self.evaluation.started.connect(self._show_evaluation)
         a["actionCancelTraining"].setEnabled(False)
@@ -272,18 +274,13 @@ class MainWindow(QMainWindow):
         self.toolbox.assist.fill_boxes(True)
 
     def _show_evaluation(self) -> None:
-        """Raise the dock, and give it most of the column: a table, curves and a matrix."""
-        dock = self.evaluation_dock
-        dock.show()
-        dock.raise_()
-        if not dock.isFloating():
-            self.resizeDocks([self.docks[1], dock], [self.height() // 3, self.height() * 2 // 3],
-                             Qt.Vertical)
+        """Raise the dock in its tab group, which keeps its size: the instance list
+        keeps its rows (the dock's pages fit; drag its edge or float it for more)."""
+        show_dock(self.evaluation_dock)
 
     def _on_training_running(self, running: bool) -> None:
         if running:
-            self.training_dock.show()
-            self.training_dock.raise_()
+            show_dock(self.training_dock)
 
     def _on_color_by_class(self, on: bool) -> None:
         self.actions_["actionColorByClass"].setChecked(on)
@@ -328,6 +325,13 @@ class MainWindow(QMainWindow):
     def save(self, ask: bool = False) -> bool:
         return self.files.save(ask)
 
+    def keyPressEvent(self, event) -> None:
+        """Esc that no widget took (the canvas's tools take theirs first)."""
+        if event.key() == Qt.Key_Escape and not event.modifiers() and self.toolbox.escape():
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -359,12 +363,18 @@ class MainWindow(QMainWindow):
         p = self.prefs
         if p.geometry is not None:
             self.restoreGeometry(p.geometry)
-        else:
-            self.resize(1400, 900)
+        else:  # a first start: as large as the screen has room for, up to 1400x900
+            screen = self.screen()
+            first = first_geometry(screen.availableGeometry()) if screen is not None \
+                else QRect(0, 0, 1400, 900)
+            self.move(first.topLeft())
+            self.resize(first.size())
             self.resizeDocks([self.docks[0], self.docks[1]], [300, 340], Qt.Horizontal)
             self.resizeDocks([self.docks[1], self.docks[2]], [600, 240], Qt.Vertical)
         if p.window_state is not None:
             self.restoreState(p.window_state)
+            for dock, action in self.dock_actions.items():
+                sync_check(dock, action)
         self.actions_["actionAutoPredict"].setChecked(p.auto_predict)
         self.inference.auto_predict = p.auto_predict
         self.display.labels.setChecked(p.labels)

@@ -21,6 +21,7 @@ from ..settings import Settings
 
 WEIGHT_CHOICES = [("coco", "COCO (torchvision v1)"), ("coco-v2", "COCO v2"),
                   ("none", "Random init (train from scratch)")]
+VERSION_ROLE = Qt.UserRole + 1  # True on an entry listed as the open dataset's model version
 
 
 def set_combo(combo: QComboBox, value: str, label: str | None = None) -> None:
@@ -81,6 +82,36 @@ class ModelControls(QObject):
         inference.batchProgress.connect(self._on_batch_progress)
         inference.downloadProgress.connect(self._on_download_progress)
 
+    def list_versions(self, versions: list[tuple[str, str]]) -> None:
+        """The open dataset's model versions, (name, checkpoint), listed by name: from
+        models.json, so a fine-tune is here after a restart too. Versions of a dataset
+        closed since go, unless one is the model in use."""
+        combo = self.weights_combo
+        keep = {path for _name, path in versions}
+        for i in reversed(range(combo.count())):
+            if combo.itemData(i, VERSION_ROLE) and combo.itemData(i) not in keep \
+                    and i != combo.currentIndex():
+                combo.removeItem(i)
+        for name, path in versions:
+            i = combo.findData(path)
+            if i < 0:
+                combo.blockSignals(True)  # the current entry stays what it was
+                combo.addItem(name, path)
+                combo.blockSignals(False)
+                i = combo.count() - 1
+            combo.setItemText(i, name)
+            combo.setItemData(i, path, Qt.ToolTipRole)
+            combo.setItemData(i, True, VERSION_ROLE)
+
+    def _forget(self, weights: str) -> None:
+        """A checkpoint that did not load leaves the chooser (built-in choices stay)."""
+        combo = self.weights_combo
+        i = combo.findData(weights)
+        if i >= 0 and weights not in dict(WEIGHT_CHOICES):
+            combo.blockSignals(True)
+            combo.removeItem(i)
+            combo.blockSignals(False)
+
     def show_selection(self) -> None:
         """Show the current model again (another dataset may name its checkpoint)."""
         if self.weights_combo.currentIndex() >= 0:
@@ -102,6 +133,7 @@ class ModelControls(QObject):
         """A model that works stays in use, and the user is told; without one, the one
         dialog for a model that cannot be loaded."""
         self._close_download_dialog()
+        self._forget(self.selection.weights)  # the weights that failed: listed only if loaded
         if kept is not None:
             self.selection.revert(kept.spec)
             self.notifier.warning("Model not changed", f"{message}\n\nStill using "

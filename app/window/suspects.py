@@ -4,6 +4,8 @@ the review keys while the image list's Suspects filter is on: A keeps the annota
 R takes the model's version. Each decision is one Edit on the Document's undo stack."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
@@ -59,10 +61,11 @@ class SuspectsController(QObject):
         except (CocoFormatError, OSError) as e:
             self.message.emit(f"error: {str(e).splitlines()[0]}")
             return False
+        # the file's name, not its path: the status bar of a 1280-pixel window cut it;
+        # then the first suspect's reason, which says the rest
+        self.message.emit(f"{n} suspect(s) loaded from {Path(path).name}")
         self.images.show_suspects()
         self.show_current(select=True)
-        self.message.emit(f"{n} suspect(s) loaded from {path}; A keeps the annotation, "
-                          "R takes the model's version")
         return True
 
     # ---------------------------------------------------------------- showing

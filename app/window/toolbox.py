@@ -115,6 +115,16 @@ class Toolbox(QObject):
     def use_tool(self, name: str) -> None:
         self.actions[name].setChecked(True)
         self.canvas.set_tool(self.tools[name])
+        if self.tools[name] is None:  # Select (V): nothing will be drawn, so no new instance
+            self.drawing.arm_new_instance(False)
+
+    def escape(self) -> bool:
+        """Esc that no tool took (a polygon's points go first): N is disarmed, and its
+        hint goes with it. False when there was nothing to cancel."""
+        if not self.drawing.new_armed:
+            return False
+        self.drawing.arm_new_instance(False)
+        return True
 
     def new_instance(self) -> None:
         self.doc.select(None)

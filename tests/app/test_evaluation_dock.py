@@ -52,6 +52,14 @@ def listed_ids(w):
                   for r in range(p.rowCount()))
 
 
+def show_page(qtbot, panel, title):
+    """Click the dock's page tab (Classes, PR curves, Confusion)."""
+    bar = panel.pages.tabBar()
+    index = next(i for i in range(bar.count()) if bar.tabText(i) == title)
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(index).center())
+    qtbot.waitUntil(lambda: panel.pages.currentIndex() == index)
+
+
 def click_table_row(qtbot, table, row):
     rect = table.visualItemRect(table.item(row, 0))
     qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
@@ -105,6 +113,7 @@ def test_clicking_a_confusion_cell_filters_the_image_list(qtbot, make_window, tm
     ids = [r.id for r in w.doc.dataset.images]
     panel = w.evaluation_panel
     assert panel.show_report(report_for(ids), "test")
+    show_page(qtbot, panel, "Confusion")
     view = panel.cm_plot
 
     def laid_out():  # the whole matrix is on screen (the view has taken its range)
