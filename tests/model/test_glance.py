@@ -1,0 +1,65 @@
+"""The glance (model/effort/glance.py): what correcting or drawing costs, estimated
+without playing it, on shapes whose answer is known."""
+import numpy as np
+
+from model.data.annotations import Instance
+from model.effort import glance as G
+from model.effort.annotator import draw_by_polygon
+from model.net import assist as A
+
+
+def inst(mask, offset=(0, 0), cat=1):
+    return Instance(cat, np.asarray(mask, bool), offset)
+
+
+def square(n, at=(10, 10), cat=1):
+    return inst(np.ones((n, n), bool), at, cat)
+
+
+def test_an_exact_offer_costs_one_accept_and_a_wrong_class_one_more():
+    gt = square(20)
+    assert G.correction(square(20), gt, 0.9).tally.by_kind()["accept"] == 1
+    assert G.correction(square(20), gt, 0.9).actions == 1
+    assert G.correction(square(20, cat=2), gt, 0.9).actions == 2
+
+
+def test_each_blob_that_keeps_iou_below_tau_is_one_stroke():
+    gt = square(20)
+    m = np.ones((20, 20), bool)
+    m[:8, :8] = False  # one missing corner of 64 px: IoU 336/400 = 0.84
+    m[12:, 12:] = False  # a second one: IoU 272/400
+    est = G.correction(inst(m, (10, 10)), gt, 0.9)
+    assert est.tally.by_kind()["stroke"] == 2
+    m2 = np.ones((20, 20), bool)
+    m2[:8, :8] = False
+    m2[19, 19] = False  # one pixel: fixing the big blob alone reaches 0.9
+    assert G.correction(inst(m2, (10, 10)), gt, 0.9).tally.by_kind()["stroke"] == 1
+
+
+def test_a_hopeless_offer_is_seen_as_such():
+    grid = np.zeros((50, 50), bool)
+    for y in range(0, 50, 5):
+        for x in range(0, 50, 5):
+            grid[y:y + 3, x:x + 3] = True  # 100 separate specks
+    offer = np.zeros((50, 50), bool)
+    offer[:3, :3] = True  # covers one of them
+    assert G.correction(inst(offer, (10, 10)), inst(grid, (10, 10)), 0.9) is None
+
+
+def test_the_polygon_estimate_counts_what_the_polygon_route_draws():
+    ring = np.ones((30, 30), bool)
+    ring[10:20, 10:20] = False  # a hole of 100 px in 900: needed for IoU 0.9
+    two = np.zeros((30, 60), bool)
+    two[:, :25] = True
+    two[5:25, 40:60] = True  # two parts
+    for m in (np.ones((12, 12), bool), ring, two):
+        gt = inst(m, (5, 5))
+        _i, played = draw_by_polygon(gt, 100, 100, 0.9)
+        assert G.polygon(gt, 0.9).actions == played.actions
+
+
+def test_drawing_takes_the_cheaper_route_in_seconds():
+    gt = square(20)
+    est = G.drawing(gt, 0.9, lambda b: A.box_fill(b, 100, 100))
+    assert est.route == "box" and est.actions == 2  # the box fills the square exactly
+    assert G.drawing(gt, 0.9).route == "polygon"
