@@ -36,6 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.per_class = True  # the plots are of the per-class figures
         if Path(args.plots).exists() and not Path(args.plots).is_dir():
             raise UsageError(f"{args.plots}: --plots needs a folder, and this is a file")
+        check_writable(Path(args.plots), folder=True)
     gt = load_dataset(args.gt, args.images)
     results = load_predictions(Path(args.pred), gt)
     if iou_types(results) == ("bbox",):
@@ -70,7 +71,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if fmt in FOLDER_FORMATS:
         check_folder(out)  # a file, or a folder holding others' files: refused before work
-        check_writable(out)  # the export is written beside out, then swapped in
+        check_writable(out, folder=True)  # written beside out, then swapped in
     else:
         if out.is_dir():
             raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")
