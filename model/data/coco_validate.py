@@ -134,6 +134,15 @@ def check_segmentation(seg: Any, where: str, size: tuple[int, int] | None,
                         f"{rle_size[0]}x{rle_size[1]} = {total}")
 
 
+def check_pending(pending: list[tuple[str, int, str]], problems: list[str]) -> None:
+    """The RLE strings check_segmentation queued, checked in one batch."""
+    if pending:
+        ok = rle_strings_check([p[0] for p in pending], [p[1] for p in pending])
+        for (_s, total, where) in (p for p, good in zip(pending, ok) if not good):
+            problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE string of "
+                            f"a mask of {total} pixels")
+
+
 class Validator:
     """The checks of one COCO document, item by item: the loader runs them over a parsed
     file, the writer over each item it is about to write (what MaskLoop writes,
@@ -237,12 +246,8 @@ class Validator:
 
     def finish(self) -> list[str]:
         """The problems found, duplicates of ids and bad RLE strings included."""
-        if self.pending:
-            ok = rle_strings_check([p[0] for p in self.pending], [p[1] for p in self.pending])
-            for (_s, total, where) in (p for p, good in zip(self.pending, ok) if not good):
-                self.problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE "
-                                     f"string of a mask of {total} pixels")
-            self.pending = []
+        check_pending(self.pending, self.problems)
+        self.pending = []
         for ident, n in self.image_ids.items():
             if n > 1:
                 self.problems.append(f"image id {ident} is used {n} times")
