@@ -38,7 +38,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.plots}: --plots needs a folder, and this is a file")
         check_writable(Path(args.plots), folder=True)
     gt = load_dataset(args.gt, args.images)
-    results = load_predictions(Path(args.pred), gt)
+    preds = load_predictions(Path(args.pred), gt)
+    _warn(preds.warnings(gt, "they are false positives of a class with no ground truth: "
+                             "in no class's AP, and in the confusion matrix (--per-class) as "
+                             "'(other classes)'"))
+    results = preds.results
     if iou_types(results) == ("bbox",):
         print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
               "(polygons or RLE)", file=sys.stderr)
