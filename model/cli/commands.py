@@ -46,6 +46,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if iou_types(results) == ("bbox",):
         print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
               "(polygons or RLE)", file=sys.stderr)
+    boxes = sum(1 for _rec, inst in gt.instances() if inst.box_only and not inst.edited
+                and inst.review != "rejected")
+    if boxes and "segm" in iou_types(results):
+        print(f"note: {args.gt} has {boxes} annotation(s) with a box and no mask: segm AP "
+              "counts them as objects no predicted mask can match", file=sys.stderr)
     if not args.per_class:
         metrics = evaluate(gt, results)
         print(json.dumps(metrics) if args.json else format_table(metrics))

@@ -210,16 +210,22 @@ class Validator:
         for key in ("image_id", "category_id"):
             if key not in ann:
                 problems.append(f"{where}: missing '{key}'")
-        if "segmentation" not in ann and "bbox" not in ann:
-            problems.append(f"{where}: missing 'segmentation' (and no 'bbox' either)")
+        seg = ann.get("segmentation")
+        # null or {} (other tools' writers) is no mask, as [] is (COCO's own box-only
+        # form): with a bbox, a box without a mask, written back as it came
+        no_mask = seg is None or (isinstance(seg, dict) and not seg)
+        if no_mask and "bbox" not in ann:
+            problems.append(f"{where}: missing 'segmentation' (and no 'bbox' either)"
+                            if "segmentation" not in ann else
+                            f"{where}: segmentation {json.dumps(seg)} is no mask, and there "
+                            "is no 'bbox' either")
         img_id, cat_id = ann.get("image_id"), ann.get("category_id")
         if "image_id" in ann and not (is_id(img_id) and img_id in self.sizes):
             problems.append(f"{where}: image_id {img_id!r} is not an image in this file")
         if "category_id" in ann and not (is_id(cat_id) and cat_id in self.cat_ids):
             problems.append(f"{where}: category_id {cat_id!r} is not a category in this file")
         size = self.sizes.get(img_id) if is_id(img_id) else None
-        if "segmentation" in ann:
-            seg = ann["segmentation"]
+        if "segmentation" in ann and not no_mask:
             if deep or not isinstance(seg, dict):
                 check_segmentation(seg, where, size, problems, self.pending)
             elif size is not None and seg.get("size") != list(size):

@@ -36,7 +36,12 @@ def gt_coco(ds: Dataset) -> COCO:
         for inst in rec.instances:
             if inst.review == "rejected":
                 continue
-            anns.append(annotation_json(inst, rec))
+            ann = annotation_json(inst, rec)
+            if inst.box_only and not inst.edited:
+                # a box without a mask ([], null or {}): pycocotools cannot read any of them;
+                # an empty mask is an object segm AP counts and no mask can match
+                ann["segmentation"] = M.encode_rle(*M.empty_mask(), rec.height, rec.width)
+            anns.append(ann)
     coco = COCO()
     # 'info' too: pycocotools 2.0.10's loadRes fails with a KeyError without it
     coco.dataset = {"info": {}, "licenses": [], "images": images, "annotations": anns,
