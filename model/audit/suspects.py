@@ -25,14 +25,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from model.data import masks as M
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.atomic import atomic_write_json
-from model.data.coco_validate import check_segmentation, is_id, read_json
+from model.data.coco_validate import check_pending, check_segmentation, is_id, read_json
 from model.data.provenance import is_decided
 from model.editing.review import DECIDED, DONE, classify_image, mask_iou
 from model.errors import SuspectsFileError
@@ -100,13 +100,18 @@ def _blockers(rec: ImageRecord) -> list[Instance]:
     return [i for i in rec.instances if (i.review == "rejected" or i.iscrowd) and i.mask.size]
 
 
-def image_suspects(rec: ImageRecord, predictions: Sequence[Instance]) -> list[Suspect]:
-    """The four rules on one image."""
+def image_suspects(rec: ImageRecord, predictions: Sequence[Instance],
+                   categories: Collection[int] | None = None) -> list[Suspect]:
+    """The four rules on one image. A prediction of a class not in `categories` (a class
+    the dataset lacks) only says that the model sees an object there: it keeps the
+    annotations it overlaps from being spurious, and is never an alternative."""
     anns = annotations(rec)
     preds = [p for p in predictions if p.mask.size and p.score is not None]
     iou = np.array([[mask_iou(a, p) for p in preds] for a in anns]).reshape(len(anns), len(preds))
     scores = np.array([p.score for p in preds], dtype=float)
-    confident = scores >= CONFIDENT
+    known = np.array([categories is None or p.category_id in categories for p in preds],
+                     dtype=bool)
+    confident = (scores >= CONFIDENT) & known
     out: list[Suspect] = []
     for ai, a in enumerate(anns):
         row = iou[ai]
@@ -134,12 +139,14 @@ def image_suspects(rec: ImageRecord, predictions: Sequence[Instance]) -> list[Su
                                    a.id, a.category_id, p.mask, p.offset))
     if classify_image(rec) in (DONE, DECIDED):
         blockers = _blockers(rec)
-        best_of = iou.argmax(axis=1) if len(preds) else np.zeros(0, int)
+        best_of = np.where(known, iou, -1.0).argmax(axis=1) if len(preds) else np.zeros(0, int)
         flagged: list[Instance] = []
         for pi in np.argsort(-scores, kind="stable"):
             p = preds[int(pi)]
-            if not confident[pi]:
+            if scores[pi] < CONFIDENT:
                 break
+            if not known[pi]:
+                continue
             col = iou[:, pi]
             # covered: the same object as an annotation, or the closest prediction of one
             # it overlaps (an unlabelled object beside a labelled one overlaps it a little)
@@ -161,11 +168,12 @@ def find_suspects(ds: Dataset, predictions: Mapping[int, Sequence[Instance]],
     `predictions` maps image id -> the model's instances; an image without an entry was not
     predicted and is skipped (not every annotation on it is spurious)."""
     wanted = None if image_ids is None else set(image_ids)
+    categories = {c.id for c in ds.categories}
     out: list[Suspect] = []
     for rec in ds.images:
         if (wanted is not None and rec.id not in wanted) or rec.id not in predictions:
             continue
-        out += image_suspects(rec, predictions[rec.id])
+        out += image_suspects(rec, predictions[rec.id], categories)
     return rank(out)
 
 
@@ -174,16 +182,18 @@ def rank(suspects: Iterable[Suspect]) -> list[Suspect]:
                                            REASONS.index(s.reason)))
 
 
-def predictions_from_results(results: Iterable[dict], ds: Dataset) -> dict[int, list[Instance]]:
+def predictions_from_results(results: Iterable[dict], ds: Dataset,
+                             covered: Iterable[int] | None = None) -> dict[int, list[Instance]]:
     """COCO results (model/metrics/evaluate.load_predictions: RLE, the dataset's image ids)
-    -> instances by image id. Every image of the dataset gets an entry: an image a
-    prediction file says nothing about had no detections; classes the dataset lacks and
-    box-only results are left out."""
-    out: dict[int, list[Instance]] = {rec.id: [] for rec in ds.images}
+    -> instances by image id. Every image `covered` (default: every image of the dataset)
+    gets an entry: an image the file speaks for but has no result for had no
+    detections. Box-only results are left out; those of a class the dataset lacks are
+    kept (image_suspects counts them only against 'spurious')."""
+    ids = [rec.id for rec in ds.images] if covered is None else covered
+    out: dict[int, list[Instance]] = {i: [] for i in ids}
     sizes = {rec.id: (rec.height, rec.width) for rec in ds.images}
-    known = {c.id for c in ds.categories}
     for r in results:
-        if "segmentation" not in r or r["category_id"] not in known:
+        if "segmentation" not in r or r["image_id"] not in out:
             continue
         h, w = sizes[r["image_id"]]
         mask, offset = M.decode_segmentation(r["segmentation"], h, w)
@@ -195,7 +205,8 @@ def predictions_from_results(results: Iterable[dict], ds: Dataset) -> dict[int, 
 # -------------------------------------------------------------------- SUSPECTS.json
 
 def suspects_json(ds: Dataset, suspects: Sequence[Suspect]) -> list[dict]:
-    return [s.to_json(ds.image_by_id(s.image_id)) for s in suspects]
+    recs = {rec.id: rec for rec in ds.images}  # one lookup table: 80k suspects stay linear
+    return [s.to_json(recs[s.image_id]) for s in suspects]
 
 
 def write_suspects(path: Path | str, ds: Dataset, suspects: Sequence[Suspect]) -> None:
@@ -213,8 +224,13 @@ def read_suspects(path: Path | str, ds: Dataset) -> list[Suspect]:
 def parse_suspects(data, ds: Dataset, path: Path | None = None) -> list[Suspect]:
     if not isinstance(data, list):
         raise SuspectsFileError(path, ["a suspects file is a JSON list of objects"])
+    # lookup tables, so checking every suspect is linear in their number (searching an
+    # image's annotations per suspect took 308 s for 80k suspects on one image)
     recs = {rec.id: rec for rec in ds.images}
+    ann_ids: dict[int, set] = {}
+    cat_ids = {c.id for c in ds.categories}
     problems: list[str] = []
+    pending: list[tuple[str, int, str]] = []  # RLE strings, checked together at the end
     out: list[Suspect] = []
     for i, s in enumerate(data):
         where = f"suspect #{i}"
@@ -235,25 +251,29 @@ def parse_suspects(data, ds: Dataset, path: Path | None = None) -> list[Suspect]
             continue
         ann_id = s.get("annotation_id")
         needs_ann = reason != "missing"
-        if needs_ann and not (is_id(ann_id) and any(a.id == ann_id for a in rec.instances)):
+        if needs_ann and rec.id not in ann_ids:
+            ann_ids[rec.id] = {a.id for a in rec.instances}
+        if needs_ann and not (is_id(ann_id) and ann_id in ann_ids[rec.id]):
             problems.append(f"{where}: annotation_id {ann_id!r} is not an annotation of "
                             f"image {rec.id}")
             continue
         cat, seg = s.get("category_id"), s.get("segmentation")
         needs_alt = reason != "spurious"
         if needs_alt:
-            if not is_id(cat) or all(c.id != cat for c in ds.categories):
+            if not is_id(cat) or cat not in cat_ids:
                 problems.append(f"{where}: category_id {cat!r} is not a category of the dataset")
                 continue
             ds.ensure_size(rec)
             seg_problems: list[str] = []
-            check_segmentation(seg, where, (rec.height, rec.width), seg_problems)
+            check_segmentation(seg, where, (rec.height, rec.width), seg_problems, pending)
             if seg_problems:
                 problems += seg_problems
                 continue
-            seg = M.to_compressed_rle(seg, rec.height, rec.width)
+            if not (isinstance(seg, dict) and isinstance(seg.get("counts"), str)):
+                seg = M.to_compressed_rle(seg, rec.height, rec.width)
         out.append(Suspect(rec.id, reason, float(score), ann_id if needs_ann else None,
                            cat if needs_alt else None, segmentation=seg if needs_alt else None))
+    check_pending(pending, problems)
     if problems:
         raise SuspectsFileError(path, problems)
     return rank(out)

@@ -91,16 +91,29 @@ def output_file(text: str) -> Path:
     return p
 
 
-def check_writable(path: Path) -> None:
-    """Can a file be written at `path`? Checked before the work, so a read-only or
-    missing folder is said at once, not after an hour of predicting."""
-    folder = Path(path).parent
+def check_writable(path: Path, folder: bool = False) -> None:
+    """Can the output be written at `path` (a file; with `folder`, an output folder)?
+    Checked before the work, so a read-only or missing folder is said at once, not after
+    an hour of predicting.
+
+    Every command's --out is checked here, the same way: MaskLoop makes at most the
+    output's own folder (the one a file goes in; an output folder itself, which its
+    writer makes), and only where that folder's parent exists. A mistyped path is
+    refused instead of growing a tree of folders (at the file system's root, as root).
+    """
+    path = Path(path)
+    own = path if folder else path.parent
+    if not own.parent.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {own.parent} does not exist "
+                         f"(MaskLoop makes only the output's own folder, {own})")
+    where = own.parent if folder else own
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".probe", dir=folder)
+        if not folder:
+            own.mkdir(exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=where)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-    if path.exists() and not path.stat().st_mode & 0o222:
+    if path.exists() and not folder and not path.stat().st_mode & 0o222:
         raise UsageError(f"cannot write {path}: the file is read-only")

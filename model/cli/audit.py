@@ -57,11 +57,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                          "accept, edit or draw instances)")
     say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
     if args.predictions:
-        from model.metrics.evaluate import load_predictions
-        preds = predictions_from_results(load_predictions(Path(args.predictions), ds), ds)
-        if not any(preds.values()):
-            say(f"warning: {args.predictions} has no mask predictions for the images of "
-                f"{args.coco}")
+        preds = _given(ds, audited, args)
     elif args.folds:
         from model.audit.folds import cross_predictions
         from model.training.train import TrainConfig
@@ -75,13 +71,44 @@ def cmd_audit(args: argparse.Namespace) -> int:
     suspects = find_suspects(ds, preds, [r.id for r in audited])
     write_suspects(out, ds, suspects)
     counts = Counter(s.reason for s in suspects)
+    images = sum(1 for r in audited if r.id in preds)  # those audited
     if args.json:
-        print(json.dumps({"out": str(out), "images": len(preds), "suspects": len(suspects),
+        print(json.dumps({"out": str(out), "images": images, "suspects": len(suspects),
                           "by_reason": {r: counts.get(r, 0) for r in REASONS}}))
     else:
-        print(f"wrote {out}: {len(suspects)} suspect(s) on {len(preds)} image(s): "
+        print(f"wrote {out}: {len(suspects)} suspect(s) on {images} image(s): "
               + ", ".join(f"{counts.get(r, 0)} {r}" for r in REASONS))
     return 0
+
+
+def _given(ds: Dataset, audited, args: argparse.Namespace) -> dict[int, list[Instance]]:
+    """--predictions: the file's results by image, with a warning for each kind of
+    reference that does not fit the dataset. A results list speaks for every image (one
+    without a result had no detections), unless some of its results could not be placed:
+    then no image is known to have had none, and only those with a result are audited.
+    Warnings go to stderr with --json too (stdout holds the one object)."""
+    from model.metrics.evaluate import load_predictions
+
+    def say(line: str) -> None:
+        print(f"warning: {line}", file=sys.stderr)
+
+    loaded = load_predictions(Path(args.predictions), ds)
+    for w in loaded.warnings(ds, "they only keep the annotations they overlap from being "
+                                 "'spurious', and are never offered as an alternative"):
+        say(w)
+    covered = loaded.covered
+    if covered is None and loaded.left_out:
+        covered = {r["image_id"] for r in loaded.results}
+    preds = predictions_from_results(loaded.results, ds, covered)
+    unseen = [r for r in audited if r.id not in preds]
+    if unseen:
+        say(f"{args.predictions}: {len(unseen)} of the {len(audited)} decided "
+            f"image(s) have no prediction in it (such as {unseen[0].file_name}); they are not "
+            "audited")
+    if not any(preds.get(r.id) for r in audited):
+        say(f"{args.predictions} has no mask predictions for the images of "
+            f"{args.coco}")
+    return preds
 
 
 def _predict(ds: Dataset, records, args: argparse.Namespace, say) -> dict[int, list[Instance]]:

@@ -36,11 +36,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.per_class = True  # the plots are of the per-class figures
         if Path(args.plots).exists() and not Path(args.plots).is_dir():
             raise UsageError(f"{args.plots}: --plots needs a folder, and this is a file")
+        check_writable(Path(args.plots), folder=True)
     gt = load_dataset(args.gt, args.images)
-    results = load_predictions(Path(args.pred), gt)
+    preds = load_predictions(Path(args.pred), gt)
+    _warn(preds.warnings(gt, "they are false positives of a class with no ground truth: "
+                             "in no class's AP, and in the confusion matrix (--per-class) as "
+                             "'(other classes)'"))
+    results = preds.results
     if iou_types(results) == ("bbox",):
         print(f"note: {args.pred} has boxes only: bbox AP is evaluated; segm AP needs masks "
               "(polygons or RLE)", file=sys.stderr)
+    boxes = sum(1 for _rec, inst in gt.instances() if inst.box_only and not inst.edited
+                and inst.review != "rejected")
+    if boxes and "segm" in iou_types(results):
+        print(f"note: {args.gt} has {boxes} annotation(s) with a box and no mask: segm AP "
+              "counts them as objects no predicted mask can match", file=sys.stderr)
     if not args.per_class:
         metrics = evaluate(gt, results)
         print(json.dumps(metrics) if args.json else format_table(metrics))
@@ -70,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if fmt in FOLDER_FORMATS:
         check_folder(out)  # a file, or a folder holding others' files: refused before work
-        check_writable(out)  # the export is written beside out, then swapped in
+        check_writable(out, folder=True)  # written beside out, then swapped in
     else:
         if out.is_dir():
             raise UsageError(f"{out} is a folder; give a file name, such as {out / 'out.json'}")

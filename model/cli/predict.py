@@ -98,10 +98,24 @@ def _write_or_say(out: Dataset, path: Path) -> Path | None:
         return None
 
 
+def fill_summary(report, n: int, method: str) -> str:
+    """'F of N box-only annotation(s) filled (a by ..., b by ...); e found nothing in the
+    box and u are on images that could not be read: they stay box-only', where a + b = F
+    and F + e + u = N; the parts that are 0 are left out."""
+    from model.net import assist as A
+    how = [f"{report.by_model} by the model's mask head"] if method == "model" else []
+    if report.by_classical or method != "model":
+        how.append(f"{report.by_classical} by "
+                   f"{A.CLASSICAL_NAMES[method if method in A.CLASSICAL else A.FALLBACK]}")
+    rest = ([f"{report.empty} found nothing in the box"] if report.empty else []) \
+        + ([f"{report.unread} are on images that could not be read"] if report.unread else [])
+    return (f"{report.filled} of {n} box-only annotation(s) filled ({', '.join(how)})"
+            + (f"; {' and '.join(rest)}: they stay box-only" if rest else ""))
+
+
 def cmd_from_boxes(args: argparse.Namespace) -> int:
     """Masks for the boxes without masks of whatever MaskLoop reads (COCO bbox-only
     annotations, YOLO box lines, labelme rectangles); everything else is kept as it is."""
-    from model.net import assist as A
     from model.net.from_boxes import box_only, fill_dataset
     from model.formats.sources import NAMES
 
@@ -130,11 +144,7 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
     written = _write_or_say(ds, args.out)
     if written is None:
         return 1
-    print(f"wrote {written}: {report.filled} of {n} box-only annotation(s) filled "
-          f"({report.by_model} by the model's mask head, {report.by_classical} by "
-          f"{A.CLASSICAL_NAMES[args.method if args.method in A.CLASSICAL else A.FALLBACK]}"
-          + (f"; {report.empty} found nothing in the box and stay box-only" if report.empty
-             else "") + ")", file=sys.stderr)
+    print(f"wrote {written}: {fill_summary(report, n, args.method)}", file=sys.stderr)
     return 0 if report.filled else 1
 
 

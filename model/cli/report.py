@@ -12,10 +12,12 @@ from model.effort.store import effort_file, read
 from model.training.versions import VersionRegistry
 
 
-def version_order(state_dir: Path) -> list[str]:
-    """The dataset's model versions, oldest first (models.json is data: names only)."""
-    return [v["name"] for v in VersionRegistry(state_dir).load()
-            if isinstance(v, dict) and isinstance(v.get("name"), str)]
+def version_order(state_dir: Path) -> tuple[list[str], str | None]:
+    """The dataset's model versions, oldest first (models.json is data: names only), and
+    a warning naming models.json when it cannot be used (the rounds then keep the order
+    of the record)."""
+    versions, warning = VersionRegistry(state_dir).read()
+    return [v["name"] for v in versions], warning
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -25,15 +27,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                                 else f"{coco} is not a file")
     path = effort_file(coco)
     entries, warning = read(path)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    rows = rounds(entries, version_order(path.parent))
+    order, order_warning = version_order(path.parent)
+    for w in (warning, order_warning):
+        if w:
+            print(f"warning: {w}", file=sys.stderr)
+    rows = rounds(entries, order)
     if args.json:
         print(json.dumps({"coco": str(coco), "effort_file": str(path),
                           "rounds": [r.to_json() for r in rows], "total": total(rows)}))
         return 0
     if not rows:
-        print(f"No effort recorded for {coco.name} yet: the app records it in {path} "
+        print(f"No effort could be read from {path} (see the warning)." if warning else
+              f"No effort recorded for {coco.name} yet: the app records it in {path} "
               "when the dataset is saved.")
         return 0
     print(format_table(rows))

@@ -10,8 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from model.cli.args import (below_one, iteration_list, non_negative_float, non_negative_int,
-                            output_file, positive_float, positive_int, side, unit_interval)
+from model.cli.args import (below_one, check_writable, iteration_list, non_negative_float,
+                            non_negative_int, output_file, positive_float, positive_int, side,
+                            unit_interval)
 from model.cli.progress import ProgressBar
 from model.net.sizes import MAX_SIDE, MIN_SIDE
 from model.text import format_eta
@@ -126,6 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from model.errors import TrainingError
     from model.errors import TrainingDataError
 
+    check_writable(Path(args.out))  # before the data loads and the model builds
     cfg = TrainConfig(
         coco=Path(args.coco), out=Path(args.out), images=Path(args.images) if args.images else None,
         weights=args.weights, epochs=args.epochs, iterations=args.iterations,

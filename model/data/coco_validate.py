@@ -134,6 +134,15 @@ def check_segmentation(seg: Any, where: str, size: tuple[int, int] | None,
                         f"{rle_size[0]}x{rle_size[1]} = {total}")
 
 
+def check_pending(pending: list[tuple[str, int, str]], problems: list[str]) -> None:
+    """The RLE strings check_segmentation queued, checked in one batch."""
+    if pending:
+        ok = rle_strings_check([p[0] for p in pending], [p[1] for p in pending])
+        for (_s, total, where) in (p for p, good in zip(pending, ok) if not good):
+            problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE string of "
+                            f"a mask of {total} pixels")
+
+
 class Validator:
     """The checks of one COCO document, item by item: the loader runs them over a parsed
     file, the writer over each item it is about to write (what MaskLoop writes,
@@ -201,16 +210,22 @@ class Validator:
         for key in ("image_id", "category_id"):
             if key not in ann:
                 problems.append(f"{where}: missing '{key}'")
-        if "segmentation" not in ann and "bbox" not in ann:
-            problems.append(f"{where}: missing 'segmentation' (and no 'bbox' either)")
+        seg = ann.get("segmentation")
+        # null or {} (other tools' writers) is no mask, as [] is (COCO's own box-only
+        # form): with a bbox, a box without a mask, written back as it came
+        no_mask = seg is None or (isinstance(seg, dict) and not seg)
+        if no_mask and "bbox" not in ann:
+            problems.append(f"{where}: missing 'segmentation' (and no 'bbox' either)"
+                            if "segmentation" not in ann else
+                            f"{where}: segmentation {json.dumps(seg)} is no mask, and there "
+                            "is no 'bbox' either")
         img_id, cat_id = ann.get("image_id"), ann.get("category_id")
         if "image_id" in ann and not (is_id(img_id) and img_id in self.sizes):
             problems.append(f"{where}: image_id {img_id!r} is not an image in this file")
         if "category_id" in ann and not (is_id(cat_id) and cat_id in self.cat_ids):
             problems.append(f"{where}: category_id {cat_id!r} is not a category in this file")
         size = self.sizes.get(img_id) if is_id(img_id) else None
-        if "segmentation" in ann:
-            seg = ann["segmentation"]
+        if "segmentation" in ann and not no_mask:
             if deep or not isinstance(seg, dict):
                 check_segmentation(seg, where, size, problems, self.pending)
             elif size is not None and seg.get("size") != list(size):
@@ -237,12 +252,8 @@ class Validator:
 
     def finish(self) -> list[str]:
         """The problems found, duplicates of ids and bad RLE strings included."""
-        if self.pending:
-            ok = rle_strings_check([p[0] for p in self.pending], [p[1] for p in self.pending])
-            for (_s, total, where) in (p for p, good in zip(self.pending, ok) if not good):
-                self.problems.append(f"{where}: RLE 'counts' is not a valid compressed RLE "
-                                     f"string of a mask of {total} pixels")
-            self.pending = []
+        check_pending(self.pending, self.problems)
+        self.pending = []
         for ident, n in self.image_ids.items():
             if n > 1:
                 self.problems.append(f"image id {ident} is used {n} times")

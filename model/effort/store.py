@@ -160,6 +160,8 @@ def read(path: Path) -> tuple[list[dict], str | None]:
         return [], f"{path}: the effort record cannot be read ({e}); it is ignored"
     try:
         doc = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        return [], f"{path}: the effort record is nested too deeply; it is ignored"
     except ValueError as e:
         return [], f"{path}: the effort record is not valid JSON ({e}); it is ignored"
     entries, problems = parse(doc)

@@ -13,6 +13,12 @@ Rows are the ground truth's classes then 'background' (a prediction that matched
 nothing: a false positive); columns the predicted classes then 'background' (a
 ground-truth instance no prediction matched: a miss). The background/background cell
 is always 0. Each cell also lists the images where it happened, for the app's filter.
+
+A prediction of a class the ground truth lacks (a category id it does not have, or one
+that is no integer) is still a detection on its image: it takes part in the matching,
+in one more row and column, OTHER, placed before background only when there is such a
+prediction. Its row is empty (no truth has that class); its column shows what those
+predictions covered, background being a false positive.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from model.metrics.evaluate import gt_coco
 
 DEFAULT_SCORE = 0.5
 BACKGROUND = "background"
+OTHER = "(other classes)"
 
 
 def _regions(anns: list[dict], iou_type: str, coco=None) -> list:
@@ -40,7 +47,14 @@ def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
     coco = gt_coco(gt)
     cats = [c.id for c in gt.categories]
     index = {c: i for i, c in enumerate(cats)}
-    bg = len(cats)
+    kept = [r for r in results if r["score"] >= score and
+            (iou_type == "bbox" or "segmentation" in r)]
+    other = any(r["category_id"] not in index for r in kept)
+
+    def column(category_id) -> int:
+        return index.get(category_id, len(cats))  # len(cats): OTHER
+
+    bg = len(cats) + other
     n = bg + 1
     matrix = np.zeros((n, n), dtype=np.int64)
     cells: dict[tuple[int, int], set[int]] = {}
@@ -50,10 +64,8 @@ def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
         cells.setdefault((r, c), set()).add(image_id)
 
     by_image: dict[int, list[dict]] = {}
-    for r in results:
-        if r["score"] >= score and r["category_id"] in index and \
-                (iou_type == "bbox" or "segmentation" in r):
-            by_image.setdefault(r["image_id"], []).append(r)
+    for r in kept:
+        by_image.setdefault(r["image_id"], []).append(r)
     for image_id in coco.getImgIds():
         anns = coco.imgToAnns.get(image_id, [])
         truth = [a for a in anns if not a.get("iscrowd") and a["category_id"] in index]
@@ -77,17 +89,17 @@ def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
             j = int(np.argmax(row)) if len(truth) else -1
             if j >= 0 and row[j] >= iou:
                 taken[j] = True
-                add(index[truth[j]["category_id"]], index[p["category_id"]], image_id)
+                add(index[truth[j]["category_id"]], column(p["category_id"]), image_id)
             elif crowd_iou.shape[1] and crowd_iou[i].max() >= iou:
                 continue  # covers a crowd region: neither right nor wrong
             else:
-                add(bg, index[p["category_id"]], image_id)
+                add(bg, column(p["category_id"]), image_id)
         for j, a in enumerate(truth):
             if not taken[j]:
                 add(index[a["category_id"]], bg, image_id)
     names = names or {c.id: c.name for c in gt.categories}
     return {"iou_type": iou_type, "iou_threshold": iou, "score_threshold": score,
-            "labels": [names[c] for c in cats] + [BACKGROUND],
-            "category_ids": cats + [None],
+            "labels": [names[c] for c in cats] + [OTHER] * other + [BACKGROUND],
+            "category_ids": cats + [None] * other + [None],
             "matrix": matrix.tolist(),
             "images": [[sorted(cells.get((r, c), ())) for c in range(n)] for r in range(n)]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pycocotools import mask as mask_utils
@@ -20,7 +21,7 @@ from model.data import masks as M
 from model.data.annotations import Dataset
 from model.data.coco import annotation_json, dataset_from_json, image_json
 from model.data.coco_validate import bad_coords, check_segmentation, is_id, is_num, read_json
-from model.errors import CocoFormatError
+from model.errors import CocoFormatError, FileError
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 IOU_TYPES = ("bbox", "segm")
@@ -35,7 +36,12 @@ def gt_coco(ds: Dataset) -> COCO:
         for inst in rec.instances:
             if inst.review == "rejected":
                 continue
-            anns.append(annotation_json(inst, rec))
+            ann = annotation_json(inst, rec)
+            if inst.box_only and not inst.edited:
+                # a box without a mask ([], null or {}): pycocotools cannot read any of them;
+                # an empty mask is an object segm AP counts and no mask can match
+                ann["segmentation"] = M.encode_rle(*M.empty_mask(), rec.height, rec.width)
+            anns.append(ann)
     coco = COCO()
     # 'info' too: pycocotools 2.0.10's loadRes fails with a KeyError without it
     coco.dataset = {"info": {}, "licenses": [], "images": images, "annotations": anns,
@@ -45,46 +51,145 @@ def gt_coco(ds: Dataset) -> COCO:
     return coco
 
 
-def results_from_dataset(pred: Dataset, gt: Dataset) -> list[dict]:
-    """A predicted COCO file -> results list in the ground truth's image ids."""
+# What a prediction can get wrong about the ground truth it is evaluated against.
+NOT_INTEGER, UNKNOWN_IMAGE, UNKNOWN_CATEGORY = "image_id_type", "image_id", "category_id"
+
+
+@dataclass
+class Predictions:
+    """A predictions file read against a ground truth.
+
+    `results` are the predictions placed on the truth's images, in its image ids. One of
+    a category the truth lacks is kept: it is still a detection on that image (a false
+    positive, or a confusion with what it covers), and the callers say so. One that
+    cannot be placed (an image id that is not an integer, or no image of the truth) is
+    left out and counted in `left_out`, so the commands can warn instead of dropping
+    predictions in silence. `covered`: the truth's images the file speaks for (a COCO
+    file lists them; a results list speaks for every image, None).
+    """
+    path: Path | None
+    results: list[dict] = field(default_factory=list)
+    total: int = 0  # predictions in the file
+    covered: set[int] | None = None
+    images: int | None = None  # images a COCO file lists (None: a results list)
+    left_out: dict[str, list] = field(default_factory=dict)  # kind -> [count, first example]
+
+    def count(self, kind: str, example) -> None:
+        entry = self.left_out.setdefault(kind, [0, example])
+        entry[0] += 1
+
+    def unknown_categories(self, gt: Dataset) -> list[dict]:
+        known = {c.id for c in gt.categories}
+        return [r for r in self.results if r["category_id"] not in known]
+
+    def _reasons(self, gt: Dataset) -> list[tuple[str, str]]:
+        """(kind, what is wrong) for each kind of bad reference the file holds."""
+        where = _name(gt)
+        out = []
+        if NOT_INTEGER in self.left_out:
+            n, ex = self.left_out[NOT_INTEGER]
+            out.append((NOT_INTEGER, f"{n} prediction(s) have an image_id that is not an "
+                                     f"integer (such as {_shown(ex)})"))
+        if UNKNOWN_IMAGE in self.left_out:
+            n, ex = self.left_out[UNKNOWN_IMAGE]
+            out.append((UNKNOWN_IMAGE, f"{n} prediction(s) are on images {where} does not "
+                                       f"have (such as {ex})"))
+        unknown = self.unknown_categories(gt)
+        if unknown:
+            out.append((UNKNOWN_CATEGORY, f"{len(unknown)} prediction(s) have a category_id "
+                                          f"{where} does not have (such as "
+                                          f"{_shown(unknown[0]['category_id'])})"))
+        return out
+
+    def warnings(self, gt: Dataset, category_note: str) -> list[str]:
+        """One line per kind of bad reference, naming the file; `category_note` says what
+        the command makes of a prediction of a category the truth lacks."""
+        return [f"{self.path}: {why}; "
+                + (category_note if kind == UNKNOWN_CATEGORY else "they are left out")
+                for kind, why in self._reasons(gt)]
+
+    def check_matches(self, gt: Dataset) -> None:
+        """Refuse a file none of whose predictions is of an image and a class of the truth
+        (ids of another dataset, string ids, 0-based category ids): its figures would be
+        zeros that look like a result."""
+        if self.images and not self.covered:
+            raise FileError(self.path, f"none of its {self.images} image(s) is an image of "
+                                       f"{_name(gt)} (matched by file_name, else by id)")
+        if self.total and len(self.unknown_categories(gt)) == len(self.results):
+            raise FileError(self.path, f"none of its {self.total} prediction(s) is of an "
+                                       f"image and a category of {_name(gt)}: "
+                            + "; ".join(why for _kind, why in self._reasons(gt)))
+
+
+def _name(gt: Dataset) -> str:
+    return gt.path.name if gt.path is not None else "the ground truth"
+
+
+def _shown(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def results_from_dataset(pred: Dataset, gt: Dataset, into: Predictions | None = None
+                         ) -> list[dict]:
+    """A predicted COCO file -> results list in the ground truth's image ids; what cannot
+    be placed is counted in `into`. A box-only annotation is a box-only result."""
     by_name = {r.file_name: r.id for r in gt.images}
     gt_ids = {r.id for r in gt.images}
+    into = into if into is not None else Predictions(None)
+    into.covered, into.images = set(), len(pred.images)
     results = []
     for rec in pred.images:
         image_id = by_name.get(rec.file_name, rec.id if rec.id in gt_ids else None)
+        into.total += len(rec.instances)
         if image_id is None:
+            for _inst in rec.instances:
+                into.count(UNKNOWN_IMAGE, f"{_shown(rec.file_name)}, id {rec.id}")
             continue
+        into.covered.add(image_id)
         for inst in rec.instances:
             ann = annotation_json(inst, rec)
-            seg = ann["segmentation"]
-            if isinstance(seg, list) or isinstance(seg.get("counts"), list):
-                seg = M.encode_rle(inst.mask, inst.offset, rec.height, rec.width)
-            results.append({"image_id": image_id, "category_id": inst.category_id,
-                            "segmentation": seg, "bbox": ann["bbox"],
-                            "score": 1.0 if inst.score is None else inst.score})
+            res = {"image_id": image_id, "category_id": inst.category_id, "bbox": ann["bbox"],
+                   "score": 1.0 if inst.score is None else inst.score}
+            if not (inst.box_only and not inst.edited):
+                seg = ann["segmentation"]
+                if isinstance(seg, list) or isinstance(seg.get("counts"), list):
+                    seg = M.encode_rle(inst.mask, inst.offset, rec.height, rec.width)
+                res["segmentation"] = seg
+            results.append(res)
+    into.results = results
     return results
 
 
-def load_predictions(path: Path, gt: Dataset) -> list[dict]:
+def load_predictions(path: Path, gt: Dataset) -> Predictions:
     """A COCO results list (as detectron2 and COCO's own tools write it) or a COCO file
-    with scores, as results in the ground truth's image ids."""
+    with scores, as results in the ground truth's image ids, with what could not be
+    placed counted; refused (FileError) when nothing in it is of the truth."""
     data = read_json(path)
+    out = Predictions(Path(path))
     if isinstance(data, list):
-        return normalize_results(data, gt, Path(path))
-    return results_from_dataset(dataset_from_json(data, path=Path(path)), gt)
+        out.results = normalize_results(data, gt, Path(path), out)
+    else:
+        results_from_dataset(dataset_from_json(data, path=Path(path)), gt, out)
+    out.check_matches(gt)
+    return out
 
 
-def normalize_results(data: list, gt: Dataset, path: Path | None = None) -> list[dict]:
+def normalize_results(data: list, gt: Dataset, path: Path | None = None,
+                      into: Predictions | None = None) -> list[dict]:
     """Check a results list and bring every segmentation to compressed RLE.
 
     Accepts polygons, compressed and uncompressed RLE, and box-only results; numbers
-    must be finite, RLE must match its image's size. Results for images or classes
-    the ground truth does not have are dropped, as COCOeval would.
+    must be finite, RLE must match its image's size. Results for images the ground
+    truth does not have are left out and counted in `into`; results of classes it does
+    not have are kept (see Predictions).
     """
     sizes = {}
     for rec in gt.images:
         gt.ensure_size(rec)
         sizes[rec.id] = (rec.height, rec.width)
+    into = into if into is not None else Predictions(path)
+    into.total += len(data)
     problems, out = [], []
     for i, r in enumerate(data):
         where = f"result #{i}"
@@ -96,9 +201,13 @@ def normalize_results(data: list, gt: Dataset, path: Path | None = None) -> list
         if not is_num(r["score"]):
             problems.append(f"{where}: 'score' must be a finite number")
             continue
-        size = sizes.get(r["image_id"]) if is_id(r["image_id"]) else None
+        if not is_id(r["image_id"]):
+            into.count(NOT_INTEGER, r["image_id"])
+            continue
+        size = sizes.get(r["image_id"])
         if size is None:
-            continue  # not an image of the ground truth
+            into.count(UNKNOWN_IMAGE, f"image_id {r['image_id']}")
+            continue
         seg_problems: list[str] = []
         if "segmentation" in r:
             check_segmentation(r["segmentation"], where, size, seg_problems)
@@ -111,7 +220,10 @@ def normalize_results(data: list, gt: Dataset, path: Path | None = None) -> list
         if seg_problems:
             problems += seg_problems
             continue
-        res = {"image_id": r["image_id"], "category_id": r["category_id"],
+        cat = r["category_id"]
+        # "1", 1.0 or true is no category id (though 1.0 == true == 1 in Python): kept as
+        # text, a class the truth lacks, which the callers count and say
+        res = {"image_id": r["image_id"], "category_id": cat if is_id(cat) else str(cat),
                "score": float(r["score"])}
         if "segmentation" in r:
             h, w = size
@@ -144,7 +256,7 @@ def run_cocoeval(coco_gt: COCO, results: list[dict], iou_type: str) -> COCOeval 
         for r in res:
             r.pop("bbox", None)  # else pycocotools takes the box area as the mask area
     known = set(coco_gt.getImgIds())
-    res = [r for r in res if r["image_id"] in known]
+    res = [r for r in res if r["image_id"] in known]  # a class the truth lacks: ignored
     if not res:
         return None
     with contextlib.redirect_stdout(io.StringIO()):

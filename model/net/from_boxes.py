@@ -19,10 +19,14 @@ from model.errors import ImageReadError
 
 @dataclass
 class FillReport:
+    """What became of every box: filled (by_model + by_classical), empty (nothing found
+    in the box) or unread (its image could not be read); the last two stay box-only.
+    The parts add up: filled + empty + unread is every box that had no mask."""
     filled: int = 0
     by_model: int = 0
     by_classical: int = 0
     empty: int = 0  # nothing found in the box: left box-only
+    unread: int = 0  # on an image that could not be read: left box-only
     skipped_images: list[str] = field(default_factory=list)
 
 
@@ -64,19 +68,22 @@ def fill_image(rec: ImageRecord, rgb: np.ndarray, predictor=None, method: str = 
                           [todo[j][1].category_id for j in model_ix])
         for j, bm in zip(model_ix, got):
             results[j] = (bm.mask, bm.offset, predictor.model_id)
-            report.by_model += 1
+    by_model = set(model_ix)
     for j, (_k, inst) in enumerate(todo):
         if results[j] is None:  # classical: asked for, or a class the model does not know
             classical = method if method in A.CLASSICAL else A.FALLBACK
             mask, offset = A.classical_mask(rgb, xyxy(inst), classical)
             results[j] = (mask, offset, classical)
-            report.by_classical += 1
-    for (k, inst), (mask, offset, source_id) in zip(todo, results):
-        if mask.size == 0:
+    for j, ((k, inst), (mask, offset, source_id)) in enumerate(zip(todo, results)):
+        if mask.size == 0:  # counted once, as empty, whichever method found nothing
             report.empty += 1
             continue
         rec.instances[k] = filled(inst, rec, mask, offset, source_id)
         report.filled += 1
+        if j in by_model:
+            report.by_model += 1
+        else:
+            report.by_classical += 1
 
 
 def fill_dataset(ds: Dataset, predictor=None, method: str = "model", progress=None
@@ -85,14 +92,17 @@ def fill_dataset(ds: Dataset, predictor=None, method: str = "model", progress=No
     for rec in ds.images:
         if not any(i.box_only for i in rec.instances):
             continue
+        boxes = sum(1 for i in rec.instances if i.box_only)
         try:
             rgb = read_image(ds.image_path(rec))
         except ImageReadError as e:
             report.skipped_images.append(str(e))
+            report.unread += boxes
             continue
         if rec.size_known and rgb.shape[:2] != (rec.height, rec.width):
             report.skipped_images.append(f"{rec.file_name}: the file is {rgb.shape[1]}x"
                                          f"{rgb.shape[0]}, the record {rec.width}x{rec.height}")
+            report.unread += boxes
             continue
         fill_image(rec, rgb, predictor, method, report)
         if progress is not None:

@@ -16,11 +16,35 @@ class VersionRegistry:
         self.path = Path(state_dir) / FILE
 
     def load(self) -> list[dict]:
+        return self.read()[0]
+
+    def read(self) -> tuple[list[dict], str | None]:
+        """The versions, and one warning naming the file when it cannot be used (None:
+        all well, or no file yet). Never raises on its content: models.json is data
+        beside the dataset, and a bad one must not stop a report or the app."""
         try:
-            data = json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return []
-        return data.get("versions", []) if isinstance(data, dict) else []
+            text = self.path.read_bytes().decode("utf-8")
+            data = json.loads(text)
+        except FileNotFoundError:
+            return [], None
+        except UnicodeDecodeError:
+            return [], f"{self.path}: the model versions are not UTF-8 text; they are ignored"
+        except OSError as e:
+            return [], (f"{self.path}: the model versions cannot be read "
+                        f"({e.strerror or e}); they are ignored")
+        except RecursionError:
+            return [], f"{self.path}: the model versions are nested too deeply; they are ignored"
+        except ValueError as e:
+            return [], f"{self.path}: the model versions are not valid JSON ({e}); they are ignored"
+        if not isinstance(data, dict) or not isinstance(data.get("versions", []), list):
+            return [], (f"{self.path}: not a list of model versions "
+                        '({"versions": [...]}); it is ignored')
+        versions = data.get("versions", [])
+        good = [v for v in versions if isinstance(v, dict) and isinstance(v.get("name"), str)]
+        if len(good) < len(versions):
+            return good, (f"{self.path}: {len(versions) - len(good)} of its "
+                          f"{len(versions)} model versions have no name; they are skipped")
+        return good, None
 
     def next_name(self) -> str:
         return f"v{len(self.load()) + 1}-{dt.datetime.now():%Y%m%d-%H%M}"

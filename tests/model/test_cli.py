@@ -61,6 +61,14 @@ def test_predict_on_coco_keeps_image_ids_then_evaluate(tmp_path, capsys):
     assert set(metrics) == {"bbox", "segm"}
     assert set(metrics["segm"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     assert metrics["segm"]["AP"] == pytest.approx(1.0)
+    # the model's classes (COCO's) are none of gt's: refused, not a table of zeros
+    if pred["annotations"]:
+        assert main.main(["evaluate", str(gt), str(out), "--json"]) == 2
+        assert "is of an image and a category of coco.json" in capsys.readouterr().err
+    for a in pred["annotations"]:
+        a["category_id"] = 3  # as a model of gt's classes would say
+    pred["categories"] = json.loads(gt.read_text())["categories"]
+    out.write_text(json.dumps(pred))
     assert main.main(["evaluate", str(gt), str(out), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert all(v is None or 0.0 <= v <= 1.0 for t in metrics.values() for v in t.values())
