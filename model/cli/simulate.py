@@ -40,8 +40,9 @@ def add_simulate_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None,
                    help="a checkpoint .pt/.pth, coco or coco-v2: predicts GT's images when no "
                         "--predictions is given, and answers the box -> mask and click -> "
-                        "instance routes; without it the box route is the classical fallback, "
-                        "there is no click route (and no --predictions: the no-model cost)")
+                        "instance routes (not with random weights, as in the app); without "
+                        "them the box route is the classical fallback and there is no click "
+                        "route (and no --predictions: the no-model cost)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--min-size", type=side, default=None, help="shorter side the model sees")
     p.add_argument("--max-size", type=side, default=None, help="longer side cap")
@@ -117,7 +118,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if predictions is None and predictor is not None:
         predictions = _predict(gt, predictor)
     box_to_mask = candidates = None
-    if predictor is not None and getattr(predictor, "supports_assist", False):
+    # the model's tools as the app offers them (app/inference/assist.py, usable): not on
+    # an architecture without the heads, nor with random weights
+    if predictor is not None and getattr(predictor, "supports_assist", False) \
+            and not str(predictor.model_id).startswith("random-init"):
         from model.effort.routes import model_routes
         box_to_mask, candidates = model_routes(predictor)
     offered = (f"predictions {args.predictions}" if args.predictions else
