@@ -116,6 +116,9 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
     A("actionReject", "&Reject instance", "Review", ("R",),
       "Reject the selection (kept in the file as rejected) and go to the next unreviewed one",
       toolbar="mainToolBar", icon="SP_DialogDiscardButton"),
+    A("actionRejectAll", "Reject a&ll unreviewed on this image", "Review", ("Shift+R",),
+      "Reject every prediction shown on this image that nobody reviewed yet, in one step "
+      "(accept or correct the good ones first)"),
     A("actionToggleHidden", "&Hide / show instance", "Review", ("H",)),
     A("actionNextInstance", "Next instance", "Review", (".",),
       "Select the next instance (Tab too, on the canvas and in the instance list)"),

@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
             else rv.review_selected("accepted"),
             "actionReject": lambda: self.suspects.take() if self.suspects.active
             else rv.review_selected("rejected"),
+            "actionRejectAll": rv.reject_all,
             "actionLoadSuspects": self.suspects.load_dialog,
             "actionEvaluateDone": self.evaluation.evaluate_done,
             "actionToggleHidden": rv.toggle_hidden,

@@ -1,4 +1,5 @@
-"""Review keys: accept, reject, hide, step through instances and images, mark done.
+"""Review keys: accept, reject, reject all, hide, step through instances and images,
+mark done.
 
 A and R act on the selection, then go to the next unreviewed instance after it,
 wrapping around (model/review.py's rule): never back to the first, never to an
@@ -15,8 +16,9 @@ from PySide6.QtCore import QObject, Signal
 
 from model.editing.actions import review_edit, review_hidden_edit, status_edit
 from model.editing.ops import AttrOp, Edit
+from model.data.provenance import is_pristine
 from model.editing.review import next_to_review, set_aside
-from model.effort.actions import ACCEPT, REJECT
+from model.effort.actions import ACCEPT, REJECT, REJECT_ALL
 
 from ..document.document import Document
 
@@ -69,6 +71,25 @@ class ReviewController(QObject):
             return
         self.doc.push(decisions(review_edit(rec, chosen, review), review))
         self._next(chosen[-1])
+
+    def reject_all(self) -> None:
+        """Shift+R: reject every prediction shown on this image that nobody reviewed
+        yet, one undo step and one gesture (the simulated annotator's reject_all): what
+        a person does once the good offers are accepted or corrected."""
+        rec = self.doc.current
+        if rec is None:
+            return
+        todo = [i for i in self.doc.listed(rec)
+                if is_pristine(i) and id(i) not in self.doc.hidden and i.mask.size]
+        if not todo:
+            self.message.emit(f"{rec.file_name}: no unreviewed prediction shown to reject")
+            return
+        edit = review_edit(rec, todo, "rejected")
+        edit.gestures = {REJECT_ALL: 1}
+        self.doc.push(edit)
+        self.doc.select(None)
+        self.message.emit(f"{rec.file_name}: rejected {len(todo)} unreviewed prediction(s); "
+                          "M marks the image done")
 
     def toggle_hidden(self) -> None:
         inst = self.doc.selected

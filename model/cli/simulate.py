@@ -13,7 +13,6 @@ from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
 from model.effort.annotator import ALSO_TAU, TAU
 from model.effort.dataset import DatasetEffort, simulate_dataset
-from model.effort.timings import seconds
 from model.errors import UsageError
 
 
@@ -28,19 +27,22 @@ def add_simulate_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate", help="count the actions a person needs to reach the ground truth",
         description="Play MaskLoop's simulated annotator (accept 1, reject 1, class change 1, "
-                    "box 2, click 1, stroke 1, vertex 1) on every image of GT: predictions "
-                    "are matched to the ground truth, corrected with strokes until mask IoU "
-                    "reaches --iou, and missed objects drawn by box or polygon. Prints actions "
-                    "per instance and per image, at --iou and at 0.85.")
+                    "box 2, click 1, stroke 1, vertex 1, reject all of an image's offers 1) on "
+                    "every image of GT: predictions are matched to the ground truth and each "
+                    "is corrected with strokes until mask IoU reaches --iou or rejected and "
+                    "redrawn, whichever costs fewer seconds at a glance; missed objects are "
+                    "drawn by polygon, box or (with --weights) click -> instance. Prints "
+                    "actions and seconds per instance and per image, at --iou and at 0.85.")
     p.add_argument("gt", help="ground-truth COCO JSON")
     p.add_argument("--predictions", default=None,
                    help="what the tool offers: a COCO JSON of predictions (main.py predict's "
                         "output), matched to GT's images by id and file name")
     p.add_argument("--weights", default=None,
                    help="a checkpoint .pt/.pth, coco or coco-v2: predicts GT's images when no "
-                        "--predictions is given, and answers the box -> mask route; without "
-                        "it the box route is the classical fallback (and no --predictions: "
-                        "the no-model cost)")
+                        "--predictions is given, and answers the box -> mask and click -> "
+                        "instance routes (not with random weights, as in the app); without "
+                        "them the box route is the classical fallback and there is no click "
+                        "route (and no --predictions: the no-model cost)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--min-size", type=side, default=None, help="shorter side the model sees")
     p.add_argument("--max-size", type=side, default=None, help="longer side cap")
@@ -83,23 +85,25 @@ def _kinds(by_kind: dict[str, int]) -> str:
 def _table(effort: DatasetEffort, other: DatasetEffort | None, offered: str) -> str:
     lines = [f"simulated annotator, {offered}; every object to mask IoU >= {effort.iou:g}"]
     w = max([len("image")] + [len(r.file_name) for r in effort.per_image])
-    lines.append(f"{'image':<{w}}  {'objects':>7}  {'actions':>7}  {'per obj':>7}  by kind")
+    lines.append(f"{'image':<{w}}  {'objects':>7}  {'actions':>7}  {'per obj':>7}  "
+                 f"{'seconds':>8}  {'s/obj':>6}  by kind")
     for r in effort.per_image:
         e = r.effort
         per = e.actions / e.instances if e.instances else 0.0
+        sper = e.seconds / e.instances if e.instances else 0.0
         lines.append(f"{r.file_name:<{w}}  {e.instances:>7}  {e.actions:>7}  {per:>7.2f}  "
-                     f"{_kinds(e.tally.by_kind())}")
+                     f"{e.seconds:>8.1f}  {sper:>6.1f}  {_kinds(e.tally.by_kind())}")
     lines.append(f"{'total':<{w}}  {effort.instances:>7}  {effort.actions:>7}  "
-                 f"{effort.actions_per_instance:>7.2f}  {_kinds(effort.by_kind)}")
+                 f"{effort.actions_per_instance:>7.2f}  {effort.seconds:>8.1f}  "
+                 f"{effort.seconds_per_instance:>6.1f}  {_kinds(effort.by_kind)}")
     how = effort.how_counts()
     lines.append("objects: " + (", ".join(f"{k} {n}" for k, n in how.items()) or "none"))
-    lines.append(f"actions per instance at IoU {effort.iou:g}: {effort.actions_per_instance:.2f}"
-                 f" ({effort.actions} actions, {effort.instances} instances); about "
-                 f"{seconds(effort.tally):.0f} s by published per-action timings")
-    if other is not None:
-        lines.append(f"actions per instance at IoU {other.iou:g}: "
-                     f"{other.actions_per_instance:.2f} ({other.actions} actions); about "
-                     f"{seconds(other.tally):.0f} s")
+    for e in (effort, other):
+        if e is not None:
+            lines.append(f"actions per instance at IoU {e.iou:g}: {e.actions_per_instance:.2f}, "
+                         f"seconds per instance {e.seconds_per_instance:.1f} ({e.actions} "
+                         f"actions, {e.seconds:.0f} s, {e.instances} instances; seconds by "
+                         "model/effort/timings.py)")
     return "\n".join(lines)
 
 
@@ -113,17 +117,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     predictor = _predictor(args) if args.weights else None
     if predictions is None and predictor is not None:
         predictions = _predict(gt, predictor)
-    box_to_mask = None
-    if predictor is not None:
-        from model.effort.routes import model_box_to_mask
-        box_to_mask = model_box_to_mask(predictor)
+    box_to_mask = candidates = None
+    # the model's tools as the app offers them (app/inference/assist.py, usable): not on
+    # an architecture without the heads, nor with random weights
+    if predictor is not None and getattr(predictor, "supports_assist", False) \
+            and not str(predictor.model_id).startswith("random-init"):
+        from model.effort.routes import model_routes
+        box_to_mask, candidates = model_routes(predictor)
     offered = (f"predictions {args.predictions}" if args.predictions else
                f"predictions of {args.weights}" if predictor is not None else
                "no model (every object drawn by hand)")
-    effort = simulate_dataset(gt, predictions, iou=args.iou, box_to_mask=box_to_mask)
+    effort = simulate_dataset(gt, predictions, iou=args.iou, box_to_mask=box_to_mask,
+                              candidates=candidates)
     other = None
     if abs(args.iou - ALSO_TAU) > 1e-9:
-        other = simulate_dataset(gt, predictions, iou=ALSO_TAU, box_to_mask=box_to_mask)
+        other = simulate_dataset(gt, predictions, iou=ALSO_TAU, box_to_mask=box_to_mask,
+                                 candidates=candidates)
     if args.out is not None:
         save_dataset(effort.final_dataset(gt), Path(args.out))
     if args.json:

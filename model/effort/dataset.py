@@ -11,7 +11,8 @@ import numpy as np
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.images import read_image
 from model.effort.actions import Tally
-from model.effort.annotator import TAU, BoxToMask, ImageEffort, simulate_image
+from model.effort.annotator import TAU, ImageEffort, simulate_image
+from model.effort.draw import BoxToMask, Candidates
 from model.effort.timings import seconds
 
 
@@ -25,7 +26,8 @@ class ImageResult:
         e = self.effort
         return {"image_id": self.image_id, "file_name": self.file_name,
                 "instances": e.instances, "actions": e.actions,
-                "by_kind": e.tally.by_kind(), "seconds": round(seconds(e.tally), 1),
+                "by_kind": e.tally.by_kind(), "gestures": e.tally.counts(),
+                "seconds": round(seconds(e.tally), 1),
                 "per_instance": [r.to_json() for r in e.per_instance]}
 
 
@@ -53,6 +55,11 @@ class DatasetEffort:
     def seconds(self) -> float:
         return seconds(self.tally)
 
+    @property
+    def seconds_per_instance(self) -> float:
+        """Seconds per ground-truth object (0 when there is none)."""
+        return self.seconds / self.instances if self.instances else 0.0
+
     def how_counts(self) -> dict[str, int]:
         """How many objects (and rejected predictions) went each way."""
         out: dict[str, int] = {}
@@ -65,9 +72,9 @@ class DatasetEffort:
         return {"iou": self.iou, "images": len(self.per_image), "instances": self.instances,
                 "actions": self.actions,
                 "actions_per_instance": round(self.actions_per_instance, 4),
-                "by_kind": self.by_kind, "seconds": round(self.seconds, 1),
-                "seconds_per_instance": round(self.seconds / self.instances, 2)
-                if self.instances else 0.0,
+                "by_kind": self.by_kind, "gestures": self.tally.counts(),
+                "seconds": round(self.seconds, 1),
+                "seconds_per_instance": round(self.seconds_per_instance, 2),
                 "how": self.how_counts()}
 
     def to_json(self) -> dict:
@@ -112,20 +119,21 @@ def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[In
 
 def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float = TAU,
                      box_to_mask: BoxToMask | None = None,
+                     candidates: Candidates | None = None,
                      progress: Callable[[], None] | None = None) -> DatasetEffort:
     """Every image of `truth` against its predictions (none: the no-model cost).
 
-    box_to_mask, as in simulate_image; with one, each image's pixels are read (its
-    errors propagate: model.errors.ImageReadError names the file)."""
+    box_to_mask and candidates, as in simulate_image; with either, each image's pixels
+    are read (its errors propagate: model.errors.ImageReadError names the file)."""
     offered = _offered_for(predictions)
     out = DatasetEffort(iou)
     for rec in truth.images:
         truth.ensure_size(rec)
         image: np.ndarray | None = None
-        if box_to_mask is not None:
+        if box_to_mask is not None or candidates is not None:
             image = read_image(truth.image_path(rec))
         effort = simulate_image(rec.instances, offered(rec), rec.height, rec.width, iou=iou,
-                                box_to_mask=box_to_mask, image=image)
+                                box_to_mask=box_to_mask, image=image, candidates=candidates)
         out.per_image.append(ImageResult(rec.id, rec.file_name, effort))
         out.tally += effort.tally
         out.instances += effort.instances

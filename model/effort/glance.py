@@ -10,9 +10,12 @@ of that glance:
   would reach IoU tau; a wrong class adds a class change; the accept ends it. A blob
   is one stroke because the brush is sized to it (strokes.py); a long thin blob can
   need more, which the glance does not see, as a person would not.
-- drawing: the cheaper of the polygon (the outline simplified at 1 px, parts largest
-  first, then holes largest first, until IoU tau by area) and the box (2 actions, then
-  the correction of the box route's mask, estimated as above).
+- drawing: the cheapest in seconds of the polygon (the outline simplified at 1 px,
+  parts largest first, then holes largest first, until IoU tau by area), the box (2
+  actions, then the correction of the box route's mask, estimated as above) and, with
+  a model, the click (click -> instance: a click on the object's most interior pixel,
+  a Tab per candidate passed over, then the correction of the candidate taken). Each
+  starts with finding the object (`object`: time, no action).
 
 Both are estimates in the counting scheme of actions.py, so the annotator can choose
 a route by them and the offer gate can price an offer nobody acted on.
@@ -29,7 +32,7 @@ from model.data.annotations import Instance
 from model.data.masks import Offset
 from model.editing import vertices as V
 from model.editing.pixels import fill_holes, mask_rect, patch_of, union_rect
-from model.effort.actions import ACCEPT, BOX, RELABEL, STROKE, VERTEX, Tally
+from model.effort.actions import ACCEPT, BOX, CLICK, OBJECT, RELABEL, STROKE, VERTEX, Tally
 from model.effort.timings import seconds
 
 Box = tuple[float, float, float, float]
@@ -41,7 +44,8 @@ POLYGON_TOLERANCE = 1.0
 @dataclass(frozen=True)
 class Estimate:
     tally: Tally
-    route: str  # "correct", "polygon" or "box"
+    route: str  # "correct", "polygon", "box" or "click"
+    candidate: Instance | None = None  # the click route's candidate (a Tab per one passed)
 
     @property
     def actions(self) -> int:
@@ -113,6 +117,7 @@ def polygon(truth: Instance, tau: float) -> Estimate:
     action, while the drawn area is below IoU tau (by pixel counts)."""
     m = truth.mask
     t = Tally()
+    t.add(OBJECT)
     total = int(np.count_nonzero(m))
     if total == 0:
         return Estimate(t, "polygon")
@@ -147,6 +152,7 @@ def box(truth: Instance, tau: float, box_mask: BoxMask) -> Estimate | None:
     x, y, w, h = truth.bbox
     mask, off = box_mask((float(x), float(y), float(x + w), float(y + h)))
     t = Tally()
+    t.add(OBJECT)
     t.add(BOX)
     if mask.size == 0 or not mask.any():
         return None
@@ -159,11 +165,57 @@ def box(truth: Instance, tau: float, box_mask: BoxMask) -> Estimate | None:
     return Estimate(t, "box")
 
 
-def drawing(truth: Instance, tau: float, box_mask: BoxMask | None = None) -> Estimate:
-    """The cheaper (in seconds; ties: actions) of the polygon and box routes."""
+def interior_pixel(truth: Instance) -> tuple[int, int]:
+    """(x, y) in image pixels of the object's most interior pixel (the largest distance
+    to its outline; ties: the first in raster order): where a person clicks."""
+    dist = cv2.distanceTransform(np.pad(truth.mask, 1).astype(np.uint8), cv2.DIST_L2,
+                                 cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(x) + truth.offset[0], int(y) + truth.offset[1]
+
+
+def covering(cands: list[Instance], x: int, y: int) -> list[Instance]:
+    """Candidates whose mask covers (x, y), best score first: model.net.assist.covering,
+    the GUI click tool's rule (imported late: it needs torch)."""
+    from model.net.assist import covering as cover
+    return cover(cands, x, y)
+
+
+def click(truth: Instance, tau: float, candidates: list[Instance]) -> Estimate | None:
+    """The click route: a click on the object's most interior pixel offers the best
+    candidate covering it; each Tab (or Shift+click) to the next costs a click; the one
+    taken is then corrected (class change, strokes) and accepted. The person takes the
+    candidate whose clicks and correction cost least; None when no candidate covers the
+    pixel or every one is hopeless."""
+    if not truth.mask.any():
+        return None
+    hits = covering(candidates, *interior_pixel(truth))
+    best = None
+    for k, cand in enumerate(hits):
+        fix = correction(cand, truth, tau)
+        if fix is None:
+            continue
+        t = Tally()
+        t.add(OBJECT)
+        t.add(CLICK, k + 1)
+        t += fix.tally
+        est = Estimate(t, "click", cand)
+        if best is None or (est.seconds, est.actions) < (best.seconds, best.actions):
+            best = est
+    return best
+
+
+def drawing(truth: Instance, tau: float, box_mask: BoxMask | None = None,
+            candidates: list[Instance] | None = None) -> Estimate:
+    """The cheapest (in seconds; ties: actions, then polygon, box, click) of the
+    polygon, box (with a box route) and click (with the model's candidates) routes."""
     options = [polygon(truth, tau)]
     if box_mask is not None:
         b = box(truth, tau, box_mask)
         if b is not None:
             options.append(b)
+    if candidates:
+        c = click(truth, tau, candidates)
+        if c is not None:
+            options.append(c)
     return min(options, key=lambda e: (e.seconds, e.actions))

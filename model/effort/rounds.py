@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.effort.actions import KINDS, Tally
+from model.effort.actions import Tally
 from model.effort.record import NO_MODEL
 
 
@@ -125,4 +125,4 @@ def total(rows: list[Round]) -> dict:
     images = set().union(*(r._image_ids for r in rows)) if rows else set()
     return {"images": len(images), "instances": instances,
             "actions": t.actions, "actions_per_instance": t.actions / instances
-            if instances else None, "by_kind": {k: t.by_kind()[k] for k in KINDS}}
+            if instances else None, "by_kind": t.by_kind()}

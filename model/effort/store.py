@@ -4,7 +4,9 @@ the dataset is saved, so it always describes the saved file.
 
 Reading validates every number (finite, non-negative integers; IoUs in [0, 1]) and
 every name; an entry that does not fit is skipped and said in one warning naming the
-file, never fatal: the record is a measurement, and the data must still open.
+file, never fatal: the record is a measurement, and the data must still open. A
+gesture kind this version does not know (written by a newer one) is left out of its
+entry, which is kept, and said in the same warning.
 """
 from __future__ import annotations
 
@@ -94,7 +96,9 @@ def _instance(item, width: int, height: int) -> tuple[dict | None, str | None]:
     return out, None
 
 
-def _image(e) -> tuple[dict | None, str | None]:
+def _image(e, unknown: list[str] | None = None) -> tuple[dict | None, str | None]:
+    """One image entry, or why it is skipped; kinds this version does not know are
+    left out (and named in `unknown`)."""
     if not isinstance(e, dict):
         return None, "an image entry that is not an object"
     for k in ("id", "width", "height"):
@@ -110,12 +114,14 @@ def _image(e) -> tuple[dict | None, str | None]:
         if not isinstance(kinds, dict):
             return None, f"image {e['id']}: actions of {version!r} is not an object"
         for kind, n in kinds.items():
-            if kind not in KINDS:
-                return None, f"image {e['id']}: unknown action kind {kind!r}"
             if not _count(n):
                 return None, f"image {e['id']}: {kind} count {n!r} is not a non-negative " \
                              "integer"
-        clean[version] = dict(kinds)
+        known = {k: n for k, n in kinds.items() if k in KINDS}
+        if unknown is not None:
+            unknown += [f"image {e['id']}: unknown action kind {k!r} left out"
+                        for k in kinds if k not in KINDS]
+        clean[version] = known
     items = e.get("instances", [])
     if not isinstance(items, list):
         return None, f"image {e['id']}: instances is not a list"
@@ -134,13 +140,14 @@ def _is_record(doc) -> bool:
         and isinstance(doc.get("images"), list)
 
 
-def parse(doc) -> tuple[list[dict], list[str]]:
-    """The valid image entries of a file's content, and what was wrong with the rest."""
+def parse(doc, unknown: list[str] | None = None) -> tuple[list[dict], list[str]]:
+    """The valid image entries of a file's content, and what was wrong with the rest;
+    gesture kinds left out of kept entries are named in `unknown`."""
     if not _is_record(doc):
         return [], [f"not a MaskLoop effort record (format {FORMAT!r} with a list of images)"]
     entries, problems = [], []
     for e in doc["images"]:
-        entry, why = _image(e)
+        entry, why = _image(e, unknown)
         if why is None:
             entries.append(entry)
         else:
@@ -164,13 +171,20 @@ def read(path: Path) -> tuple[list[dict], str | None]:
         return [], f"{path}: the effort record is nested too deeply; it is ignored"
     except ValueError as e:
         return [], f"{path}: the effort record is not valid JSON ({e}); it is ignored"
-    entries, problems = parse(doc)
-    if not problems:
+    unknown: list[str] = []
+    entries, problems = parse(doc, unknown)
+    if not problems and not unknown:
         return entries, None
     if not _is_record(doc):
         return [], f"{path}: {problems[0]}; it is ignored"
-    return entries, (f"{path}: {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} of "
-                     f"the effort record skipped (first: {problems[0]})")
+    said = []
+    if problems:
+        said.append(f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} of the effort "
+                    f"record skipped (first: {problems[0]})")
+    if unknown:
+        said.append(f"{len(unknown)} gesture kind(s) this version does not know left out "
+                    f"(first: {unknown[0]})")
+    return entries, f"{path}: " + "; ".join(said)
 
 
 def _no_constant(name: str):

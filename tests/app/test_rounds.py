@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from model.cli.entry import main
 from model.data.coco import load_dataset
-from model.effort.actions import ACCEPT, BOX, REJECT, RELABEL, STROKE, Tally
+from model.effort.actions import ACCEPT, BOX, REJECT, REJECT_ALL, RELABEL, STROKE, Tally
 from model.effort.store import effort_file
 from tests.app.conftest import open_and_show, wait_model
 from tests.helpers import write_image
@@ -126,6 +126,32 @@ def test_recorded_actions_are_the_annotators_scheme_and_undo_takes_them_back(qtb
     for _ in range(5):
         press(w, Qt.Key_Y, Qt.ControlModifier)
     assert gestures(w) == expected
+
+
+def test_shift_r_rejects_the_images_unreviewed_offers_as_one_gesture_and_one_undo(qtbot, win):
+    # issue 29: the simulated annotator's reject_all is a gesture the app has
+    w = win
+    rec = w.doc.current
+    shown = [i for i in rec.instances if i.score > 0.5]
+    low = [i for i in rec.instances if i.score <= 0.5]
+    assert len(shown) == 2 and len(low) == 1  # the 0.3 one is under the threshold
+    press(w, Qt.Key_A)
+    press(w, Qt.Key_A)  # the first accepted: reject-all leaves a decision alone
+    assert shown[0].review == "accepted" and gestures(w) == {ACCEPT: 1}
+    press(w, Qt.Key_R, Qt.ShiftModifier)
+    assert shown[1].review == "rejected" and low[0].review == "unreviewed"
+    assert shown[0].review == "accepted" and w.doc.selected is None
+    assert gestures(w) == {ACCEPT: 1, REJECT_ALL: 1}
+    assert w.doc.effort.images[1].actions[MODEL].actions == 2
+    (entry,) = w.doc.effort.outcomes(w.doc.dataset)
+    assert sorted(i["outcome"] for i in entry["instances"]) == ["accepted", "rejected"]
+    press(w, Qt.Key_Z, Qt.ControlModifier)  # one undo step takes all of it back
+    assert shown[1].review == "unreviewed" and shown[0].review == "accepted"
+    assert gestures(w) == {ACCEPT: 1}
+    press(w, Qt.Key_R, Qt.ShiftModifier)
+    press(w, Qt.Key_R, Qt.ShiftModifier)  # nothing left: no step, no gesture
+    assert gestures(w) == {ACCEPT: 1, REJECT_ALL: 1}
+    assert w.doc.undo_stack.count() == 2
 
 
 def test_the_rounds_view_and_report_show_the_saved_session(qtbot, win, capsys):

@@ -4,7 +4,7 @@ import numpy as np
 
 from model.data.annotations import Instance
 from model.effort import glance as G
-from model.effort.annotator import draw_by_polygon
+from model.effort.draw import by_polygon as draw_by_polygon
 from model.net import assist as A
 
 
@@ -59,7 +59,27 @@ def test_the_polygon_estimate_counts_what_the_polygon_route_draws():
 
 
 def test_drawing_takes_the_cheaper_route_in_seconds():
-    gt = square(20)
-    est = G.drawing(gt, 0.9, lambda b: A.box_fill(b, 100, 100))
-    assert est.route == "box" and est.actions == 2  # the box fills the square exactly
+    yy, xx = np.mgrid[:41, :41]
+    disc = (xx - 20) ** 2 + (yy - 20) ** 2 <= 400
+    gt = inst(disc, (10, 10))
+    est = G.drawing(gt, 0.9, lambda b: (disc, (10, 10)))  # the box route answers exactly
+    assert est.route == "box" and est.actions == 2  # a 25.5 s drag beats ~40 vertices
     assert G.drawing(gt, 0.9).route == "polygon"
+    # a square is 4 vertices: cheaper than the corner drag, even one answered exactly
+    sq = square(20)
+    assert G.drawing(sq, 0.9, lambda b: A.box_fill(b, 100, 100)).route == "polygon"
+
+
+def test_the_click_estimate_takes_the_candidate_cheapest_to_finish():
+    gt = square(20)
+    poor = inst(np.ones((30, 30), bool), (5, 5), cat=1)  # covers it, 500 px too many
+    poor.score = 0.9
+    good = square(20, cat=2)  # exact, wrong class
+    good.score = 0.4
+    est = G.click(gt, 0.9, [good, poor])
+    assert G.interior_pixel(gt) in ((19, 19), (20, 20), (19, 20), (20, 19))
+    assert est.route == "click" and est.candidate is good
+    # the first click offers the best score (poor), a Tab the exact one
+    assert est.tally.counts() == {"accept": 1, "relabel": 1, "click": 2, "object": 1}
+    assert G.click(gt, 0.9, [square(5, at=(60, 60))]) is None  # nothing under the click
+    assert G.drawing(gt, 0.9, candidates=[good, poor]).route == "click"

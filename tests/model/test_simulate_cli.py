@@ -10,6 +10,8 @@ from pycocotools.coco import COCO
 
 from model.cli.entry import main
 from model.data.synthetic import shapes_dataset
+from model.effort.actions import Tally
+from model.effort.timings import seconds
 
 
 @pytest.fixture()
@@ -43,7 +45,15 @@ def test_json_has_the_figures(gt, tmp_path, capsys):
     assert out["actions_per_instance"] == pytest.approx(out["actions"] / 4)
     assert [im["image_id"] for im in out["per_image"]] == [1, 2]
     assert "at_0.85" in out and out["at_0.85"]["actions"] <= out["actions"]
-    assert isinstance(out["seconds"], float)
+    # seconds beside actions (issue 29), priced on every gesture, time-only ones too
+    for summary in (out, out["at_0.85"]):
+        t = Tally()
+        for kind, n in summary["gestures"].items():
+            t.add(kind, n)
+        assert t.actions == summary["actions"]
+        assert summary["seconds"] == round(seconds(t), 1)
+        assert summary["seconds_per_instance"] == round(seconds(t) / 4, 2)
+    assert out["gestures"]["accept"] == 3 and out["gestures"]["object"] == 1
 
 
 def test_no_predictions_is_the_no_model_cost(gt, capsys):
@@ -59,6 +69,9 @@ def test_text_report(gt, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "s0.png" in text and "s1.png" in text
     assert "actions per instance at IoU 0.9" in text and "at IoU 0.85" in text
+    assert "seconds per instance" in text
+    header = next(line for line in text.splitlines() if line.startswith("image"))
+    assert header.split()[:6] == ["image", "objects", "actions", "per", "obj", "seconds"]
 
 
 def test_out_is_coco_with_the_ground_truths_ids(gt, tmp_path, capsys):
