@@ -377,6 +377,7 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     names = output_names(ds)
     rows: list[tuple[str, int, str]] = []
     with FolderExport(out_dir, "masks") as folder:
+        copy_images(ds, folder, names, report.warnings)
         for rec in ds.images:
             ds.ensure_size(rec)
             key = names[rec.id].key
@@ -389,7 +390,6 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
         writer.writerow(["image", "label", "class"])
         writer.writerows(rows)
         folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
-        copy_images(ds, folder, names, report.warnings)
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
     return report

@@ -275,13 +275,13 @@ def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> Poly
     index = {c.id: i for i, c in enumerate(ds.categories)}
     names = output_names(ds)
     with FolderExport(out_dir, "yolo-seg") as folder:
+        copy_images(ds, folder, names, report.warnings)
         for rec in ds.images:
             ds.ensure_size(rec)
             lines = _label_lines(rec, index, tolerance, report)
             folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".txt"),
                                "".join(line + "\n" for line in lines).encode("utf-8"))
             report.images += 1
-        copy_images(ds, folder, names, report.warnings)
         folder.write_bytes("data.yaml", _data_yaml(folder.final, ds, names).encode("utf-8"))
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings

@@ -19,7 +19,7 @@ from model.formats import raster
 from model.formats.bridge import instance_polygon
 from model.formats.coco_polygon_only import polygon_only_dataset, write_polygon_only
 from model.formats.export import export
-from tests.helpers import disc, ring, two_parts
+from tests.helpers import disc, ring, two_parts, write_image
 
 
 def random_masks(seed: int, n: int, top: int = 60):
@@ -131,6 +131,7 @@ def border_nucleus(h: int = 64, w: int = 64) -> np.ndarray:
 
 def one_image(tmp_path, masks, h=64, w=64) -> Dataset:
     ds = Dataset([Category(1, "nucleus")], image_root=tmp_path)
+    write_image(tmp_path / "a.png", h, w)  # a folder export with no image is refused
     rec = ds.add_image("a.png", w, h)
     for m in masks:
         ds.add_instance(rec, Instance(1, m))
