@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import yaml
 
 from model.data.annotations import Category, Dataset, ImageRecord
@@ -247,10 +249,17 @@ def read_yolo(path: Path | str) -> Dataset:
 
 # ----------------------------------------------------------------------- write
 
+_TRAILING_ZEROS = re.compile(r"\.?0+(?= |$)")
+
+
 def _normalised(poly: list[float], h: int, w: int) -> list[str]:
-    """Coordinates as written: divided by the image size, clamped to [0, 1], 6 decimals."""
-    coords = (min(max(v / (w if k % 2 == 0 else h), 0.0), 1.0) for k, v in enumerate(poly))
-    return [f"{v:.6f}".rstrip("0").rstrip(".") or "0" for v in coords]
+    """Coordinates as written: divided by the image size, clamped to [0, 1], 6 decimals
+    without trailing zeros (one numpy pass and one format for the line: a million
+    instances are written in seconds, not in minutes of per-number Python)."""
+    xy = np.asarray(poly, np.float64).reshape(-1, 2) / (w, h)
+    np.clip(xy, 0.0, 1.0, out=xy)
+    text = ("%.6f " * xy.size).rstrip(" ") % tuple(xy.ravel().tolist())
+    return _TRAILING_ZEROS.sub("", text).split(" ")
 
 
 def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
@@ -308,7 +317,7 @@ def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
                 report.lost += 1
                 continue
             coords = _normalised(join_parts(polys), h, w)
-            written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
+            written = (np.asarray(coords, np.float64).reshape(-1, 2) * (w, h)).ravel().tolist()
             report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
         except TooComplex as e:
             report.too_complex(rec.file_name, inst.id, str(e))

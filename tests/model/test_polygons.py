@@ -45,9 +45,12 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------- tracing
 
-def test_trace_is_opencvs_trace_of_the_mask_made_2x2_point_for_point():
+@pytest.mark.parametrize("small", [0, P.SMALL])  # 0: every crop through the chain table
+def test_trace_is_opencvs_trace_of_the_mask_made_2x2_point_for_point(small, monkeypatch):
     """The 1x chain -> half-pixel table gives exactly what tracing a doubled copy gave
-    (contours, start points, order and hierarchy), at an eighth of the memory."""
+    (contours, start points, order and hierarchy), at an eighth of the memory; small
+    crops, traced doubled, give the same."""
+    monkeypatch.setattr(P, "SMALL", small)
     for m in random_masks(1, 300):
         doubled = np.pad(np.repeat(np.repeat(m.astype(np.uint8), 2, 0), 2, 1), 1)
         ref, tree = cv2.findContours(doubled, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
