@@ -120,6 +120,23 @@ def test_images_c_and_c_json_each_keep_their_files_and_read_back(tmp_path, capsy
         assert inter / (full | want).sum() > 0.9  # its own square, not the other's
 
 
+def test_an_image_whose_format_names_no_extension_is_said_to_be_unfindable(tmp_path, capsys):
+    root = tmp_path / "data"
+    root.mkdir()
+    Image.new("RGB", (80, 64)).save(root / "anim", "GIF")  # no extension, not one of ours
+    m = square(1)
+    (root / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "anim", "width": 80, "height": 64}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                         "segmentation": rle_full(m), "area": float(m.sum()),
+                         "bbox": [0.0, 0.0, 1.0, 1.0]}],
+        "categories": [{"id": 1, "name": "cell"}]}))
+    assert export(root / "ann.json", "--out", tmp_path / "o", "--format", "yolo-seg") == 0
+    err = capsys.readouterr().err
+    assert ("warning: anim: copied as images/anim, without an image extension, so readers of "
+            "this folder (MaskLoop's too) will not find it") in err
+
+
 def test_two_outputs_on_one_path_are_refused_and_nothing_is_deleted(tmp_path):
     src = tmp_path / "photo.png"
     png_without_extension(src, 1)
