@@ -36,7 +36,8 @@ def remove_stale_temps(path: Path, names: str | None = None) -> list[Path]:
     return removed
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (read by setting it and back: there is no getter)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -49,7 +50,7 @@ def atomic_write(path: os.PathLike | str, write: Callable[[IO[bytes]], None]) ->
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual mode
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; a saved file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -12,7 +12,9 @@ import numpy as np
 from model.data import masks as M
 from model.data.annotations import Dataset
 from model.data.coco import save_dataset
+from model.data.images import check_pixels
 from model.errors import ImageReadError
+from model.formats.report import nothing_readable
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -103,22 +105,27 @@ def _coco(ds: Dataset, out: Path, fmt: str) -> ExportResult:
 
 def usable_images(ds: Dataset) -> tuple[Dataset, list[str]]:
     """(ds, or a view of it without the images whose size cannot be known, the ones the
-    readers said they skipped; a warning per image left out). The view shares records
+    readers said they skipped, and those over the pixel limit, which no MaskLoop reader
+    takes back; a warning per image left out). The view shares records
     and instances with ds (ids are given first, from ds's own counter), so an export
     from the app changes nothing of the open document."""
     skipped, kept = [], []
     for rec in ds.images:
         try:
             ds.ensure_size(rec)
-            kept.append(rec)
         except ImageReadError as e:
             skipped.append(f"{rec.file_name}: skipped, the image cannot be read ({e.reason})")
+            continue
+        try:  # MaskLoop reads no image past the limit back, nor does a COCO file hold it
+            check_pixels(rec.file_name, (rec.width, rec.height))
+        except ImageReadError as e:
+            skipped.append(f"{rec.file_name}: skipped, the {e.reason}")
+            continue
+        kept.append(rec)
     if not skipped:
         return ds, []
     if not kept:
-        raise RuntimeError(f"no image could be read, so nothing was written ({skipped[0]}"
-                           + (f", and {len(skipped) - 1} more" if len(skipped) > 1 else "")
-                           + ")")
+        raise nothing_readable(skipped)
     for rec in kept:
         for inst in rec.instances:
             if inst.id is None:
@@ -156,7 +163,7 @@ def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = 0.5) -> Ex
         res = ExportResult([f"wrote {out} ({fmt}): {report.summary()}"],
                            warnings=list(report.warnings))
     if skipped:
-        res.lines.append(f"skipped {len(skipped)} image(s) that cannot be read (named in the "
-                         "warnings); everything else was written")
+        res.lines.append(f"skipped {len(skipped)} image(s) that cannot be read or are over "
+                         "the pixel limit (named in the warnings); everything else was written")
     res.warnings = skipped + res.warnings
     return res

@@ -9,24 +9,30 @@ Only what MaskLoop wrote is ever removed: `--out` must be missing, empty, or an
 earlier export whose manifest lists its files (operating-system litter such as
 .DS_Store and Ultralytics' label caches aside). A folder holding anything else is
 refused before any work, and nothing in it is touched. Every path written is checked
-to resolve inside the temp folder."""
+to resolve inside the temp folder, and to be new in this export, ignoring case (two
+outputs of one export on one path would overwrite each other, here or once the folder
+is copied to macOS or Windows). The manifest lists a file once it is written whole; a
+file that could not be written (an image that is missing) is not in it."""
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import datetime as _dt
 import errno
+import glob
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
-from model.errors import UsageError
+from model.errors import ImageReadError, UsageError
+from model.data.atomic import TEMP_CHARS, umask
 from model.data.images import outside
-from model.formats.names import shorten
+from model.formats.names import fold, shorten
 
 MANIFEST = ".maskloop-export.json"
 PARTIAL = ".maskloop-export-partial"  # in a temp folder until its manifest is written
@@ -102,9 +108,10 @@ def check_folder(out: Path | str) -> None:
 
 def _remove_export(folder: Path, listed: set[str]) -> list[str]:
     """Remove the files an export wrote (and litter), then the folders left empty;
-    returns what is left (files that appeared meanwhile)."""
+    returns what is left (files that appeared meanwhile). The manifest goes last, so
+    that a removal killed halfway leaves a folder still marked as an export's."""
     left = []
-    for rel in _walk(folder):
+    for rel in sorted(_walk(folder), key=lambda r: r == MANIFEST):
         if rel in listed or _disposable(rel, listed):
             (folder / rel).unlink()
         else:
@@ -120,7 +127,7 @@ def _alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no pid there ever was
         return False
     except OSError:
         return True  # someone else's process: alive
@@ -162,6 +169,22 @@ def _turn(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _new_file(path: Path) -> Iterator[IO[bytes]]:
+    """A file that must not exist yet, synced; removed again (it is this export's own)
+    if writing it fails, so a half-written file is never left to be listed."""
+    f = open(path, "xb")
+    try:
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
 def _fsync(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -169,6 +192,11 @@ def _fsync(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class NameClash(UsageError):
+    """Two outputs of one export would share a path (exactly, or on a file system that
+    ignores case): refused, since one would overwrite the other."""
 
 
 class FolderExport:
@@ -180,7 +208,9 @@ class FolderExport:
         self.shown = Path(out)
         self.final = Path(os.path.realpath(out))  # a link to a folder: the folder
         self.fmt = fmt
-        self.files: list[str] = []
+        self.files: list[str] = []  # written whole: the manifest
+        self._claimed: dict[str, str] = {}  # every path handed out, folded -> as given
+        self._folders: dict[str, str] = {}  # the folders they make, folded -> as given
         self.root: Path | None = None
         self.warnings: list[str] = []
         self.summary: dict = {}
@@ -195,41 +225,73 @@ class FolderExport:
         self._remove_leftovers()
         prefix = f".{shorten(self.final.name, 100)}{TEMP_TAG}{os.getpid()}-"
         self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=self.final.parent))
-        (self.root / PARTIAL).write_bytes(b"")
+        os.chmod(self.root, 0o777 & ~umask())  # mkdtemp makes 0700; the export is a folder
+        (self.root / PARTIAL).write_bytes(b"")  # like any other: the umask decides
         return self
 
     def _remove_leftovers(self) -> None:
-        """Temp folders of exports to the same place that were killed."""
+        """Temp folders of exports to the same place whose process is gone (killed):
+        one marked partial, one without either marker (killed before its marker was
+        written, or while an old export's files were being removed: the temp names are
+        MaskLoop's own, `.<out>.maskloop-<pid>-<mkdtemp's 8 characters>[-old]`), and
+        an old export swapped out (its manifest's files; anything else stays)."""
         if os.name != "posix":
             return
         prefix = f".{shorten(self.final.name, 100)}{TEMP_TAG}"
-        for p in self.final.parent.glob(f"{prefix}*"):
-            pid = p.name[len(prefix):].split("-", 1)[0]
-            if not pid.isdigit() or _alive(int(pid)) or p.is_symlink() or not p.is_dir():
+        ours = re.compile(rf"{re.escape(prefix)}(\d+)-{TEMP_CHARS}(?:-old)?")
+        for p in self.final.parent.glob(f"{glob.escape(prefix)}*"):
+            match = ours.fullmatch(p.name)
+            if not match or _alive(int(match[1])) or p.is_symlink() or not p.is_dir():
                 continue
-            if (p / PARTIAL).is_file():
-                shutil.rmtree(p, ignore_errors=True)
-            elif (p / MANIFEST).is_file():
+            if (p / MANIFEST).is_file() and not (p / PARTIAL).exists():
                 _remove_export(p, _manifest(p) or set())
+            else:
+                shutil.rmtree(p, ignore_errors=True)
 
     # ------------------------------------------------------------------ write
+    def _claim(self, rel: PurePosixPath) -> None:
+        """Hand out `rel` once: refused if this export already gave out that path, a
+        folder there, or a file where `rel` needs a folder (case ignored)."""
+        key, name = fold(rel), rel.as_posix()
+        parents = [p for p in rel.parents if p.parts]
+        file = next((fold(p) for p in parents if fold(p) in self._claimed), None)
+        if key in self._claimed:
+            other = self._claimed[key]
+            why = (f"{name} twice" if other == name else
+                   f"{other} and {name}, one file where case is ignored (macOS, Windows)")
+        elif key in self._folders or file is not None:
+            other = self._folders.get(key) or self._claimed[file]
+            why = f"{other} both as a file and as a folder (for {name})"
+        else:
+            why = ""
+        if why:
+            raise NameClash(f"{self.shown}: two outputs of this export would share a path: "
+                            f"{why}; rename one of the images (nothing was written)")
+        self._claimed[key] = name
+        for p in parents:
+            self._folders.setdefault(fold(p), p.as_posix())
+
     def path(self, rel: PurePosixPath | str) -> Path:
         """Where `rel` goes inside the temp folder (its folder made); refused if it is
-        not a plain relative path or would resolve outside."""
+        not a plain relative path, would resolve outside, or was handed out before.
+        It enters the manifest only once written (self.written)."""
         rel = _relative(rel)
+        self._claim(rel)
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if outside(path, self.root):
             raise ValueError(f"{rel}: would be written outside {self.shown}")
-        self.files.append(rel.as_posix())
         return path
+
+    def written(self, path: Path) -> None:
+        self.files.append(path.relative_to(self.root).as_posix())
 
     def write(self, rel: PurePosixPath | str, write: Callable[[IO[bytes]], None]) -> None:
         """A new file (never over another: two names for one file is a bug), synced."""
-        with open(self.path(rel), "xb") as f:
+        path = self.path(rel)
+        with _new_file(path) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        self.written(path)
 
     def write_bytes(self, rel: PurePosixPath | str, data: bytes) -> None:
         self.write(rel, lambda f: f.write(data))
@@ -239,20 +301,22 @@ class FolderExport:
         self.write_bytes(rel, text.encode("utf-8"))
 
     def place_image(self, src: Path, rel: PurePosixPath | str) -> None:
-        """A hard link where the file system allows (no bytes copied), a copy otherwise."""
-        dst = self.path(rel)
+        """A hard link where the file system allows (no bytes copied), a copy otherwise.
+        A source that cannot be opened is ImageReadError, with nothing left at `rel`
+        and nothing listed; a link that fails made nothing, so nothing is removed."""
         try:
-            os.link(src, dst, follow_symlinks=True)
-            return
-        except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                dst.unlink()
-        with open(src, "rb") as f:
-            with open(dst, "xb") as out:
-                shutil.copyfileobj(f, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-        shutil.copystat(src, dst)
+            f = open(src, "rb")  # a source that cannot be read: ImageReadError, skipped
+        except OSError as e:
+            raise ImageReadError(src, e.strerror or str(e)) from None
+        with f:
+            dst = self.path(rel)
+            try:
+                os.link(src, dst, follow_symlinks=True)
+            except OSError:  # another file system, or no links: a copy (a write error
+                with _new_file(dst) as out:  # here, a full disk say, fails the export)
+                    shutil.copyfileobj(f, out, 1 << 20)
+                shutil.copystat(src, dst)
+        self.written(dst)
 
     # ------------------------------------------------------------------- exit
     def __exit__(self, kind, exc, tb) -> bool:

@@ -408,8 +408,9 @@ def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> P
     regions as __ignore__. Written as one folder (folder.FolderExport: all or nothing,
     never outside out_dir)."""
     report = PolygonReport()
-    names = output_names(ds)
+    names = output_names(ds, beside=(".json",))
     with FolderExport(out_dir, "labelme") as folder:
+        copy_images(ds, folder, names, report.warnings, under="")
         for rec in ds.images:
             ds.ensure_size(rec)
             data = {"version": VERSION, "flags": rec.extra.get("labelme_flags") or {},
@@ -418,7 +419,6 @@ def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> P
                     "imageHeight": rec.height, "imageWidth": rec.width}
             folder.write_json(names[rec.id].file(".json"), data, indent=2)
             report.images += 1
-        copy_images(ds, folder, names, report.warnings, under="")
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
     return report

@@ -408,6 +408,7 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
     names = output_names(ds)
     rows: list[tuple[str, int, str]] = []
     with FolderExport(out_dir, "masks") as folder:
+        copy_images(ds, folder, names, report.warnings)
         for rec in ds.images:
             ds.ensure_size(rec)
             key = names[rec.id].key
@@ -422,7 +423,6 @@ def write_masks(ds: Dataset, out_dir: Path | str) -> MasksReport:
         folder.write_bytes("classes.csv", text.getvalue().encode("utf-8"))
         if report.hidden_rows:
             _write_hidden(folder, report)
-        copy_images(ds, folder, names, report.warnings)
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
     return report

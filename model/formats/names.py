@@ -3,7 +3,10 @@
 derived from it, never taken from it: relative, without `..`, empty, hidden or
 dot-only parts, without the characters Windows refuses, every part under the 255 bytes
 a file system allows, and unique (two images never share a label file or a mask
-folder), with the full stem kept, dots and all (`frame.001.jpg` -> `frame.001.txt`).
+folder, nor does an image share its path with another image's label file), with the
+full stem kept, dots and all (`frame.001.jpg` -> `frame.001.txt`). An image whose name
+has no image extension (`frame`, `c.json`) gets the one its bytes say (`frame.png`), since
+every reader of a YOLO or mask folder, MaskLoop's included, finds images by extension.
 The same dataset always gets the same names."""
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 from model.data.annotations import Dataset
+from model.data.images import is_image_file
+from model.errors import ImageReadError
 
 MAX_PART_BYTES = 200  # a stem or folder; leaves room for `_2`, `.json` and the like under 255
 MAX_SUFFIX_BYTES = 16  # a longer "extension" is kept as part of the stem
@@ -71,8 +76,27 @@ class OutputName:
         return str(self.image)
 
 
-def output_name(file_name: str) -> OutputName:
-    """A file_name made safe, not yet unique: an absolute one keeps only its name."""
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"II*\x00", ".tif"),
+          (b"MM\x00*", ".tif"), (b"BM", ".bmp"))
+
+
+def sniffed_extension(path) -> str:
+    """The extension of the image format a file's first bytes name ('' if none of
+    IMAGE_EXTENSIONS' formats, or the file cannot be read): 12 bytes, no decoding."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return ""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return next((ext for magic, ext in _MAGIC if head.startswith(magic)), "")
+
+
+def output_name(file_name: str, sniffed: str = "") -> OutputName:
+    """A file_name made safe, not yet unique: an absolute one keeps only its name.
+    `sniffed`, the extension the image's bytes name, is given to a name without an
+    image extension (the whole name is then the stem: `c.json` -> `c.json.png`)."""
     text = file_name.replace("\\", "/")
     absolute = (PurePosixPath(text).is_absolute() or PureWindowsPath(file_name).drive != "")
     parts = text.split("/")
@@ -86,29 +110,49 @@ def output_name(file_name: str) -> OutputName:
         stem, suffix = name, ""
     else:
         suffix = "." + suffix
+    if sniffed and not is_image_file(PurePosixPath("x" + suffix)):
+        stem, suffix = name, sniffed
     return OutputName(tuple(safe_part(p) for p in folders), safe_part(stem or "image"), suffix)
 
 
-def _fold(name: OutputName) -> str:
+def fold(path: PurePosixPath | str) -> str:
     """How a case- and normalisation-insensitive file system (macOS, Windows) sees a
-    stem: two stems equal here would be one file there."""
-    return unicodedata.normalize("NFC", str(name.key)).casefold()
+    path: two paths equal here would be one file there."""
+    return unicodedata.normalize("NFC", str(path)).casefold()
 
 
-def output_names(ds: Dataset) -> dict[int, OutputName]:
+def _sniffed_of(ds: Dataset, rec) -> str:
+    """The extension an image's bytes name, looked up only for a name without an image
+    extension (the rare case: nothing is opened for `a.png`)."""
+    if is_image_file(PurePosixPath(rec.file_name.replace("\\", "/"))):
+        return ""
+    try:
+        return sniffed_extension(ds.image_path(rec))
+    except (ImageReadError, TypeError):  # outside the dataset, or no image root
+        return ""
+
+
+def output_names(ds: Dataset, beside: tuple[str, ...] = ()) -> dict[int, OutputName]:
     """Each image's names inside an export, by image id: its file_name made safe,
     without any `images` folder (Ultralytics finds labels by swapping the last /images/
-    for /labels/), and unique by stem, ignoring case, since labels and masks are named
-    by stem: a second a.png beside a.jpg becomes a_2.jpg."""
-    taken: set[str] = set()
+    for /labels/), and unique, ignoring case: by stem, since labels and masks are named
+    by stem (a second a.png beside a.jpg becomes a_2.jpg), and by every file an image
+    puts in one folder: its own and `stem + ext` for each ext in `beside` (labelme's
+    JSON beside its image, so an image `c.json` never lands on the label file of `c`)."""
+    stems: set[str] = set()
+    files: set[str] = set()
     out = {}
     for rec in ds.images:
-        base = output_name(rec.file_name)
+        base = output_name(rec.file_name, _sniffed_of(ds, rec))
         name, k = base, 1
-        while _fold(name) in taken:
+        while True:
+            paths = [fold(name.image)] + [fold(name.file(ext)) for ext in beside]
+            if fold(name.key) not in stems and not files.intersection(paths):
+                break
             k += 1
             name = OutputName(base.folders, shorten(f"{base.stem}_{k}", MAX_PART_BYTES + 8),
                               base.suffix)
-        taken.add(_fold(name))
+        stems.add(fold(name.key))
+        files.update(paths)
         out[rec.id] = name
     return out

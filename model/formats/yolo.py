@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import yaml
 
 from model.data.annotations import Category, Dataset, ImageRecord
@@ -253,10 +255,17 @@ def read_yolo(path: Path | str, follow_symlinks: bool = False) -> Dataset:
 
 # ----------------------------------------------------------------------- write
 
+_TRAILING_ZEROS = re.compile(r"\.?0+(?= |$)")
+
+
 def _normalised(poly: list[float], h: int, w: int) -> list[str]:
-    """Coordinates as written: divided by the image size, clamped to [0, 1], 6 decimals."""
-    coords = (min(max(v / (w if k % 2 == 0 else h), 0.0), 1.0) for k, v in enumerate(poly))
-    return [f"{v:.6f}".rstrip("0").rstrip(".") or "0" for v in coords]
+    """Coordinates as written: divided by the image size, clamped to [0, 1], 6 decimals
+    without trailing zeros (one numpy pass and one format for the line: a million
+    instances are written in seconds, not in minutes of per-number Python)."""
+    xy = np.asarray(poly, np.float64).reshape(-1, 2) / (w, h)
+    np.clip(xy, 0.0, 1.0, out=xy)
+    text = ("%.6f " * xy.size).rstrip(" ") % tuple(xy.ravel().tolist())
+    return _TRAILING_ZEROS.sub("", text).split(" ")
 
 
 def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
@@ -281,13 +290,13 @@ def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> Poly
     index = {c.id: i for i, c in enumerate(ds.categories)}
     names = output_names(ds)
     with FolderExport(out_dir, "yolo-seg") as folder:
+        copy_images(ds, folder, names, report.warnings)
         for rec in ds.images:
             ds.ensure_size(rec)
             lines = _label_lines(rec, index, tolerance, report)
             folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".txt"),
                                "".join(line + "\n" for line in lines).encode("utf-8"))
             report.images += 1
-        copy_images(ds, folder, names, report.warnings)
         folder.write_bytes("data.yaml", _data_yaml(folder.final, ds, names).encode("utf-8"))
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
@@ -314,7 +323,7 @@ def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
                 report.lost += 1
                 continue
             coords = _normalised(join_parts(polys), h, w)
-            written = [float(v) * (w if k % 2 == 0 else h) for k, v in enumerate(coords)]
+            written = (np.asarray(coords, np.float64).reshape(-1, 2) * (w, h)).ravel().tolist()
             report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
         except TooComplex as e:
             report.too_complex(rec.file_name, inst.id, str(e))

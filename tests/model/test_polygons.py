@@ -19,7 +19,7 @@ from model.formats import raster
 from model.formats.bridge import instance_polygon
 from model.formats.coco_polygon_only import polygon_only_dataset, write_polygon_only
 from model.formats.export import export
-from tests.helpers import disc, ring, two_parts
+from tests.helpers import disc, ring, two_parts, write_image
 
 
 def random_masks(seed: int, n: int, top: int = 60):
@@ -45,9 +45,12 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------- tracing
 
-def test_trace_is_opencvs_trace_of_the_mask_made_2x2_point_for_point():
+@pytest.mark.parametrize("small", [0, P.SMALL])  # 0: every crop through the chain table
+def test_trace_is_opencvs_trace_of_the_mask_made_2x2_point_for_point(small, monkeypatch):
     """The 1x chain -> half-pixel table gives exactly what tracing a doubled copy gave
-    (contours, start points, order and hierarchy), at an eighth of the memory."""
+    (contours, start points, order and hierarchy), at an eighth of the memory; small
+    crops, traced doubled, give the same."""
+    monkeypatch.setattr(P, "SMALL", small)
     for m in random_masks(1, 300):
         doubled = np.pad(np.repeat(np.repeat(m.astype(np.uint8), 2, 0), 2, 1), 1)
         ref, tree = cv2.findContours(doubled, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -131,6 +134,7 @@ def border_nucleus(h: int = 64, w: int = 64) -> np.ndarray:
 
 def one_image(tmp_path, masks, h=64, w=64) -> Dataset:
     ds = Dataset([Category(1, "nucleus")], image_root=tmp_path)
+    write_image(tmp_path / "a.png", h, w)  # a folder export with no image is refused
     rec = ds.add_image("a.png", w, h)
     for m in masks:
         ds.add_instance(rec, Instance(1, m))
