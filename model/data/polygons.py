@@ -177,7 +177,7 @@ def trace(mask: np.ndarray) -> Trace:
 
 # ------------------------------------------------------------------------- rings
 
-def _signed_area(p: np.ndarray) -> float:
+def signed_area(p: np.ndarray) -> float:
     x, y = p[:, 0], p[:, 1]
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
@@ -189,7 +189,7 @@ def _offset(p: np.ndarray, outward: float) -> np.ndarray:
     edge = np.roll(p, -1, axis=0) - p  # edge k runs from p[k] to p[k+1]
     normal = np.stack([edge[:, 1], -edge[:, 0]], axis=1)
     del edge
-    if _signed_area(p) < 0:
+    if signed_area(p) < 0:
         normal = -normal
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
     dist = outward * np.abs(normal).max(axis=1)
@@ -234,7 +234,7 @@ class Budget:
                              f"(more than {MAX_BRIDGE_WORK:,} point pairs to compare)")
 
 
-def _closest(points: np.ndarray, ring: np.ndarray) -> tuple[float, int, int, np.ndarray]:
+def closest(points: np.ndarray, ring: np.ndarray) -> tuple[float, int, int, np.ndarray]:
     """(squared distance, i, j, q): points[i] is the point nearest to the closed ring,
     and q the nearest point on the ring's edge j (from ring[j] to ring[j+1])."""
     start = ring
@@ -268,8 +268,8 @@ def _splice(ring: np.ndarray, other: np.ndarray, budget: Budget) -> np.ndarray:
     (vertex to edge, either way): ..., ring[a], other[b], ..., other[b-1], other[b],
     ring[a], ring[a+1], ..."""
     budget.spend(2 * len(ring) * len(other))
-    d1, b, j, q = _closest(other, ring)
-    d2, a, k, r = _closest(ring, other)
+    d1, b, j, q = closest(other, ring)
+    d2, a, k, r = closest(ring, other)
     if d1 <= d2:
         ring, a = _insert(ring, j, q)
     else:
@@ -293,7 +293,7 @@ class Part:
 
     @property
     def area(self) -> float:
-        return abs(_signed_area(self.ring))
+        return abs(signed_area(self.ring))
 
 
 def parts(mask: np.ndarray, tolerance: float = 0.5, traced: Trace | None = None,
@@ -317,7 +317,7 @@ def parts(mask: np.ndarray, tolerance: float = 0.5, traced: Trace | None = None,
         while child >= 0:
             hole = _ring(t.contours[child], tolerance, -0.5)
             if hole is not None:
-                if np.sign(_signed_area(hole)) == np.sign(_signed_area(outer)):
+                if np.sign(signed_area(hole)) == np.sign(signed_area(outer)):
                     hole = hole[::-1]  # opposite turn: nonzero-winding fillers cut it out too
                 outer = _splice(outer, hole, budget)
                 holes += 1

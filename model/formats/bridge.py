@@ -1,18 +1,22 @@
-"""Masks as plain polygons, for the formats that hold nothing else (labelme, YOLO-seg,
-polygon-only COCO).
-
-Every connected part of a mask becomes one flat COCO polygon [x0, y0, x1, y1, ...] in
-image pixels, where pixel (x, y) covers [x, x+1) x [y, y+1) (pycocotools' convention),
-its holes cut in with zero-width bridges: model/polygons.py traces and bridges them.
-Measured on 65 random blobs and discs through pycocotools: mean IoU 1.000 unsimplified
-(every mask exact), 0.999 (worst 0.996) at the default 0.5 px, 0.95 at 1 px (small
-discs suffer).
+"""Masks as plain polygons, for the formats that hold nothing else, each in the
+convention of the tools that read it (vertex_fill.py says how they differ):
+  - polygon-only COCO: pycocotools' pixel edges (model/data/polygons.py), where pixel
+    (x, y) covers [x, x+1) x [y, y+1);
+  - YOLO-seg and labelme: polygons through pixel centres, whose tools fill the vertices
+    with the outline drawn in (model/data/vertex_polygons.py).
+Every connected part of a mask becomes one polygon, its holes cut in with zero-width
+bridges. Measured on 65 random blobs and discs through pycocotools: mean IoU 1.000
+unsimplified (every mask exact), 0.999 (worst 0.996) at the default 0.5 px, 0.95 at 1 px
+(small discs suffer).
 
 Readers that take one polygon an object (YOLO-seg; Label Studio, which reads only
-`segmentation[0]` of a COCO annotation) get `instance_polygon`: the parts joined into
-one polygon by zero-width bridges, the largest first. A mask drawn as one polygon often
-rasterises to several pieces (a thin neck, a one-pixel speck), so this matters for most
-COCO files, not only for the objects drawn in parts.
+`segmentation[0]` of a COCO annotation) get the parts joined into one polygon by
+zero-width bridges, the largest first (`instance_polygon`, vertex_polygons.vertex_polygon).
+A mask drawn as one polygon often rasterises to several pieces (a thin neck, a one-pixel
+speck), so this matters for most COCO files, not only for the objects drawn in parts.
+
+Each writer's report measures what was written by its readers' rule (`polygons_iou`:
+pycocotools; `yolo_iou`, `labelme_iou`: the vertex-filling rules), never by another.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from pycocotools import mask as mask_utils
 from model.data import masks as M
 from model.data import polygons as P
 from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
+from model.data.vertex_fill import fill_labelme, fill_yolo
+from model.data.vertex_polygons import vertex_polygon, vertex_polygons  # noqa: F401 (the formats' API)
 
 
 @dataclass
@@ -102,11 +108,8 @@ def rle_object(mask: np.ndarray, offset: M.Offset, height: int, width: int) -> d
     return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
 
 
-def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
-                 height: int, width: int) -> float:
-    """IoU of pycocotools' rasterisation of the polygons against the mask: what a reader
-    of the written file gets, against what was meant."""
-    got = polygons_rle(polygons, height, width)
+def _iou(got: dict | None, mask: np.ndarray, offset: M.Offset, height: int,
+         width: int) -> float:
     truth = rle_object(np.asarray(mask, bool), offset, height, width)
     if got is None:
         return 1.0 if int(mask_utils.area(truth)) == 0 else 0.0
@@ -114,6 +117,30 @@ def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset
     if union == 0:
         return 1.0
     return float(mask_utils.iou([got], [truth], [0])[0][0])
+
+
+def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
+                 height: int, width: int) -> float:
+    """IoU of pycocotools' rasterisation of the polygons against the mask: what a COCO
+    reader of the written file gets, against what was meant."""
+    return _iou(polygons_rle(polygons, height, width), mask, offset, height, width)
+
+
+def yolo_iou(polygon: list[float], mask: np.ndarray, offset: M.Offset, height: int,
+             width: int) -> float:
+    """IoU of the YOLO rule's fill of one polygon (pixels) against the mask: what
+    Ultralytics and supervision read from the written line."""
+    return _iou(rle_object(*fill_yolo([polygon], height, width), height, width), mask,
+                offset, height, width)
+
+
+def labelme_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
+                height: int, width: int) -> float:
+    """IoU of labelme's fill of the polygon shapes (their union) against the mask."""
+    rles = [rle_object(*fill_labelme("polygon", p, height, width), height, width)
+            for p in polygons]
+    got = (rles[0] if len(rles) == 1 else mask_utils.merge(rles)) if rles else None
+    return _iou(got, mask, offset, height, width)
 
 
 def rle_to_crop(rle: dict, height: int, width: int) -> tuple[np.ndarray, M.Offset]:
