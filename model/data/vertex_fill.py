@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw
 
 Offset = tuple[int, int]
 VERTICES = "vertices"  # the key of a segmentation filled by the YOLO rule
+BAND = 1 << 22  # pixels drawn at a time when a fill is only counted (fill_iou)
 _EMPTY = (np.zeros((0, 0), bool), (0, 0))
 
 
@@ -46,11 +47,12 @@ def vertex_segmentation(polygons: list[list[float]], height: int, width: int) ->
 
 
 def _tight(canvas: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, Offset]:
+    """The drawn part of a 0/1 uint8 canvas as a bool crop (a view: no second copy)."""
     rows = np.flatnonzero(canvas.any(axis=1))
     if rows.size == 0:
         return _EMPTY
     cols = np.flatnonzero(canvas.any(axis=0))
-    crop = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(bool)
+    crop = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].view(bool)
     return crop, (x0 + int(cols[0]), y0 + int(rows[0]))
 
 
@@ -76,6 +78,63 @@ def fill_yolo(polygons, height: int, width: int) -> tuple[np.ndarray, Offset]:
     for p in pts:  # one call per polygon: each is filled on its own (even-odd inside it)
         cv2.fillPoly(canvas, [(p - (x0, y0)).astype(np.int32).reshape(-1, 1, 2)], 1)
     return _tight(canvas, x0, y0)
+
+
+def _draw(rule: str, shape: tuple[int, int], pts: list[np.ndarray], dx: int, dy: int
+          ) -> np.ndarray:
+    """Whole-pixel polygons drawn by `rule` ("yolo": cv2.fillPoly, "labelme": PIL's polygon
+    with its outline) into a canvas of `shape` whose top-left pixel is (dx, dy). PIL draws
+    whole-pixel polygons the same after any shift, cut by the canvas or not, so a band of
+    rows is what the full image holds there; cv2.fillPoly draws a polygon cut by the
+    canvas differently (tests check both)."""
+    if rule == "yolo":
+        canvas = np.zeros(shape, np.uint8)
+        for p in pts:
+            cv2.fillPoly(canvas, [(p - (dx, dy)).astype(np.int32).reshape(-1, 1, 2)], 1)
+        return canvas.view(bool)
+    image = Image.new("L", (shape[1], shape[0]))
+    draw = ImageDraw.Draw(image)
+    for p in pts:
+        draw.polygon([(int(x) - dx, int(y) - dy) for x, y in p.tolist()], outline=1, fill=1)
+    return np.asarray(image).view(bool)
+
+
+def fill_iou(rule: str, polygons, mask: np.ndarray, offset: Offset, height: int,
+             width: int) -> float:
+    """IoU of the rule's fill of whole-pixel polygons (their union; what MaskLoop writes)
+    against a cropped mask, inside the image, counted a band of rows at a time: for
+    labelme's rule memory follows the band; the YOLO rule is drawn whole (one byte a
+    pixel of the polygons' and the mask's box, as when the file is read)."""
+    pts = [yolo_pixels(p) for p in polygons]
+    pts = [p for p in pts if len(p)]
+    mask = np.asarray(mask, bool)
+    mx, my = offset
+    mh, mw = mask.shape
+    xs = [int(p[:, 0].min()) for p in pts] + [mx] * bool(mask.size)
+    ys = [int(p[:, 1].min()) for p in pts] + [my] * bool(mask.size)
+    xe = [int(p[:, 0].max()) + 1 for p in pts] + [mx + mw] * bool(mask.size)
+    ye = [int(p[:, 1].max()) + 1 for p in pts] + [my + mh] * bool(mask.size)
+    if not xs:
+        return 1.0
+    x0, y0 = max(min(xs), 0), max(min(ys), 0)
+    x1, y1 = min(max(xe), width), min(max(ye), height)
+    if x1 <= x0 or y1 <= y0:
+        return 1.0
+    rows = max(1, BAND // (x1 - x0))
+    whole = _draw(rule, (y1 - y0, x1 - x0), pts, x0, y0) if rule == "yolo" else None
+    inter = union = 0
+    for r in range(y0, y1, rows):
+        n = min(rows, y1 - r)
+        got = whole[r - y0:r - y0 + n] if whole is not None else _draw(
+            rule, (n, x1 - x0), pts, x0, r)
+        want = np.zeros((n, x1 - x0), bool)
+        a, b = max(r, my), min(r + n, my + mh)
+        c, d = max(x0, mx), min(x1, mx + mw)
+        if a < b and c < d:
+            want[a - r:b - r, c - x0:d - x0] = mask[a - my:b - my, c - mx:d - mx]
+        inter += int(np.count_nonzero(got & want))
+        union += int(np.count_nonzero(got | want))
+    return inter / union if union else 1.0
 
 
 def _pil_canvas(xs: list[float], ys: list[float], height: int, width: int

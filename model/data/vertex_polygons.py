@@ -130,7 +130,10 @@ def bridge(rings: list[np.ndarray], budget: Budget | None = None) -> np.ndarray:
 
     def offer(i: int) -> None:
         """Ring i has joined: the rings not joined yet that it is nearer to learn so
-        (only those whose boxes are nearer than their best so far are measured)."""
+        (only those whose boxes are nearer than their best so far are measured). Each box
+        compared counts against the budget too: a mask of 10^5 specks is too complex,
+        not minutes of work."""
+        budget.spend(n)
         gap = np.maximum(0.0, np.maximum(lo[i] - hi, lo - hi[i]))
         near = np.flatnonzero(~joined & ((gap ** 2).sum(axis=1) < best_d))
         for j in near.tolist():

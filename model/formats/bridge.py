@@ -29,8 +29,9 @@ from pycocotools import mask as mask_utils
 from model.data import masks as M
 from model.data import polygons as P
 from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
-from model.data.vertex_fill import fill_labelme, fill_yolo
-from model.data.vertex_polygons import vertex_polygon, vertex_polygons  # noqa: F401 (the formats' API)
+from model.data.vertex_fill import fill_iou
+from model.data.vertex_polygons import (vertex_polygon,  # noqa: F401 (the formats' API)
+                                         vertex_polygons)
 
 
 @dataclass
@@ -128,19 +129,16 @@ def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset
 
 def yolo_iou(polygon: list[float], mask: np.ndarray, offset: M.Offset, height: int,
              width: int) -> float:
-    """IoU of the YOLO rule's fill of one polygon (pixels) against the mask: what
+    """IoU of the YOLO rule's fill of one polygon (whole pixels) against the mask: what
     Ultralytics and supervision read from the written line."""
-    return _iou(rle_object(*fill_yolo([polygon], height, width), height, width), mask,
-                offset, height, width)
+    return fill_iou("yolo", [polygon], mask, offset, height, width)
 
 
 def labelme_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
                 height: int, width: int) -> float:
-    """IoU of labelme's fill of the polygon shapes (their union) against the mask."""
-    rles = [rle_object(*fill_labelme("polygon", p, height, width), height, width)
-            for p in polygons]
-    got = (rles[0] if len(rles) == 1 else mask_utils.merge(rles)) if rles else None
-    return _iou(got, mask, offset, height, width)
+    """IoU of labelme's fill of the polygon shapes (whole pixels; their union) against
+    the mask."""
+    return fill_iou("labelme", polygons, mask, offset, height, width)
 
 
 def rle_to_crop(rle: dict, height: int, width: int) -> tuple[np.ndarray, M.Offset]:

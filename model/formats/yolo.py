@@ -268,8 +268,8 @@ def _normalised(poly: list[float], h: int, w: int) -> list[str]:
     for size, values in ((w, poly[0::2]), (h, poly[1::2])):
         places = max(6, math.ceil(math.log10(size)) + 3)
         scale = 10 ** places
-        q = np.minimum(np.ceil((np.asarray(values, np.float64) / size + _LIFT) * scale),
-                       scale) / scale
+        q = np.clip(np.ceil((np.asarray(values, np.float64) / size + _LIFT) * scale), 0,
+                    scale) / scale  # a mask reaching past the image: clamped to it
         out.append([f"{v:.{places}f}".rstrip("0").rstrip(".") or "0" for v in q.tolist()])
     return [v for pair in zip(*out) for v in pair]
 

@@ -230,7 +230,8 @@ def _build(ds: Dataset, rec: ImageRecord, label: Path, lines: Lines, n_names: in
         else:
             inst = _polygon(ds, rec, cls, coords) if _has_pixels(coords, h, w) else None
         if inst is None:
-            ds.warnings.append(f"{label}, line {k + 1}: the shape draws no pixel inside the image; skipped")
+            ds.warnings.append(f"{label}, line {k + 1}: the shape draws no pixel inside the "
+                               "image; skipped")
             skipped += 1
             continue
         seen.add(cls)

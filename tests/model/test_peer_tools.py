@@ -6,7 +6,7 @@ installed (the project does not depend on them); test_formats_peers.py checks th
 by the rules they document, everywhere.
 
 To run them: a separate venv with ultralytics, supervision and labelme besides the
-project's dependencies, e.g. /work/peers/venv (see bench/RESULTS.md).
+project's dependencies (bench/formats_fidelity.py says how).
 """
 from __future__ import annotations
 
