@@ -120,8 +120,9 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines.append("target (issue 18, item 20): 10^6 lines in at most 10 s. What is left is "
                  "numpy's float parser (about 0.2 us a number: 3.5 s for the 17 million "
-                 "numbers of 8-point polygons) and one dict, two lists and one Instance per "
-                 "line; a shared 2-core machine makes wall time exceed CPU time")
+                 "numbers of 8-point polygons) and two dicts (the annotation and its YOLO "
+                 "polygon, issue 28), two lists and one Instance per line; a shared 2-core "
+                 "machine makes wall time exceed CPU time")
     if not args.no_write:
         write_section("yolo-read", "bench/yolo_read.py", lines)
 

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QWidget)
 
-from model.formats.export import DESCRIPTIONS, EXPORT_FORMATS, FOLDER_FORMATS, export
+from model.formats.export import (DEFAULT_TOLERANCE, DESCRIPTIONS, EXPORT_FORMATS,
+                                  FOLDER_FORMATS, export)
 
 from ..document.document import Document
 from ..document.session import Session
@@ -33,7 +34,8 @@ class ExportDialog(QDialog):
             self.format.setItemData(self.format.count() - 1, DESCRIPTIONS[fmt], Qt.ToolTipRole)
         self.about = QLabel(wordWrap=True)
         self.tolerance = QDoubleSpinBox(objectName="exportTolerance", decimals=2, minimum=0.0,
-                                        maximum=20.0, singleStep=0.25, value=0.5, suffix=" px")
+                                        maximum=20.0, singleStep=0.25, value=DEFAULT_TOLERANCE,
+                                        suffix=" px")
         self.path = QLineEdit(objectName="exportPath")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -92,7 +94,7 @@ class ExportController(QObject):
         if dialog.exec() == QDialog.Accepted:
             self.export_to(*dialog.chosen())
 
-    def export_to(self, fmt: str, out: Path, tolerance: float = 0.5) -> bool:
+    def export_to(self, fmt: str, out: Path, tolerance: float = DEFAULT_TOLERANCE) -> bool:
         """Write what the document holds now, as `main.py export` does (a folder whole,
         only inside `out`, never over files MaskLoop did not write). It runs on the UI
         thread, so nothing can change the dataset while it is read (a busy cursor says so)."""

@@ -168,7 +168,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "(default 0.5)")
     p.set_defaults(func=cmd_evaluate)
 
-    from model.formats.export import ALIASES, DESCRIPTIONS, EXPORT_FORMATS
+    from model.formats.export import ALIASES, DEFAULT_TOLERANCE, DESCRIPTIONS, EXPORT_FORMATS
     p = sub.add_parser("export", help="convert annotations: COCO (RLE, polygons), YOLO-seg, "
                                       "labelme, mask PNGs",
                        description="Read annotations in any format MaskLoop opens (COCO, "
@@ -184,9 +184,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS + tuple(ALIASES), default="coco-rle",
                    help="coco-rle (default, lossless), coco-polygon (lossless; holes and crowd "
                         "stay RLE), coco-polygon-only, yolo-seg, labelme, masks")
-    p.add_argument("--tolerance", type=non_negative_float, default=0.5,
+    p.add_argument("--tolerance", type=non_negative_float, default=DEFAULT_TOLERANCE,
                    help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
-                        "labelme (default 0.5; 0 keeps every boundary pixel)")
+                        "labelme (default 0: lossless; 0.5 has a third of the vertices and "
+                        "loses pixels on small objects)")
     p.add_argument("--images", default=None,
                    help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
                         "a folder whose images an imagePath may also point to")

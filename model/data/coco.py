@@ -22,6 +22,7 @@ from model.data.coco_validate import Validator, is_id, read_json, validate
 from model.errors import CocoFormatError, ImageReadError
 from model.data.images import read_size
 from model.data.provenance import review_state
+from model.data.vertex_fill import is_vertex_segmentation
 
 FORMATS = ("rle", "polygon")
 WRITE_BATCH = 512  # annotations encoded per json.dumps call
@@ -216,7 +217,8 @@ def annotation_json(inst: Instance, rec: ImageRecord, fmt: str = "rle",
     if inst.box_only and not inst.edited:
         report.box_only += 1  # `segmentation: []` stays [], none stays none: no mask made up
     if not inst.edited and (inst.box_only or not (
-            convert_all and seg is not None and not _already_in(seg, fmt))):
+            (convert_all and seg is not None and not _already_in(seg, fmt))
+            or is_vertex_segmentation(seg))):  # a YOLO polygon is no COCO one: made RLE
         report.unchanged += 1
         if "bbox" not in d:
             d["bbox"] = inst.bbox

@@ -1,5 +1,9 @@
 """Mask primitives: cropped bool masks, bboxes and COCO RLE (polygons: polygons.py).
 
+A segmentation here is any COCO one (polygons, RLE, uncompressed RLE) or a polygon read
+from a YOLO label file, kept as written and filled by the YOLO rule when needed
+(vertex_fill.py; COCO files never hold it).
+
 A mask lives as a bool array cropped to its bbox plus an integer (x, y) offset.
 RLE is encoded straight from the crop and decoded straight into one, a band of rows
 at a time, so memory follows the runs and the crop: a small instance on a 12 MP
@@ -11,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from model.data.vertex_fill import fill_yolo, is_vertex_segmentation
 
 Offset = tuple[int, int]
 
@@ -253,7 +259,11 @@ def _rle_strings_check(strings: list[str], totals: list[int]) -> np.ndarray:
 
 def segmentation_counts(segmentation, height: int, width: int) -> np.ndarray:
     """Uncompressed counts of any COCO segmentation (polygons go through pycocotools'
-    own rasteriser, so they come out exactly as every COCO tool draws them)."""
+    own rasteriser, so they come out exactly as every COCO tool draws them; a YOLO
+    polygon through the YOLO rule)."""
+    if is_vertex_segmentation(segmentation):
+        crop, offset = fill_yolo(segmentation["vertices"], height, width)
+        return crop_counts(crop, offset, height, width)
     if isinstance(segmentation, list):
         segmentation = _to_rle_object(segmentation, height, width)
     counts = segmentation["counts"]
@@ -335,13 +345,18 @@ def fill_down(marks: np.ndarray) -> None:
 
 
 def decode_segmentation(segmentation, height: int, width: int) -> tuple[np.ndarray, Offset]:
-    """Any COCO segmentation (polygons, RLE, uncompressed RLE) -> tight crop, without a
-    full-image buffer."""
+    """Any segmentation (COCO polygons, RLE, uncompressed RLE; a YOLO polygon) -> tight
+    crop, without a full-image buffer."""
+    if is_vertex_segmentation(segmentation):
+        return fill_yolo(segmentation["vertices"], height, width)
     return crop_from_counts(segmentation_counts(segmentation, height, width), height, width)
 
 
 def _to_rle_object(segmentation, height: int, width: int) -> dict:
-    """Any COCO segmentation -> a pycocotools compressed RLE object."""
+    """Any segmentation -> a pycocotools compressed RLE object."""
+    if is_vertex_segmentation(segmentation):
+        return mask_utils.frPyObjects({"size": [height, width], "counts": segmentation_counts(
+            segmentation, height, width).tolist()}, height, width)
     if isinstance(segmentation, list):
         polys = [p for p in segmentation if len(p) >= 6]
         if not polys:

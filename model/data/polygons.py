@@ -208,7 +208,7 @@ def trace(mask: np.ndarray) -> Trace:
 
 # ------------------------------------------------------------------------- rings
 
-def _signed_area(p: np.ndarray) -> float:
+def signed_area(p: np.ndarray) -> float:
     x, y = p[:, 0], p[:, 1]
     return 0.5 * float(np.sum(x * _next(y) - _next(x) * y))
 
@@ -220,7 +220,7 @@ def _offset(p: np.ndarray, outward: float) -> np.ndarray:
     million small rings are mostly numpy calls: fewer, on 1-D arrays)."""
     x, y = p[:, 0], p[:, 1]
     nx, ny = _next(y) - y, x - _next(x)  # the normal of edge k, from p[k] to p[k+1]
-    if _signed_area(p) < 0:
+    if signed_area(p) < 0:
         nx, ny = -nx, -ny
     length = np.maximum(np.sqrt(nx * nx + ny * ny), 1e-12)
     nx /= length
@@ -265,7 +265,7 @@ class Budget:
                              f"(more than {MAX_BRIDGE_WORK:,} point pairs to compare)")
 
 
-def _closest(points: np.ndarray, ring: np.ndarray) -> tuple[float, int, int, np.ndarray]:
+def closest(points: np.ndarray, ring: np.ndarray) -> tuple[float, int, int, np.ndarray]:
     """(squared distance, i, j, q): points[i] is the point nearest to the closed ring,
     and q the nearest point on the ring's edge j (from ring[j] to ring[j+1])."""
     start = ring
@@ -299,8 +299,8 @@ def _splice(ring: np.ndarray, other: np.ndarray, budget: Budget) -> np.ndarray:
     (vertex to edge, either way): ..., ring[a], other[b], ..., other[b-1], other[b],
     ring[a], ring[a+1], ..."""
     budget.spend(2 * len(ring) * len(other))
-    d1, b, j, q = _closest(other, ring)
-    d2, a, k, r = _closest(ring, other)
+    d1, b, j, q = closest(other, ring)
+    d2, a, k, r = closest(ring, other)
     if d1 <= d2:
         ring, a = _insert(ring, j, q)
     else:
@@ -324,7 +324,7 @@ class Part:
 
     @property
     def area(self) -> float:
-        return abs(_signed_area(self.ring))
+        return abs(signed_area(self.ring))
 
 
 def parts(mask: np.ndarray, tolerance: float = 0.5, traced: Trace | None = None,
@@ -348,7 +348,7 @@ def parts(mask: np.ndarray, tolerance: float = 0.5, traced: Trace | None = None,
         while child >= 0:
             hole = _ring(t.contours[child], tolerance, -0.5)
             if hole is not None:
-                if np.sign(_signed_area(hole)) == np.sign(_signed_area(outer)):
+                if np.sign(signed_area(hole)) == np.sign(signed_area(outer)):
                     hole = hole[::-1]  # opposite turn: nonzero-winding fillers cut it out too
                 outer = _splice(outer, hole, budget)
                 holes += 1

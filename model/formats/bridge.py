@@ -1,18 +1,22 @@
-"""Masks as plain polygons, for the formats that hold nothing else (labelme, YOLO-seg,
-polygon-only COCO).
-
-Every connected part of a mask becomes one flat COCO polygon [x0, y0, x1, y1, ...] in
-image pixels, where pixel (x, y) covers [x, x+1) x [y, y+1) (pycocotools' convention),
-its holes cut in with zero-width bridges: model/polygons.py traces and bridges them.
-Measured on 65 random blobs and discs through pycocotools: mean IoU 1.000 unsimplified
-(every mask exact), 0.999 (worst 0.996) at the default 0.5 px, 0.95 at 1 px (small
-discs suffer).
+"""Masks as plain polygons, for the formats that hold nothing else, each in the
+convention of the tools that read it (vertex_fill.py says how they differ):
+  - polygon-only COCO: pycocotools' pixel edges (model/data/polygons.py), where pixel
+    (x, y) covers [x, x+1) x [y, y+1);
+  - YOLO-seg and labelme: polygons through pixel centres, whose tools fill the vertices
+    with the outline drawn in (model/data/vertex_polygons.py).
+Every connected part of a mask becomes one polygon, its holes cut in with zero-width
+bridges. Measured on 65 random blobs and discs through pycocotools: mean IoU 1.000
+unsimplified (every mask exact), 0.999 (worst 0.996) at the default 0.5 px, 0.95 at 1 px
+(small discs suffer).
 
 Readers that take one polygon an object (YOLO-seg; Label Studio, which reads only
-`segmentation[0]` of a COCO annotation) get `instance_polygon`: the parts joined into
-one polygon by zero-width bridges, the largest first. A mask drawn as one polygon often
-rasterises to several pieces (a thin neck, a one-pixel speck), so this matters for most
-COCO files, not only for the objects drawn in parts.
+`segmentation[0]` of a COCO annotation) get the parts joined into one polygon by
+zero-width bridges, the largest first (`instance_polygon`, vertex_polygons.vertex_polygon).
+A mask drawn as one polygon often rasterises to several pieces (a thin neck, a one-pixel
+speck), so this matters for most COCO files, not only for the objects drawn in parts.
+
+Each writer's report measures what was written by its readers' rule (`polygons_iou`:
+pycocotools; `yolo_iou`, `labelme_iou`: the vertex-filling rules), never by another.
 """
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from pycocotools import mask as mask_utils
 from model.data import masks as M
 from model.data import polygons as P
 from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
+from model.data.vertex_fill import fill_iou
+from model.data.vertex_polygons import (vertex_polygon,  # noqa: F401 (the formats' API)
+                                         vertex_polygons)
 
 
 @dataclass
@@ -104,10 +111,10 @@ def rle_object(mask: np.ndarray, offset: M.Offset, height: int, width: int) -> d
 
 def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
                  height: int, width: int) -> float:
-    """IoU of pycocotools' rasterisation of the polygons against the mask: what a reader
-    of the written file gets, against what was meant. Called once per instance written,
-    so it goes the short way: one polygon (YOLO's line) straight from pycocotools, the
-    mask's RLE straight from its runs, no merge (the union is empty only when both are)."""
+    """IoU of pycocotools' rasterisation of the polygons against the mask: what a COCO
+    reader of the written file gets, against what was meant. Called once per instance
+    written, so it goes the short way: one polygon straight from pycocotools, the mask's
+    RLE straight from its runs, no merge (the union is empty only when both are)."""
     polys = [p for p in polygons if len(p) >= 6]
     truth = mask_utils.frPyObjects({"size": [height, width], "counts": M.rle_counts_from_crop(
         np.asarray(mask, bool), offset, height, width)}, height, width)
@@ -118,6 +125,20 @@ def polygons_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset
     if int(mask_utils.area(got)) == 0 and int(mask_utils.area(truth)) == 0:
         return 1.0
     return float(mask_utils.iou([got], [truth], [0])[0][0])
+
+
+def yolo_iou(polygon: list[float], mask: np.ndarray, offset: M.Offset, height: int,
+             width: int) -> float:
+    """IoU of the YOLO rule's fill of one polygon (whole pixels) against the mask: what
+    Ultralytics and supervision read from the written line."""
+    return fill_iou("yolo", [polygon], mask, offset, height, width)
+
+
+def labelme_iou(polygons: list[list[float]], mask: np.ndarray, offset: M.Offset,
+                height: int, width: int) -> float:
+    """IoU of labelme's fill of the polygon shapes (whole pixels; their union) against
+    the mask."""
+    return fill_iou("labelme", polygons, mask, offset, height, width)
 
 
 def rle_to_crop(rle: dict, height: int, width: int) -> tuple[np.ndarray, M.Offset]:

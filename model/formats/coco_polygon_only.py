@@ -22,9 +22,7 @@ from pycocotools import mask as mask_utils
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco import save_dataset
 from model.formats.bridge import TooComplex, instance_polygon, polygons_iou, polygons_rle
-from model.formats.report import PolygonReport
-
-DEFAULT_TOLERANCE = 0.5  # pixels
+from model.formats.report import DEFAULT_TOLERANCE, PolygonReport
 
 
 def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,

@@ -15,6 +15,7 @@ from model.data.coco import save_dataset
 from model.data.images import check_pixels
 from model.errors import ImageReadError
 from model.formats.report import nothing_readable
+from model.formats.report import DEFAULT_TOLERANCE
 
 EXPORT_FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme",
                   "masks")
@@ -136,7 +137,8 @@ def usable_images(ds: Dataset) -> tuple[Dataset, list[str]]:
     return view, skipped
 
 
-def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = 0.5) -> ExportResult:
+def export(ds: Dataset, out: Path | str, fmt: str, tolerance: float = DEFAULT_TOLERANCE
+           ) -> ExportResult:
     """Write ds to out (a file for COCO, a folder for the others). An image that cannot
     be read is left out and named; a folder is written whole or not at all, only inside
     `out`, and only over an earlier export (folder.FolderExport)."""

@@ -3,17 +3,20 @@
 Read: polygon, rectangle (two corners), circle (centre and a point on the rim) and mask
 (two corners and a base64 PNG of that box) shapes. Shapes that share a group_id and a
 label are one instance; `__ignore__` shapes are crowd regions; lines and points are
-no instances and are skipped with a warning. Shapes are rasterised as COCO rasterises
-polygons (pycocotools), so COCO -> labelme -> COCO keeps each mask. An `__ignore__`
+no instances and are skipped with a warning. Shapes are filled as labelme fills them
+(labelme.utils.shape_to_mask: PIL's polygon, rectangle and ellipse with the outline
+drawn in; model/data/vertex_fill.py), which takes a vertex as a pixel, not a corner as
+COCO does: what labelme's tools see is what MaskLoop reads. An `__ignore__`
 shape has no class of its own: it takes `maskloop_class` (also where a labelme re-save
 nests it under `other_data`), else the label of the shapes in its group, else the class
 it overlaps most, so no category is named `__ignore__`. With rectangles_as_boxes (predict
 --from-boxes), a rectangle is a box without a mask.
 
 Write: one JSON per image with the image beside it (imagePath is its name), every
-instance as polygons from bridge.mask_to_polygons (holes bridged; the parts of one
-instance share a group_id), crowd regions as `__ignore__` shapes whose class is kept in
-`maskloop_class`.
+instance as polygons through pixel centres (bridge.vertex_polygons; holes bridged; the
+parts of one instance share a group_id), which labelme's rule fills back to the mask
+exactly when unsimplified (--tolerance 0); crowd regions as `__ignore__` shapes whose
+class is kept in `maskloop_class`.
 """
 from __future__ import annotations
 
@@ -32,12 +35,13 @@ from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco_validate import bad_coords, read_json
 from model.errors import CocoFormatError, FormatError, ImageReadError
 from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
-from model.formats.bridge import (TooComplex, mask_to_polygons, polygons_iou, polygons_rle,
-                                  rle_object, rle_to_crop)
+from model.data.vertex_fill import fill_labelme
+from model.formats.bridge import (TooComplex, labelme_iou,
+                                  polygons_rle, rle_object, rle_to_crop, vertex_polygons)
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
-from model.formats.report import (CategoryTable, PolygonReport, category_name, copy_images,
-                                  natural_key, output_names)
+from model.formats.report import (DEFAULT_TOLERANCE, CategoryTable, PolygonReport,
+                                  category_name, copy_images, natural_key, output_names)
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"
@@ -86,14 +90,6 @@ def _points(shape: dict, k: int, size: tuple[int, int], path: Path) -> list[floa
     return [float(v) for v in flat]
 
 
-def _circle(flat: list[float]) -> list[float]:
-    (cx, cy), (px, py) = flat[:2], flat[2:4]
-    r = math.hypot(px - cx, py - cy)
-    n = int(min(720, max(16, math.ceil(2 * math.pi * r))))
-    t = np.arange(n) * (2 * math.pi / n)
-    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1).ravel().tolist()
-
-
 def _mask_shape(shape: dict, flat: list[float], where: str, path: Path,
                 size: tuple[int, int]) -> dict:
     """A mask shape's PNG as an RLE object. labelme stores the crop from the box's
@@ -138,19 +134,16 @@ def _shape_rle(shape: dict, k: int, path: Path, size: tuple[int, int],
         return None
     if kind == "mask":
         return _mask_shape(shape, flat, where, path, size)
-    if kind == "rectangle":
+    if kind == "rectangle" and boxes and shape["label"] != IGNORE:
         x0, x1, y0, y1 = min(flat[0::2]), max(flat[0::2]), min(flat[1::2]), max(flat[1::2])
-        if boxes and shape["label"] != IGNORE:
-            x0, x1 = max(x0, 0.0), min(x1, float(size[1]))
-            y0, y1 = max(y0, 0.0), min(y1, float(size[0]))
-            if x1 <= x0 or y1 <= y0:
-                warnings.append(f"{path}: {where} skipped: the box is empty in the image")
-                return None
-            return [x0, y0, x1 - x0, y1 - y0]
-        flat = [x0, y0, x1, y0, x1, y1, x0, y1]
-    elif kind == "circle":
-        flat = _circle(flat)
-    return polygons_rle([flat], *size)
+        x0, x1 = max(x0, 0.0), min(x1, float(size[1]))
+        y0, y1 = max(y0, 0.0), min(y1, float(size[0]))
+        if x1 <= x0 or y1 <= y0:
+            warnings.append(f"{path}: {where} skipped: the box is empty in the image")
+            return None
+        return [x0, y0, x1 - x0, y1 - y0]
+    return rle_object(*fill_labelme(kind, flat[:4] if kind != "polygon" else flat, *size),
+                      *size)
 
 
 def _check_shape(shape: Any, k: int, path: Path) -> None:
@@ -401,7 +394,8 @@ def _shape(label: str, poly: list[float], group_id: int | None, inst: Instance) 
             "mask": None}
 
 
-def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
+def write_labelme(ds: Dataset, out_dir: Path | str, tolerance: float = DEFAULT_TOLERANCE
+                  ) -> PolygonReport:
     """One labelme JSON per image under out_dir (subfolders mirrored) with the image
     beside it (a hard link or a copy) as labelme keeps them, so imagePath is the image's
     name and the folder stands on its own; imageData null. Instances as polygons; crowd
@@ -431,8 +425,8 @@ def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonRepo
     for inst in rec.instances:
         lazy = inst.is_lazy  # decoded for this instance only, so an export stays small
         try:
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            iou = None if inst.iscrowd or not polys else polygons_iou(
+            polys, bridged = vertex_polygons(inst.mask, inst.offset, tolerance)
+            iou = None if inst.iscrowd or not polys else labelme_iou(
                 polys, inst.mask, inst.offset, h, w)
         except TooComplex as e:
             report.too_complex(rec.file_name, inst.id, str(e))

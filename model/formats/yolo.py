@@ -9,9 +9,15 @@ as Ultralytics reads it, so a flow list that wraps over lines is whole) or class
 otherwise they are class0, class1, ... and a warning names the file looked for.
 Category id = class index + 1.
 
-Written: images/ (hard links or copies), labels/ and data.yaml. One line per instance:
-the parts of a multi-part instance are joined by zero-width bridges, holes bridged in,
-so an object stays one object; crowd regions are dropped (YOLO has none).
+Polygons are read and written as the YOLO tools fill them (model/data/vertex_fill.py):
+vertices at pixel centres, rounded to the nearest pixel on reading, the outline drawn
+in. A label file's polygon is kept as written and filled when its mask is needed.
+
+Written: images/ (hard links or copies), labels/ and data.yaml. One line per instance
+(model/data/vertex_polygons.py): the parts of a multi-part instance are joined by
+zero-width bridges, holes bridged in, so an object stays one object; crowd regions are
+dropped (YOLO has none). data.yaml has no `path:`, so Ultralytics takes the folder it is
+in as the dataset's root, and the export can be moved or copied elsewhere.
 """
 from __future__ import annotations
 
@@ -26,10 +32,11 @@ import yaml
 from model.data.annotations import Category, Dataset, ImageRecord
 from model.data.images import check_pixels, is_image_file
 from model.errors import FormatError, ImageReadError
-from model.formats.bridge import TooComplex, join_parts, mask_to_polygons, polygons_iou
+from model.formats.bridge import TooComplex, vertex_polygon, yolo_iou
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
-from model.formats.report import OutputName, PolygonReport, copy_images, natural_key, output_names
+from model.formats.report import (DEFAULT_TOLERANCE, OutputName, PolygonReport, copy_images,
+                                  natural_key, output_names)
 from model.formats.yolo_labels import MAX_CLASSES, read_label_file
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
@@ -255,26 +262,37 @@ def read_yolo(path: Path | str, follow_symlinks: bool = False) -> Dataset:
 
 # ----------------------------------------------------------------------- write
 
+_LIFT = 2e-7  # of the image size: more than float32's error, parsing and scaling
 _TRAILING_ZEROS = re.compile(r"\.?0+(?= |$)")
 
 
 def _normalised(poly: list[float], h: int, w: int) -> list[str]:
-    """Coordinates as written: divided by the image size, clamped to [0, 1], 6 decimals
-    without trailing zeros (one numpy pass and one format for the line: a million
-    instances are written in seconds, not in minutes of per-number Python)."""
-    xy = np.asarray(poly, np.float64).reshape(-1, 2) / (w, h)
-    np.clip(xy, 0.0, 1.0, out=xy)
-    text = ("%.6f " * xy.size).rstrip(" ") % tuple(xy.ravel().tolist())
-    return _TRAILING_ZEROS.sub("", text).split(" ")
+    """Pixel coordinates (whole pixels) as written: divided by the image size and rounded
+    up, a hair above the pixel they mean, so that the readers' float32 times the size
+    comes out in [pixel, pixel + 0.05): Ultralytics truncates that and supervision
+    rounds it to the same pixel. Six decimals, more for an image over 1000 pixels a side
+    (a last decimal is then worth under 0.001 px). One numpy pass and one format per
+    axis: a million instances are written in seconds, not minutes of per-number Python."""
+    out = []
+    for size, values in ((w, poly[0::2]), (h, poly[1::2])):
+        places = max(6, math.ceil(math.log10(size)) + 3)
+        scale = 10 ** places
+        q = np.clip(np.ceil((np.asarray(values, np.float64) / size + _LIFT) * scale), 0,
+                    scale) / scale  # a mask reaching past the image: clamped to it
+        text = (f"%.{places}f " * q.size).rstrip(" ") % tuple(q.tolist())
+        out.append(_TRAILING_ZEROS.sub("", text).split(" "))
+    return [v for pair in zip(*out) for v in pair]
 
 
-def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
+def _data_yaml(ds: Dataset, names: dict[int, OutputName]) -> str:
+    """No `path:`: Ultralytics' dataset checker then takes data.yaml's own folder as the
+    root (an absolute path broke a moved export; a relative one is taken from the working
+    directory), and train/val/test are relative to it."""
     tops = {n.folders[0] for n in names.values() if n.folders}
     train = "images/train" if "train" in tops else "images"
     val = next((f"images/{s}" for s in ("val", "valid") if s in tops), train)
-    lines = ["# YOLO-seg dataset written by MaskLoop",
-             f"path: {_quoted(str(out_dir))}", f"train: {_quoted(train)}",
-             f"val: {_quoted(val)}"]
+    lines = ["# YOLO-seg dataset written by MaskLoop; the paths are relative to this file",
+             f"train: {_quoted(train)}", f"val: {_quoted(val)}"]
     if "test" in tops:
         lines.append(f"test: {_quoted('images/test')}")
     lines += [f"nc: {len(ds.categories)}", "names:"]
@@ -282,7 +300,8 @@ def _data_yaml(out_dir: Path, ds: Dataset, names: dict[int, OutputName]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> PolygonReport:
+def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = DEFAULT_TOLERANCE
+               ) -> PolygonReport:
     """out_dir/images (hard links or copies), out_dir/labels/<stem>.txt per image
     (subfolders mirrored; empty for an image without instances) and data.yaml, written
     as one folder (folder.FolderExport: all or nothing, never outside out_dir)."""
@@ -297,7 +316,7 @@ def write_yolo(ds: Dataset, out_dir: Path | str, tolerance: float = 0.5) -> Poly
             folder.write_bytes(PurePosixPath("labels") / names[rec.id].file(".txt"),
                                "".join(line + "\n" for line in lines).encode("utf-8"))
             report.images += 1
-        folder.write_bytes("data.yaml", _data_yaml(folder.final, ds, names).encode("utf-8"))
+        folder.write_bytes("data.yaml", _data_yaml(ds, names).encode("utf-8"))
         folder.summary = {"images": report.images, "instances": report.instances}
     report.warnings += folder.warnings
     return report
@@ -318,13 +337,14 @@ def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
             continue
         lazy = inst.is_lazy  # decoded for this line only, so an export stays small
         try:
-            polys, bridged = mask_to_polygons(inst.mask, inst.offset, tolerance)
-            if not polys:
+            poly, bridged, joined = vertex_polygon(inst.mask, inst.offset, tolerance)
+            if not poly:
                 report.lost += 1
                 continue
-            coords = _normalised(join_parts(polys), h, w)
+            coords = _normalised(poly, h, w)
             written = (np.asarray(coords, np.float64).reshape(-1, 2) * (w, h)).ravel().tolist()
-            report.add(polygons_iou([written], inst.mask, inst.offset, h, w), 1, bridged)
+            report.add(yolo_iou(written, inst.mask, inst.offset, h, w), 1, bridged)
+            report.parts_joined += joined
         except TooComplex as e:
             report.too_complex(rec.file_name, inst.id, str(e))
             continue

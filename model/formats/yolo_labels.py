@@ -1,7 +1,8 @@
 """One YOLO label file read at numpy speed: every number parsed in one pass, every line
-checked at once, and the instances built lazily (the polygon is kept as the COCO
-segmentation it is, and rasterised only when its mask is first needed), so a file of a
-million lines reads in seconds, not minutes (bench/yolo_read.py).
+checked at once, and the instances built lazily (the polygon is kept as written, in
+pixels, and filled by the YOLO rule only when its mask is first needed:
+model/data/vertex_fill.py), so a file of a million lines reads in seconds, not minutes
+(bench/yolo_read.py).
 
 A bad line is told apart by the vectorised checks and then re-read on its own by
 `parse_line`, whose message names the problem; nothing but `parse_line` decides what a
@@ -16,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from model.data.annotations import Dataset, ImageRecord, Instance
-from model.formats.bridge import polygons_rle
+from model.data.vertex_fill import VERTICES, fill_yolo, vertex_segmentation
 
 MARGIN = 0.01  # normalised coordinates may leave [0, 1] by this much (then clamped)
 MAX_CLASSES = 100_000
@@ -128,7 +128,7 @@ def _box(ds: Dataset, rec: ImageRecord, cls: int, c: list[float]) -> Instance | 
 
 def _polygon(ds: Dataset, rec: ImageRecord, cls: int, poly: list[float]) -> Instance:
     ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cls + 1,
-           "segmentation": [poly], "iscrowd": 0}
+           "segmentation": vertex_segmentation([poly], rec.height, rec.width), "iscrowd": 0}
     return Instance.from_annotation(ann, rec.height, rec.width)
 
 
@@ -205,12 +205,14 @@ def _build(ds: Dataset, rec: ImageRecord, label: Path, lines: Lines, n_names: in
     starts, counts = lines.start.tolist(), lines.count.tolist()
     new_id, rec_id, add = ds.new_annotation_id, rec.id, rec.instances.append
     lazy = Instance.from_annotation
+    size = [h, w]  # one list for the file's segmentations (nothing changes them)
     skipped = 0
     for k in np.flatnonzero(lines.count > 0).tolist():
         a = starts[k]
-        if fast_l[k]:  # the hot path: one dict and one lazy instance per line
+        if fast_l[k]:  # the hot path: two dicts and one lazy instance per line
             add(lazy({"id": new_id(), "image_id": rec_id, "category_id": category_l[k],
-                      "segmentation": [pixels[a + 1:a + counts[k]]], "iscrowd": 0}, h, w))
+                      "segmentation": {"size": size, VERTICES: [pixels[a + 1:a + counts[k]]]},
+                      "iscrowd": 0}, h, w))
             continue
         if box_l[k] >= 0:  # a detection box: a box-only instance, as COCO keeps one
             add(lazy({"id": new_id(), "image_id": rec_id, "category_id": category_l[k],
@@ -228,7 +230,8 @@ def _build(ds: Dataset, rec: ImageRecord, label: Path, lines: Lines, n_names: in
         else:
             inst = _polygon(ds, rec, cls, coords) if _has_pixels(coords, h, w) else None
         if inst is None:
-            ds.warnings.append(f"{label}, line {k + 1}: the shape covers no pixels; skipped")
+            ds.warnings.append(f"{label}, line {k + 1}: the shape draws no pixel inside the "
+                               "image; skipped")
             skipped += 1
             continue
         seen.add(cls)
@@ -237,15 +240,17 @@ def _build(ds: Dataset, rec: ImageRecord, label: Path, lines: Lines, n_names: in
 
 
 def _has_pixels(poly: list[float], h: int, w: int) -> bool:
-    rle = polygons_rle([poly], h, w)
-    return rle is not None and int(mask_utils.area(rle)) > 0
+    """Does the YOLO rule draw any pixel of the polygon inside the image? (A vertex at
+    the normalised coordinate 1 is the pixel just past the image's edge.)"""
+    return fill_yolo([poly], h, w)[0].size > 0
 
 
 def _thin(vals: np.ndarray, start: np.ndarray, count: np.ndarray, w: int, h: int
           ) -> np.ndarray:
-    """Per line: a polygon thin or small enough that it may cover no pixel centre (its
-    box under two pixels a side, or its area under two pixels); only these are
-    rasterised now, to skip the empty ones as the rasteriser would leave them."""
+    """Per line: a polygon thin or small enough that the YOLO rule may draw none of it
+    inside the image (its box under three pixels a side, or its area under four: only a
+    polygon along the right or bottom edge, at the normalised coordinate 1, draws
+    nothing); only these are filled now, to skip the empty ones."""
     n = count.size
     out = np.zeros(n, bool)
     poly = np.flatnonzero(count - 1 >= 6)
@@ -264,7 +269,7 @@ def _thin(vals: np.ndarray, start: np.ndarray, count: np.ndarray, w: int, h: int
     area = np.abs(cross) / 2
     span_x = np.maximum.reduceat(x, first) - np.minimum.reduceat(x, first)
     span_y = np.maximum.reduceat(y, first) - np.minimum.reduceat(y, first)
-    out[poly] = (area < 2) | (span_x < 2) | (span_y < 2)
+    out[poly] = (area < 4) | (span_x < 3) | (span_y < 3)
     return out
 
 

@@ -55,8 +55,8 @@ def test_coco_to_each_format_and_back_keeps_every_instance(coco, tmp_path, fmt, 
         iou = mask_iou(inst, got)
         if fmt == "masks":
             assert iou == 1.0, key  # pixel-identical
-        else:
-            assert iou >= 0.95, (key, iou)
+        else:  # a two-part object is one YOLO line: its readers draw the bridge (20 px)
+            assert iou >= (0.94 if fmt == "yolo-seg" else 0.95), (key, iou)
     if fmt != "masks":
         assert "mean mask IoU" in said and "bridged" in said
 

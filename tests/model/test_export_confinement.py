@@ -181,13 +181,13 @@ def test_dotted_names_never_merge_and_the_counts_are_the_counts_written(place, f
 KILL_ON_THIRD = """
 import os, signal
 import model.formats.yolo as Y
-_orig, _n = Y.mask_to_polygons, [0]
+_orig, _n = Y.vertex_polygon, [0]
 def _killing(*a, **k):
     _n[0] += 1
     if _n[0] == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return _orig(*a, **k)
-Y.mask_to_polygons = _killing
+Y.vertex_polygon = _killing
 """
 
 

@@ -15,7 +15,8 @@ from model.data.coco import load_dataset, save_dataset
 from model.formats.labelme import is_labelme, read_labelme, write_labelme
 from model.errors import FormatError
 from model.editing.review import mask_iou
-from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched, grey_png,
+from tests.model.peer_rules import labelme_shape_mask
+from tests.model.test_formats_polygons import (UNICODE_CLASS, matched, grey_png,
                                                synthetic_dataset)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "formats" / "labelme" / "scene.json"
@@ -45,15 +46,19 @@ def test_a_hand_written_labelme_file_reads_every_shape_kind(scene):
     got = by_name(ds)
     assert [n for n, _ in got] == ["leaf", "box", "disc", "leaf", "box", "leaf", "blob"]
     leaf, rect, circle, pair, other_box, ignore, blob = (i for _, i in got)
-    assert rect.area == 200 and rect.bbox == [40.0, 5.0, 20.0, 10.0]  # COCO's rasterisation
-    assert circle.area == pytest.approx(math.pi * 8 ** 2, rel=0.06)
-    assert pair.area == 72 and pair.bbox == [2.0, 2.0, 16.0, 6.0]  # one group: the union
-    assert other_box.area == 25  # same group_id, another label: its own instance
+    # labelme's rule: a vertex is a pixel, the outline drawn in (x 40..60 is 21 pixels)
+    assert rect.area == 231 and rect.bbox == [40.0, 5.0, 21.0, 11.0]
+    assert circle.area == pytest.approx(math.pi * 8.5 ** 2, rel=0.06)
+    assert pair.area == 98 and pair.bbox == [2.0, 2.0, 17.0, 7.0]  # one group: the union
+    assert other_box.area == 36  # same group_id, another label: its own instance
+    shapes = json.loads(scene.read_text())["shapes"]
+    for inst, k in ((leaf, 0), (rect, 1), (circle, 2), (other_box, 5)):
+        assert np.array_equal(inst.full_mask(60, 80), labelme_shape_mask(shapes[k], 60, 80))
+    assert np.array_equal(pair.full_mask(60, 80), labelme_shape_mask(shapes[3], 60, 80)
+                          | labelme_shape_mask(shapes[4], 60, 80))
     assert ignore.iscrowd and not any(i.iscrowd for i in (leaf, rect, pair, blob))
     assert any("1 __ignore__ region(s) name no class" in w for w in ds.warnings)
     assert blob.area == 20 and blob.offset == (51, 21) and not blob.mask[2, 3]  # the PNG
-    assert np.array_equal(leaf.full_mask(60, 80), coco_raster(
-        [[10, 40, 30, 40, 20, 55]], 60, 80))
     assert rec.extra["labelme_flags"] == {"reviewed": True, "blurry": False}
     assert leaf.original == {"labelme_flags": {"occluded": True},
                              "labelme_description": "partly hidden"}

@@ -15,7 +15,8 @@ from model.data.annotations import Category, Dataset, Instance
 from model.formats.mask_pngs import is_mask_folder
 from model.formats.yolo import is_yolo, parse_data_yaml, read_yolo, write_yolo
 from model.editing.review import mask_iou
-from tests.model.test_formats_polygons import (UNICODE_CLASS, coco_raster, matched, grey_png,
+from tests.model.peer_rules import supervision_mask, ultralytics_mask
+from tests.model.test_formats_polygons import (UNICODE_CLASS, matched, grey_png,
                                                synthetic_dataset)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "formats" / "yolo"
@@ -42,10 +43,13 @@ def test_a_hand_written_yolo_dataset_reads_as_ultralytics_means_it(shapes):
     rec = ds.images[0]
     assert (rec.width, rec.height) == (100, 80)
     square, triangle, box = rec.instances
-    assert square.category_id == 1 and square.area == 400 and square.bbox == [10, 10, 20, 20]
+    # vertices are pixels, the outline drawn in: x 10..30, y 10..30 is 21 x 21 pixels
+    assert square.category_id == 1 and square.area == 441 and square.bbox == [10, 10, 21, 21]
     assert triangle.category_id == 2
-    assert np.array_equal(triangle.full_mask(80, 100),
-                          coco_raster([[50, 20, 70, 60, 30, 60]], 80, 100))
+    lines = (shapes / "labels" / "train" / "img1.txt").read_text().splitlines()
+    for rule in (ultralytics_mask, supervision_mask):
+        assert np.array_equal(square.full_mask(80, 100), rule(lines[0], 80, 100))
+        assert np.array_equal(triangle.full_mask(80, 100), rule(lines[1], 80, 100))
     assert box.box_only and box.category_id == 3 and box.bbox == [75.0, 32.0, 10.0, 16.0]
     assert not ds.images[1].instances and not ds.images[2].instances
     label = shapes / "labels" / "train" / "img1.txt"
@@ -117,7 +121,7 @@ def test_coco_style_data_to_yolo_and_back_keeps_every_non_crowd_instance(tmp_pat
     assert "1 crowd region dropped" in report.summary()
     assert is_yolo(out) and is_mask_folder(out) is None
     text = (out / "data.yaml").read_text(encoding="utf-8")
-    assert f"path: \"{out.resolve()}\"" in text and 'train: "images"' in text
+    assert "path:" not in text and 'train: "images"' in text  # relative to data.yaml
     assert parse_data_yaml(text)["names"] == ["ring", UNICODE_CLASS, "crowd"]
     lines = (out / "labels" / "plain.txt").read_text().splitlines()
     assert [ln.split()[0] for ln in lines] == ["0", "1"]  # two-part instance: one line

@@ -23,8 +23,9 @@ from model.formats.detect import detect
 from model.formats.labelme import read_labelme, write_labelme
 from model.formats.mask_pngs import read_masks, write_masks
 from model.formats.yolo import read_yolo, write_yolo
+from model.formats import yolo_labels
 from model.formats.sources import open_path
-from tests.model.test_formats_polygons import coco_raster
+from tests.model.peer_rules import supervision_mask
 
 
 def yolo(root, lines, size=(80, 64), names="names: [cat, dog]\n"):
@@ -213,8 +214,9 @@ def test_labelme_ignore_is_crowd_without_an_ignore_category(tmp_path):
     names = ds.category_names()
     assert sorted(names.values()) == ["car", "person", "truck"]
     crowd = [(names[i.category_id], i.bbox) for i in ds.images[0].instances if i.iscrowd]
-    assert crowd == [("person", [28, 2, 17, 16]), ("car", [0, 30, 10, 8]),
-                     ("truck", [40, 30, 8, 8])]
+    # labelme's rule: the corners are pixels, the outline drawn in (28..45 is 18 pixels)
+    assert crowd == [("person", [28, 2, 18, 17]), ("car", [0, 30, 11, 9]),
+                     ("truck", [40, 30, 9, 9])]
     assert not any("__ignore__" in w for w in ds.warnings)
 
 
@@ -306,9 +308,10 @@ def test_a_long_label_file_is_read_without_a_rasterisation_per_line(tmp_path, mo
     lines[7] = "0 0.1 nan 0.2 0.2 0.3 0.3"
     root = yolo(tmp_path / "y", lines, size=(200, 160))
     calls = []
-    real = mask_utils.frPyObjects
+    real, fill = mask_utils.frPyObjects, yolo_labels.fill_yolo
     monkeypatch.setattr(mask_utils, "frPyObjects",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(yolo_labels, "fill_yolo", lambda *a, **k: calls.append(1) or fill(*a, **k))
     assert gc.isenabled()
     ds = read_yolo(root)
     assert gc.isenabled()  # the collector's pause while building is put back
@@ -318,8 +321,8 @@ def test_a_long_label_file_is_read_without_a_rasterisation_per_line(tmp_path, mo
     assert any("line 8:" in w and "NaN" in w for w in ds.warnings)
     for k in (0, 5, 19_990):
         src = k if k < 7 else k + 1
-        poly = [v * (200 if j % 2 == 0 else 160) for j, v in enumerate(pts[src])]
-        assert np.array_equal(insts[k].full_mask(160, 200), coco_raster([poly], 160, 200))
+        assert np.array_equal(insts[k].full_mask(160, 200),
+                              supervision_mask(lines[src], 160, 200))  # the YOLO rule
         assert insts[k].category_id == src % 2 + 1
 
 
@@ -332,11 +335,15 @@ def test_a_collector_the_caller_turned_off_stays_off(tmp_path):
         gc.enable()
 
 
-def test_a_sliver_that_covers_no_pixel_is_still_skipped(tmp_path):
-    root = yolo(tmp_path / "y", ["0 0.1 0.1 0.9 0.1 0.5 0.1001", "0 0.1 0.1 0.9 0.1 0.5 0.9"])
-    ds = read_yolo(root)
-    assert len(ds.images[0].instances) == 1
-    assert any("line 1: the shape covers no pixels" in w for w in ds.warnings)
+def test_a_sliver_is_the_line_the_yolo_tools_draw_and_one_past_the_edge_is_skipped(
+        tmp_path):
+    lines = ["0 0.1 0.1 0.9 0.1 0.5 0.1001", "0 0.1 0.1 0.9 0.1 0.5 0.9",
+             "0 1 0.1 1 0.9 1 0.5"]  # x = 1: the column just right of the image
+    ds = read_yolo(yolo(tmp_path / "y", lines))
+    sliver, _triangle = ds.images[0].instances
+    assert np.array_equal(sliver.full_mask(64, 80), supervision_mask(lines[0], 64, 80))
+    assert sliver.area == 65 and sliver.bbox == [8, 6, 65, 1]
+    assert any("line 3: the shape draws no pixel inside the image" in w for w in ds.warnings)
 
 
 @pytest.mark.parametrize("odd", [False, True])  # a non-number: every line read on its own

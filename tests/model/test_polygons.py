@@ -15,6 +15,7 @@ from model.data import masks as M
 from model.data import polygons as P
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset, save_dataset
+from model.data.vertex_polygons import vertex_polygon
 from model.formats import raster
 from model.formats.bridge import instance_polygon
 from model.formats.coco_polygon_only import polygon_only_dataset, write_polygon_only
@@ -261,6 +262,13 @@ def test_masks_no_polygon_tool_could_use_are_left_out_with_a_warning(tmp_path, m
     holes[2:-2:3, 2:-2:3] = False
     with pytest.raises(P.TooComplex, match="too many holes or parts"):
         P.mask_to_polygons(holes, (0, 0))
+    with pytest.raises(P.TooComplex, match="too many holes or parts"):
+        vertex_polygon(holes, (0, 0))  # the polygons through pixel centres: the same bound
+    monkeypatch.setattr(P, "MAX_BRIDGE_WORK", 300_000)  # the points: 136,000 pairs
+    specks = np.zeros((60, 60), bool)
+    specks[::2, ::2] = True  # 900 one-pixel parts: few points, but 900 x 900 / 2 boxes
+    with pytest.raises(P.TooComplex, match="too many holes or parts"):
+        vertex_polygon(specks, (0, 0))
 
 
 # ----------------------------------------------------------- banded PNGs
