@@ -111,3 +111,134 @@ except ImageReadError as e:
     assert out["error"].startswith(f"{huge}: image is 50000x60000 (3,000,000,000 pixels), "
                                    "over the limit"), out["error"]
     assert out["peak"] < 200, out  # numpy, OpenCV and Pillow themselves: about 80 MB
+
+
+# ------------------------------------------------------------- label images, as runs
+
+def test_label_regions_match_each_id_pixel_for_pixel(monkeypatch):
+    """Strips of a few columns, so runs cross strip edges and column feet."""
+    from model.formats import runs
+    monkeypatch.setattr(runs, "STRIP_PIXELS", 23)
+    rng = np.random.default_rng(3)
+    lab = rng.integers(0, 5, (9, 11)).astype(np.uint16)
+    lab[:, 4:7] = 9  # one id down whole columns: one run across three columns
+    lab[3:, 7] = 4
+    lab[:2, 8] = 4  # runs of 4 joined across a column's foot
+    lab[0, 0] = 65535
+    got = dict(runs.label_regions(lab))
+    assert sorted(got) == sorted(int(v) for v in np.unique(lab) if v)
+    from pycocotools import mask as mask_utils
+    for k, fields in got.items():
+        want = lab == k
+        seg = fields["segmentation"]
+        pixels = mask_utils.decode({"size": seg["size"], "counts": seg["counts"].encode()})
+        assert np.array_equal(pixels.astype(bool), want), k
+        ys, xs = np.nonzero(want)
+        assert fields["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
+                                  ys.max() - ys.min() + 1], k
+        assert fields["area"] == want.sum()
+
+
+def test_label_regions_refuse_noise_and_too_many_ids():
+    from model.formats.runs import label_regions
+    noise = (np.arange(64 * 64) % 7 + 1).astype(np.uint16).reshape(64, 64)
+    with pytest.raises(ValueError, match="more than 1,000 runs of label ids"):
+        list(label_regions(noise, max_runs=1000))
+    many = np.arange(1, 101, dtype=np.int32).reshape(10, 10)
+    with pytest.raises(ValueError, match="100 label ids, more than the 99"):
+        list(label_regions(many, max_ids=99))
+
+
+def grey_png(w: int, h: int, value: int = 0, depth: int = 8) -> bytes:
+    """A w x h grey PNG whose every pixel is `value`, built a block of rows at a time."""
+    row = bytes([0]) + (value.to_bytes(depth // 8, "big") * w)
+    rows = max(1, (1 << 22) // len(row))
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    body = c.compress(row * rows) + c.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(1, zlib.DEFLATED, -15)
+    tail = last.compress(row * (h % rows)) + last.flush()
+    adler = 1
+    for _ in range(h // rows):
+        adler = zlib.adler32(row * rows, adler)
+    adler = zlib.adler32(row * (h % rows), adler)
+    stream = b"\x78\x01" + body * (h // rows) + tail + struct.pack(">I", adler)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))
+            + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
+
+
+def test_a_scattered_label_image_is_refused_by_its_runs_under_a_memory_limit(tmp_path):
+    """4096 x 4096, 16-bit, ids arange % 65535 + 1: every id's box is the image. It took
+    10 s and 2.5 GB to read (and its masks export ran past 900 s)."""
+    root = tmp_path / "s"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "images" / "a.png").write_bytes(grey_png(4096, 4096))
+    lab = (np.arange(4096 * 4096) % 65535 + 1).astype(np.uint16).reshape(4096, 4096)
+    cv2.imwrite(str(root / "labels" / "a.png"), lab)
+    out = in_child(r"""
+from model.formats.detect import open_any
+ds = open_any(sys.argv[1])
+out["instances"] = sum(len(r.instances) for r in ds.images)
+out["warnings"] = ds.warnings
+""", root)
+    assert out["instances"] == 0
+    assert out["warnings"] == [f"{root / 'labels' / 'a.png'}: more than 4,000,000 runs of "
+                               "label ids (the ids change every few pixels: noise, not "
+                               "instances); skipped"]
+    assert out["peak"] < 300, out  # the 32 MB image, twice while OpenCV decodes it
+
+
+SIDE = 6000  # 36 MP: ten image-sized masks held as crops cost 360 MB, as RLE a few KB
+
+
+def big_exports(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """One SIDE x SIDE image with ten image-sized masks, as a masks folder, a labelme file
+    and a label image (two ids: 1 covers the image, 2 a band of it)."""
+    image = grey_png(SIDE, SIDE)
+    masks = tmp / "masks"
+    (masks / "images").mkdir(parents=True)
+    (masks / "images" / "big.png").write_bytes(image)
+    (masks / "masks" / "big").mkdir(parents=True)
+    full = grey_png(SIDE, SIDE, 255)
+    for n in range(1, 11):
+        (masks / "masks" / "big" / f"{n:03d}_thing.png").write_bytes(full)
+    labels = tmp / "labels"
+    (labels / "images").mkdir(parents=True)
+    (labels / "images" / "big.png").write_bytes(image)
+    (labels / "labels").mkdir()
+    lab = np.ones((SIDE, SIDE), np.uint16)
+    lab[:, 100:200] = 2
+    cv2.imwrite(str(labels / "labels" / "big.png"), lab)
+    lm = tmp / "labelme"
+    lm.mkdir()
+    (lm / "big.png").write_bytes(image)
+    square = [[0, 0], [SIDE, 0], [SIDE, SIDE], [0, SIDE]]
+    (lm / "big.json").write_text(json.dumps({
+        "version": "5.5.0", "imagePath": "big.png", "imageHeight": SIDE, "imageWidth": SIDE,
+        "imageData": None, "flags": {},
+        "shapes": [{"label": "thing", "points": square, "shape_type": "polygon",
+                    "group_id": None, "flags": {}} for _ in range(10)]}))
+    return {"masks": (masks, "masks"), "labels": (labels, "labels"), "labelme": (lm, "labelme")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["masks", "labels", "labelme"])
+def test_reading_back_image_sized_masks_costs_one_mask_not_ten(kind, tmp_path):
+    """The masks folder and labelme readers kept a crop per instance (ten 14000 x 14000
+    masks: 2.7 and 2.2 GB), the label image reader sorted every pixel (6.2 GB); the masks
+    are now kept as RLE, and a label image as its runs."""
+    path, fmt = big_exports(tmp_path)[kind]
+    out = in_child(r"""
+from model.formats.detect import open_any
+ds = open_any(sys.argv[1], format_in=sys.argv[2])
+insts = ds.images[0].instances
+out["areas"] = [i.area for i in insts]
+out["lazy"] = all(i.is_lazy for i in insts)
+out["warnings"] = ds.warnings
+""", path, fmt)
+    side2 = SIDE * SIDE
+    want = [side2 - SIDE * 100, SIDE * 100] if kind == "labels" else [side2] * 10
+    assert out["areas"] == want and out["lazy"] and not out["warnings"], out
+    # numpy, OpenCV and Pillow: about 80 MB; one decoded mask or label image: 36 or 72 MB
+    # (OpenCV holds a 16-bit one twice while decoding); ten crops would be 360 MB more
+    assert out["peak"] < (300 if kind == "labels" else 200), out
