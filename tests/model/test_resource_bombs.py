@@ -242,3 +242,89 @@ out["warnings"] = ds.warnings
     # numpy, OpenCV and Pillow: about 80 MB; one decoded mask or label image: 36 or 72 MB
     # (OpenCV holds a 16-bit one twice while decoding); ten crops would be 360 MB more
     assert out["peak"] < (300 if kind == "labels" else 200), out
+
+
+# ------------------------------------------------- writing masks costs what they hold
+
+def _decoded_idat(data: bytes) -> bytes:
+    """The PNG's pixel stream through zlib itself, which checks the adler32."""
+    idat, at = b"", 8
+    while at < len(data):
+        n, tag = struct.unpack(">I4s", data[at:at + 8])
+        if tag == b"IDAT":
+            idat += data[at + 8:at + 8 + n]
+        at += 12 + n
+    return zlib.decompress(idat)
+
+
+@pytest.mark.parametrize("band", [1 << 22, 300])
+def test_sparse_masks_and_label_images_are_written_pixel_exact(band, monkeypatch):
+    """Rows without a pixel are copied in as ready-made zero blocks (here small ones too)."""
+    from model.data import masks as M
+    from model.formats import raster
+    monkeypatch.setattr(raster, "BAND_PIXELS", band)
+    monkeypatch.setattr(raster, "ZERO_BLOCK", 200)
+    h, w = 97, 61
+    rng = np.random.default_rng(5)
+    layers = []
+    for k in range(6):
+        m = np.zeros((h, w), bool)
+        for _ in range(3):  # a few blobs, far apart in rows: stretches and gaps
+            y, x = int(rng.integers(0, h - 4)), int(rng.integers(0, w - 9))
+            m[y:y + int(rng.integers(1, 4)), x:x + int(rng.integers(1, 9))] = True
+        layers.append(m)
+    layers.append(np.ones((h, w), bool) & (np.arange(h)[:, None] % 40 == 0))
+    labels, want = raster.LabelImage(h, w), np.zeros((h, w), np.uint16)
+    for n, m in enumerate(layers, 1):
+        bm = raster.BandedMask(M.crop_counts(*M.tight_crop(m), h, w), h, w)
+        data = raster.mask_png(bm)
+        assert len(_decoded_idat(data)) == h * (w + 1)
+        got = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(got, m.astype(np.uint8) * 255), n
+        labels.add(n * 1000, bm)
+        want[m] = n * 1000
+    data = labels.png()
+    assert len(_decoded_idat(data)) == h * (2 * w + 1)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), want)
+    assert labels.shown == set(np.unique(want).tolist())
+
+
+def test_a_masks_export_deflates_the_rows_its_instances_touch(monkeypatch, tmp_path):
+    """300 small discs on a 1000 x 1000 image: each mask PNG is the image's size, but only
+    the rows a disc touches are painted and deflated (before: 300 x 1 MB, and every
+    instance painted a band of the label image)."""
+    from model.data.annotations import Category, Dataset, Instance
+    from model.formats import raster
+    from model.formats.mask_pngs import read_masks, write_masks
+    side, n = 1000, 300
+    (tmp_path / "a.png").write_bytes(grey_png(side, side))
+    ds = Dataset([Category(1, "cell")], image_root=tmp_path)
+    rec = ds.add_image("a.png", side, side)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:21, :21]
+    disc = (yy - 10) ** 2 + (xx - 10) ** 2 <= 100
+    for _ in range(n):
+        x, y = (int(v) for v in rng.integers(0, side - 21, 2))
+        ds.add_instance(rec, Instance(1, disc, (x, y)))
+    deflated = []
+    real = zlib.compressobj
+
+    class Counting:
+        def __init__(self, *args):
+            self.c = real(*args)
+
+        def compress(self, data):
+            deflated.append(len(data))
+            return self.c.compress(data)
+
+        def flush(self, *args):
+            return self.c.flush(*args)
+
+    monkeypatch.setattr(raster.zlib, "compressobj", Counting)
+    report = write_masks(ds, tmp_path / "out")
+    assert report.instances == n
+    # 21 rows of 1001 bytes a disc, the label image's rows, and the zero blocks made once
+    assert sum(deflated) < 12 * 2 ** 20, sum(deflated)  # before: 300 MB
+    back = read_masks(tmp_path / "out", "masks")
+    for inst, orig in zip(back.images[0].instances, rec.instances):
+        assert inst.offset == orig.offset and np.array_equal(inst.mask, orig.mask)
