@@ -328,3 +328,81 @@ def test_a_masks_export_deflates_the_rows_its_instances_touch(monkeypatch, tmp_p
     back = read_masks(tmp_path / "out", "masks")
     for inst, orig in zip(back.images[0].instances, rec.instances):
         assert inst.offset == orig.offset and np.array_equal(inst.mask, orig.mask)
+
+
+# --------------------------------------------------------------------- report
+
+def effort_files(tmp: Path) -> tuple[Path, Path]:
+    """Two COCO files whose effort records (1.6 KB each) hold ten image-sized model masks:
+    at 20000 x 20000 (over the pixel limit) and at 14000 x 14000."""
+    out = []
+    for name, side in (("big", 20_000), ("ok", 14_000)):
+        coco = tmp / f"{name}.json"
+        coco.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+        full = {"size": [side, side], "counts": [0, side * side]}
+        insts = [{"id": k, "version": "v1", "origin": "model", "outcome": "edited", "iou": 0.5,
+                  "model_mask": full} for k in range(1, 11)]
+        state = tmp / ".maskloop"
+        state.mkdir(exist_ok=True)
+        (state / f"{name}.effort.json").write_text(json.dumps({
+            "format": "maskloop-effort/1", "images": [{
+                "id": 1, "file_name": "a.png", "width": side, "height": side,
+                "actions": {"v1": {"accept": 1}}, "instances": insts}]}))
+        out.append(coco)
+    return out[0], out[1]
+
+
+def test_report_checks_model_masks_by_their_runs_under_a_memory_limit(tmp_path):
+    """Each model mask was decoded on reading: 4 GB for the 20000 x 20000 record."""
+    big, ok = effort_files(tmp_path)
+    out = in_child(r"""
+import contextlib, io
+from model.cli.entry import main
+for name in sys.argv[1:]:
+    err, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(said):
+        rc = main(["report", name, "--json"])
+    out[name] = [rc, err.getvalue(), json.loads(said.getvalue())["total"]]
+""", big, ok)
+    rc, err, total = out[str(big)]
+    assert rc == 0 and total["instances"] == 0
+    assert err == (f"warning: {tmp_path / '.maskloop' / 'big.effort.json'}: 1 entry of the "
+                   "effort record skipped (first: image 1: 20000x20000 is over the "
+                   "200-megapixel limit)\n")
+    rc, err, total = out[str(ok)]
+    assert rc == 0 and err == "" and total["instances"] == 10
+    assert out["peak"] < 200, out  # ten decoded masks: 1.96 GB
+
+
+@pytest.mark.parametrize("mask, why", [
+    ({"size": [4, 5], "counts": [0, 20]}, "model_mask's size [4, 5] is not its image's [5, 4]"),
+    ([[0, 0, 3, 0, 3, 3]], "model_mask is not COCO RLE"),
+    ({"size": [5, 4], "counts": [3, 4]}, "its runs do not cover 5x4 pixels"),
+    ({"size": [5, 4], "counts": "!!"}, "model_mask does not decode"),
+])
+def test_a_model_mask_that_is_no_rle_of_its_image_is_a_warning(mask, why, tmp_path):
+    from model.effort import store
+    path = tmp_path / "x.effort.json"
+    path.write_text(json.dumps({"format": "maskloop-effort/1", "images": [{
+        "id": 1, "file_name": "a", "width": 4, "height": 5, "actions": {},
+        "instances": [{"id": 3, "version": "", "origin": "model", "outcome": "edited",
+                       "model_mask": mask}]}]}))
+    entries, warning = store.read(path)
+    assert entries == [] and warning.startswith(f"{path}: 1 entry") and why in warning, warning
+
+
+def test_a_model_mask_read_from_the_record_is_decoded_to_its_box(tmp_path):
+    from model.data import masks as M
+    from model.data.annotations import Category, Dataset
+    from model.effort import store
+    m = np.zeros((50, 40), bool)
+    m[10:14, 20:23] = True
+    rle = M.encode_rle(*M.tight_crop(m), 50, 40)
+    ds = Dataset([Category(1, "x")])
+    ds.add_image("a.png", 40, 50)
+    entries = [{"id": 1, "file_name": "a.png", "width": 40, "height": 50, "actions": {},
+                "instances": [{"id": 7, "version": "v", "origin": "model", "outcome": "edited",
+                               "model_mask": rle}]}]
+    assert store.to_json(entries)["images"][0]["instances"][0]["model_mask"] == rle
+    crop, offset = store.record_from(entries, ds).images[1].touched[7].model_mask
+    assert offset == (20, 10) and crop.shape == (4, 3) and crop.all()
