@@ -406,3 +406,93 @@ def test_a_model_mask_read_from_the_record_is_decoded_to_its_box(tmp_path):
     assert store.to_json(entries)["images"][0]["instances"][0]["model_mask"] == rle
     crop, offset = store.record_from(entries, ds).images[1].touched[7].model_mask
     assert offset == (20, 10) and crop.shape == (4, 3) and crop.all()
+
+
+# -------------------------------------------------------------------- evaluate
+
+def many_categories(tmp: Path, n: int = 20_000) -> tuple[Path, Path]:
+    """A 0.6 MB ground truth that declares n categories and uses two, and two results."""
+    sq = [[5, 5, 25, 5, 25, 15, 5, 15]], [[30, 20, 40, 20, 40, 30, 30, 30]]
+    gt = tmp / "gt.json"
+    gt.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+        "annotations": [{"id": k, "image_id": 1, "category_id": k, "iscrowd": 0,
+                         "area": 100.0, "bbox": box, "segmentation": seg}
+                        for k, (box, seg) in enumerate(((
+                            [5, 5, 20, 10], sq[0]), ([30, 20, 10, 10], sq[1])), 1)],
+        "categories": [{"id": i, "name": f"c{i}"} for i in range(1, n + 1)]}))
+    res = tmp / "res.json"
+    res.write_text(json.dumps([
+        {"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [5, 5, 20, 10],
+         "segmentation": sq[0]},
+        {"image_id": 1, "category_id": 3, "score": 0.8, "bbox": [30, 20, 10, 10],
+         "segmentation": sq[1]}]))
+    return gt, res
+
+
+def test_evaluate_with_20000_categories_under_a_memory_limit(tmp_path):
+    """COCOeval's arrays grow with categories x area ranges x images: 8.3 GB for this file,
+    and --per-class's confusion matrix ran out of memory at 12.4 GB."""
+    gt, res = many_categories(tmp_path)
+    plots = tmp_path / "plots"
+    out = in_child(r"""
+import contextlib, io
+from model.cli.entry import main
+for key, extra in (("plain", []), ("per_class", ["--per-class", "--plots", sys.argv[3]])):
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(io.StringIO()):
+        rc = main(["evaluate", sys.argv[1], sys.argv[2], "--json", *extra])
+    out[key] = [rc, json.loads(said.getvalue())]
+""", gt, res, plots)
+    rc, plain = out["plain"]
+    assert rc == 0 and plain["segm"]["AP"] == pytest.approx(0.5) and plain["bbox"]["APm"] is None
+    rc, report = out["per_class"]
+    assert rc == 0 and {k: report[k] for k in ("bbox", "segm")} == plain
+    assert len(report["per_class"]) == 20_000 and report["per_class"]["c2"]["segm"]["AP"] == 0.0
+    assert report["per_class"]["c5"]["segm"]["AP"] is None
+    cm = report["confusion"]  # past 1000 categories: the classes that occur
+    assert cm["labels"] == ["c1", "c2", "c3", "background"]
+    assert cm["matrix"] == [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert out["peak"] < 300, out
+    assert cv2.imread(str(plots / "confusion.png")) is not None
+
+
+def test_categories_evaluated_a_chunk_at_a_time_give_pycocotools_figures(monkeypatch):
+    from model.metrics import evaluate as E
+    from model.metrics.per_class import evaluate_report
+    from tests.model.test_per_class import direct_cocoeval, random_case
+    ds, results = random_case(1)
+    whole = evaluate_report(ds, results)
+    monkeypatch.setattr(E, "CATEGORY_CHUNK", 1)  # cat, dog, owl: three COCOevals (emu: no truth)
+    chunked = evaluate_report(ds, results)
+    for t in ("bbox", "segm"):
+        for m in E.METRICS:
+            assert chunked[t][m] == pytest.approx(whole[t][m], abs=1e-12), (t, m)
+    assert chunked["per_class"] == whole["per_class"] and chunked["pr_curves"] == whole["pr_curves"]
+    for name, cat in (("cat", 3), ("owl", 11)):
+        want = direct_cocoeval(ds, results, "segm", cat)
+        assert [chunked["per_class"][name]["segm"][m] for m in ("AP", "AP50", "AP75")] == \
+            pytest.approx(want, abs=1e-12)
+
+
+def test_a_confusion_matrix_of_too_many_occurring_classes_is_refused(monkeypatch):
+    from model.metrics import confusion
+    from tests.model.test_per_class import random_case
+    ds, results = random_case(0)
+    assert len(confusion.confusion_matrix(ds, results, score=1.1)["labels"]) == 5  # all four
+    monkeypatch.setattr(confusion, "MAX_CLASSES", 3)  # 4 categories: only those that occur
+    cm = confusion.confusion_matrix(ds, results, score=1.1)  # no prediction counts: no emu
+    assert cm["labels"] == ["cat", "dog", "owl", "background"]
+    assert sum(cm["matrix"][-1]) == 0 and all(row[-1] for row in cm["matrix"][:-1])
+    monkeypatch.setattr(confusion, "MAX_CLASSES", 2)
+    with pytest.raises(ValueError, match="3 classes occur in the ground truth and the "
+                                         "predictions scored 1.1 or above; a confusion matrix "
+                                         "is made for at most 2"):
+        confusion.confusion_matrix(ds, results, score=1.1)
+
+
+def test_a_confusion_plot_of_1000_classes_stays_small():
+    from model.metrics.plots import confusion_image
+    n = 1001
+    img = confusion_image([f"c{k}" for k in range(n)], np.eye(n, dtype=np.int64).tolist(), "t")
+    assert img.shape[0] * img.shape[1] < 4_000_000, img.shape  # at 14 px a cell: 200 MP
