@@ -496,3 +496,27 @@ def test_a_confusion_plot_of_1000_classes_stays_small():
     n = 1001
     img = confusion_image([f"c{k}" for k in range(n)], np.eye(n, dtype=np.int64).tolist(), "t")
     assert img.shape[0] * img.shape[1] < 4_000_000, img.shape  # at 14 px a cell: 200 MP
+
+
+# ------------------------------------------------------------------ big files
+
+def test_a_labelme_mask_shape_is_refused_by_its_header_under_a_memory_limit(tmp_path):
+    """A 112 KB 30000 x 30000 PNG as a mask shape was refused, but only after 943 MB."""
+    import base64
+    (tmp_path / "a.png").write_bytes(grey_png(64, 48))
+    shape = {"label": "cell", "points": [[0, 0], [63, 47]], "shape_type": "mask",
+             "mask": base64.b64encode(zero_png(30_000, 30_000)).decode()}
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"version": "5.5.0", "shapes": [shape], "imagePath": "a.png",
+                                "imageHeight": 48, "imageWidth": 64, "imageData": None}))
+    out = in_child(r"""
+from model.errors import FormatError
+from model.formats.labelme import read_labelme
+try:
+    read_labelme(sys.argv[1])
+except FormatError as e:
+    out["error"] = str(e)
+""", path)
+    assert out["error"] == (f"{path}: shape 0 ('cell', mask): mask PNG is 30000x30000, larger "
+                            "than its 64x48 image")
+    assert out["peak"] < 200, out
