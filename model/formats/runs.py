@@ -129,7 +129,8 @@ def mask_fields(mask: np.ndarray) -> dict | None:
     place, not copied)."""
     if mask.ndim == 3:
         mask = mask.any(axis=2)
-    elif mask.dtype in (np.uint8, np.int8) and mask.flags.c_contiguous:
+    elif mask.dtype in (np.uint8, np.int8) and mask.flags.c_contiguous \
+            and mask.flags.writeable:  # Pillow's palette arrays are read-only
         np.not_equal(mask, 0, out=mask.view(bool))
         mask = mask.view(bool)
     elif mask.dtype != bool:

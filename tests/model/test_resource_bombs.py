@@ -520,3 +520,28 @@ except FormatError as e:
     assert out["error"] == (f"{path}: shape 0 ('cell', mask): mask PNG is 30000x30000, larger "
                             "than its 64x48 image")
     assert out["peak"] < 200, out
+
+
+def test_mask_files_of_every_kind_become_the_same_rle(tmp_path):
+    """8-bit, 16-bit, palette (Pillow's arrays are read-only: no in-place conversion) and
+    colour mask files read as the same instance."""
+    from PIL import Image
+    from model.formats.mask_pngs import read_masks
+    m = np.zeros((30, 40), bool)
+    m[3:9, 5:30] = True
+    m[20:25, 2:4] = True
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(grey_png(40, 30))
+    folder = tmp_path / "masks" / "a"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "1_grey.png"), m.astype(np.uint8) * 255)
+    cv2.imwrite(str(folder / "2_deep.png"), m.astype(np.uint16) * 1000)
+    pal = Image.fromarray(m.astype(np.uint8) * 3, "L").convert("P")
+    pal.save(folder / "3_palette.png")
+    cv2.imwrite(str(folder / "4_colour.png"), np.dstack([m * 0, m * 0, m * 200]).astype(np.uint8))
+    ds = read_masks(tmp_path, "masks")
+    insts = ds.images[0].instances
+    assert len(insts) == 4 and not ds.warnings, ds.warnings
+    for inst in insts:
+        assert inst.is_lazy and inst.area == m.sum() and inst.bbox == [2.0, 3.0, 28.0, 22.0]
+        assert np.array_equal(inst.full_mask(30, 40), m)
