@@ -545,3 +545,26 @@ def test_mask_files_of_every_kind_become_the_same_rle(tmp_path):
     for inst in insts:
         assert inst.is_lazy and inst.area == m.sum() and inst.bbox == [2.0, 3.0, 28.0, 22.0]
         assert np.array_equal(inst.full_mask(30, 40), m)
+
+
+@pytest.mark.parametrize("kind", ["float32", "grey as colour"])
+def test_label_images_of_floats_and_grey_colour_are_checked_a_band_at_a_time(kind, tmp_path,
+                                                                              monkeypatch):
+    from model.formats import mask_pngs
+    from model.formats.mask_pngs import read_masks
+    monkeypatch.setattr(mask_pngs, "STRIP_PIXELS", 50)  # bands of a row or two
+    lab = np.zeros((30, 40), np.int64)
+    lab[2:9, 3:12], lab[15:28, 20:39] = 3, 70_000 if kind != "grey as colour" else 200
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(grey_png(40, 30))
+    (tmp_path / "labels").mkdir()
+    if kind == "grey as colour":
+        cv2.imwrite(str(tmp_path / "labels" / "a.png"), np.dstack([lab] * 3).astype(np.uint8))
+    else:
+        cv2.imwrite(str(tmp_path / "labels" / "a.tif"), lab.astype(kind))
+    ds = read_masks(tmp_path, "labels")
+    assert not ds.warnings, ds.warnings
+    insts = ds.images[0].instances
+    assert [i.area for i in insts] == [(lab == v).sum() for v in np.unique(lab)[1:]]
+    for inst, v in zip(insts, np.unique(lab)[1:]):
+        assert np.array_equal(inst.full_mask(30, 40), lab == v)
