@@ -106,12 +106,41 @@ def _open_header(fp, name: str) -> Image.Image:
     raise UnidentifiedImageError(f"cannot identify image file {name!r}")
 
 
+def _png_exif(fp) -> bytes | None:
+    """The data of a PNG's eXIf chunk wherever it lies (OpenCV honours one after the
+    pixels too), found by walking the chunk headers: nothing is inflated. Pillow's
+    getexif() decodes the whole image to reach the chunks after IDAT (a 437 KB PNG of
+    60000 x 60000 took 3.5 GB there)."""
+    fp.seek(8)
+    while True:
+        head = fp.read(8)
+        if len(head) < 8:
+            return None
+        length, tag = struct.unpack(">I4s", head)
+        if tag == b"eXIf":
+            data = fp.read(length)
+            return data if len(data) == length else None
+        if tag == b"IEND":
+            return None
+        fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1 when none) from the header and metadata chunks alone."""
+    if im.format == "PNG" and "exif" not in im.info:
+        data = _png_exif(im.fp)
+        if data is not None:
+            im.info["exif"] = b"Exif\x00\x00" + data  # as Pillow's own chunk reader keeps it
+        return Image.Image.getexif(im).get(0x0112, 1)  # not PNG's: that one loads pixels
+    return im.getexif().get(0x0112, 1)
+
+
 def _size_of(im: Image.Image, oriented: bool = True) -> tuple[int, int]:
     w, h = im.size
     if not oriented:
         return int(w), int(h)
     try:
-        orientation = im.getexif().get(0x0112, 1)
+        orientation = _orientation(im)
     except Exception:  # broken EXIF: OpenCV ignores it too
         orientation = 1
     if orientation in _ROTATED_ORIENTATIONS:

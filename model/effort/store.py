@@ -16,6 +16,7 @@ from pathlib import Path
 
 from model.data import masks as M
 from model.data.annotations import Dataset
+from model.data.images import DEFAULT_MAX_PIXELS
 from model.data.atomic import atomic_write_json
 from model.effort.actions import KINDS, Tally
 from model.effort.record import MODEL, ORIGINS, OUTCOMES, EffortRecord, ImageEffort, Touched
@@ -50,7 +51,9 @@ def to_json(entries: list[dict]) -> dict:
         for item in e["instances"]:
             item = dict(item)
             mm = item.pop("model_mask", None)
-            if mm is not None and e["width"] and e["height"]:
+            if isinstance(mm, dict):  # as a file held it (read, never decoded)
+                item["model_mask"] = mm
+            elif mm is not None and e["width"] and e["height"]:
                 item["model_mask"] = M.encode_rle(mm[0], mm[1], e["height"], e["width"])
             insts.append(item)
         images.append({**e, "instances": insts})
@@ -89,11 +92,30 @@ def _instance(item, width: int, height: int) -> tuple[dict | None, str | None]:
             return None, f"instance {item['id']}: iou {item['iou']!r} is not a number in [0, 1]"
         out["iou"] = float(item["iou"])
     if item.get("model_mask") is not None:
-        try:
-            out["model_mask"] = M.decode_segmentation(item["model_mask"], height, width)
-        except Exception as e:  # a mask that does not decode: the entry is not usable
-            return None, f"instance {item['id']}: model_mask does not decode ({e})"
+        why = _model_mask_problem(item["model_mask"], width, height)
+        if why is not None:  # a mask that does not decode: the entry is not usable
+            return None, f"instance {item['id']}: {why}"
+        out["model_mask"] = item["model_mask"]  # decoded (to its box) only when used
     return out, None
+
+
+def _model_mask_problem(mm, width: int, height: int) -> str | None:
+    """Why a model_mask is no COCO RLE of its image (None: it is), from its runs alone:
+    `report` never needs its pixels, and ten image-sized masks decoded at 20000 x 20000
+    took 4 GB."""
+    if not isinstance(mm, dict) or not isinstance(mm.get("counts"), (str, list)):
+        return "model_mask is not COCO RLE"
+    if "size" in mm and mm["size"] != [height, width]:
+        return f"model_mask's size {mm['size']!r} is not its image's [{height}, {width}]"
+    try:
+        counts = M.segmentation_counts(mm, height, width)
+    except (ValueError, TypeError, OverflowError) as e:
+        return f"model_mask does not decode ({e})"
+    total = height * width
+    if counts.size and (int(counts.min()) < 0 or int(counts.max()) > total
+                        or int(counts.sum()) != total):
+        return f"model_mask does not decode (its runs do not cover {height}x{width} pixels)"
+    return None
 
 
 def _image(e, unknown: list[str] | None = None) -> tuple[dict | None, str | None]:
@@ -104,6 +126,9 @@ def _image(e, unknown: list[str] | None = None) -> tuple[dict | None, str | None
     for k in ("id", "width", "height"):
         if not _count(e.get(k)):
             return None, f"image {k} {e.get(k)!r} is not a non-negative integer"
+    if e["width"] * e["height"] > DEFAULT_MAX_PIXELS:
+        return None, (f"image {e['id']}: {e['width']}x{e['height']} is over the "
+                      f"{DEFAULT_MAX_PIXELS // 1_000_000}-megapixel limit")
     if not isinstance(e.get("file_name"), str):
         return None, f"image {e['id']}: file_name is not a string"
     actions = e.get("actions", {})
@@ -209,6 +234,8 @@ def record_from(entries: list[dict], ds: Dataset) -> EffortRecord:
             img.actions[version] = tally
         for item in e["instances"]:
             mm = item.get("model_mask") if item["origin"] == MODEL else None
+            if isinstance(mm, dict):  # its box only, never the image
+                mm = M.decode_segmentation(mm, e["height"], e["width"])
             img.touched[item["id"]] = Touched(item["version"], item["origin"], mm)
         record.images[e["id"]] = img
     return record

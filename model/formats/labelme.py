@@ -36,8 +36,8 @@ from model.data.coco_validate import bad_coords, read_json
 from model.errors import CocoFormatError, FormatError, ImageReadError
 from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
 from model.data.vertex_fill import fill_labelme
-from model.formats.bridge import (TooComplex, labelme_iou,
-                                  polygons_rle, rle_object, rle_to_crop, vertex_polygons)
+from model.formats.bridge import (TooComplex, labelme_iou, polygons_rle, rle_object,
+                                  vertex_polygons)
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.report import (DEFAULT_TOLERANCE, CategoryTable, PolygonReport,
@@ -286,15 +286,20 @@ def _add_instances(ds: Dataset, rec: ImageRecord, data: dict, regions: list, pat
                    "category_id": cats.id(shape["label"]), "bbox": region, "iscrowd": 0}
             inst = Instance.from_annotation(ann, rec.height, rec.width)
         else:
-            crop, offset = rle_to_crop(region, rec.height, rec.width)
-            if crop.size == 0:
+            area = int(mask_utils.area(region))
+            if area == 0:
                 ds.warnings.append(f"{path}: shape {shape['label']!r} has no pixels; skipped")
                 continue
             name = shape["label"]
             if crowd:
                 name = _ignore_class(shape, data) or _most_overlapped(region, regions)
-            inst = Instance(cats.id(name) if name is not None else 0, crop, offset,
-                            iscrowd=crowd)
+            ann = {"id": ds.new_annotation_id(), "image_id": rec.id,  # kept as RLE, not a crop
+                   "category_id": cats.id(name) if name is not None else 0,
+                   "segmentation": {"size": [rec.height, rec.width],
+                                    "counts": region["counts"].decode("ascii")},
+                   "area": float(area), "iscrowd": int(crowd),
+                   "bbox": [float(v) for v in mask_utils.toBbox(region)]}
+            inst = Instance.from_annotation(ann, rec.height, rec.width)
             if name is None:
                 classless.append(inst)
         extra = {"labelme_flags": shape.get("flags"),

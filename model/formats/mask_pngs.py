@@ -39,9 +39,7 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 from PIL import Image
-from pycocotools import mask as mask_utils
 
-from model.data import masks as M
 from model.data.annotations import Dataset, Instance
 from model.data.images import check_pixels, list_images, read_size
 from model.errors import FormatError, ImageReadError
@@ -49,6 +47,7 @@ from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.names import shorten
 from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
+from model.formats.runs import STRIP_PIXELS, label_regions, mask_fields
 from model.formats.report import (HIDDEN_FILE, CategoryTable, MasksReport, category_name,
                                   copy_images, natural_key, output_names)
 
@@ -257,59 +256,43 @@ def _read_masks_of(ds: Dataset, rec, folder: Path, image: Path, cats: CategoryTa
         arr = _read(ds, p, image, rec)
         if arr is None:
             continue
-        crop, offset = M.tight_crop(arr.any(axis=2) if arr.ndim == 3 else arr != 0)
-        if crop.size == 0:
+        fields = mask_fields(arr)  # kept as RLE: ten image-sized masks are not ten crops
+        del arr
+        if fields is None:
             ds.warnings.append(f"{p}: empty mask; skipped")
             continue
-        ds.add_instance(rec, Instance(cats.id(name), crop, offset, iscrowd=crowd))
+        ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),
+               "iscrowd": int(crowd), **fields}
+        ds.add_instance(rec, Instance.from_annotation(ann, rec.height, rec.width))
 
 
-def _regions(labels: np.ndarray) -> Iterator[tuple[int, dict]]:
-    """(id, COCO annotation fields) per nonzero id, in id order: the segmentation as
-    compressed RLE built from the id's own runs, bbox and area from its own pixels. One
-    sort of the pixels and work per id in proportion to its pixels: 65,535 ids scattered
-    over an image cost what the image costs, not 65,535 image-sized crops (the mask is
-    decoded, as a crop, only when an instance is first looked at)."""
-    h, w = labels.shape
-    flat = labels.ravel(order="F")  # column-major, as COCO's RLE runs
-    idx = np.flatnonzero(flat)
-    if idx.size == 0:
-        return
-    vals = flat[idx]
-    order = np.argsort(vals, kind="stable")  # stable: each id's pixels stay in RLE order
-    idx, vals = idx[order], vals[order]
-    del order
-    first_px = np.flatnonzero(np.r_[True, vals[1:] != vals[:-1]])  # each id's first pixel
-    ids = vals[first_px]
-    area = np.diff(np.r_[first_px, idx.size])
-    ys, xs = idx % h, idx // h
-    x0, x1 = xs[first_px], xs[np.r_[first_px[1:], idx.size] - 1]  # column-major: sorted
-    y0, y1 = np.minimum.reduceat(ys, first_px), np.maximum.reduceat(ys, first_px)
-    del ys, xs
-    new_run = np.r_[True, (vals[1:] != vals[:-1]) | (idx[1:] != idx[:-1] + 1)]
-    run_first = np.flatnonzero(new_run)
-    del new_run
-    start = idx[run_first]
-    length = np.diff(np.r_[run_first, idx.size])
-    end = start + length
-    gap = start - np.r_[0, end[:-1]]
-    id_of_run = np.searchsorted(first_px, run_first, side="right") - 1
-    first_run = np.searchsorted(id_of_run, np.arange(ids.size))
-    gap[first_run] = start[first_run]  # an id's first run starts from pixel 0
-    counts = np.stack([gap, length], axis=1).ravel()  # [gap, run, gap, run, ...] per id
-    last_end = end[np.r_[first_run[1:], run_first.size] - 1]
-    bounds = np.r_[first_run, run_first.size] * 2
-    total, flat_counts = h * w, counts.tolist()
-    rles = mask_utils.frPyObjects(
-        [{"size": [h, w], "counts": flat_counts[bounds[k]:bounds[k + 1]]
-          + [total - int(last_end[k])]} for k in range(ids.size)], h, w)
-    for k, obj in enumerate(rles):
-        yield int(ids[k]), {
-            "segmentation": {"size": [h, w], "counts": obj["counts"].decode("ascii")},
-            "area": float(area[k]),
-            "bbox": [float(x0[k]), float(y0[k]), float(x1[k] - x0[k] + 1),
-                     float(y1[k] - y0[k] + 1)],
-            "iscrowd": 0}
+def _bands(arr: np.ndarray) -> Iterator[slice]:
+    rows = max(1, STRIP_PIXELS // max(arr.shape[1] * (arr.shape[2] if arr.ndim == 3 else 1), 1))
+    return (slice(r, r + rows) for r in range(0, arr.shape[0], rows))
+
+
+def _label_ids(arr: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A label image as 2-D integer ids, or the reason it is none; checked and converted a
+    band of rows at a time (a float image in place), so no second image-sized array."""
+    if arr.ndim == 3:
+        if not all((arr[b] == arr[b][..., :1]).all() for b in _bands(arr)):
+            return arr, "a colour image, not a label image of ids"
+        arr = arr[..., 0]
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr, None
+    top = np.iinfo(np.int32 if arr.itemsize <= 4 else np.int64).max
+    for b in _bands(arr):
+        v = arr[b]
+        if not (np.isfinite(v).all() and (v == np.floor(v)).all() and v.min() >= 0
+                and v.max() <= top):
+            return arr, "label ids must be whole numbers"
+    arr = np.ascontiguousarray(arr)
+    if arr.itemsize not in (4, 8):  # float16: half the size of the ids it becomes
+        return arr.astype(np.int32), None
+    ints = arr.view(np.int32 if arr.itemsize == 4 else np.int64)
+    for b in _bands(arr):
+        ints[b] = arr[b]  # each band read before it is written over
+    return ints, None
 
 
 def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
@@ -318,18 +301,18 @@ def _read_label_image(ds: Dataset, rec, path: Path, image: Path, key: str,
     arr = _read(ds, path, image, rec)
     if arr is None:
         return set()
-    if arr.ndim == 3:
-        if not (arr == arr[..., :1]).all():
-            ds.warnings.append(f"{path}: a colour image, not a label image of ids; skipped")
-            return set()
-        arr = arr[..., 0]
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not (np.isfinite(arr).all() and (arr == np.round(arr)).all() and arr.min() >= 0):
-            ds.warnings.append(f"{path}: label ids must be whole numbers; skipped")
-            return set()
-        arr = arr.astype(np.int64)
+    arr, why = _label_ids(arr)
+    if why is None:
+        try:
+            regions = list(label_regions(arr))
+        except ValueError as e:
+            why = str(e)
+    del arr  # the image-sized array goes before the instances are made
+    if why is not None:
+        ds.warnings.append(f"{path}: {why}; skipped")
+        return set()
     held = set()
-    for label, fields in _regions(arr):
+    for label, fields in regions:
         held.add(label)
         name = table.get((key, label), table.get((None, label), DEFAULT_CLASS))
         ann = {"id": ds.new_annotation_id(), "image_id": rec.id, "category_id": cats.id(name),

@@ -29,6 +29,7 @@ from model.data.annotations import Dataset
 from model.metrics.evaluate import gt_coco
 
 DEFAULT_SCORE = 0.5
+MAX_CLASSES = 1000  # rows and columns besides background
 BACKGROUND = "background"
 OTHER = "(other classes)"
 
@@ -39,13 +40,30 @@ def _regions(anns: list[dict], iou_type: str, coco=None) -> list:
     return [coco.annToRLE(a) if coco is not None else a["segmentation"] for a in anns]
 
 
+def _classes(gt: Dataset, results: list[dict], score: float) -> list[int]:
+    """The matrix's classes: every category, or past MAX_CLASSES only those that occur
+    (in the ground truth, or predicted at `score` or above); ValueError when even those are
+    too many. A matrix costs its classes squared: 20,000 categories ran out of memory."""
+    cats = [c.id for c in gt.categories]
+    if len(cats) <= MAX_CLASSES:
+        return cats
+    seen = {inst.category_id for _rec, inst in gt.instances() if inst.review != "rejected"}
+    seen |= {r["category_id"] for r in results if r["score"] >= score}
+    cats = [c for c in cats if c in seen]
+    if len(cats) > MAX_CLASSES:
+        raise ValueError(f"{len(cats):,} classes occur in the ground truth and the predictions "
+                         f"scored {score} or above; a confusion matrix is made for at most "
+                         f"{MAX_CLASSES:,}")
+    return cats
+
+
 def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
                      iou: float = 0.5, score: float = DEFAULT_SCORE,
                      names: dict[int, str] | None = None) -> dict:
     """{'labels', 'category_ids', 'matrix' (rows: truth, columns: predicted), 'images'
     (image ids per cell), 'iou_type', 'iou_threshold', 'score_threshold'}."""
+    cats = _classes(gt, results, score)
     coco = gt_coco(gt)
-    cats = [c.id for c in gt.categories]
     index = {c: i for i, c in enumerate(cats)}
     kept = [r for r in results if r["score"] >= score and
             (iou_type == "bbox" or "segmentation" in r)]
@@ -97,7 +115,7 @@ def confusion_matrix(gt: Dataset, results: list[dict], iou_type: str = "segm",
         for j, a in enumerate(truth):
             if not taken[j]:
                 add(index[a["category_id"]], bg, image_id)
-    names = names or {c.id: c.name for c in gt.categories}
+    names = names or {c.id: c.name for c in gt.categories if c.id in index}
     return {"iou_type": iou_type, "iou_threshold": iou, "score_threshold": score,
             "labels": [names[c] for c in cats] + [OTHER] * other + [BACKGROUND],
             "category_ids": cats + [None] * other + [None],

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -247,8 +251,22 @@ def iou_types(results: list[dict]) -> tuple[str, ...]:
     return ("bbox",)
 
 
-def run_cocoeval(coco_gt: COCO, results: list[dict], iou_type: str) -> COCOeval | None:
-    """COCOeval evaluated and accumulated (its eval['precision'] filled); None when no
+CATEGORY_CHUNK = 200  # categories per COCOeval: its arrays grow with categories x images
+
+
+def truth_categories(coco_gt: COCO) -> list[int]:
+    """The categories with at least one ground-truth annotation: COCOeval gives every other
+    one -1 (no figure), so they are left out of its arrays instead of filling them. A file
+    that declares 20,000 categories took 8 GB before."""
+    present = {a["category_id"] for a in coco_gt.anns.values()}
+    return sorted(present & set(coco_gt.getCatIds()))
+
+
+def run_cocoeval(coco_gt: COCO, results: list[dict], iou_type: str,
+                 each: Callable[[COCOeval], None] | None = None) -> list[float] | None:
+    """The first six of COCOeval's stats (AP, AP50, AP75, APs, APm, APl; -1 where there is
+    no such object), from COCOeval run on the ground truth's categories, CATEGORY_CHUNK at a
+    time; `each` is called with every evaluated and accumulated COCOeval. None when no
     result is of this type (segm of box-only results) or none is of a known image."""
     res = copy.deepcopy(results)
     if iou_type == "segm":
@@ -259,34 +277,69 @@ def run_cocoeval(coco_gt: COCO, results: list[dict], iou_type: str) -> COCOeval 
     res = [r for r in res if r["image_id"] in known]  # a class the truth lacks: ignored
     if not res:
         return None
+    cats = truth_categories(coco_gt)
+    chunks = [cats[i:i + CATEGORY_CHUNK] for i in range(0, len(cats), CATEGORY_CHUNK)] or [[]]
+    parts = []
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(res)
-        ev = COCOeval(coco_gt, coco_dt, iou_type)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
+        for chunk in chunks:
+            ev = COCOeval(coco_gt, coco_dt, iou_type)
+            ev.params.catIds = chunk
+            ev.evaluate()
+            ev.accumulate()
+            if len(chunks) == 1:
+                ev.summarize()  # pycocotools' own figures, to the last bit
+                stats = [float(v) for v in ev.stats[:6]]
+            else:
+                parts.append(_stat_sums(ev))
+            if each is not None:
+                each(ev)
+            del ev
+    if parts:
+        sums = np.sum(parts, axis=0)
+        stats = [float(t / n) if n else -1.0 for t, n in sums]
+    return stats
 
 
-def _stats(ev: COCOeval | None, results: list[dict], iou_type: str) -> dict:
-    if ev is None:
+def _stat_sums(ev: COCOeval) -> list[tuple[float, int]]:
+    """(sum, count) of the precision entries summarize() averages for each of its first six
+    stats: what chunks of categories add up to the same means."""
+    p, prec = ev.params, ev.eval["precision"]
+    m = p.maxDets.index(100) if 100 in p.maxDets else len(p.maxDets) - 1
+    out = []
+    for iou, area in ((None, "all"), (0.5, "all"), (0.75, "all"), (None, "small"),
+                      (None, "medium"), (None, "large")):
+        s = prec[..., p.areaRngLbl.index(area), m]
+        if iou is not None:
+            s = s[np.flatnonzero(np.isclose(p.iouThrs, iou))]
+        s = s[s > -1]
+        out.append((float(s.sum()), int(s.size)))
+    return out
+
+
+def _stats(stats: list[float] | None, results: list[dict], iou_type: str) -> dict:
+    if stats is None:
         # no results at all: nothing found, AP 0; results without masks: no segm AP
         none = iou_type == "segm" and results and not any("segmentation" in r for r in results)
         return {m: (None if none else 0.0) for m in METRICS}
     # COCOeval reports -1 where the ground truth has no object of that size
-    return {m: (None if v < 0 else float(v)) for m, v in zip(METRICS, ev.stats[:6])}
+    return {m: (None if v < 0 else float(v)) for m, v in zip(METRICS, stats)}
 
 
-def evaluations(gt: Dataset, results: list[dict]) -> tuple[COCO, dict[str, COCOeval | None]]:
-    """The ground truth as pycocotools' COCO and one COCOeval per IoU type the results
-    allow (None: not evaluated): the summary and the per-class figures share them."""
+def evaluations(gt: Dataset, results: list[dict],
+                each: Callable[[str, COCOeval], None] | None = None
+                ) -> tuple[COCO, dict[str, list[float] | None]]:
+    """The ground truth as pycocotools' COCO and, per IoU type the results allow, the
+    summary stats of run_cocoeval (None: not evaluated); `each(iou_type, ev)` sees every
+    COCOeval on the way (the per-class figures are read from them)."""
     coco_gt = gt_coco(gt)
     allowed = iou_types(results)
-    return coco_gt, {t: run_cocoeval(coco_gt, results, t) if t in allowed else None
-                     for t in IOU_TYPES}
+    return coco_gt, {t: run_cocoeval(coco_gt, results, t,
+                                     None if each is None else functools.partial(each, t))
+                     if t in allowed else None for t in IOU_TYPES}
 
 
-def summary(evals: dict[str, COCOeval | None], results: list[dict]) -> dict:
+def summary(evals: dict[str, list[float] | None], results: list[dict]) -> dict:
     allowed = iou_types(results)
     return {t: _stats(evals[t], results, t) if t in allowed else {m: None for m in METRICS}
             for t in IOU_TYPES}

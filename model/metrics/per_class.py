@@ -99,17 +99,20 @@ def evaluate_report(gt: Dataset, results: list[dict], score: float = DEFAULT_SCO
     'per_class' {name: {'bbox': {'AP', 'AP50', 'AP75'}, 'segm': {...}}}, 'classes' (id,
     name, ground-truth count and images of each), 'pr_curves' and 'confusion' (at IoU 0.5,
     predictions scored `score` or above). Plain JSON types throughout."""
-    _coco, evals = evaluations(gt, results)
+    figures: dict[str, dict] = {t: {} for t in IOU_TYPES}
+    curves: dict[str, dict] = {t: {} for t in IOU_TYPES}
+
+    def read(t: str, ev: COCOeval) -> None:  # a chunk of categories at a time
+        figures[t].update(class_figures(ev))
+        curves[t].update(pr_curves(ev))
+
+    _coco, evals = evaluations(gt, results, read)
     report = summary(evals, results)
     names = class_names(gt)
     counts = _gt_counts(gt)
     empty = {m: None for m in CLASS_METRICS}
-    figures, curves = {}, {}
     for t in IOU_TYPES:
-        ev = evals[t]
-        if ev is not None:
-            figures[t], curves[t] = class_figures(ev), pr_curves(ev)
-        else:  # nothing found (AP 0 where there is truth), or box-only results (no segm)
+        if evals[t] is None:  # nothing found (AP 0 where there is truth), or box-only results
             zero = t in iou_types(results) and not results
             figures[t] = {c: ({m: 0.0 for m in CLASS_METRICS} if zero and counts[c] else
                               dict(empty)) for c in names}
