@@ -265,7 +265,7 @@ def _categories(raw: Any, num_classes: int) -> list[Category | None]:
     cats: list[Category | None] = [None]
     seen: set[int] = set()
     for k, c in enumerate(raw, start=1):
-        where = f"'categories' entry {k}"
+        where = f"category {k} in 'categories'"
         if not isinstance(c, dict) or "id" not in c or "name" not in c:
             raise Bad(f"{where} is {_show(c)}, not an {{'id', 'name'}} entry")
         if c["id"] is None:
@@ -277,8 +277,8 @@ def _categories(raw: Any, num_classes: int) -> list[Category | None]:
         if c["id"] in seen:
             raise Bad(f"{where} repeats id {c['id']}: each category id names one class")
         seen.add(c["id"])
-        _text(c["name"], f"{where}'s 'name'")
-        _text(c.get("supercategory"), f"{where}'s 'supercategory'", optional=True)
+        _text(c["name"], f"{where}: 'name'")
+        _text(c.get("supercategory"), f"{where}: 'supercategory'", optional=True)
         cats.append(Category(int(c["id"]), c["name"], c.get("supercategory")))
     return cats
 

@@ -144,12 +144,12 @@ HUGE = torch.zeros(()).expand(100000, 100000)  # 1.3 KB on disk, 40 GB as float 
 
 BAD_FIELDS = {
     "tensor supercategory": (_category(0, "supercategory", torch.tensor([1, 2])),
-                             "'categories' entry 1's 'supercategory' is a tensor"),
+                             "category 1 in 'categories': 'supercategory' is a tensor"),
     "tensor model_id": (_field("model_id", torch.tensor([1, 2])), "'model_id' is a tensor"),
-    "id 2**70": (_category(1, "id", 2 ** 70), "'categories' entry 2 has id 1180591620717411303424"),
-    "duplicate id": (_category(1, "id", 1), "'categories' entry 2 repeats id 1"),
-    "bool id": (_category(0, "id", True), "'categories' entry 1 has id True"),
-    "tensor name": (_category(0, "name", torch.zeros(2)), "'categories' entry 1's 'name'"),
+    "id 2**70": (_category(1, "id", 2 ** 70), "category 2 in 'categories' has id 1180591620717411303424"),
+    "duplicate id": (_category(1, "id", 1), "category 2 in 'categories' repeats id 1"),
+    "bool id": (_category(0, "id", True), "category 1 in 'categories' has id True"),
+    "tensor name": (_category(0, "name", torch.zeros(2)), "category 1 in 'categories': 'name' is a tensor"),
     "negative iteration": (_field("iteration", -1), "'iteration' is -1"),
     "negative epoch": (_field("epoch", -3), "'epoch' is -3"),
     "float iteration": (_field("iteration", 2.5), "'iteration' is 2.5"),
