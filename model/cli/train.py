@@ -123,9 +123,8 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from model.errors import TrainingDataError, TrainingError, WeightsError
     from model.training.train import TrainConfig, run_training
-    from model.errors import TrainingError
-    from model.errors import TrainingDataError
 
     check_writable(Path(args.out))  # before the data loads and the model builds
     cfg = TrainConfig(
@@ -148,11 +147,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         with _stop_on_signals(cancel):
             run_training(cfg, report, cancel)
-    except (TrainingError, TrainingDataError) as e:
-        if args.progress == "jsonl":
+    except (TrainingError, TrainingDataError, WeightsError) as e:
+        if args.progress == "jsonl":  # the app shows this one message
             report({"event": "error", "message": str(e)})
         print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, TrainingDataError) else 1  # bad input / a failed run
+        return 1 if isinstance(e, TrainingError) else 2  # a failed run / bad input
     return 0
 
 

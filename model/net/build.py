@@ -9,7 +9,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from model.errors import WeightsError
 from model.net.norms import BN_COUNTER, GROUPS, NORMS, SCRATCH_NORM, infer_norm  # noqa: F401
-from model.net.weights import ARCH_V1, ARCH_V2, ARCHS
+from model.net.archs import ARCH_V1, ARCH_V2, ARCHS
 
 
 def norm_layer(norm: str):

@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from model.data.atomic import atomic_write, remove_stale_temps
-from model.net.norms import infer_norm
 from model.errors import WeightsError
-from model.net.weights import check_checkpoint, safe_torch_load
-
-FORMAT = "maskloop-checkpoint/1"
+from model.net.checkpoint_schema import FORMAT, check_checkpoint
+from model.net.norms import infer_norm
+from model.net.weights import safe_torch_load
 
 
 def last_path(out: Path) -> Path:
@@ -42,12 +41,14 @@ def save(path: Path, ckpt: dict) -> None:
     atomic_write(path, lambda f: torch.save(ckpt, f))
 
 
-def load(path: Path) -> dict:
-    """A checkpoint dict, its sizes and weights checked (WeightsError otherwise)."""
+def load(path: Path, resume: bool = False) -> dict:
+    """A checkpoint dict, every field checked (model.net.checkpoint_schema; WeightsError
+    otherwise), its state_dict without DDP's "module." prefix. `resume`: it must also hold
+    what --resume needs."""
     ckpt = safe_torch_load(Path(path))
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise WeightsError(f"{path}: not a MaskLoop checkpoint (no 'model' state_dict)")
-    check_checkpoint(ckpt, Path(path))
+    ckpt["model"] = check_checkpoint(ckpt, Path(path), resume=resume).state_dict
     return ckpt
 
 

@@ -23,12 +23,10 @@ from torchvision.models.detection import (MaskRCNN_ResNet50_FPN_V2_Weights,
 
 from model.data.annotations import Category
 from model.errors import Cancelled, WeightsError
-from model.net.norms import SCRATCH_NORM, infer_norm
-from model.net.sizes import size_problem
+from model.net.archs import ARCH_V1, ARCH_V2, ARCHS
+from model.net.checkpoint_schema import check_checkpoint, check_state_dict
+from model.net.norms import SCRATCH_NORM
 
-ARCH_V1 = "maskrcnn_resnet50_fpn"
-ARCH_V2 = "maskrcnn_resnet50_fpn_v2"
-ARCHS = (ARCH_V1, ARCH_V2)
 BUILTIN = {
     "coco": (ARCH_V1, MaskRCNN_ResNet50_FPN_Weights.COCO_V1),
     "coco-v2": (ARCH_V2, MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1),
@@ -54,26 +52,6 @@ class LoadedWeights:
     max_size: int | None = None
     checkpoint: dict = field(default_factory=dict)  # the full dict, for training to resume
     norm: str = "frozen"  # model.net.build.NORMS: what the model must be built with
-
-
-def non_finite_problem(state_dict: dict) -> str | None:
-    """The first floating tensor holding NaN or an infinity (such weights predict nothing
-    at all, silently), or None."""
-    for key, v in state_dict.items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            what = "NaN" if bool(torch.isnan(v).any()) else "infinite values"
-            return f"tensor {key} holds {what}"
-    return None
-
-
-def check_checkpoint(obj: dict, path: Path) -> None:
-    """The numbers of a checkpoint dict that nothing else checks: its resize bounds and
-    its weights. Raises WeightsError naming the file and the field."""
-    problem = size_problem(obj.get("min_size"), obj.get("max_size"))
-    if problem is None and isinstance(obj.get("model"), dict):
-        problem = non_finite_problem(obj["model"])
-    if problem:
-        raise WeightsError(f"{path}: refused: {problem}")
 
 
 def hub_checkpoint_path(url: str) -> Path:
@@ -153,90 +131,32 @@ def safe_torch_load(path: Path) -> object:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({e})") from None
 
 
-def _strip_prefix(sd: dict) -> dict:
-    if sd and all(isinstance(k, str) and k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
-    return sd
-
-
-def infer_arch(sd: dict, path: Path | str) -> tuple[str, int]:
-    """Arch and class count from a state_dict's keys and shapes."""
-    if "roi_heads.mask_predictor.mask_fcn_logits.weight" not in sd:
-        raise WeightsError(f"{path}: not a Mask R-CNN state_dict (it has no mask predictor "
-                           "weights); MaskLoop needs maskrcnn_resnet50_fpn or _v2 weights")
-    cls = sd.get("roi_heads.box_predictor.cls_score.weight")
-    if cls is None:
-        raise WeightsError(f"{path}: state_dict has no box classifier weights")
-    if "roi_heads.box_head.fc6.weight" in sd:
-        arch = ARCH_V1
-    elif "roi_heads.box_head.0.0.weight" in sd:
-        arch = ARCH_V2
-    else:
-        raise WeightsError(f"{path}: unknown Mask R-CNN box head; expected {ARCHS[0]} or {ARCHS[1]}")
-    return arch, int(cls.shape[0])
-
-
-def _categories_from_checkpoint(raw, num_classes: int, path: Path) -> list[Category | None]:
-    """The label table of a checkpoint: a list of {id, name} in label order (an entry
-    with id None is a label that never reports)."""
-    if not isinstance(raw, list):
-        raise WeightsError(f"{path}: the checkpoint's 'categories' must be a list of "
-                           f"{{'id', 'name'}} entries, got {type(raw).__name__}")
-    if len(raw) != num_classes - 1:
-        raise WeightsError(f"{path}: checkpoint lists {len(raw)} categories but its model has "
-                           f"{num_classes - 1} classes")
-    cats: list[Category | None] = [None]
-    for k, c in enumerate(raw, start=1):
-        if not isinstance(c, dict) or not ("id" in c and "name" in c):
-            raise WeightsError(f"{path}: the checkpoint's category {k} is {c!r}, not an "
-                               "{'id', 'name'} entry")
-        if c["id"] is None:
-            cats.append(None)
-            continue
-        if not (isinstance(c["id"], int) and not isinstance(c["id"], bool)) \
-                or not isinstance(c["name"], str):
-            raise WeightsError(f"{path}: the checkpoint's category {k} has id {c['id']!r} and "
-                               f"name {c['name']!r}; ids must be integers, names text")
-        cats.append(Category(int(c["id"]), c["name"], c.get("supercategory")))
-    return cats
-
-
 def load_file(path: Path | str) -> LoadedWeights:
+    """A MaskLoop checkpoint or a bare state_dict, every field checked (checkpoint_schema)."""
     path = Path(path)
     obj = safe_torch_load(path)
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a checkpoint dict or a state_dict, "
                            f"got {type(obj).__name__}")
-    if "model" in obj and isinstance(obj["model"], dict):
-        check_checkpoint(obj, path)
-        sd = _strip_prefix(obj["model"])
-        arch_found, num_classes = infer_arch(sd, path)
-        arch = obj.get("arch", arch_found)
-        if arch != arch_found:
-            raise WeightsError(f"{path}: checkpoint says arch {arch!r} but its weights are "
-                               f"{arch_found!r}")
-        if "categories" in obj:
-            cats = _categories_from_checkpoint(obj["categories"], num_classes, path)
-        elif num_classes == 91:
-            cats = coco_label_categories()
-        else:
-            cats = [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)]
-        model_id = str(obj.get("model_id") or path.stem)
-        norm = infer_norm(sd)
-        if obj.get("norm", norm) != norm:
-            raise WeightsError(f"{path}: checkpoint says norm {obj['norm']!r} but its weights "
-                               f"are {norm!r}")
-        return LoadedWeights(arch, num_classes, cats, sd, model_id,
-                             obj.get("min_size"), obj.get("max_size"), checkpoint=obj, norm=norm)
-    sd = _strip_prefix(obj)
-    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+    if isinstance(obj.get("model"), dict):
+        ok = check_checkpoint(obj, path)
+        cats = ok.categories or default_label_categories(ok.num_classes)
+        return LoadedWeights(ok.arch, ok.num_classes, cats, ok.state_dict,
+                             obj.get("model_id") or path.stem, obj.get("min_size"),
+                             obj.get("max_size"), checkpoint=obj, norm=ok.norm)
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: a dict, but neither a MaskLoop checkpoint (no 'model' "
                            "entry) nor a state_dict of tensors")
-    check_checkpoint({"model": sd}, path)
-    arch, num_classes = infer_arch(sd, path)
-    cats = coco_label_categories() if num_classes == 91 else (
-        [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)])
-    return LoadedWeights(arch, num_classes, cats, sd, f"file:{path.name}", norm=infer_norm(sd))
+    ok = check_state_dict(obj, path)
+    return LoadedWeights(ok.arch, ok.num_classes, default_label_categories(ok.num_classes),
+                         ok.state_dict, f"file:{path.name}", norm=ok.norm)
+
+
+def default_label_categories(num_classes: int) -> list[Category | None]:
+    """The label table of weights that carry none: COCO's for 91 classes, else class_i."""
+    if num_classes == 91:
+        return coco_label_categories()
+    return [None] + [Category(i, f"class_{i}") for i in range(1, num_classes)]
 
 
 def resolve_weights(spec: str | os.PathLike, arch: str | None = None, allow_download: bool = True,
@@ -256,7 +176,10 @@ def resolve_weights(spec: str | os.PathLike, arch: str | None = None, allow_down
         if arch is not None and arch != builtin_arch:
             raise WeightsError(f"'{key}' weights are for {builtin_arch}, not {arch}")
         path = fetch_builtin(key, allow_download, progress, cancel)
-        sd = safe_torch_load(path)
+        obj = safe_torch_load(path)
+        if not isinstance(obj, dict):
+            raise WeightsError(f"{path}: not a state_dict; delete it to download it again")
+        sd = check_state_dict(obj, path, norm="frozen").state_dict
         return LoadedWeights(builtin_arch, 91, coco_label_categories(), sd,
                              f"torchvision:{builtin_arch}:COCO_V1")
     loaded = load_file(Path(spec))

@@ -10,6 +10,10 @@ resume state is written every `every_s` seconds of training and when the run end
 the weights are still the last good ones); OUT whenever validation improves, and with the
 resume state when there is no validation. A run stopped inside an epoch is saved there,
 unvalidated: OUT then keeps the best validated model.
+
+Nothing non-finite is ever written over a good checkpoint: before each write the weights
+(and the optimizer's buffers, which the next steps would add to them) are checked, on every
+rank together; a NaN there stops the run with TrainingError and the files stay as they were.
 """
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from model.data.atomic import atomic_write_json
+from model.errors import TrainingError, WeightsError
 from model.net import checkpoint as C
-from model.errors import WeightsError
+from model.net.checkpoint_schema import non_finite_problem, optimizer_fits, optimizer_tensors
+from model.training.distributed import Dist, any_rank
 
 RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng", "world", "epoch_progress")
 
@@ -54,6 +60,7 @@ def restore(ck: dict, opt, sched, scaler, path: Path, rank: int, world: int,
     or by another number of processes; the run then goes on, but not exactly)."""
     try:
         opt.load_state_dict(ck["optimizer"])
+        optimizer_fits(opt, path)  # values and types were checked on load (C.load)
         sched.load_state_dict(ck["scheduler"])
         if "scaler" in ck and scaler.is_enabled():
             scaler.load_state_dict(ck["scaler"])
@@ -98,12 +105,17 @@ class Checkpointer:
     meta: dict  # started_from, train_config, data: stored as they are
     has_val: bool
     say: Callable[[dict], None]
-    main: bool = True  # only rank 0 writes
+    d: Dist = field(default_factory=Dist)  # only rank 0 writes; every rank checks
     every_s: float = 600.0
     saved_at: float = field(default_factory=time.perf_counter)
 
+    @property
+    def main(self) -> bool:
+        return self.d.main
+
     def after_epoch(self, st, final: bool, status: str | None = None) -> None:
         """At the end of an epoch: OUT if validation improved; the resume state when due."""
+        self.check_finite(st)
         if not self.main:
             return
         ap = st.history[-1].get("val", {}).get("segm", {}).get("AP") if st.history else None
@@ -121,14 +133,31 @@ class Checkpointer:
     def now(self, st, status: str) -> None:
         """The run stops here, inside an epoch (cancelled, or a non-finite loss): keep its
         last good state to resume from this very point."""
+        self.check_finite(st)
         if self.main:
             self._write(st, best=not self.has_val or not Path(self.out).exists(), last=True,
                         status=status)
 
     def snapshot(self, st) -> None:
         """The model as it is at this iteration, kept beside OUT (a learning curve)."""
+        self.check_finite(st)
         if self.main:
             self._write(st, best=False, last=False, status=None, to=C.snapshot_path(self.out, st.iteration))
+
+    def check_finite(self, st) -> None:
+        """Raise TrainingError, on every rank, when a weight or an optimizer buffer is NaN
+        or infinite: a step can make them so while its loss was finite (the next loss
+        would say so, but the last step of a run has no next). One device sync when all
+        is well; the files keep the last good state."""
+        m = self.model.module if hasattr(self.model, "module") else self.model
+        problem = non_finite_problem(
+            list(m.state_dict().items()) + optimizer_tensors(self.opt.state_dict()))
+        if not any_rank(self.d, problem is not None):
+            return
+        problem = problem or "another process's weights are not finite"
+        raise TrainingError(f"non-finite weights at iteration {st.iteration} ({problem}); "
+                            f"training stopped and {kept(self.out)}. Try a lower --lr (e.g. "
+                            "half) or a longer warm-up.")
 
     def _write(self, st, best: bool, last: bool, status: str | None,
                to: Path | None = None) -> None:
@@ -155,3 +184,10 @@ class Checkpointer:
         self.say({"event": "checkpoint", "path": str(to or self.out), "last": str(C.last_path(self.out)),
                   "best": best, "resume_state": last, "iteration": st.iteration,
                   "status": status})
+
+
+def kept(out: Path) -> str:
+    """What a failed run leaves to go on from, for its error message."""
+    last = C.last_path(out)
+    return f"the last good checkpoint is kept at {last}" if last.exists() else \
+        "no checkpoint had been written yet"

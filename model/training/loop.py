@@ -17,8 +17,7 @@ import torch
 import torch.distributed as dist
 
 from model.errors import TrainingError
-from model.net import checkpoint as C
-from model.training.checkpoints import Checkpointer, RunState
+from model.training.checkpoints import Checkpointer, RunState, kept
 from model.training.distributed import any_rank, gather_all
 from model.training.rng import rng_state, torch_rng_state
 
@@ -211,9 +210,6 @@ def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:
 
 
 def nan_message(iteration: int, values: dict, cfg: TrainConfig, what: str = "loss") -> str:
-    last = C.last_path(cfg.out)
-    kept = f"the last good checkpoint is kept at {last}" if last.exists() else \
-        "no checkpoint had been written yet"
     shown = ", ".join(f"{k}={v:.3g}" for k, v in values.items())
-    return (f"non-finite {what} at iteration {iteration} ({shown}); training stopped and {kept}. "
-            "Try a lower --lr (e.g. half) or a longer warm-up.")
+    return (f"non-finite {what} at iteration {iteration} ({shown}); training stopped and "
+            f"{kept(cfg.out)}. Try a lower --lr (e.g. half) or a longer warm-up.")

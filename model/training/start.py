@@ -56,7 +56,7 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
     if cfg.resume:
         if not last.is_file():
             raise TrainingError(f"--resume: no checkpoint to resume at {last}")
-        ck = C.load(last)
+        ck = C.load(last, resume=True)  # every field checked, the optimizer's too
         if ck.get("categories") != labels.to_json():
             raise TrainingError(f"--resume: {last} was trained on other categories than "
                                 f"{cfg.coco}; start a new run instead")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import random
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -162,8 +163,11 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
         if stale:
             say({"event": "info", "message": f"removed {len(stale)} temp file(s) that a killed "
                  f"checkpoint write left: {', '.join(p.name for p in stale)}"})
+    # every generator a resume file records starts from the seed: unseeded, Python's came
+    # from the process (os.urandom), so a resumed run's saved state was another run's
     torch.manual_seed(cfg.seed + d.rank)
     np.random.seed(cfg.seed + d.rank)
+    random.seed(cfg.seed + d.rank)
     ds, labels, train_s, val_s = _data(cfg, say)
     model, arch, started_from, resume_ck, seen = start_model(cfg, labels, say, d.main)
     random_init = str(cfg.weights).lower() == "none" and resume_ck is None
@@ -202,7 +206,7 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
          "amp": str(amp_dtype).split(".")[-1] if use_amp else "off"})
     saver = Checkpointer(
         model, opt, sched, scaler, Path(cfg.out), arch, labels.to_json(), cfg.min_size,
-        cfg.max_size, model_id, has_val=bool(val_s), say=say, main=d.main,
+        cfg.max_size, model_id, has_val=bool(val_s), say=say, d=d,
         every_s=cfg.checkpoint_every_s,
         meta={"started_from": started_from, "train_config": _plain(asdict(cfg)),
               "data": {"coco": str(cfg.coco), "train_images": len(train_s),

@@ -189,6 +189,49 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shapes, tmp_path, 
                                         if v.is_floating_point())
 
 
+class _Poisoned(torch.optim.SGD):
+    """SGD whose step number `at` turns the first weight to NaN, its loss still finite:
+    a step can do that (a huge finite gradient, a NaN momentum) where the loss check,
+    made before the step, cannot see it."""
+    at = 0
+
+    def step(self, closure=None):
+        out = super().step(closure)
+        self.done = getattr(self, "done", 0) + 1
+        if self.done == self.at:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return out
+
+
+@pytest.mark.parametrize("at", [4, 5])
+def test_weights_that_turn_non_finite_stop_the_run_and_keep_the_last_good_checkpoints(
+        shapes, tmp_path, monkeypatch, capsys, at):
+    """5 iterations, 3 an epoch: both files are written at iteration 3. Step 4 poisoned:
+    iteration 5's loss is NaN and the stop would save the NaN weights; step 5 poisoned: the
+    run ended "finished" with NaN weights in OUT (issue 28, item 25). Now: one error, exit
+    code 1, an `error` event for the app, and both files as they were at iteration 3."""
+    monkeypatch.setattr(_Poisoned, "at", at)
+    monkeypatch.setattr(torch.optim, "SGD", _Poisoned)
+    out = tmp_path / "m.pt"
+    code = main.main(["train", str(shapes), "--out", str(out), "--weights", "none",
+                      "--iterations", "5", "--min-size", str(S), "--max-size", str(S),
+                      "--workers", "0", "--val-fraction", "0", "--rois-per-image", "64",
+                      "--warmup", "5", "--checkpoint-minutes", "0", "--threads", "2",
+                      "--progress", "jsonl"])
+    got = capsys.readouterr()
+    events = [json.loads(line) for line in got.out.splitlines()]
+    assert code == 1 and events[-1]["event"] == "error", events[-1]
+    assert not any(e["event"] == "done" for e in events)
+    said = f"non-finite weights at iteration {at} (tensor backbone.body.conv1.weight holds " \
+           f"NaN); training stopped and the last good checkpoint is kept at {C.last_path(out)}"
+    assert said in events[-1]["message"]
+    err = got.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and said in err[0]
+    assert [e["iteration"] for e in events if e["event"] == "checkpoint"] == [3]
+    assert C.load(out)["iteration"] == C.load(C.last_path(out))["iteration"] == 3
+
+
 def test_resume_state_is_written_when_due_and_at_the_end(shapes, tmp_path):
     """Hundreds of MB each: not after every epoch, but every checkpoint_every_s and last."""
     for every, expected in ((600.0, [9]), (0.0, [3, 6, 9])):

@@ -4,7 +4,9 @@ and a killed checkpoint write leaves no temp file behind the next start (item 24
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -15,6 +17,7 @@ import torch
 
 import main
 from model.net import checkpoint as C
+from model.errors import WeightsError
 from model.data.atomic import PROCESS_START
 from model.training.train import TrainConfig, run_training
 from model.training.data import EpochSampler
@@ -43,11 +46,13 @@ def data(tmp_path_factory):
 
 
 def comparable(ck: dict) -> dict:
-    """What must be equal bit for bit: weights, optimizer, schedule, counters, history."""
+    """What must be equal bit for bit: weights, optimizer, schedule, counters, history, and
+    the random state of every generator (torch, numpy, Python)."""
     history = [{k: v for k, v in e.items() if k != "time"} for e in ck["history"]]
     return {"model": ck["model"], "optimizer": ck.get("optimizer"),
             "scheduler": ck.get("scheduler"), "iteration": ck["iteration"],
-            "epoch": ck["epoch"], "best_segm_ap": ck["best_segm_ap"], "history": history}
+            "epoch": ck["epoch"], "best_segm_ap": ck["best_segm_ap"], "history": history,
+            "rng": ck.get("rng")}
 
 
 def assert_same(a, b, where="") -> None:
@@ -67,11 +72,15 @@ def assert_same(a, b, where="") -> None:
 
 
 def test_a_stopped_and_killed_run_resumes_to_the_uninterrupted_result(data, tmp_path):
+    """Each part starts with Python's generator elsewhere, as a new process's would be (its
+    seed comes from os.urandom): the saved random states must still be the same."""
     whole = tmp_path / "whole.pt"
+    random.seed(1)
     run_training(cfg_for(data, whole))
 
     out = tmp_path / "parts.pt"
     cancel = threading.Event()
+    random.seed(2)
     stopped = run_training(cfg_for(data, out), lambda e: e["event"] == "iter" and
                            e["iteration"] == 2 and cancel.set(), cancel)
     assert stopped["status"] == "cancelled" and C.load(C.last_path(out))["iteration"] == 2
@@ -80,16 +89,86 @@ def test_a_stopped_and_killed_run_resumes_to_the_uninterrupted_result(data, tmp_
         if e["event"] == "iter" and e["iteration"] == 4:
             raise Killed
     events = []
+    random.seed(3)
     with pytest.raises(Killed):
         run_training(cfg_for(data, out, resume=True),
                      lambda e: (events.append(e), kill_after_the_epoch_checkpoint(e)))
     assert [e["iteration"] for e in events if e["event"] == "iter"] == [3, 4]  # mid-epoch on
     assert C.load(C.last_path(out))["iteration"] == 3
 
+    random.seed(4)
     done = run_training(cfg_for(data, out, resume=True))
     assert done["status"] == "finished" and done["iterations"] == 5
     for name in (C.last_path, lambda p: p):  # the resume state and the model to use
         assert_same(comparable(C.load(name(out))), comparable(C.load(name(whole))))
+
+
+@pytest.fixture(scope="module")
+def stopped(data, tmp_path_factory) -> Path:
+    """The resume state of a run stopped at iteration 2 (mid-epoch)."""
+    out = tmp_path_factory.mktemp("stopped") / "m.pt"
+    cancel = threading.Event()
+    run_training(cfg_for(data, out), lambda e: e["event"] == "iter" and e["iteration"] == 2
+                 and cancel.set(), cancel)
+    return C.last_path(out)
+
+
+def _nan_momentum(ck):
+    buf = next(iter(ck["optimizer"]["state"].values()))["momentum_buffer"]
+    buf.view(-1)[0] = math.nan
+
+
+def _short_momentum(ck):
+    entry = next(iter(ck["optimizer"]["state"].values()))
+    entry["momentum_buffer"] = entry["momentum_buffer"].flatten()[:5].clone()
+
+
+SPOILED = {  # what a resume state may not hold, and what the one error says
+    "NaN momentum": (_nan_momentum, "refused: 'optimizer' state of parameter 0 "
+                                    "(momentum_buffer) holds NaN"),
+    "negative iteration": (lambda ck: ck.update(iteration=-1), "refused: 'iteration' is -1"),
+    "momentum of another shape": (_short_momentum, "refused: 'optimizer' state of parameter "
+                                                   "0 (momentum_buffer) is 5, but the parameter "
+                                                   "is 64x3x7x7"),
+    "no optimizer": (lambda ck: ck.pop("optimizer"), "refused: not a resume state MaskLoop "
+                                                     "can continue from (no 'optimizer' field)"),
+}
+
+
+@pytest.mark.parametrize("case", list(SPOILED))
+def test_a_resume_state_is_checked_before_training_goes_on(data, stopped, tmp_path, case):
+    """A NaN momentum buffer resumed "finished" with NaN weights in OUT, and a negative
+    iteration was taken as it was (issue 28, item 25): refused, naming the file and the
+    field, and nothing is written."""
+    spoil, said = SPOILED[case]
+    out = tmp_path / "m.pt"
+    ck = torch.load(stopped, weights_only=True)
+    spoil(ck)
+    torch.save(ck, C.last_path(out))
+    before = C.last_path(out).read_bytes()
+    with pytest.raises(WeightsError) as e:
+        run_training(cfg_for(data, out, resume=True))
+    assert str(e.value).startswith(f"{C.last_path(out)}: ") and said in str(e.value), str(e.value)
+    assert C.last_path(out).read_bytes() == before and not out.exists()
+
+
+def test_a_refused_resume_state_is_one_error_for_the_app(data, stopped, tmp_path, capsys):
+    """The app reads `--progress jsonl`: the refusal is its `error` event; exit code 2
+    (bad input), and one `error:` line on stderr."""
+    out = tmp_path / "m.pt"
+    ck = torch.load(stopped, weights_only=True)
+    _nan_momentum(ck)
+    torch.save(ck, C.last_path(out))
+    code = main.main(["train", str(data), "--out", str(out), "--resume", "--weights", "none",
+                      "--iterations", "5", "--batch-size", "1", "--min-size", str(SIDE),
+                      "--max-size", str(SIDE), "--workers", "0", "--val-fraction", "0.25",
+                      "--threads", "2", "--progress", "jsonl"])
+    got = capsys.readouterr()
+    events = [json.loads(line) for line in got.out.splitlines()]
+    assert code == 2 and [e["event"] for e in events] == ["error"], events
+    assert "m.last.pt: refused: 'optimizer' state of parameter 0" in events[0]["message"]
+    err = got.err.strip().splitlines()
+    assert len(err) == 1 and err[0] == f"error: {events[0]['message']}"
 
 
 def test_the_epoch_sampler_shuffles_shards_and_skips(tmp_path):
