@@ -1,12 +1,17 @@
 """Synthetic masks and COCO files for tests: holes, several parts, crowd regions."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from model.data import masks as M
+from model.net import checkpoint as C
+from model.net.archs import ARCH_V1
+from model.net.build import build_model
 
 from model.data.synthetic import S, noise_image as write_image, shapes_dataset  # noqa: F401
 
@@ -82,3 +87,28 @@ def make_coco(tmp: Path, cat_ids=(0, 3, 7), ann_ids=(4, 9, 10, 22, 23), with_ima
     return path
 
 
+# ----------------------------------------------------------------- checkpoints
+
+@functools.lru_cache(maxsize=4)
+def _architecture(arch: str, num_classes: int) -> dict:
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        model = build_model(arch, num_classes)
+    return {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+
+
+def tiny_state(arch: str = ARCH_V1, num_classes: int = 3) -> dict:
+    """A state_dict of the architecture's true shapes (a v1 Mask R-CNN with 2 classes by
+    default) in a few bytes: every tensor is one zero seen through stride 0."""
+    return {k: torch.zeros((), dtype=dtype).expand(shape)
+            for k, (shape, dtype) in _architecture(arch, num_classes).items()}
+
+
+def write_ckpt(path, **fields):
+    """A checkpoint file every loader accepts, a few KB, with `fields` replaced."""
+    ck = {"format": C.FORMAT, "arch": "maskrcnn_resnet50_fpn", "num_classes": 3,
+          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+          "min_size": 800, "max_size": 1333, "model": tiny_state(), "history": [],
+          "model_id": "m"}
+    ck.update(fields)
+    torch.save(ck, path)
+    return path

@@ -17,6 +17,7 @@ from model.data.annotations import Dataset
 from model.data.atomic import atomic_write_bytes
 from model.data.coco import save_dataset
 from model.data.images import outside
+from model.errors import WeightsError
 from model.editing.review import TrainingSet, training_set
 from model.training.versions import VersionRegistry
 
@@ -179,6 +180,8 @@ class FineTuneController(QObject):
                 "--all-images", "--weights", str(weights), "--device", device,
                 "--epochs", str(epochs), "--model-id", name,
                 "--threads", str(cpu_threads_for_training())]
+        if self.session.follow_symlinks:  # the images it opened, training may open too
+            args.append("--follow-symlinks")
         if spec.min_size:
             args += ["--min-size", str(spec.min_size)]
         if spec.max_size:
@@ -252,7 +255,11 @@ class FineTuneController(QObject):
         if not ckpt.is_file():
             self.notifier.error("Training", f"{run['name']} ended without a checkpoint.")
             return
-        history = C.load(ckpt).get("history", [])
+        try:
+            history = C.load(ckpt).get("history", [])
+        except (WeightsError, OSError, ValueError) as e:  # never an exception in a Qt slot
+            self.notifier.error("Training", f"{run['name']}: its checkpoint cannot be read: {e}")
+            return
         version = VersionRegistry(run["state"]).add(run["name"], ckpt, summary, run["start"],
                                                     history)
         if summary.get("status") == "finished":

@@ -75,8 +75,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,
                    help="write the resume state (OUT.last.pt) at most this often, and at the end")
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
-    from model.cli.commands import add_crowd_option
+    from model.cli.commands import add_crowd_option, add_follow_symlinks_option
     add_crowd_option(p)
+    add_follow_symlinks_option(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -133,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
         resume=args.resume, all_images=args.all_images,
-        crowd_as_instances=args.crowd_as_instances,
+        crowd_as_instances=args.crowd_as_instances, follow_symlinks=args.follow_symlinks,
         include_corrected=args.include_corrected, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,

@@ -60,6 +60,7 @@ class TrainConfig:
     max_size: int = 1333
     val_fraction: float = 0.2
     crowd_as_instances: bool = False  # CVAT's brush masks come as crowd RLE
+    follow_symlinks: bool = False  # open images and annotation files through outward links
     workers: int = 2
     resume: bool = False
     all_images: bool = False
@@ -237,7 +238,8 @@ def run_training(cfg: TrainConfig, emit: Emit = lambda e: None,
 def _data(cfg: TrainConfig, say: Emit) -> tuple[Dataset, LabelTable, list[Sample], list[Sample]]:
     """The dataset, its label table and the train/val split; warnings go out as events
     (an unreadable image is an error the run survives: the GUI names the files)."""
-    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
+    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances,
+                   follow_symlinks=cfg.follow_symlinks)
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     for w in warnings:
         say({"event": "warning", "message": w})
