@@ -13,7 +13,8 @@ Benefits are kept in actions and in seconds (timings.seconds), so a change of th
 per-action times flows in.
 
 `fit` picks the shown threshold t that maximises the summed benefit (seconds) of the
-records with score >= t, with actions not negative either. When no t pays, the
+records with score >= t, with actions not negative either (t halfway between the lowest
+score shown and the next one down). When no t pays, the
 decision is to hide: new images show no offers. Before MIN_RECORDS records exist, a
 cautious DEFAULT_THRESHOLD, with the estimate and its count.
 
@@ -99,7 +100,7 @@ class Decision:
     """What the gate shows for one version.
 
     threshold: the shown threshold; None when offers are hidden. best: the threshold
-    that came closest to paying (what Show anyway uses; None with no record).
+    that came closest to paying (None with no record).
     per_offer_*: the estimated benefit of one shown offer at threshold (at best when
     hidden; None with no record at or above it). shown: records at or above it.
     count: the version's records. fitted: False while the default applies."""
@@ -167,7 +168,9 @@ def fit(records: Iterable[Record], version: str | None = None, *,
         if sum_s > pay_s and sum_a >= 0 and sum_s > 0:
             pay_k, pay_s = k, sum_s
     k = pay_k if pay_k is not None else best_k
-    t = recs[k].score
+    # between the lowest score shown and the highest one not: a new offer scoring a
+    # little under the lowest record shown is no worse evidence than one a little over
+    t = recs[k].score if k + 1 == len(recs) else (recs[k].score + recs[k + 1].score) / 2
     n, a, s = _at(recs, t)
     return Decision(name, t if pay_k is not None else None, t, a / n, s / n, n, len(recs),
                     True, min_records)

@@ -33,13 +33,14 @@ def test_the_threshold_is_the_known_optimum_of_a_synthetic_record():
     records = [rec(float(s), 5.0 if s > 0.6 else -2.0) for s in scores]
     d = G.fit(records, "v1")
     lowest_good = min(s for s in scores if s > 0.6)
+    highest_bad = max(s for s in scores if s <= 0.6)
     assert d.fitted and not d.hidden
-    assert d.threshold == pytest.approx(lowest_good)
+    assert d.threshold == pytest.approx((lowest_good + highest_bad) / 2)  # between the two
     assert d.shown == sum(1 for s in scores if s > 0.6) and d.count == 40
     assert d.per_offer_seconds == pytest.approx(5.0)
     # a record of another version is not this version's evidence
     d2 = G.fit(records + [rec(0.3, 500.0, version="v2")] * 40, "v1")
-    assert d2.threshold == pytest.approx(lowest_good)
+    assert d2.threshold == d.threshold
 
 
 def test_a_threshold_must_not_cost_actions_either():
@@ -56,11 +57,11 @@ def test_nothing_pays_hides_the_offers_and_says_the_best_it_found():
     records = [rec(0.95 - k * 0.02, -1.6 if k else -0.5) for k in range(40)]
     d = G.fit(records, "v1")
     assert d.hidden and d.threshold is None and d.fitted
-    assert d.best == pytest.approx(0.95)  # the least bad: one offer at -0.5 s
+    assert d.best == pytest.approx(0.94)  # the least bad: the one offer at -0.5 s
     assert d.per_offer_seconds == pytest.approx(-0.5) and d.count == 40
     line = d.line()
     assert line.startswith("Offers hidden: no threshold pays on 40 judged offers")
-    assert "best: 0.95" in line
+    assert "best: 0.94" in line
 
 
 def test_fewer_than_30_records_give_the_cautious_default_with_the_estimate():
@@ -132,7 +133,7 @@ def test_the_online_gate_offers_what_the_images_before_it_say():
     truth = [square(20)]
     for _ in range(2):
         gate.learn(preds, truth)
-    assert gate.decision.fitted and gate.decision.threshold == pytest.approx(0.9)
+    assert gate.decision.fitted and gate.decision.threshold == pytest.approx(0.85)
     assert gate.offered(preds) == [preds[0]]
     junk = G.OnlineGate("v1", min_records=3)
     for _ in range(2):
