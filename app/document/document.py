@@ -27,7 +27,7 @@ from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
 from model.data.provenance import is_cached
 from model.editing.review import Merge, is_offered
-from model.effort.gate import Decision
+from model.effort.gate import DEFAULT_THRESHOLD, Decision
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
@@ -190,8 +190,10 @@ class Document(QObject):
 
     def threshold_in_force(self) -> float:
         g = self.gate
-        if not self.auto or g is None:
+        if not self.auto:
             return self.own_threshold
+        if g is None:  # no version's decision yet (the first fit is being priced)
+            return DEFAULT_THRESHOLD
         if not g.hidden:
             return g.threshold
         if self.shown_anyway:

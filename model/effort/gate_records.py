@@ -20,7 +20,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from model.data.annotations import Dataset, ImageRecord, Instance
+from model.data.annotations import Category, Dataset, ImageRecord, Instance
+from model.editing.review import adopt_categories
 from model.effort.annotator import TAU
 from model.effort.gate import Record, price
 from model.effort.record import MODEL, EffortRecord, version_of
@@ -136,3 +137,23 @@ def pair_records(truth: ImageRecord, predicted: ImageRecord, version: str,
     (`predict --score-threshold auto` on done images, a held-out evaluation)."""
     w, h = truth.width or predicted.width, truth.height or predicted.height
     return price(predicted.instances, truth_of(truth), version, tau, classical_box(w, h))
+
+
+def heldout_records(pairs: Iterable[tuple[ImageRecord, list[Instance]]],
+                    categories: list[Category], model_categories: list[Category],
+                    version: str, tau: float = TAU) -> dict[int, list[Record]]:
+    """Records of a version's evaluation on done images it did not train on: image id
+    -> records, the model's classes taken into the dataset's by name as the app takes
+    its predictions (a class change is priced only where a person would need one)."""
+    out = {}
+    for rec, preds in pairs:
+        mapping, _new = adopt_categories(categories, model_categories,
+                                         [p.category_id for p in preds])
+        mapped = []
+        for p in preds:
+            c = p.copy()
+            c.category_id = mapping.get(p.category_id, p.category_id)
+            mapped.append(c)
+        out[rec.id] = price(mapped, truth_of(rec), version, tau,
+                            classical_box(rec.width, rec.height))
+    return out

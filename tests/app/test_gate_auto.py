@@ -149,3 +149,23 @@ def test_the_box_tool_asks_the_model_once_it_beats_the_ellipse_on_done_images(
     assert second.mask.all() and second.mask.shape == (40, 30)  # the model's filled box
     names = {c.id: c.name for c in w.doc.dataset.categories}
     assert names[second.category_id] == "dog"  # and its class, adopted into the dataset
+
+
+def test_a_versions_evaluation_on_done_images_it_did_not_train_on_feeds_its_gate(
+        qtbot, make_window, fake, tmp_path):
+    from model.data.synthetic import shapes_dataset
+
+    class Trained(FakePredictor):
+        trained_on = frozenset({"s0.png"})
+
+    gt = shapes_dataset(tmp_path / "set", n=6, size=96)  # done, labelled without a model
+    w = make_window(factory=lambda **k: Trained(fake, **k))
+    wait_model(qtbot, w)
+    click_auto(qtbot, w)
+    open_and_show(qtbot, w, gt)
+    qtbot.waitUntil(lambda: w.doc.gate is not None, timeout=10_000)
+    assert w.doc.gate.count == 0  # no image was reviewed with this version's offers
+    w.actions_["actionEvaluateDone"].trigger()
+    # five images it did not train on, three predictions each, none on a disc or square
+    qtbot.waitUntil(lambda: w.doc.gate.count == 15, timeout=30_000)
+    assert w.doc.gate.version == "fake:fake" and w.doc.gate.per_offer_seconds < 0
