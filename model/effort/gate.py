@@ -23,6 +23,7 @@ evaluation, and in `simulate` the images played so far (OnlineGate) - never test
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -156,16 +157,16 @@ def fit(records: Iterable[Record], version: str | None = None, *,
         return Decision(name, default, default, a / n if n else None, s / n if n else None,
                         n, len(recs), False, min_records)
     recs.sort(key=lambda r: -r.score)
-    best_k, best_key, pay_k, pay_s = None, None, None, 0.0
+    best_k, best_s, pay_k, pay_s = None, -math.inf, None, 0.0  # ties: the higher threshold
     sum_a = sum_s = 0.0
     for k, r in enumerate(recs):
         sum_a += r.benefit_actions
         sum_s += r.benefit_seconds
         if k + 1 < len(recs) and recs[k + 1].score == r.score:
             continue  # a threshold takes every record of its score
-        if best_key is None or sum_s > best_key:
-            best_k, best_key = k, sum_s
-        if sum_s > pay_s and sum_a >= 0 and sum_s > 0:
+        if sum_s > best_s:
+            best_k, best_s = k, sum_s
+        if sum_s > pay_s and sum_a >= 0:  # pays: seconds saved, no actions lost
             pay_k, pay_s = k, sum_s
     k = pay_k if pay_k is not None else best_k
     # between the lowest score shown and the highest one not: a new offer scoring a
