@@ -35,8 +35,8 @@ class RouteScore:
     def add(self, pairs: Iterable[tuple[float, float]]) -> "RouteScore":
         for m, c in pairs:
             self.objects += 1
-            self.model += m
-            self.classical += c
+            self.model += float(m)
+            self.classical += float(c)
         return self
 
     @property
@@ -56,7 +56,8 @@ class RouteScore:
 def use_model(score: RouteScore | None, min_objects: int = MIN_OBJECTS) -> bool:
     """The one rule: the model's mask head answers a box only while it beats the
     classical route on at least min_objects of the version's reviewed objects."""
-    return score is not None and score.objects >= min_objects and score.model > score.classical
+    return bool(score is not None and score.objects >= min_objects
+                and score.model > score.classical)
 
 
 def box_of(inst: Instance) -> Box:

@@ -80,7 +80,7 @@ def price(predictions: Sequence[Instance], truth: Sequence[Instance], version: s
     for k, p in enumerate(preds):
         g = by_pred.get(k)
         if g is None:
-            out.append(Record(_score(p), version, -reject_a, -reject_s))
+            out.append(Record(_score(p), version, -int(reject_a), -float(reject_s)))
             continue
         draw = G.drawing(gts[g], tau, box_mask)
         corr = G.correction(p, gts[g], tau)
@@ -89,8 +89,8 @@ def price(predictions: Sequence[Instance], truth: Sequence[Instance], version: s
             cost_a, cost_s = corr.actions, corr.seconds
         else:
             cost_a, cost_s = redraw_a, redraw_s
-        out.append(Record(_score(p), version, draw.actions - cost_a, draw.seconds - cost_s,
-                          True))
+        out.append(Record(_score(p), version, int(draw.actions - cost_a),
+                          float(draw.seconds - cost_s), True))
     return out
 
 
@@ -143,8 +143,8 @@ class Decision:
 
 def _at(records: Sequence[Record], t: float) -> tuple[int, float, float]:
     shown = [r for r in records if r.score >= t]
-    return len(shown), sum(r.benefit_actions for r in shown), \
-        sum(r.benefit_seconds for r in shown)
+    return len(shown), float(sum(r.benefit_actions for r in shown)), \
+        float(sum(r.benefit_seconds for r in shown))
 
 
 def fit(records: Iterable[Record], version: str | None = None, *,
@@ -172,6 +172,7 @@ def fit(records: Iterable[Record], version: str | None = None, *,
     # between the lowest score shown and the highest one not: a new offer scoring a
     # little under the lowest record shown is no worse evidence than one a little over
     t = recs[k].score if k + 1 == len(recs) else (recs[k].score + recs[k + 1].score) / 2
+    t = float(t)
     n, a, s = _at(recs, t)
     return Decision(name, t if pay_k is not None else None, t, a / n, s / n, n, len(recs),
                     True, min_records)
