@@ -29,10 +29,18 @@ class GateStatus(QWidget):
         self.refresh()
 
     def text(self, d: Decision) -> str:
+        """Short enough for a 1280-pixel window's status bar (the tooltip has it all)."""
+        per = "no estimate yet" if d.per_offer_seconds is None else \
+            f"{d.per_offer_seconds:+.1f} s an offer"
         if d.hidden and self.doc.shown_anyway:
-            at = self.doc.threshold
-            return f"Auto: offers shown anyway at {at:.2f}. {d.line()}"
-        return f"Auto: {d.line()}"
+            return f"Offers shown anyway at {self.doc.threshold:.2f}: none pays " \
+                   f"({d.count} judged offers)"
+        if d.hidden:
+            return f"Offers hidden: none pays ({d.count} judged offers; at best {per})"
+        if not d.fitted:
+            return f"Auto {d.threshold:.2f}, the default until {d.min_records} judged " \
+                   f"offers ({d.count} so far; {per})"
+        return f"Auto {d.threshold:.2f}: {per}, from {d.count} judged offers"
 
     def refresh(self) -> None:
         d = self.doc.gate
@@ -41,7 +49,7 @@ class GateStatus(QWidget):
         if not on:
             return
         self.label.setText(self.text(d))
-        self.label.setToolTip(f"Model version {d.version}: the benefit of an offer is the "
-                              "drawing it saves minus what reviewing it costs, judged from "
-                              "your decisions on done images")
+        self.label.setToolTip(f"{d.line()}.\nModel version {d.version}: an offer's benefit "
+                              "is the drawing it saves minus what reviewing it costs, judged "
+                              "from your decisions on done images")
         self.show_anyway.setVisible(d.hidden and not self.doc.shown_anyway)

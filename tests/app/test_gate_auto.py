@@ -58,7 +58,9 @@ def test_auto_hides_a_useless_versions_offers_and_show_anyway_brings_them_back(
     open_and_show(qtbot, w, images(tmp_path, 11))
     gate = w.inference.gate
     qtbot.waitUntil(lambda: w.doc.gate is not None, timeout=10_000)
-    assert w.doc.threshold == 0.7 and "default 0.70: 0 of the 30" in gate_line(w)
+    assert w.doc.threshold == 0.7
+    assert gate_line(w) == "Auto 0.70, the default until 30 judged offers (0 so far; no " \
+                           "estimate yet)"
     for k in range(10):
         rec = predicted(qtbot, w)
         assert w.instance_table.rowCount() == 1  # at the default 0.7 only the 0.9 square
@@ -69,11 +71,13 @@ def test_auto_hides_a_useless_versions_offers_and_show_anyway_brings_them_back(
             press(qtbot, w, Qt.Key_M)  # done: its other two stay set aside
         assert rec.status == "done" and w.doc.gate.count == 3 * (k + 1)
         if k == 0:  # one offer shown at 0.7, a reject
-            assert "3 of the 30 judged offers a fit needs; -1.6 s (-1.00 actions) per " \
-                   "offer on 1" in gate_line(w)
+            assert gate_line(w) == "Auto 0.70, the default until 30 judged offers (3 so " \
+                                   "far; -1.6 s an offer)"
     d = w.doc.gate
     assert d.fitted and d.hidden and d.count == 30
-    assert gate_line(w).startswith("Auto: Offers hidden: no threshold pays on 30 judged offers")
+    assert gate_line(w) == "Offers hidden: none pays (30 judged offers; at best -1.6 s an offer)"
+    assert w.gate_status.findChild(QLabel, "gateLine").toolTip().startswith(
+        "Offers hidden: no threshold pays on 30 judged offers")
     show = w.gate_status.findChild(QPushButton, "showAnyway")
     assert show.isVisible()
     rec = predicted(qtbot, w)  # the eleventh image: predicted, nothing offered
@@ -82,7 +86,7 @@ def test_auto_hides_a_useless_versions_offers_and_show_anyway_brings_them_back(
     qtbot.mouseClick(show, Qt.LeftButton)
     assert w.doc.threshold == 0.5  # the slider's: 0.9 and 0.6 shown
     assert w.instance_table.rowCount() == 2 and not show.isVisible()
-    assert gate_line(w).startswith("Auto: offers shown anyway at 0.50")
+    assert gate_line(w) == "Offers shown anyway at 0.50: none pays (30 judged offers)"
     # the slider is the person's own threshold: moving it turns Auto off
     w.findChild(QSlider, "scoreThreshold").setValue(20)
     assert not auto.isChecked() and not w.doc.auto and w.doc.threshold == 0.2
