@@ -31,6 +31,8 @@ class DisplayPanel(QWidget):
         self.threshold = _slider(0, 100, round(threshold * 100), "scoreThreshold")
         self.threshold.setToolTip("Hide predictions scoring below this (no new prediction needed)")
         self.threshold_label = QLabel()
+        self.threshold_label.setMinimumWidth(  # "0.70" and "hidden" keep the slider still
+            self.threshold_label.fontMetrics().horizontalAdvance("hidden"))
         self.auto = QCheckBox("Auto")
         self.auto.setObjectName("autoThreshold")
         self.auto.setToolTip("Show offers at the threshold your own decisions on this model "
