@@ -83,7 +83,7 @@ class GateController(QObject):
         self._timer.timeout.connect(self.refit)
         doc.datasetReset.connect(self._on_reset)
         doc.imageStateChanged.connect(self._on_state)
-        inference.modelReady.connect(lambda _info: self.schedule())
+        inference.modelReady.connect(self._on_model)
         inference.modelFailed.connect(lambda _why, _kept: self.schedule())
         inference.worker.assisted.connect(self._on_assisted)
 
@@ -98,6 +98,12 @@ class GateController(QObject):
         self._route_asked.clear()
         self.inference.worker.forget_background()
         self._counted = None
+        self.schedule()
+
+    def _on_model(self, _info) -> None:
+        """Another model: the box route's jobs asked of the one before are dropped."""
+        self.inference.worker.forget_background()
+        self._route_asked.clear()
         self.schedule()
 
     def _on_state(self, row: int) -> None:
@@ -235,6 +241,8 @@ class GateController(QObject):
             return
         del self._route_asked[req.request_id]
         _req, version, finals = asked
+        if version != self.version:
+            return  # answered by another model (it was swapped meanwhile)
         pairs = []
         if not isinstance(result, str):
             for f, (bm, (cm, co)) in zip(finals, result):

@@ -155,7 +155,6 @@ class AssistRequest:
     category_ids: list = field(default_factory=list)  # per box, None: the box head's class
     use_model: bool = True  # False: the classical fallback
     target: object = None  # the instance a re-predicted box replaces the mask of
-    # (routes: what the asker needs to score the answer)
 
 
 @dataclass
