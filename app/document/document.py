@@ -6,9 +6,15 @@ undo stack; an unrecorded one is a cached-predictions fill of an image no step
 refers to, so nothing in the history can conflict with it. The Document also owns
 what is shown: the current image, the selection, hidden instances, the score
 threshold and a stroke's live preview. File paths belong to the Session.
+
+The threshold in force is the person's own (the Display slider) or, in Auto mode, the
+offer gate's decision for the model version in use (model/effort/gate.py, fitted by
+app/inference/gate.py): its threshold, or HIDE when no threshold pays, until Show
+anyway. None of this is an undo step: it changes what is shown, never a decision.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -21,10 +27,14 @@ from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
 from model.data.provenance import is_cached
 from model.editing.review import Merge, is_offered
+from model.effort.gate import DEFAULT_THRESHOLD, Decision
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
 from .suspects import SuspectList
+
+
+HIDE = math.inf  # the threshold in force when the gate hides every offer
 
 
 class Document(QObject):
@@ -35,7 +45,9 @@ class Document(QObject):
     selectionChanged = Signal(object)  # the primary selected Instance, or None
     pixelsEdited = Signal(int, object)  # image id, Rect: a live stroke's preview moved
     categoriesChanged = Signal()
-    thresholdChanged = Signal(float)
+    thresholdChanged = Signal(float)  # the threshold in force (HIDE: no offer shown)
+    autoChanged = Signal(bool)  # Auto mode on or off
+    gateChanged = Signal(object)  # the gate's Decision for the version in use, or None
     dirtyChanged = Signal(bool)
     historyMoved = Signal(str)  # what an undo or redo did, for the status bar
 
@@ -44,7 +56,11 @@ class Document(QObject):
         self.dataset: Dataset | None = None
         self.undo_stack = QUndoStack(self)
         self.row = -1
-        self.threshold = 0.5
+        self.threshold = 0.5  # in force: is_offered uses it (HIDE: no offer)
+        self.own_threshold = 0.5  # the person's (the slider), in force when Auto is off
+        self.auto = False  # Auto: the gate's decision is in force
+        self.gate: Decision | None = None  # the decision for the version in use
+        self.shown_anyway = False  # Show anyway: offers shown though none pays
         self.hidden: set[int] = set()  # id() of instances hidden from view (never saved)
         self.selection: list[Instance] = []  # the last one is the primary selection
         self.preview: dict[int, Instance] = {}  # a stroke in progress: id(instance) -> copy
@@ -136,6 +152,56 @@ class Document(QObject):
         return sorted(shown, key=lambda i: -i.mask.shape[0] * i.mask.shape[1])
 
     def set_threshold(self, value: float) -> None:
+        """The person's own threshold (the slider): it takes over from Auto."""
+        self.own_threshold = value
+        if self.auto:
+            self.auto = False
+            self.autoChanged.emit(False)
+        self._update_threshold()
+
+    def restore_threshold(self, value: float, auto: bool) -> None:
+        """The stored preferences, at start-up."""
+        self.own_threshold = value
+        self.set_auto(auto)
+        self._update_threshold()
+
+    def set_auto(self, on: bool) -> None:
+        if on == self.auto:
+            return
+        self.auto = on
+        self.shown_anyway = False
+        self.autoChanged.emit(on)
+        self._update_threshold()
+
+    def set_gate(self, decision: Decision | None) -> None:
+        """The gate's decision for the version in use (a new version: Show anyway ends)."""
+        if decision is None or self.gate is None or decision.version != self.gate.version:
+            self.shown_anyway = False
+        self.gate = decision
+        self._update_threshold()
+        self.gateChanged.emit(decision)
+
+    def show_anyway(self) -> None:
+        """Show the offers the gate hides, at the person's own threshold (the slider)."""
+        if not self.shown_anyway:
+            self.shown_anyway = True
+            self._update_threshold()
+            self.gateChanged.emit(self.gate)
+
+    def threshold_in_force(self) -> float:
+        g = self.gate
+        if not self.auto:
+            return self.own_threshold
+        if g is None:  # no version's decision yet (the first fit is being priced)
+            return DEFAULT_THRESHOLD
+        if not g.hidden:
+            return g.threshold
+        if self.shown_anyway:
+            return self.own_threshold  # the slider's, where the person can see and move it
+        return HIDE
+
+    def _update_threshold(self) -> None:
+        value = self.threshold_in_force()
         if value == self.threshold:
             return
         self.threshold = value

@@ -26,6 +26,7 @@ from model.errors import ImageReadError
 
 from ..document.document import Document
 from ..notify import Notifier
+from .gate import GateController
 from .pixels import PixelSource
 from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
                       default_factory)
@@ -78,6 +79,7 @@ class InferenceController(QObject):
         w.downloadProgress.connect(self.downloadProgress)
         w.stateChanged.connect(self.stateChanged)
         doc.datasetReset.connect(self._latest.clear)
+        self.gate = GateController(doc, self)  # the offer gate and the box route's choice
         doc.currentChanged.connect(lambda _r: self.maybe_auto_predict())  # after the pixels'
 
     # ------------------------------------------------------------------ model
@@ -323,5 +325,6 @@ class InferenceController(QObject):
 
     def shutdown(self) -> None:
         """Stop both threads and wait for them (called before the window dies)."""
+        self.gate.shutdown()
         self.worker.shutdown()
         self.pixels.shutdown()

@@ -17,6 +17,7 @@ from ..inference.workers import default_factory
 from ..notify import Notifier
 from ..panels.display_panel import DisplayPanel
 from ..panels.evaluation import EvaluationPanel
+from ..panels.gate_status import GateStatus
 from ..panels.image_list import ImageListPanel
 from ..panels.instance_list import InstanceTable
 from ..panels.rounds import RoundsPanel
@@ -49,7 +50,7 @@ class MainWindow(QMainWindow):
         self.prefs = Settings.load(settings or QSettings("MaskLoop", "MaskLoop"))
         self.notifier = Notifier(self)
         self.doc = Document(self)
-        self.doc.set_threshold(self.prefs.threshold)
+        self.doc.restore_threshold(self.prefs.threshold, self.prefs.auto_threshold)
         self.session = Session(self.doc, self.prefs.autosave_seconds)
         self.selection = ModelSelection(weights or self.prefs.weights,
                                         device or self.prefs.device, min_size, max_size)
@@ -110,7 +111,8 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.image_panel = ImageListPanel(self.doc)
         self.instance_table = InstanceTable(self.doc)
-        self.display = DisplayPanel(self.doc.threshold, self.prefs.opacity)
+        self.display = DisplayPanel(self.doc.own_threshold, self.prefs.opacity)
+        self.display.show_auto(self.doc.auto)
         self.docks = [
             self._dock("Images", "imagesDock", self.image_panel, Qt.LeftDockWidgetArea),
             self._dock("Instances", "instancesDock", self.instance_table, Qt.RightDockWidgetArea),
@@ -152,9 +154,11 @@ class MainWindow(QMainWindow):
         self.progress = self.model_controls.progress
         self.cancel_button = self.model_controls.cancel_button
         self.cancel_button.setDefaultAction(self.actions_["actionCancel"])
+        self.gate_status = GateStatus(self.doc)
         for w in (self.pos_label, self.pixel_label):
             sb.addWidget(w)
-        for w in (self.progress, self.cancel_button, self.state_label, self.model_label):
+        for w in (self.gate_status, self.progress, self.cancel_button, self.state_label,
+                  self.model_label):
             sb.addPermanentWidget(w)
 
     def _build_model_toolbar(self) -> None:
@@ -222,6 +226,8 @@ class MainWindow(QMainWindow):
         a["actionColorByClass"].toggled.connect(self.display.by_class.setChecked)
         self.display.thresholdChanged.connect(doc.set_threshold)
         doc.thresholdChanged.connect(self.display.show_threshold)
+        self.display.autoChanged.connect(doc.set_auto)
+        doc.autoChanged.connect(self.display.show_auto)
         self.display.opacityChanged.connect(self.canvas.set_opacity)
         self.display.adjustChanged.connect(self.canvas.set_display_adjust)
         self.display.colorByClassChanged.connect(self._on_color_by_class)
@@ -387,7 +393,8 @@ class MainWindow(QMainWindow):
         p = self.prefs
         p.geometry, p.window_state = self.saveGeometry(), self.saveState()
         p.opacity = self.display.opacity.value() / 100
-        p.threshold = self.doc.threshold
+        p.threshold = self.doc.own_threshold
+        p.auto_threshold = self.doc.auto
         p.labels = self.display.labels.isChecked()
         p.color_by_class = self.display.by_class.isChecked()
         p.save()

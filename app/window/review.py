@@ -132,6 +132,11 @@ class ReviewController(QObject):
             return
         aside = set_aside(rec)
         shown = [i for i in aside if (i.score or 0.0) >= self.doc.threshold]
+        if aside and self.doc.threshold > 1.0:
+            self.message.emit(f"{name}: {len(aside)} hidden prediction(s); Auto hides this "
+                              "model version's offers (Show anyway in the status bar shows "
+                              "them), then ask again")
+            return
         if not shown:
             self.message.emit(
                 f"{name}: {len(aside)} hidden prediction(s), all under the score threshold "

@@ -11,7 +11,7 @@ from model.data.annotations import Dataset
 from model.data.coco import load_dataset
 from model.errors import CocoFormatError, DeviceError, ImageReadError, UsageError, WeightsError
 from model.cli.args import (check_writable, non_negative_float, output_file, positive_int,
-                            unit_interval)
+                            threshold_or_auto, unit_interval)
 from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.cli.predict import add_model_options, cmd_predict
@@ -133,8 +133,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", default=None, help="image root for a COCO JSON input "
                                                   "(default: the JSON's folder)")
     add_model_options(p)
-    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
-                   help="drop detections below this score (0 keeps all; default 0.5)")
+    p.add_argument("--score-threshold", type=threshold_or_auto, default=0.5,
+                   help="drop detections below this score (0 keeps all; default 0.5); auto: "
+                        "the offer gate fits it on the input's done images (predicted too, "
+                        "priced against their annotations) and writes the offers that pass "
+                        "on the other images, or none when no threshold pays")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels")

@@ -12,7 +12,8 @@ from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.images import read_image
 from model.effort.actions import Tally
 from model.effort.annotator import TAU, ImageEffort, simulate_image
-from model.effort.draw import BoxToMask, Candidates
+from model.effort.draw import BoxToMask, Candidates, classical_box_to_mask
+from model.effort.gate import Decision, OnlineGate
 from model.effort.timings import seconds
 
 
@@ -21,14 +22,18 @@ class ImageResult:
     image_id: int
     file_name: str
     effort: ImageEffort
+    gate: Decision | None = None  # what the offer gate showed on this image (auto)
 
     def to_json(self) -> dict:
         e = self.effort
-        return {"image_id": self.image_id, "file_name": self.file_name,
-                "instances": e.instances, "actions": e.actions,
-                "by_kind": e.tally.by_kind(), "gestures": e.tally.counts(),
-                "seconds": round(seconds(e.tally), 1),
-                "per_instance": [r.to_json() for r in e.per_instance]}
+        out = {"image_id": self.image_id, "file_name": self.file_name,
+               "instances": e.instances, "actions": e.actions,
+               "by_kind": e.tally.by_kind(), "gestures": e.tally.counts(),
+               "seconds": round(seconds(e.tally), 1),
+               "per_instance": [r.to_json() for r in e.per_instance]}
+        if self.gate is not None:
+            out["gate"] = self.gate.to_json()
+        return out
 
 
 @dataclass
@@ -120,11 +125,16 @@ def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[In
 def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float = TAU,
                      box_to_mask: BoxToMask | None = None,
                      candidates: Candidates | None = None,
-                     progress: Callable[[], None] | None = None) -> DatasetEffort:
+                     progress: Callable[[], None] | None = None,
+                     gate: OnlineGate | None = None) -> DatasetEffort:
     """Every image of `truth` against its predictions (none: the no-model cost).
 
     box_to_mask and candidates, as in simulate_image; with either, each image's pixels
-    are read (its errors propagate: model.errors.ImageReadError names the file)."""
+    are read (its errors propagate: model.errors.ImageReadError names the file). A
+    box_to_mask with a `learn` (routes.GatedBoxRoute) learns from each image's final
+    masks once it is played. gate: the images are played in order and each is offered
+    what the gate shows after the images before it; its predictions are then priced
+    against the final masks, as the app fits on the images a person finished."""
     offered = _offered_for(predictions)
     out = DatasetEffort(iou)
     for rec in truth.images:
@@ -132,9 +142,20 @@ def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float 
         image: np.ndarray | None = None
         if box_to_mask is not None or candidates is not None:
             image = read_image(truth.image_path(rec))
-        effort = simulate_image(rec.instances, offered(rec), rec.height, rec.width, iou=iou,
+        preds = offered(rec)
+        decision = None if gate is None else gate.decision
+        shown = preds if gate is None else gate.offered(preds)
+        effort = simulate_image(rec.instances, shown, rec.height, rec.width, iou=iou,
                                 box_to_mask=box_to_mask, image=image, candidates=candidates)
-        out.per_image.append(ImageResult(rec.id, rec.file_name, effort))
+        out.per_image.append(ImageResult(rec.id, rec.file_name, effort, decision))
+        if gate is not None:
+            h, w = rec.height, rec.width
+            gate.learn(preds, effort.final,
+                       (lambda b: box_to_mask(image, b)) if box_to_mask is not None
+                       else (lambda b: classical_box_to_mask(image, b, h, w)))
+        learn = getattr(box_to_mask, "learn", None)
+        if learn is not None and image is not None:
+            learn(image, effort.final)
         out.tally += effort.tally
         out.instances += effort.instances
         if progress is not None:
