@@ -65,7 +65,9 @@ def test_simulate_auto_hides_a_useless_models_offers_from_what_it_saw(gt, tmp_pa
     assert [g["records"] for g in gates[1:3]] == [40, 80]
     assert auto["by_kind"]["reject"] == 0  # no offer shown on any image
     assert auto["actions"] == no_model["actions"] and auto["seconds"] == no_model["seconds"]
-    assert shown["actions"] == no_model["actions"] + 8 * 40  # every offer shown is a reject
+    # every offer shown is rejected: one reject-all gesture an image, cheaper than 40 rejects
+    assert shown["actions"] == no_model["actions"] + 8
+    assert shown["gestures"]["reject_all"] == 8 and shown["seconds"] > no_model["seconds"]
     assert auto["gate"]["hidden"] and auto["gate"]["records"] == 8 * 40
 
 
