@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,29 @@ def write_ckpt(path, **fields):
     ck.update(fields)
     torch.save(ck, path)
     return path
+
+
+# --------------------------------------------------------------- hostile PNGs
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def zero_png(w: int, h: int, palette: bool = False, exif: bytes | None = None) -> bytes:
+    """A w x h 1-bit PNG of zeros (grey, or a black and white palette), built without a
+    w*h buffer: after a full flush, deflate writes the same bytes for the same block of
+    zeros, so the stream is one compressed block repeated. `exif` goes in an eXIf chunk
+    after the pixels, where Pillow only finds it by decoding them."""
+    n = h * (1 + (w + 7) // 8)  # a filter byte per row, then the packed row: all zeros
+    block = 1 << 22
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = last.compress(bytes(n % block)) + last.flush()
+    stream = b"\x78\xda" + body * (n // block) + tail + struct.pack(">I", ((n % 65521) << 16) | 1)
+    head = struct.pack(">IIBBBBB", w, h, 1, 3 if palette else 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", head)
+            + (png_chunk(b"PLTE", bytes(3) + b"\xff" * 3) if palette else b"")
+            + png_chunk(b"IDAT", stream) + (png_chunk(b"eXIf", exif) if exif else b"")
+            + png_chunk(b"IEND", b""))
