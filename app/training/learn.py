@@ -48,11 +48,11 @@ class LearnController(QObject):
 
     def __init__(self, doc: Document, session: Session, selection: ModelSelection,
                  notifier: Notifier, panel: TrainingPanel, finetune: FineTuneController,
-                 process_factory: Callable[[QObject], TrainingProcess] = TrainingProcess):
+                 process_factory: Callable[[QObject], TrainingProcess] | None = None):
         super().__init__()
         self.doc, self.session, self.selection = doc, session, selection
         self.notifier, self.panel, self.finetune = notifier, panel, finetune
-        self.process = process_factory(self)
+        self.process = (process_factory or TrainingProcess)(self)
         self.process.event.connect(self._on_event)
         self.process.finished.connect(self._on_finished)
         self.enabled = False
