@@ -61,6 +61,37 @@ def make_tiles(src: Path, out: Path):
     return ds
 
 
+def coverage(ds, min_size: int, anchors: str) -> dict:
+    """How well the RPN's anchors fit the objects at this setting, without training: the
+    share of ground-truth boxes (at the model's input size) with an anchor of IoU >= 0.7
+    (the RPN's positive threshold; the others get only their one best anchor), >= 0.5, and
+    the median best IoU."""
+    import numpy as np
+    import torch
+    from torchvision.models.detection.image_list import ImageList
+    from torchvision.ops import box_iou
+    from model.net.build import DEFAULT_ANCHORS, anchor_generator
+    from model.training.anchors import best_iou, fit_anchor_sizes, input_boxes
+    scale = min_size / TILE
+    sizes = DEFAULT_ANCHORS
+    if anchors == "auto":
+        sizes = fit_anchor_sizes(input_boxes(ds.images, min_size, min_size)) or DEFAULT_ANCHORS
+    gen = anchor_generator(sizes)
+    side = int(round(TILE * scale))
+    feats = [torch.zeros(1, 1, -(-side // s), -(-side // s)) for s in (4, 8, 16, 32, 64)]
+    grid = gen(ImageList(torch.zeros(1, 3, side, side), [(side, side)]), feats)[0]
+    best = []
+    for rec in ds.images:
+        boxes = [[x * scale, y * scale, (x + w) * scale, (y + h) * scale]
+                 for x, y, w, h in (i.bbox for i in rec.instances)]
+        if boxes:
+            best += box_iou(torch.tensor(boxes), grid).max(1).values.tolist()
+    best = np.asarray(best)
+    quick = best_iou(input_boxes(ds.images, min_size, min_size), sizes)  # the fit's estimate
+    return {"sizes": sizes, "estimate": float((quick >= 0.7).mean()), "boxes": len(best), "iou70": float((best >= 0.7).mean()),
+            "iou50": float((best >= 0.5).mean()), "median": float(np.median(best))}
+
+
 def snapshot(ds, order: list[int], n: int, path: Path) -> None:
     from model.data.annotations import Dataset
     from model.data.coco import save_dataset
@@ -120,6 +151,7 @@ def main() -> None:
     p.add_argument("--start-with", type=int, default=4)
     p.add_argument("--settings", default="half,anchors,upscaled")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--coverage-only", action="store_true", help="the anchor fit only")
     p.add_argument("--child", default=None)
     p.add_argument("--work", default=None)
     a = p.parse_args()
@@ -131,6 +163,16 @@ def main() -> None:
         work = Path(tmp)
         ds = make_tiles(Path(a.data), work)
         save_dataset(ds, work / "all.json")
+        print("anchor fit (no training): share of nuclei boxes with an anchor of IoU >= 0.7 / "
+              ">= 0.5, median best IoU")
+        for name, (min_size, anchors) in SETTINGS.items():
+            c = coverage(ds, min_size, anchors)
+            print(f"{name:9s} min_size {min_size:3d} anchors {','.join(map(str, c['sizes']))}: "
+                  f"{c['iou70']:.2f} / {c['iou50']:.2f}, median {c['median']:.2f} "
+                  f"(fit's estimate {c['estimate']:.2f}) "
+                  f"({c['boxes']} boxes)", flush=True)
+        if a.coverage_only:
+            return
         results = {}
         for name in a.settings.split(","):
             t = time.perf_counter()

@@ -34,6 +34,12 @@ EVENTS = "events.jsonl"  # a run's progress events, written when it ends, for th
 MAX_EVENTS_BYTES = 32 << 20  # a larger events file is not read back
 
 
+def plain_name(name: object) -> bool:
+    """A run folder's name from models.json (data): one plain path part, nothing more."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\\" not in name and "\0" not in name
+
+
 def read_events(path: Path) -> list:
     """A run's events as its dock showed them; [] when missing, too large or unreadable
     (lines that are not JSON objects are skipped)."""
@@ -233,7 +239,9 @@ class FineTuneController(QObject):
                              if name else "No training yet. Model → Fine-tune… starts one.")
             return
         v = versions[-1]
-        events = read_events(self.session.state_dir() / RUNS / v["name"] / EVENTS)
+        run = v.get("learn_run")  # a swap of learning while you work: that run's events
+        folder = run if plain_name(run) else v["name"]
+        events = read_events(self.session.state_dir() / RUNS / folder / EVENTS)
         self.panel.show_run(events, f"Last run on {name}: {v['name']} ({v.get('status')}, "
                                     f"{v.get('created', '')})")
 

@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
         self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
         self.finetune.runningChanged.connect(self._on_training_running)
         a["actionLearn"].toggled.connect(self.learn.set_enabled)
+        self.learn.turnedOff.connect(lambda: a["actionLearn"].setChecked(False))
         self.learn.runningChanged.connect(self._on_training_running)
         self.learn.swapped.connect(lambda v: self.rounds_panel.later())
         self.learn.swapped.connect(lambda v: show(

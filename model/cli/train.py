@@ -79,8 +79,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
     p.add_argument("--anchors", type=anchor_sizes, default="keep",
                    help="RPN anchor sizes: keep (the start weights'; torchvision's 32..512), "
-                        "auto (fitted to the training boxes when they are smaller), or five "
-                        "sizes, e.g. 8,16,32,64,128")
+                        "auto (fitted to the training boxes where that gives more of them an "
+                        "anchor of IoU 0.7: small objects), or five sizes, e.g. 8,16,32,64,128")
     c = p.add_argument_group("learning while a person works")
     c.add_argument("--continuous", action="store_true",
                    help="train until stopped (--stop-file, Ctrl+C): the COCO file is re-read "

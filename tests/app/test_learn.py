@@ -170,3 +170,24 @@ def test_the_swap_rule_against_scripted_held_out_figures(qtbot, learning):
     with qtbot.waitSignal(w.learn.runningChanged, timeout=5000):
         w.actions_["actionLearn"].trigger()
     assert not (run_dir / "model.cand200.pt").exists()
+
+
+def test_learning_that_fails_or_is_cancelled_in_the_dock_turns_the_toggle_off(qtbot, learning):
+    w = learning
+    action = w.actions_["actionLearn"]
+    with qtbot.waitSignal(w.learn.runningChanged, timeout=5000):
+        action.trigger()
+    proc = FakeProcess.made[-1]
+    with qtbot.waitSignal(w.learn.runningChanged, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        qtbot.mouseClick(w.training_panel.cancel, Qt.LeftButton)
+    assert not action.isChecked() and not proc.running
+    with qtbot.waitSignal(w.learn.runningChanged, timeout=5000):
+        action.trigger()
+    proc = FakeProcess.made[-1]
+    assert proc.running and action.isChecked()
+    with qtbot.waitSignal(w.notifier.shown, timeout=5000) as said:
+        proc.running = False
+        proc.finished.emit({"status": "error", "message": "the dataset's categories changed"})
+    assert said.args == ["error", "the dataset's categories changed"]
+    assert not action.isChecked() and not w.learn.running

@@ -18,6 +18,7 @@ from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
 from model.net import checkpoint as C
 from model.net.predictor import Predictor
+from model.training.anchors import fit_anchor_sizes, input_boxes
 from model.training.config import TrainConfig
 from model.training.hooks import Hook, KeepModel
 from model.training.learn import HeldOut, beats, learn_path
@@ -112,10 +113,13 @@ def test_a_continuous_run_takes_a_new_done_image_and_measures_itself_against_the
     cand = Path(first["checkpoint"])
     assert cand == C.candidate_path(out, 2) and first["model_id"] == "learn-t-it2"
     ck = C.load(cand)
-    assert ck["model_id"] == "learn-t-it2" and ck["anchor_sizes"] == [16, 32, 64, 128, 256]
+    fitted = fit_anchor_sizes(input_boxes(
+        [r for r in load_dataset(full).images if r.file_name in ("s1.png", "s2.png")], SIDE, SIDE))
+    assert fitted is not None and fitted[0] < 32  # the first two images' boxes, fitted
+    assert ck["model_id"] == "learn-t-it2" and ck["anchor_sizes"] == list(fitted)
     assert C.trained_files(ck) == {"s1.png", "s2.png", "s3.png"}  # never s0, held out
     assert Predictor(weights=cand, device="cpu").model.rpn.anchor_generator.sizes == \
-        ((16,), (32,), (64,), (128,), (256,))
+        tuple((s,) for s in fitted)
     # the in-use file now names the model of iteration 2: measured on the same image
     assert second["in_use"] == str(cand) and second["in_use_model"] == "learn-t-it2"
     assert second["in_use_ap"] == first["ap"]
