@@ -71,8 +71,10 @@ def best_iou(boxes: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
                 for dy in (0, 1):
                     ax = (np.floor(cx / stride) + dx) * stride
                     ay = (np.floor(cy / stride) + dy) * stride
-                    iw = np.minimum(boxes[:, 2], ax + half[2]) - np.maximum(boxes[:, 0], ax + half[0])
-                    ih = np.minimum(boxes[:, 3], ay + half[3]) - np.maximum(boxes[:, 1], ay + half[1])
+                    iw = np.minimum(boxes[:, 2], ax + half[2]) - \
+                        np.maximum(boxes[:, 0], ax + half[0])
+                    ih = np.minimum(boxes[:, 3], ay + half[3]) - \
+                        np.maximum(boxes[:, 1], ay + half[1])
                     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
                     union = area + (half[2] - half[0]) * (half[3] - half[1]) - inter
                     best = np.maximum(best, inter / union)
