@@ -136,7 +136,10 @@ def spearman(x, y) -> float | None:
 
 
 def train_round(train: Path, out: Path, weights: str, a) -> None:
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
+    seed_all(0)  # as `main.py train` seeds its process (--seed 0)
     run_training(TrainConfig(coco=train, out=out, weights=weights, all_images=True,
                              iterations=a.iterations, batch_size=2, device=a.device,
                              min_size=a.min_size, max_size=a.max_size, workers=0,
