@@ -119,7 +119,8 @@ def loader_workers(requested: int, compute_threads: int, ranks_here: int,
 def load_data(cfg: TrainConfig, say: Emit) -> Data:
     """The dataset, its label table and the train/val split; warnings go out as events
     (an unreadable image is an error the run survives: the GUI names the files)."""
-    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
+    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances,
+                   follow_symlinks=cfg.follow_symlinks)
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     say_warnings(warnings, say)
     train_s, val_s = split_train_val(samples, cfg.val_fraction, cfg.seed)

@@ -431,7 +431,7 @@ def test_train_opens_a_linked_image_only_with_follow_symlinks(shapes, tmp_path):
     """`train` took no --follow-symlinks although its refusal said the flag opens the file
     (issue 28, item 13: every command that reads a dataset honours it)."""
     import shutil
-    from model.training.train import _data
+    from model.training.prepare import load_data
     ds = load_dataset(shapes)
     data, outside = tmp_path / "data", tmp_path / "outside"
     data.mkdir()
@@ -445,9 +445,9 @@ def test_train_opens_a_linked_image_only_with_follow_symlinks(shapes, tmp_path):
 
     def samples(**kw):
         events = []
-        _ds, _l, train, val = _data(cfg_for(data / "instances.json", tmp_path / "m.pt",
-                                            all_images=True, **kw), events.append)
-        return len(train) + len(val), events
+        got = load_data(cfg_for(data / "instances.json", tmp_path / "m.pt",
+                                all_images=True, **kw), events.append)
+        return len(got.train) + len(got.val), events
     with pytest.raises(TrainingDataError, match=r"s0\.png: a symbolic link.*--follow-symlinks"):
         samples()
     n, events = samples(follow_symlinks=True)
