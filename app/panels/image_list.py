@@ -165,14 +165,16 @@ class ImageRowDelegate(QStyledItemDelegate):
 class QueueProxy(QAbstractProxyModel):
     """The review queue (model/editing/queue.py) as the view's model: row r is the
     queue's r-th listed image, whose data the ImageListModel gives. It keeps the rows it
-    last showed, so that a change of the queue is one layout change the view follows
-    (the highlighted row and the selection stay on their images)."""
+    last showed, so that each change of the queue reaches the view as Qt wants it told:
+    one row at a time (removed, inserted, moved) where the queue says so, else one layout
+    change; either way the highlighted row and the selection stay on their images."""
 
     def __init__(self, queue: ReviewQueue):
         super().__init__()
         self.queue = queue
         self._rows: list[int] = queue.visible()  # dataset rows, as the view has them
-        self._pos: dict[int, int] = {r: k for k, r in enumerate(self._rows)}
+        self._pos: dict[int, int] | None = None  # row -> place in _rows, built when asked
+        self._version = queue.version  # the queue's, when _rows was last brought up to it
         self.relaying = False  # inside a change: the view's moves are not the person's
         queue.listeners.append(self._on_queue)
 
@@ -189,7 +191,10 @@ class QueueProxy(QAbstractProxyModel):
                 self.beginResetModel()
                 self._take()
                 self.endResetModel()
-            else:
+            elif change.moves and self._version + 1 == self.queue.version:
+                for move in change.moves:
+                    self._move(*move)
+            else:  # anything changed (or a change heard late): the rows anew, one layout
                 self.layoutAboutToBeChanged.emit()
                 before = self.persistentIndexList()
                 rows = [self._rows[i.row()] for i in before]
@@ -198,13 +203,38 @@ class QueueProxy(QAbstractProxyModel):
                 self.layoutChanged.emit()
         finally:
             self.relaying = False
+            self._version = self.queue.version
 
     def _take(self) -> None:
         self._rows = self.queue.visible()
-        self._pos = {r: k for k, r in enumerate(self._rows)}
+        self._pos = None
+
+    def _move(self, row: int, at: int, to: int) -> None:
+        root = QModelIndex()
+        if to < 0:
+            self.beginRemoveRows(root, at, at)
+            del self._rows[at]
+            self._pos = None
+            self.endRemoveRows()
+        elif at < 0:
+            self.beginInsertRows(root, to, to)
+            self._rows.insert(to, row)
+            self._pos = None
+            self.endInsertRows()
+        else:
+            self.beginMoveRows(root, at, at, root, to + 1 if to > at else to)
+            del self._rows[at]
+            self._rows.insert(to, row)
+            self._pos = None
+            self.endMoveRows()
 
     def _index_of(self, row: int) -> QModelIndex:
-        k = self._pos.get(row, -1)
+        if self._version == self.queue.version and not self.relaying:
+            k = self.queue.position(row)  # the same rows: the queue finds it in O(log n)
+        else:
+            if self._pos is None:
+                self._pos = {r: k for k, r in enumerate(self._rows)}
+            k = self._pos.get(row, -1)
         return self.index(k, 0) if k >= 0 else QModelIndex()
 
     def _source_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:

@@ -4,9 +4,10 @@ mark done.
 A and R act on the selection, then go to the next unreviewed instance after it,
 wrapping around (model/editing/review.py's rule): never back to the first, never to an
 instance a person already decided or drew. The image keys walk the review queue
-(model/editing/queue.py: the image list's order, its filter applied): D and Q stop at its ends, as a file list does (labelme's
-next image, CVAT's next frame), and say so; U and M's jump search for an image not
-done, wrapping around like a search, and say when they wrapped.
+(model/editing/queue.py: the image list's order, its filter applied): D and Q stop at
+its ends, as a file list does (labelme's next image, CVAT's next frame), and say so; U
+and M's jump search for an image not done, wrapping around like a search, and say when
+they wrapped.
 """
 from __future__ import annotations
 

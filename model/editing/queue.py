@@ -35,12 +35,14 @@ SUSPECTS = "suspects"  # the state filter that lists the images with open suspec
 STATES = ("", "unreviewed", "in_progress", "done", SUSPECTS)
 
 Key = tuple[bool, float, int]  # (unknown, -priority, row): ascending is the listed order
+Move = tuple[int, int, int]  # (row, its place before, its place after); -1: not listed
 
 
 @dataclass(frozen=True)
 class QueueChange:
     """What a change did, for whoever shows the queue."""
     listed: bool = False  # the listed rows, or their order
+    moves: tuple[Move, ...] = ()  # listed: one row at a time, in turn (empty: any change)
     current: bool = False  # the image shown
     filter: bool = False  # the state, name or id filter (a new filter: show what choose() says)
     order: bool = False
@@ -63,13 +65,13 @@ class ReviewQueue:
         self.current = -1  # the image shown (-1: none)
         self.last = -1  # the last image shown, shown again when a filter lists it again
         self.listeners: list[Callable[[QueueChange], None]] = []
+        self.version = 0  # bumped by every change of the listed rows, before listeners hear
         self._suspect_score = suspect_score or (lambda _id: None)
         self._attention = attention or (lambda rec: rec.attention)
         self._pinned = -1  # listed whatever the filter says: the image shown
         self._rows: list[int] = []  # the listed rows, in order
         self._keys: list[Key] = []  # their keys, ascending
         self._key_of: dict[int, Key] = {}
-        self._pos: dict[int, int] | None = None  # row -> place in _rows (built when asked)
         self._rebuild()
 
     # ------------------------------------------------------------------ filter
@@ -150,13 +152,15 @@ class ReviewQueue:
         old, self.current, self._pinned = self._pinned, row, row
         if row >= 0:
             self.last = row
-        moved = [self._touch(r) for r in {old, row} if r >= 0]
-        self._notify(QueueChange(listed=any(moved), current=True))
+        moves = tuple(m for m in (self._touch(old), self._touch(row) if row != old else None)
+                      if m is not None)
+        self._notify(QueueChange(listed=bool(moves), moves=moves, current=True))
 
     def touch(self, row: int) -> None:
         """An image's state or attention changed: it may enter, leave or move."""
-        if self._touch(row):
-            self._notify(QueueChange(listed=True))
+        move = self._touch(row)
+        if move is not None:
+            self._notify(QueueChange(listed=True, moves=(move,)))
 
     def refresh(self) -> None:
         """Any image may have changed (the suspects did): list them all again."""
@@ -175,9 +179,8 @@ class ReviewQueue:
 
     def position(self, row: int) -> int:
         """Where a row is listed (-1: not listed)."""
-        if self._pos is None:
-            self._pos = {r: k for k, r in enumerate(self._rows)}
-        return self._pos.get(row, -1)
+        key = self._key_of.get(row)
+        return -1 if key is None else bisect_left(self._keys, key)
 
     def step(self, k: int, row: int | None = None) -> int | None:
         """The image k places from `row` (default: the one shown), stopping at the ends
@@ -244,17 +247,17 @@ class ReviewQueue:
             self._keys = sorted(self._key(r) for r in range(len(self.images)) if self._listed(r))
         self._rows = [k[2] for k in self._keys]
         self._key_of = {k[2]: k for k in self._keys}
-        self._pos = None
 
-    def _touch(self, row: int) -> bool:
-        """Put one row where it belongs now; True if the listed rows changed."""
+    def _touch(self, row: int) -> Move | None:
+        """Put one row where it belongs now; how it moved, None if the listed rows did not
+        change (O(log n) to find, a list insert to move: 10,000 images stay fast)."""
         if not 0 <= row < len(self.images):
-            return False
+            return None
         old = self._key_of.get(row)
         new = self._key(row) if self._listed(row) else None
         if old == new:
-            return False
-        at = -1
+            return None
+        at = to = -1
         if old is not None:
             at = bisect_left(self._keys, old)
             del self._keys[at], self._rows[at], self._key_of[row]
@@ -263,12 +266,11 @@ class ReviewQueue:
             self._keys.insert(to, new)
             self._rows.insert(to, row)
             self._key_of[row] = new
-            if to == at:
-                return False  # it moved nowhere: the same rows, in the same order
-        self._pos = None
-        return True
+        return None if to == at else (row, at, to)  # equal: the same rows, in the same order
 
     def _notify(self, change: QueueChange) -> None:
+        if change.listed:
+            self.version += 1
         for listener in list(self.listeners):
             listener(change)
 

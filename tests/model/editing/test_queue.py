@@ -107,7 +107,8 @@ def test_a_new_attention_moves_the_image():
     assert q.visible() == [0, 1, 2, 3, 4, 5]
     images[5].attention = 0.45
     q.touch(5)
-    assert q.visible() == [0, 5, 1, 2, 3, 4] and heard == [QueueChange(listed=True)]
+    assert q.visible() == [0, 5, 1, 2, 3, 4]
+    assert heard == [QueueChange(listed=True, moves=((5, 5, 1),))]  # from the end to 2nd
     images[5].attention = 0.42  # still between 0.5 and 0.4: nowhere else to go
     q.touch(5)
     assert q.visible() == [0, 5, 1, 2, 3, 4] and len(heard) == 1
@@ -201,7 +202,7 @@ def test_the_image_shown_stays_listed_until_you_leave_it():
     assert q.position(1) == 1 and q.next() == 2 and q.previous() == 0
     q.set_current(2)  # another image shown: the done one leaves
     assert q.visible() == [0, 2, 3, 4, 5]
-    assert heard == [QueueChange(listed=True, current=True)]
+    assert heard == [QueueChange(listed=True, moves=((1, 1, -1),), current=True)]
     q.set_current(-1)  # none shown: nothing pinned, the unreviewed one stays
     assert q.visible() == [0, 2, 3, 4, 5] and q.current == -1 and q.last == 2
 
@@ -228,7 +229,8 @@ def test_an_image_that_changes_while_another_is_shown_leaves_at_once():
     heard.clear()
     images[4].status = "done"  # a change to an image not shown (a prediction, an undo)
     q.touch(4)
-    assert q.visible() == [0, 1, 2, 3, 5] and heard == [QueueChange(listed=True)]
+    assert q.visible() == [0, 1, 2, 3, 5]
+    assert heard == [QueueChange(listed=True, moves=((4, 4, -1),))]
 
 
 def test_choose_the_shown_then_the_last_shown_then_the_first():
@@ -248,7 +250,7 @@ def test_what_each_change_says():
     images = records()
     q, heard = queue(images)
     q.set_filter(state="unreviewed")
-    assert heard[-1] == QueueChange(listed=True, filter=True)
+    assert heard[-1] == QueueChange(listed=True, filter=True) and q.version == 1
     q.set_current(2)
     assert heard[-1] == QueueChange(listed=False, current=True)  # already listed
     q.set_current(2)
@@ -257,7 +259,7 @@ def test_what_each_change_says():
     q.touch(0)
     assert len(heard) == 2
     q.refresh()
-    assert len(heard) == 2
+    assert len(heard) == 2 and q.version == 1  # the listed rows never changed since
     q.reset(records()[:2])
     assert heard[-1] == QueueChange(listed=True, current=True, filter=True, reset=True)
     assert q.visible() == [0, 1] and q.state == "" and q.current == q.last == -1
@@ -297,7 +299,19 @@ def test_the_listed_rows_are_what_the_rule_says_after_any_changes(steps):
     """Each change moves one row at a time; the result is the filter (plus the image
     shown, pinned until another is shown or a new filter leaves it out) in the order."""
     images = records()
-    q, _ = queue(images)
+    q, heard = queue(images)
+    shown = q.visible()  # what a listener that applies the moves shows
+
+    def follow(change: QueueChange) -> None:
+        nonlocal shown
+        if not change.moves:
+            shown = q.visible()
+        for row, at, to in change.moves:
+            if at >= 0:
+                assert shown.pop(at) == row
+            if to >= 0:
+                shown.insert(to, row)
+    q.listeners.append(follow)
     pinned = -1
     for op, *args in steps:
         if op == "status":
@@ -319,5 +333,6 @@ def test_the_listed_rows_are_what_the_rule_says_after_any_changes(steps):
             a = images[r].attention if q.order == ATTENTION else 0.0
             return (a is None, -(a or 0.0), r)
         want = sorted((r for r in range(6) if r == pinned or q.matches(r)), key=key)
-        assert q.visible() == want
-        assert [q.position(r) for r in want] == list(range(len(want)))
+        assert q.visible() == want and shown == want
+        assert [q.position(r) for r in range(6)] == [want.index(r) if r in want else -1
+                                                      for r in range(6)]
