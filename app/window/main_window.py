@@ -88,9 +88,8 @@ class MainWindow(QMainWindow):
         self.finetune.versionsChanged.connect(lambda versions: self.model_controls.list_versions(
             [(v["name"], v["checkpoint"]) for v in versions]))
         self._build_docks()
-        self.review = ReviewController(self.doc, self.image_panel)
+        self.review = ReviewController(self.doc, self.doc.queue)  # the list's, the prefetch's
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
-        self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
         self._connect()
