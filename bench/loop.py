@@ -20,7 +20,7 @@ with the no-model cost of the SAME images, in actions and in seconds.
   held-out evaluation), and score its box -> mask route.
 - The next batch is chosen from the unlabelled pool by the strategy: random (the
   active-learning baseline; seeded) or uncertainty (highest attention first,
-  model/effort/attention.py). The person plays it in order with the offer gate
+  model/effort/attention.py, as the app's review queue orders them). The person plays it in order with the offer gate
   (`--score-threshold auto`: fitted as it goes, never on test images), the gated box
   route and the click route, as `main.py simulate` does.
 - Test segm AP of the round's model on the test set.
@@ -51,6 +51,7 @@ from bench._results import gpu_label, write_section  # noqa: E402
 from model.data.annotations import Dataset, ImageRecord, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402
 from model.data.images import read_image  # noqa: E402
+from model.editing.queue import ATTENTION, ReviewQueue  # noqa: E402
 from model.effort.annotator import TAU  # noqa: E402
 from model.effort.dataset import DatasetEffort, simulate_dataset  # noqa: E402
 
@@ -291,7 +292,10 @@ def run_strategy(strategy: str, seed: int, pool: Dataset, test: Dataset, work: P
         else:
             att = {i: A.attention(predicted[i][0], a.attention, predictor=p, rgb=predicted[i][1])
                    for i in rest}
-            batch_ids = sorted(rest, key=lambda i: -att[i])[:a.batch]
+            # the app's review queue in its attention order (model/editing/queue.py)
+            queue = ReviewQueue([pool.image_by_id(i) for i in rest], order=ATTENTION,
+                                attention=lambda rec: att[rec.id])
+            batch_ids = [queue.images[row].id for row in queue.visible()[:a.batch]]
         batch = subset(pool, batch_ids)
         e, shown, hidden, gate = play(batch, as_dataset(pool, predicted, batch_ids), version,
                                       heldout, (box, cands))
