@@ -20,7 +20,8 @@ with the no-model cost of the SAME images, in actions and in seconds.
   held-out evaluation), and score its box -> mask route.
 - The next batch is chosen from the unlabelled pool by the strategy: random (the
   active-learning baseline; seeded) or uncertainty (highest attention first,
-  model/effort/attention.py, as the app's review queue orders them). The person plays it in order with the offer gate
+  model/effort/attention.py, as the app's review queue orders them). The person plays it
+  in order with the offer gate
   (`--score-threshold auto`: fitted as it goes, never on test images), the gated box
   route and the click route, as `main.py simulate` does.
 - Test segm AP of the round's model on the test set.
