@@ -13,6 +13,10 @@ Steps, each under its own time limit so one failure leaves the rest standing:
   8. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
   9. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
  10. bench/audit.py --device cuda (the audit's cross-predictions from longer-trained fold models)
+ 11. bench/loop.py --device cuda on nuclei, 3 seeds, random order (issue 29's GPU target:
+     round 3 at <= 0.3x the same images' no-model seconds); the budget factor is 0.05
+     person-seconds of training per person-second, not the CPU's 0.25, so that 9 rounds
+     fit the device time (a GPU's iteration is ~10x a CPU's, so it still trains more)
 
 Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N] [--only learning,assist]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
@@ -172,6 +176,10 @@ def main() -> None:
     step("bench/audit.py (cross-predictions from fold models trained on CUDA)",
          [py, "bench/audit.py", "--device", dev, "--data", args.nuclei, "--folds", "2" if dry else "4",
           "--iterations", "4" if dry else "600", "--min-size", "256"], 420, log)
+    step("bench/loop.py (does the loop pay, on CUDA)",
+         [py, "bench/loop.py", "--device", dev, "--data", args.nuclei, "--seeds",
+          "0" if dry else "0,1,2", "--strategies", "random", "--rounds", "1" if dry else "3",
+          "--budget", "0.05", "--section", "loop-nuclei-cuda"], 540, log)
     print("\n=== summary\n" + "\n".join(log), flush=True)
     save(log)
     if dry:
