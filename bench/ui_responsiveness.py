@@ -72,12 +72,13 @@ def main() -> None:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.gui import configure_process
+    from model.process import configure_for_window, configure_libraries
     from bench._window import offscreen_window
 
     import torch
     torch.manual_seed(0)  # the same random weights every run
-    configure_process()  # as `python main.py` does
+    configure_libraries()  # as `python main.py gui` does
+    configure_for_window()
     app = QApplication.instance() or QApplication([])  # noqa: F841  (kept alive for the run)
     full, one = overlay_timings()
     with tempfile.TemporaryDirectory() as tmp:

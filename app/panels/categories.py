@@ -13,7 +13,7 @@ from model.editing import actions as E
 from model.data.annotations import Category
 from model.editing.ops import Edit
 
-from ..canvas.colors import color_for, parse_hex
+from ..colors import color_for, parse_hex
 from ..document.document import Document
 from ..document.drawing import NEW_CLASS
 

@@ -44,6 +44,15 @@ def _walk(node: ast.AST):
             yield from _walk(child)
 
 
+def _base(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a `from ... import` reads from (relative ones resolved)."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        base = ".".join(anchor[:len(anchor) - (node.level - 1)] + ([base] if base else []))
+    return base
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules `name` imports anywhere in its file."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -52,11 +61,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
+            base = _base(node, package)
             # `from pkg import mod` imports the module pkg.mod; `from mod import f`, mod
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
                        for a in node.names]
@@ -133,3 +138,22 @@ def test_the_graph_sees_imports_inside_functions_and_relative_ones():
 def test_no_module_of_the_project_is_part_of_an_import_circle():
     found = circles(import_graph())
     assert found == [], "import circles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_no_module_imports_another_modules_private_name():
+    """A name with a leading underscore is its module's own: one another module needs is
+    made public (or moved), not reached into. Private modules (bench/_memory.py) are fine."""
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = _base(node, package)
+            if base not in modules:
+                continue  # a library's
+            found += [f"{name} imports {base}.{a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")
+                      and f"{base}.{a.name}" not in modules]
+    assert found == []
