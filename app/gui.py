@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from model.net.sizes import side
-from model.process import configure_for_window
+from model.process_settings import configure_for_window
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"  # in a clone
 

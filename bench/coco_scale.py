@@ -83,7 +83,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.document.document import Document
 from app.document.session import Session
-from model.editing.actions import review_edit
+from model.editing.user_actions import review_edit
 doc = Document(); s = Session(doc, 0)
 t = time.perf_counter(); s.open({src!r}); opened = time.perf_counter() - t
 for rec in doc.dataset.images:  # every annotation also as a cached prediction

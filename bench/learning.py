@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
-from model.net.checkpoint import snapshot_path
+from model.net.checkpoint_file import snapshot_path
 
 CROP = 256
 

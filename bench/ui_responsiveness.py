@@ -72,7 +72,7 @@ def main() -> None:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from model.process import configure_for_window, configure_libraries
+    from model.process_settings import configure_for_window, configure_libraries
     from bench._window import offscreen_window
 
     import torch

@@ -8,8 +8,8 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
 from model.editing import vertices as V
-from model.editing.actions import reshape_edit
-from model.effort.actions import VERTEX
+from model.editing.user_actions import reshape_edit
+from model.effort.action_costs import VERTEX
 
 from .items import SelectionItem
 from .tools import Tool, cosmetic_pen

@@ -23,7 +23,7 @@ from model.effort import store as effort_store
 from model.data.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                          write_cache_json)
 from model.formats.sources import DEFAULT_ANNOTATIONS, open_path
-from model.process import freeze_long_lived
+from model.process_settings import freeze_long_lived
 
 from .background import BackgroundWriter
 from .document import Document
@@ -362,7 +362,7 @@ class Session(QObject):
         self.doc.set_dataset(base)
         self._load_effort()
         self._restore_predictions(dedup=True)
-        self.doc.mark_unsaved(restored, categories=True)
+        self.doc.mark_unsaved(restored)
         self._autosaved_state = self._state()
         if missing:
             self.message.emit(f"{len(missing)} image(s) of the recovery copy are no longer in "

@@ -23,12 +23,12 @@ from PySide6.QtCore import QObject, Signal
 
 from model.data.annotations import ImageRecord
 from model.errors import ImageReadError
-from model.process import freeze_long_lived
+from model.process_settings import freeze_long_lived
 
 from ..document.document import Document
 from ..notify import Notifier
 from .gate import GateController
-from .pixels import PixelSource
+from .pixel_source import PixelSource
 from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
                       default_factory)
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QColorDialog, QComboBox, QCompleter, QDialog, QHB
                                QHeaderView, QInputDialog, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.data.annotations import Category
 from model.editing.ops import Edit
 

@@ -12,7 +12,7 @@ from model.about import program_name, version
 from model.cli.commands import add_commands, run
 from model.cli.train import add_train_command
 from model.cli.simulate import add_simulate_command
-from model.process import configure_libraries
+from model.process_settings import configure_libraries
 
 AddCommand = Callable[[argparse._SubParsersAction], None]
 

@@ -19,7 +19,7 @@ from torchvision.models.detection.transform import resize_boxes
 
 from model.data.annotations import Category, Instance
 from model.net.build import build_model, load_state
-from model.net.checkpoint import trained_files
+from model.net.checkpoint_file import trained_files
 from model.net.devices import resolve_device
 from model.errors import Cancelled, UnusableImage, UsageError
 from model.net import assist
@@ -67,7 +67,6 @@ class Predictor:
         self.device = resolve_device(device)
         loaded = weights if isinstance(weights, LoadedWeights) else resolve_weights(
             weights, arch=arch, allow_download=allow_download, progress=progress, cancel=cancel)
-        self.weights_spec = str(weights) if not isinstance(weights, LoadedWeights) else loaded.model_id
         self.arch = loaded.arch
         self.model_id = loaded.model_id
         self.label_categories: list[Category | None] = loaded.label_categories
@@ -95,7 +94,7 @@ class Predictor:
         self = cls.__new__(cls)
         self.device, self.amp = torch.device(device), False
         self.model, self.label_categories, self.model_id = model, label_categories, model_id
-        self.arch, self.weights_spec = arch, model_id
+        self.arch = arch
         self.trained_on = frozenset()
         self.min_size = int(model.transform.min_size[-1])
         self.max_size = int(model.transform.max_size)
@@ -190,7 +189,7 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_features(self, feats, cancel: threading.Event | None = None) -> Predictions:
-        """Predict from an image's features computed before (model/assist.py keeps them,
+        """Predict from an image's features computed before (model/net/assist.py keeps them,
         so the image's box and click tools then cost only the heads)."""
         self._check(cancel)
         with self._autocast():

@@ -1,5 +1,5 @@
-"""Process-wide settings live in one module (model/process.py) that every entry point
-uses: the command line, the app and the benchmarks. gc.freeze is called through one
+"""Process-wide settings live in one module (model/process_settings.py) that every entry
+point uses: the command line, the app and the benchmarks. gc.freeze is called through one
 function there, and the settings it makes are the ones the app relies on."""
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ def _calls(name: str) -> list[str]:
 
 def test_gc_freeze_is_called_in_one_place():
     found = _calls("gc.freeze")
-    assert len(found) == 1 and found[0].startswith("model/process.py"), found
+    assert len(found) == 1 and found[0].startswith("model/process_settings.py"), found
 
 
 def test_the_window_settings_leave_a_core_and_a_short_switch_interval():
     probe = ("import sys, gc, torch; from PIL import Image\n"
-             "from model.process import configure_for_window, configure_libraries, "
+             "from model.process_settings import configure_for_window, configure_libraries, "
              "freeze_long_lived\n"
              "configure_libraries(); configure_for_window(); freeze_long_lived()\n"
              "print(torch.get_num_threads(), sys.getswitchinterval(), "
