@@ -8,21 +8,19 @@ and the 99th percentile. Target: longest stall under 50 ms.
 Also times the overlay: a full recomposite of 100 instances on a 12 MP image,
 against the redraw of one instance's rectangle (the edit path).
 
-Usage: QT_QPA_PLATFORM=offscreen python bench/ui_responsiveness.py [--images 3]
+Usage: QT_QPA_PLATFORM=offscreen python -m bench.ui_responsiveness [--images 3]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import write_section  # noqa: E402
 
 W, H = 4000, 3000
