@@ -21,7 +21,6 @@ FORMATS = ("coco-rle", "coco-polygon", "coco-polygon-only", "yolo-seg", "labelme
 # ru_maxrss would not do: Linux carries it over exec from the forking pytest process.
 CHILD = r"""
 import sys
-sys.path.insert(0, ".")
 from model.cli.entry import main
 src, out = sys.argv[1], sys.argv[2]
 for fmt in sys.argv[3:]:

@@ -1,5 +1,5 @@
 """The keyboard-shortcut table of docs/app.md, written from the action table
-(app/window/actions.py), so the documented keys are the defaults that work. The table
+(app/window/action_table.py), so the documented keys are the defaults that work. The table
 lives between two marker comments; everything around it is prose and left alone.
 
     python -m app.window.shortcut_table docs/app.md          # rewrite the table
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from model.data.atomic import atomic_write_bytes
 
-from .actions import CLASS_KEYS, FIXED_KEYS, shortcut_rows
+from .action_table import CLASS_KEYS, FIXED_KEYS, shortcut_rows
 
-BEGIN = ("<!-- shortcut table: written from app/window/actions.py by "
+BEGIN = ("<!-- shortcut table: written from app/window/action_table.py by "
          "`python -m app.window.shortcut_table docs/app.md`; do not edit by hand -->")
 END = "<!-- end of shortcut table -->"
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if new == old:
         return 0
     if a.check:
-        print(f"error: {a.path}: the shortcut table differs from app/window/actions.py; run "
+        print(f"error: {a.path}: the shortcut table differs from app/window/action_table.py; run "
               f"python -m app.window.shortcut_table {a.path}", file=sys.stderr)
         return 1
     atomic_write_bytes(a.path, new.encode("utf-8"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.window import shortcut_table
-from app.window.actions import DEFS, FIXED_KEYS, plain_text
+from app.window.action_table import DEFS, FIXED_KEYS, plain_text
 
 APP_MD = Path(__file__).resolve().parents[2] / "docs" / "app.md"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.effort import timings as T
-from model.effort.actions import (ACCEPT, BOX, CLICK, KINDS, OBJECT, REJECT, STROKE, VERTEX,
+from model.effort.action_costs import (ACCEPT, BOX, CLICK, KINDS, OBJECT, REJECT, STROKE, VERTEX,
                                   Tally)
 
 ROOT = Path(__file__).resolve().parents[2]
