@@ -3,7 +3,7 @@ rasteriser) and writes a mask (its own writer, for its own round trip, the basel
 
 The real tool is used where it is installed (imported by name: the project does not
 depend on it; make a separate venv, see bench/RESULTS.md); otherwise its reading rule as
-it documents it (as tests/model/peer_rules.py has them), and no own round trip.
+it documents it (as tests/model/formats/peer_rules.py has them), and no own round trip.
   - Ultralytics: labels parsed as float32, times the image size, polygon2mask
     (int32, cv2.fillPoly); it writes a mask as masks2segments (OpenCV's outer contours,
     parts merged) over the image size, "%g" (Results.save_txt).

@@ -32,7 +32,7 @@ with a Python that has them besides MaskLoop's dependencies (not MaskLoop's own 
     /work/peers/venv/bin/pip install torch==2.14.1 torchvision==0.29.1 pycocotools
     /work/peers/venv/bin/pip install ultralytics supervision labelme
 
-The memory part runs tests/model/test_export_memory.py's export of a 14000 x 14000 image
+The memory part runs tests/model/formats/test_export_memory.py's export of a 14000 x 14000 image
 (ten full-image uncompressed RLE masks, one of 2,000,000 runs) to every format in one
 child process and reports its peak resident memory after each (target <= 1 GiB).
 """

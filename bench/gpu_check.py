@@ -1,7 +1,7 @@
 """The CUDA checks, in one run on a machine with an NVIDIA GPU (none of this can run in CI).
 
 Steps, each under its own time limit so one failure leaves the rest standing:
-  1. versions and device selection; the CUDA tests in tests/model/test_predictor.py
+  1. versions and device selection; the CUDA tests in tests/model/net/test_predictor.py
   2. `main.py train --device cuda` (AMP) on synthetic shapes, then the checkpoint
      predicted with on CPU and on CUDA (a GPU-trained checkpoint must load anywhere)
   3. the same command under `torchrun --nproc_per_node 1` (the nccl path)
@@ -117,7 +117,7 @@ def main() -> None:
     log.append(f"auto device: {resolve_device('auto')}; choices {available_devices()}")
     print("\n".join(log), flush=True)
     step("pytest (device selection, CUDA predict vs CPU)",
-         [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/model/test_predictor.py"],
+         [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/model/net/test_predictor.py"],
          120, log)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """A 196-megapixel COCO file built to blow up naive mask decoding, and a child process
 that exports it to every format under an address-space limit and reports its peak
-resident memory after each. Shared by tests/model/test_export_memory.py and
+resident memory after each. Shared by tests/model/formats/test_export_memory.py and
 bench/formats_fidelity.py, so the test and the benchmark measure the same thing."""
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ lives between two marker comments; everything around it is prose and left alone.
     python -m app.window.shortcut_table docs/app.md          # rewrite the table
     python -m app.window.shortcut_table --check docs/app.md  # exit 1 if it is stale
 
-tests/app/test_shortcut_docs.py fails when docs/app.md's table differs from the actions.
+tests/app/window/test_shortcut_docs.py fails when docs/app.md's table differs from the actions.
 """
 from __future__ import annotations
 

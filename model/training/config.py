@@ -61,7 +61,7 @@ class TrainConfig:
         (BatchNorm2d) has gradient norms of 100-1000 for its first hundred iterations:
         clipped at 10 they learned 0.06 val AP less in 300 iterations on nuclei
         (bench/learning.py). It is clipped at 100, which only catches what would blow up
-        (batch size 1 diverges unclipped: tests/model/test_train.py)."""
+        (batch size 1 diverges unclipped: tests/model/training/test_train.py)."""
         if self.clip_grad is not None:
             return self.clip_grad
         return 10.0 if norm == "frozen" else 100.0
