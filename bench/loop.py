@@ -33,6 +33,8 @@ with the machine, and a plot (bench/loop.png).
 
 Usage: python -m bench.loop [--data ../shared/data/nuclei] [--seeds 0,1,2] [--rounds 3]
 [--batch 3] [--tile 128] [--strategies random,uncertainty] [--budget 0.25] [--device cpu]
+[--threads N] [--json OUT.json]; python -m bench.loop --report A.json,B.json (one report of
+runs made in parallel processes, e.g. --strategies random and --strategies uncertainty)
 """
 from __future__ import annotations
 
@@ -224,6 +226,8 @@ class Round:
     shown: int = 0  # offers shown to the person
     hidden_images: int = 0  # images on which the gate showed nothing
     gate: dict = field(default_factory=dict)
+    recall: float | None = None  # objects with a prediction (score >= 0.5) of mask IoU >= 0.5
+    mask_iou: float | None = None  # those predictions' mean mask IoU with their objects
 
     @property
     def ratio_actions(self) -> float:
@@ -232,6 +236,33 @@ class Round:
     @property
     def ratio_seconds(self) -> float:
         return self.seconds / self.base_seconds if self.base_seconds else 1.0
+
+
+def quality(batch: Dataset, offers: Dataset, score: float = 0.5) -> tuple[float, float | None]:
+    """What the model offers, gate aside: the share of objects it finds (a prediction of
+    score >= `score` at mask IoU >= 0.5, each used once) and their mean mask IoU: the
+    two obstacles the quality sweep prices (recall, mask error)."""
+    found, ious, total = 0, [], 0
+    for rec in batch.images:
+        truth = [i.full_mask(rec.height, rec.width) for i in rec.instances if not i.iscrowd]
+        preds = [i.full_mask(rec.height, rec.width) for i in offers.image_by_id(rec.id).instances
+                 if i.score is None or i.score >= score]
+        total += len(truth)
+        used: set[int] = set()
+        for t in truth:
+            best, at = 0.0, -1
+            for j, q in enumerate(preds):
+                if j in used:
+                    continue
+                union = np.logical_or(t, q).sum()
+                v = np.logical_and(t, q).sum() / union if union else 0.0
+                if v > best:
+                    best, at = float(v), j
+            if best >= 0.5:
+                used.add(at)
+                found += 1
+                ious.append(best)
+    return found / max(total, 1), (float(np.mean(ious)) if ious else None)
 
 
 def play(batch: Dataset, offers: Dataset | None, version: str, heldout: list,
@@ -300,17 +331,19 @@ def run_strategy(strategy: str, seed: int, pool: Dataset, test: Dataset, work: P
         e, shown, hidden, gate = play(batch, as_dataset(pool, predicted, batch_ids), version,
                                       heldout, (box, cands))
         base, _s, _h, _g = play(batch, None, "", [], None)
+        recall, mask_iou = quality(batch, as_dataset(pool, predicted, batch_ids))
         ap = test_ap(p, test)
         labelled += batch_ids
         person_s = e.seconds
         rounds.append(Round(strategy, seed, r, len(batch_ids), e.instances, e.actions,
                             e.seconds, base.actions, base.seconds, ap, its, shown, hidden,
-                            gate))
+                            gate, recall, mask_iou))
         x = rounds[-1]
         print(f"{strategy} seed {seed} round {r}: {its} it ({wall:.0f} s), {x.instances} obj, "
               f"{x.actions} actions ({x.ratio_actions:.2f}x), {x.seconds:.0f} s "
               f"({x.ratio_seconds:.2f}x), {shown} offers shown, gate hid {hidden} of "
-              f"{x.images} images, test AP {ap if ap is None else round(ap, 3)}",
+              f"{x.images} images, test AP {ap if ap is None else round(ap, 3)}, recall "
+              f"{recall:.2f}, mask IoU {mask_iou if mask_iou is None else round(mask_iou, 3)}",
               file=sys.stderr, flush=True)
     return rounds
 
@@ -326,8 +359,9 @@ def _ms(values: list[float]) -> str:
 def table(results: list[Round], strategies: list[str], rounds: int) -> list[str]:
     lines = ["| strategy | round | objects | actions / no model | seconds / no model | "
              "worst seed (s) | offers shown | images hidden | test segm AP | "
-             "AP per 1000 person-s | AP per 100 actions |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "AP per 1000 person-s | AP per 100 actions | recall (score 0.5, IoU 0.5) | "
+             "their mask IoU |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in strategies:
         for r in range(rounds + 1):
             rows = [x for x in results if x.strategy == s and x.round == r]
@@ -346,7 +380,8 @@ def table(results: list[Round], strategies: list[str], rounds: int) -> list[str]
                 f"{max(x.ratio_seconds for x in rows):.2f}x | "
                 f"{np.mean([x.shown for x in rows]):.0f} | "
                 f"{np.mean([x.hidden_images for x in rows]):.1f} of {rows[0].images} | "
-                f"{_ms([x.ap for x in rows])} | {_ms(per_s)} | {_ms(per_a)} |")
+                f"{_ms([x.ap for x in rows])} | {_ms(per_s)} | {_ms(per_a)} | "
+                f"{_ms([x.recall for x in rows])} | {_ms([x.mask_iou for x in rows])} |")
     return lines
 
 
@@ -414,7 +449,14 @@ def parse(argv=None):
                     help="training seconds per second of the person's work in the round "
                          "before (this machine's share for a background trainer)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch's threads (1: the core the app leaves its background trainer "
+                         "on a 2-core machine; then strategies can run as parallel processes)")
+    ap.add_argument("--s-per-iter", type=float, default=None,
+                    help="seconds per training iteration, instead of measuring it")
+    ap.add_argument("--report", default=None,
+                    help="comma-separated --json files of earlier runs (e.g. one process per "
+                         "strategy): their figures as one report, no training")
     ap.add_argument("--section", default=None, help="RESULTS.md section (default loop-<data>)")
     ap.add_argument("--json", default=None, help="also write every round as JSON here")
     ap.add_argument("--no-write", action="store_true", help="print only")
@@ -423,6 +465,17 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     a = parse(argv)
+    if a.report:
+        runs = [json.loads(Path(f).read_text()) for f in a.report.split(",")]
+        results = [Round(**x) for run in runs for x in run["rounds"]]
+        meta = dict(runs[0]["meta"])
+        for key in ("strategies", "seeds", "s_per_iter"):
+            meta[key] = sorted({v for run in runs for v in run["meta"][key]},
+                               key=lambda v: [x for run in runs
+                                              for x in run["meta"][key]].index(v))
+        meta["wall"] = sum(run["meta"]["wall"] for run in runs)
+        meta["processes"] = len(runs)
+        return report(results, meta, a)
     import random
 
     import torch
@@ -440,47 +493,68 @@ def main(argv=None) -> int:
             json.loads((src / "instances.json").read_text())["images"]) == 1
         pool, test = tiles(src, work, a.tile) if one else split_images(src)
         size = native_size(pool)
-        budget.calibrate(saved(subset(pool, [r.id for r in pool.images[:a.batch]]),
-                               work / "calibrate.json"), work, a, size)
-        print(f"calibrated: {budget.s_per_iter:.2f} s per iteration", file=sys.stderr)
+        if a.s_per_iter:
+            budget.s_per_iter = a.s_per_iter
+        else:
+            budget.calibrate(saved(subset(pool, [r.id for r in pool.images[:a.batch]]),
+                                   work / "calibrate.json"), work, a, size)
+        print(f"{'given' if a.s_per_iter else 'calibrated'}: {budget.s_per_iter:.2f} s per "
+              f"iteration", file=sys.stderr)
         for seed in seeds:
             for s in strategies:
                 torch.manual_seed(seed)  # the entry point seeds, once a run
                 np.random.seed(seed)
                 random.seed(seed)
                 results += run_strategy(s, seed, pool, test, work, a, size, budget)
-    data = src.name or str(src)
+    meta = {"data": src.name or str(src), "pool": len(pool.images), "test": len(test.images),
+            "one": one, "tile": a.tile, "rounds": a.rounds, "batch": a.batch,
+            "seeds": seeds, "strategies": strategies, "weights": a.weights, "size": size,
+            "budget": a.budget, "s_per_iter": [round(budget.s_per_iter, 3)],
+            "threads": torch.get_num_threads(), "device": a.device,
+            "wall": time.perf_counter() - t0, "processes": 1}
+    if a.json:
+        Path(a.json).write_text(json.dumps({"meta": meta, "rounds": [x.__dict__ for x in results]},
+                                           indent=1))
+    return report(results, meta, a)
+
+
+def report(results: list[Round], m: dict, a) -> int:
+    """The figures of one run, or of several processes' --json files (--report)."""
     per_obj = [x.base_seconds / max(x.instances, 1) for x in results]
-    lines = [f"{data}: pool {len(pool.images)} images, test {len(test.images)} "
-             f"({'non-overlapping ' + str(a.tile) + '-px tiles, the rightmost column is test' if one else 'every fourth image is test'}); "
-             f"{a.rounds} rounds of {a.batch} images after a round 0 without a model; "
-             f"seeds {a.seeds}; from --weights {a.weights}; native size {size[0]}/{size[1]} "
-             f"with fitted anchors; training budget {a.budget:g} s per person-second of the "
-             f"round before ({budget.s_per_iter:.2f} s per "
-             f"iteration measured here), continuing one schedule; {a.device}; "
+    lines = [f"{m['data']}: pool {m['pool']} images, test {m['test']} "
+             f"({'non-overlapping ' + str(m['tile']) + '-px tiles, the rightmost column is test' if m['one'] else 'every fourth image is test'}); "
+             f"{m['rounds']} rounds of {m['batch']} images after a round 0 without a model; "
+             f"seeds {','.join(map(str, m['seeds']))}; from --weights {m['weights']}; native "
+             f"size {m['size'][0]}/{m['size'][1]} with fitted anchors; training budget "
+             f"{m['budget']:g} s per person-second of the round before ("
+             f"{'/'.join(f'{v:.2f}' for v in m['s_per_iter'])} s per iteration measured here "
+             f"with {m['threads']} torch thread(s)), continuing one schedule; {m['device']}; "
              f"annotator model/effort/annotator.py at IoU {TAU}, offer gate auto, held-out "
              f"share {HELD_OUT:g}; no-model cost {np.mean(per_obj):.1f} s per object; "
-             f"wall {time.perf_counter() - t0:.0f} s",
+             f"wall {m['wall']:.0f} s over {m['processes']} process(es)",
              "each round's ratios are to the no-model cost of the same images (mean ± sd "
-             "over seeds; 'worst seed' is the largest seconds ratio)"]
-    lines += table(results, strategies, a.rounds)
+             "over seeds; 'worst seed' is the largest seconds ratio); recall and mask IoU are "
+             "what the round's model offers on the batch, gate aside"]
+    lines += table(results, m["strategies"], m["rounds"])
     worst_a = max((x.ratio_actions for x in results if x.round), default=None)
     worst_s = max((x.ratio_seconds for x in results if x.round), default=None)
     if worst_a is not None:
         lines.append(f"worst round of any strategy and seed: {worst_a:.2f}x actions, "
                      f"{worst_s:.2f}x seconds (target: never above 1.00x)")
-    last = [x for x in results if x.round == a.rounds]
+    last = [x for x in results if x.round == m["rounds"]]
     if last:
-        lines.append(f"round {a.rounds}: {_ms([x.ratio_seconds for x in last])}x the no-model "
-                     f"seconds over strategies and seeds (target on nuclei from random "
-                     f"weights on this CPU: <= 0.5x)")
+        lines.append(f"round {m['rounds']}: {_ms([x.ratio_seconds for x in last])}x the "
+                     f"no-model seconds over strategies and seeds (target on nuclei from random "
+                     f"weights on this CPU: <= 0.5x, what recall 0.8 at about 1 px mask error "
+                     f"gives in the quality sweep); its model's recall "
+                     f"{_ms([x.recall for x in last])}, mask IoU "
+                     f"{_ms([x.mask_iou for x in last])}")
     lines.append(f"plot: bench/{PLOT.name}")
     print("\n".join(lines))
-    if a.json:
-        Path(a.json).write_text(json.dumps([x.__dict__ for x in results], indent=1))
     if not a.no_write:
-        plot(results, PLOT, strategies, a.rounds)
-        write_section(a.section or f"loop-{data}", "bench/loop.py", lines, gpu_label(a.device))
+        plot(results, PLOT, m["strategies"], m["rounds"])
+        write_section(a.section or f"loop-{m['data']}", "bench/loop.py", lines,
+                      gpu_label(m["device"]))
     return 0
 
 

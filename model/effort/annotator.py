@@ -45,7 +45,10 @@ ground truth XOR the offer, 8-connected) and how intricate the outline is. Corre
 is estimated as one stroke per blob, largest first, until the blobs fixed would bring
 IoU to tau; drawing as the polygon's vertices (by area, parts then holes), the box's
 drag plus the blobs of its mask, or the clicks plus the blobs of the candidate taken.
-These are estimates, not plays: a person does not try both routes to find out.
+These are estimates, not plays: a person does not try both routes to find out. But
+a person learns: the strokes each kind of fix really took, against what the glance
+counted, scale the next glances (glance.Experience, kept over a dataset's images), so
+a route that keeps costing more than it looked is no longer chosen.
 
 Every final mask reaches tau against its ground truth (the stroke loop fixes at least
 one pixel per stroke, so it always ends there).
@@ -119,8 +122,10 @@ class Drawer:
     """Drawing on one image: the cheapest route at a glance, then played."""
 
     def __init__(self, height: int, width: int, tau: float, image: np.ndarray | None,
-                 box_to_mask: BoxToMask | None, candidates: Candidates | None):
+                 box_to_mask: BoxToMask | None, candidates: Candidates | None,
+                 experience: G.Experience | None = None):
         self.height, self.width, self.tau, self.image = height, width, tau, image
+        self.experience = experience if experience is not None else G.Experience()
         self._route = box_to_mask
         self._candidates_of = candidates
         self._candidates: list[Instance] | None = None
@@ -142,7 +147,8 @@ class Drawer:
     def estimate(self, gt: Instance) -> G.Estimate:
         if id(gt) not in self._estimates:
             self._estimates[id(gt)] = G.drawing(
-                gt, self.tau, lambda b: self.box_mask(self.image, b), self.candidates())
+                gt, self.tau, lambda b: self.box_mask(self.image, b), self.candidates(),
+                self.experience)
         return self._estimates[id(gt)]
 
     def play(self, gt: Instance, est: G.Estimate) -> tuple[Instance, Tally]:
@@ -157,14 +163,16 @@ class Drawer:
 def simulate_image(truth: list[Instance], offered: list[Instance], height: int, width: int,
                    *, iou: float = TAU, box_to_mask: BoxToMask | None = None,
                    image: np.ndarray | None = None,
-                   candidates: Candidates | None = None) -> ImageEffort:
+                   candidates: Candidates | None = None,
+                   experience: G.Experience | None = None) -> ImageEffort:
     """Play the policy (module docstring) on one image. `offered` is never changed.
 
     box_to_mask(image, box) -> (mask, offset): the tool's box -> mask route (see
     model.effort.routes.model_box_to_mask); None uses the classical fallback.
     candidates(image) -> the model's detections for click -> instance (routes.py's
     model_candidates); None: no click route. `image` (HxWx3 RGB) is passed to both;
-    the fallback needs none.
+    the fallback needs none. experience: what the person learnt of their glance on the
+    images before (glance.Experience; it learns here too); None: a fresh one.
     """
     if not 0.0 < iou <= 1.0:
         raise ValueError(f"iou must be in (0, 1], got {iou}")
@@ -172,7 +180,8 @@ def simulate_image(truth: list[Instance], offered: list[Instance], height: int, 
     offers = [o for o in offered if not o.iscrowd and o.mask.any()]
     offer_index = [k for k, o in enumerate(offered) if not o.iscrowd and o.mask.any()]
     pairs, ious = match([g for _k, g in gts], offers)
-    drawer = Drawer(height, width, iou, image, box_to_mask, candidates)
+    drawer = Drawer(height, width, iou, image, box_to_mask, candidates, experience)
+    learnt = drawer.experience
     out = ImageEffort(instances=len(gts))
     finals: dict[int, Instance] = {}
     drawn_class: list[int | None] = [None]
@@ -185,6 +194,7 @@ def simulate_image(truth: list[Instance], offered: list[Instance], height: int, 
              iou_offered: float | None) -> InstanceEffort:
         est = drawer.estimate(gt)
         inst, tally = drawer.play(gt, est)
+        learnt.record(est, tally.gestures.get(STROKE, 0))
         if est.route != "click":
             if class_change(gt, est):
                 tally.add(RELABEL)
@@ -201,7 +211,7 @@ def simulate_image(truth: list[Instance], offered: list[Instance], height: int, 
             continue
         p = pairs[j]
         before = float(ious[j, p])
-        fix = G.correction(offers[p], gt, iou)
+        fix = learnt.scaled(G.correction(offers[p], gt, iou))
         anew = drawer.estimate(gt)
         redraw = anew.tally.copy()
         redraw.add(REJECT)
@@ -218,6 +228,7 @@ def simulate_image(truth: list[Instance], offered: list[Instance], height: int, 
             inst.category_id = gt.category_id  # relabel_edit's effect on the class
             tally.add(RELABEL)
         n, ok = D.correct(rec, inst, gt, iou, MAX_CORRECTION - tally.actions)
+        learnt.record(fix, n)  # a correction given up taught at least the strokes spent
         if n:
             tally.add(STROKE, n)
         if not ok:  # the glance misjudged it: what was spent counts, then a redraw

@@ -18,6 +18,7 @@ from model.data.images import read_image
 from model.editing.queue import FILE, ReviewQueue
 from model.effort.action_costs import Tally
 from model.effort.annotator import TAU, ImageEffort, simulate_image
+from model.effort.glance import Experience
 from model.effort.draw import BoxToMask, Candidates, classical_box_to_mask
 from model.effort.gate import Decision, OnlineGate
 from model.effort.timings import seconds
@@ -168,6 +169,7 @@ def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float 
     offered = _offered_for(predictions)
     out = DatasetEffort(iou)
     queue = order if order is not None else ReviewQueue(truth.images)
+    experience = Experience()  # one person over the images, learning their own strokes
     for row in queue.visible():
         rec = queue.images[row]
         truth.ensure_size(rec)
@@ -178,7 +180,8 @@ def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float 
         decision = None if gate is None else gate.decision
         shown = preds if gate is None else gate.offered(preds)
         effort = simulate_image(rec.instances, shown, rec.height, rec.width, iou=iou,
-                                box_to_mask=box_to_mask, image=image, candidates=candidates)
+                                box_to_mask=box_to_mask, image=image, candidates=candidates,
+                                experience=experience)
         out.per_image.append(ImageResult(rec.id, rec.file_name, effort, decision))
         if gate is not None:
             h, w = rec.height, rec.width

@@ -9,7 +9,13 @@ of that glance:
 - correcting: the blobs are fixed largest first, one stroke each, until the mask
   would reach IoU tau; a wrong class adds a class change; the accept ends it. A blob
   is one stroke because the brush is sized to it (simulated_brush.py); a long thin blob can
-  need more, which the glance does not see, as a person would not.
+  need more, which the glance does not see, as a person would not at first.
+- experience: a person learns from their own strokes. Experience keeps, per kind of
+  fix (correcting a model's mask, whether an offer or a click's candidate; a box's
+  mask; a polygon's), the strokes the glance counted and the strokes the fix really
+  took, and scales the next glance's strokes by their ratio (with a prior of ratio 1
+  worth PRIOR strokes). A route that keeps costing more than it looked, such as a weak
+  model's candidates barely over the line, stops being chosen over drawing.
 - drawing: the cheapest in seconds of the polygon (the outline simplified at 1 px,
   parts largest first, then holes largest first, until IoU tau by area), the box (2
   actions, then the correction of the box route's mask, estimated as above) and, with
@@ -22,7 +28,8 @@ a route by them and the offer gate can price an offer nobody acted on.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
@@ -46,6 +53,11 @@ class Estimate:
     tally: Tally
     route: str  # "correct", "polygon", "box" or "click"
     candidate: Instance | None = None  # the click route's candidate (a Tab per one passed)
+    glanced: int | None = None  # the strokes the glance counted, before experience scaled them
+
+    @property
+    def strokes(self) -> int:
+        return self.tally.gestures.get(STROKE, 0)
 
     @property
     def actions(self) -> int:
@@ -54,6 +66,38 @@ class Estimate:
     @property
     def seconds(self) -> float:
         return seconds(self.tally)
+
+
+KIND = {"correct": "correct", "click": "correct", "box": "box", "polygon": "polygon"}
+PRIOR = 4  # strokes of evidence at ratio 1 that experience starts from
+
+
+@dataclass
+class Experience:
+    """Strokes the glance counted and the strokes played, per kind of fix (KIND)."""
+    glanced: dict[str, int] = field(default_factory=dict)
+    played: dict[str, int] = field(default_factory=dict)
+
+    def factor(self, route: str) -> float:
+        k = KIND[route]
+        return (self.played.get(k, 0) + PRIOR) / (self.glanced.get(k, 0) + PRIOR)
+
+    def record(self, est: "Estimate", played: int) -> None:
+        k = KIND[est.route]
+        glanced = est.glanced if est.glanced is not None else est.strokes
+        self.glanced[k] = self.glanced.get(k, 0) + glanced
+        self.played[k] = self.played.get(k, 0) + played
+
+    def scaled(self, est: "Estimate | None") -> "Estimate | None":
+        """The estimate as this person now judges it: its strokes times the factor."""
+        if est is None or not est.strokes:
+            return est
+        n = math.ceil(est.strokes * self.factor(est.route) - 1e-9)
+        t = est.tally.copy()
+        t.remove(STROKE, est.strokes)
+        if n:
+            t.add(STROKE, n)
+        return replace(est, tally=t, glanced=est.strokes)
 
 
 def blobs_to_fix(have: np.ndarray, want: np.ndarray, tau: float) -> int | None:
@@ -206,9 +250,11 @@ def click(truth: Instance, tau: float, candidates: list[Instance]) -> Estimate |
 
 
 def drawing(truth: Instance, tau: float, box_mask: BoxMask | None = None,
-            candidates: list[Instance] | None = None) -> Estimate:
+            candidates: list[Instance] | None = None,
+            experience: Experience | None = None) -> Estimate:
     """The cheapest (in seconds; ties: actions, then polygon, box, click) of the
-    polygon, box (with a box route) and click (with the model's candidates) routes."""
+    polygon, box (with a box route) and click (with the model's candidates) routes, as
+    `experience` (if any) has taught this person to judge their strokes."""
     options = [polygon(truth, tau)]
     if box_mask is not None:
         b = box(truth, tau, box_mask)
@@ -218,4 +264,6 @@ def drawing(truth: Instance, tau: float, box_mask: BoxMask | None = None,
         c = click(truth, tau, candidates)
         if c is not None:
             options.append(c)
+    if experience is not None:
+        options = [experience.scaled(o) for o in options]
     return min(options, key=lambda e: (e.seconds, e.actions))

@@ -83,3 +83,25 @@ def test_the_click_estimate_takes_the_candidate_cheapest_to_finish():
     assert est.tally.counts() == {"accept": 1, "relabel": 1, "click": 2, "object": 1}
     assert G.click(gt, 0.9, [square(5, at=(60, 60))]) is None  # nothing under the click
     assert G.drawing(gt, 0.9, candidates=[good, poor]).route == "click"
+
+
+def test_experience_scales_the_glance_until_a_route_that_kept_costing_more_loses():
+    gt = square(20)
+    cut = np.ones((20, 20), bool)
+    cut[:, 14:] = False  # a candidate missing a slice: one blob, one stroke at a glance
+    cand = inst(cut, (10, 10))
+    cand.score = 0.9
+    fresh = G.Experience()
+    first = G.drawing(gt, 0.9, candidates=[cand], experience=fresh)
+    assert first.route == "click" and first.strokes == 1  # beats the square's 4 vertices
+    # the clicks it chose took 8 strokes each time, not 1: the glance learns it
+    for _ in range(3):
+        fresh.record(first, 8)
+    assert fresh.factor("click") == (24 + G.PRIOR) / (3 + G.PRIOR)
+    assert fresh.factor("correct") == fresh.factor("click")  # a model's mask either way
+    assert fresh.factor("polygon") == 1.0
+    judged = fresh.scaled(first)
+    assert judged.strokes == 4 and judged.glanced == 1
+    assert G.drawing(gt, 0.9, candidates=[cand], experience=fresh).route == "polygon"
+    # an offer's correction is judged with the same experience
+    assert fresh.scaled(G.correction(cand, gt, 0.9)).strokes == 4
