@@ -1,7 +1,7 @@
 """COCO with polygons only, for the readers that take nothing else: Label Studio's and
 X-AnyLabeling's COCO importers, detectron2's default (polygon) loader.
 
-Every mask becomes ONE polygon (bridge.instance_polygon): Label Studio's importer reads
+Every mask becomes ONE polygon (polygon_conversion.instance_polygon): Label Studio's importer reads
 `segmentation[0]` only, and a mask drawn as one polygon often rasterises to several
 pieces (a thin neck, a one-pixel speck), which as separate polygons lost it whatever
 came after the first (on coco_sample 10 of 72 single-polygon masks, one reading IoU
@@ -21,8 +21,9 @@ from pycocotools import mask as mask_utils
 
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco import save_dataset
-from model.formats.bridge import TooComplex, instance_polygon, polygons_iou, polygons_rle
-from model.formats.report import DEFAULT_TOLERANCE, PolygonReport
+from model.data.polygons import TooComplex
+from model.formats.polygon_conversion import instance_polygon, polygons_iou, polygons_rle
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 
 
 def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,

@@ -34,14 +34,18 @@ from pycocotools import mask as mask_utils
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco_validate import bad_coords, read_json
 from model.errors import CocoFormatError, FormatError, ImageReadError
-from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
+from model.data.images import (DEFAULT_MAX_PIXELS, header_size, list_images, natural_key,
+                               outside, read_size)
 from model.data.vertex_fill import fill_labelme
-from model.formats.bridge import (TooComplex, labelme_iou, polygons_rle, rle_object,
-                                  vertex_polygons)
+from model.data.polygons import TooComplex
+from model.data.vertex_polygons import vertex_polygons
+from model.formats.class_table import CategoryTable, category_name
 from model.formats.confine import Confined
+from model.formats.export_images import copy_images
 from model.formats.folder import FolderExport
-from model.formats.report import (DEFAULT_TOLERANCE, CategoryTable, PolygonReport,
-                                  category_name, copy_images, natural_key, output_names)
+from model.formats.names import output_names
+from model.formats.polygon_conversion import labelme_iou, polygons_rle, rle_object
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"

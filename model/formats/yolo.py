@@ -30,13 +30,16 @@ import numpy as np
 import yaml
 
 from model.data.annotations import Category, Dataset, ImageRecord
-from model.data.images import check_pixels, is_image_file
+from model.data.images import check_pixels, is_image_file, natural_key
 from model.errors import FormatError, ImageReadError
-from model.formats.bridge import TooComplex, vertex_polygon, yolo_iou
+from model.data.polygons import TooComplex
+from model.data.vertex_polygons import vertex_polygon
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
-from model.formats.report import (DEFAULT_TOLERANCE, OutputName, PolygonReport, copy_images,
-                                  natural_key, output_names)
+from model.formats.export_images import copy_images
+from model.formats.names import OutputName, output_names
+from model.formats.polygon_conversion import yolo_iou
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 from model.formats.yolo_labels import MAX_CLASSES, read_label_file
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")

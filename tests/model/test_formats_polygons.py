@@ -15,9 +15,12 @@ from pycocotools import mask as mask_utils
 
 from model.data import masks as M
 from model.data.annotations import Category, Dataset, Instance
-from model.formats.bridge import join_parts, mask_to_polygons, polygons_iou
+from model.data.polygons import join_parts, mask_to_polygons
+from model.formats.polygon_conversion import polygons_iou
 from model.formats.folder import FolderExport
-from model.formats.report import PolygonReport, natural_key, output_names
+from model.data.images import natural_key
+from model.formats.names import output_names
+from model.formats.writer_reports import PolygonReport
 from model.errors import FormatError
 
 H, W = 128, 128

@@ -1,4 +1,4 @@
-"""Masks as plain polygons, for the formats that hold nothing else, each in the
+"""Masks as plain polygons and back, for the formats that hold nothing else, each in the
 convention of the tools that read it (vertex_fill.py says how they differ):
   - polygon-only COCO: pycocotools' pixel edges (model/data/polygons.py), where pixel
     (x, y) covers [x, x+1) x [y, y+1);
@@ -28,10 +28,7 @@ from pycocotools import mask as mask_utils
 
 from model.data import masks as M
 from model.data import polygons as P
-from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
 from model.data.vertex_fill import fill_iou
-from model.data.vertex_polygons import (vertex_polygon,  # noqa: F401 (the formats' API)
-                                         vertex_polygons)
 
 
 @dataclass
