@@ -49,9 +49,12 @@ def loader_per_sample(coco: Path, rounds: int = 2) -> tuple[float, float, float]
 
 
 def stages(coco: Path, iterations: int, device: str, size: int) -> dict[str, float]:
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
     events = []
     with tempfile.TemporaryDirectory() as tmp:
+        seed_all(0)  # as `main.py train` seeds its process (--seed 0)
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
                                  iterations=iterations, min_size=size, max_size=size * 2,
                                  val_fraction=0.0, all_images=True, device=device),
@@ -68,9 +71,12 @@ def stages(coco: Path, iterations: int, device: str, size: int) -> dict[str, flo
 def profile(coco: Path, device: str, size: int, top: int = 8) -> list[str]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     with tempfile.TemporaryDirectory() as tmp, torch_profile(activities=acts) as prof:
+        seed_all(0)  # as `main.py train` seeds its process (--seed 0)
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
                                  iterations=4, min_size=size, max_size=size * 2,
                                  val_fraction=0.0, all_images=True, device=device))

@@ -5,9 +5,9 @@ synthetic predictions of a known quality, made from the ground truth itself:
 - recall r: a seeded random share r of the objects is offered, the rest must be drawn;
 - mask error e px: each offered mask is the object's own, grown or shrunk (the sign is
   seeded per object) by e pixels with a disc, so e = 1 is a one-pixel outline error;
-- false positives f per image: offers on no object (a copy of another object's mask,
-  shifted to where it covers no object's pixel), costing a reject each (or one
-  reject-all for the image).
+- false positives f per object: f times as many offers on no object as the image has
+  objects (a copy of another object's mask, shifted to where it covers no object's
+  pixel), costing a reject each (or one reject-all for the image).
 Every offer is shown (no gate: the sweep asks what a model of that quality is worth).
 Each cell is the ratio of actions and of seconds to the no-model cost of the SAME
 images (every object drawn by hand), over --seeds seeds (mean and spread).
@@ -16,7 +16,7 @@ These ratios set the targets of bench/loop.py: what recall and mask quality a mo
 needs to reach, say, 0.5x the no-model seconds.
 
 Usage: python bench/quality_sweep.py [--data ../shared/data/nuclei/instances.json]
-[--recall 0.5,0.8,0.95,1] [--error 0,1,2] [--fp 0,2] [--seeds 0,1,2] [--no-write]
+[--recall 0.5,0.8,0.95,1] [--error 0,1,2] [--fp 0,0.5] [--seeds 0,1,2] [--no-write]
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _false_positive(rec, occupied: np.ndarray, rng) -> Instance | None:
     return None
 
 
-def offers(truth: Dataset, recall: float, error: int, fp: int, seed: int) -> Dataset:
+def offers(truth: Dataset, recall: float, error: int, fp: float, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     out = Dataset(truth.categories, image_root=truth.image_root)
     for rec in truth.images:
@@ -91,7 +91,7 @@ def offers(truth: Dataset, recall: float, error: int, fp: int, seed: int) -> Dat
                 p = _grow(g, error, 1 if rng.random() < 0.5 else -1, rec.height, rec.width)
                 if p is not None:
                     out.add_instance(r, p)
-        for _ in range(fp):
+        for _ in range(int(round(fp * len(rec.instances)))):
             p = _false_positive(rec, occupied, rng)
             if p is not None:
                 out.add_instance(r, p)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                                          "instances.json"))
     ap.add_argument("--recall", default="0.5,0.8,0.95,1")
     ap.add_argument("--error", default="0,1,2", help="mask error in pixels")
-    ap.add_argument("--fp", default="0,2", help="false positives per image")
+    ap.add_argument("--fp", default="0,0.5", help="false positives per object")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--iou", type=float, default=0.9)
     ap.add_argument("--section", default=None)
@@ -118,9 +118,9 @@ def main(argv=None) -> int:
     lines = [f"{name}: {len(truth.images)} image(s), {base.instances} objects; no-model cost "
              f"{base.actions} actions, {base.seconds:.0f} s ({base.seconds_per_instance:.1f} s "
              f"per object) at IoU {a.iou}; ratios to it over seeds {a.seeds} (mean ± sd)",
-             "| recall | mask error | FP / image | actions | seconds |",
+             "| recall | mask error | false positives per object | actions | seconds |",
              "| --- | --- | --- | --- | --- |"]
-    for fp in (int(v) for v in a.fp.split(",")):
+    for fp in (float(v) for v in a.fp.split(",")):
         for error in (int(v) for v in a.error.split(",")):
             for recall in (float(v) for v in a.recall.split(",")):
                 ra, rs = [], []
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
                                          iou=a.iou)
                     ra.append(e.actions / base.actions)
                     rs.append(e.seconds / base.seconds)
-                row = (f"| {recall:g} | {error} px | {fp} | {np.mean(ra):.2f}x ± "
+                row = (f"| {recall:g} | {error} px | {fp:g} | {np.mean(ra):.2f}x ± "
                        f"{np.std(ra):.2f} | {np.mean(rs):.2f}x ± {np.std(rs):.2f} |")
                 lines.append(row)
                 print(row, flush=True)

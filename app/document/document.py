@@ -5,7 +5,10 @@ changes and predictions alike, as model/ Edits. A recorded push is a step on the
 undo stack; an unrecorded one is a cached-predictions fill of an image no step
 refers to, so nothing in the history can conflict with it. The Document also owns
 what is shown: the current image, the selection, hidden instances, the score
-threshold and a stroke's live preview. File paths belong to the Session.
+threshold, a stroke's live preview, and the review queue (model/editing/queue.py: the
+image list's filter and order, which the review keys and the prefetch walk too), which
+hears of a new image shown or an image's new state before anyone else. File paths belong
+to the Session.
 
 The threshold in force is the person's own (the Display slider) or, in Auto mode, the
 offer gate's decision for the model version in use (model/effort/gate.py, fitted by
@@ -26,6 +29,7 @@ from model.editing.ops import Change, Edit
 from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
 from model.data.provenance import is_cached
+from model.editing.queue import SUSPECTS, QueueChange, ReviewQueue
 from model.editing.review import Merge, is_offered
 from model.effort.gate import DEFAULT_THRESHOLD, Decision
 from model.effort.record import EffortRecord
@@ -79,6 +83,9 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self.undo_stack.indexChanged.connect(self._on_index)
         self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspects.py)
+        self.queue = ReviewQueue(suspect_score=self.suspects.best_score)
+        self.queue.listeners.append(self._on_queue)
+        self.suspects.changed.connect(self.queue.refresh)  # first: the ranking is current
 
     # ------------------------------------------------------------------ dataset
     def set_dataset(self, ds: Dataset) -> None:
@@ -91,6 +98,7 @@ class Document(QObject):
         self.preview = {}
         self.selection = []
         self.row = -1
+        self.queue.reset(ds.images)
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._unsaved = False
         self.effort = EffortRecord()
@@ -119,6 +127,7 @@ class Document(QObject):
         if self.dataset is None or not 0 <= row < len(self.dataset.images) or row == self.row:
             return
         self.row = row
+        self.queue.set_current(row)
         self.select(None)
         self.currentChanged.emit(row)
 
@@ -126,8 +135,13 @@ class Document(QObject):
         """Show no image (an image filter that lists none)."""
         if self.row >= 0:
             self.row = -1
+            self.queue.set_current(-1)
             self.select(None)
             self.currentChanged.emit(-1)
+
+    def _on_queue(self, change: QueueChange) -> None:
+        if change.filter:  # the instance list lists the suspect annotations only
+            self.suspects.set_filtering(self.queue.state == SUSPECTS)
 
     def note_size(self, rec: ImageRecord, width: int, height: int) -> None:
         """A size read from the pixels, for a record that did not know its own."""
@@ -329,6 +343,7 @@ class Document(QObject):
         for image_id, (_rec, rect) in rects.items():
             self.instancesChanged.emit(image_id, rect)
         for row in sorted(rows):
+            self.queue.touch(row)  # it may leave the filter, or move in the order
             self.imageStateChanged.emit(row)
 
     # ------------------------------------------------------------------- history

@@ -1,10 +1,11 @@
 """Prediction scheduling: the current image first, the next ones prefetched, and
 predict-all; results go to the Document's one writer.
 
-The next images in the image list's order are prefetched whatever the current one
-holds (annotations, cached predictions, done): while a person works on one image
-the worker predicts the ones D shows next. A request stays asked for until its
-result comes or it is left out of a newer list, so nothing is predicted twice.
+The next images in the review queue's order (model/editing/queue.py: the image list's,
+filter applied) are prefetched whatever the current one holds (annotations, cached
+predictions, done): while a person works on one image the worker predicts the ones D
+shows next. A request stays asked for until its result comes or it is left out of a
+newer list, so nothing is predicted twice.
 
 Results for an image a history step refers to are applied only when the user asked
 for that image (Predict): a background result there would add a step to the user's

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
@@ -32,6 +33,12 @@ from .widgets import FineTuneDialog, TrainingPanel
 RUNS = "runs"
 EVENTS = "events.jsonl"  # a run's progress events, written when it ends, for the dock
 MAX_EVENTS_BYTES = 32 << 20  # a larger events file is not read back
+
+
+def plain_name(name: object) -> bool:
+    """A run folder's name from models.json (data): one plain path part, nothing more."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\\" not in name and "\0" not in name
 
 
 def read_events(path: Path) -> list:
@@ -67,6 +74,7 @@ class FineTuneController(QObject):
         self.panel, self.dialog_parent, self.versions_menu = panel, dialog_parent, versions_menu
         self.process = TrainingProcess(self)
         self.extra_args: list[str] = []  # more `main.py train` options (tests make runs tiny)
+        self.busy: Callable[[], bool] = lambda: False  # another training process runs (learning)
         self.epochs = 10
         # the run going on: name, dir, checkpoint, start event, its events, and the state
         # folder and name of the dataset it trains (another may be open by its end)
@@ -136,8 +144,10 @@ class FineTuneController(QObject):
 
     def ask_and_start(self) -> bool:
         """Show what training would use; nothing is written until Start."""
-        if self.process.running:
-            self.notifier.info("Fine-tune", "A training run is already going.")
+        if self.process.running or self.busy():
+            self.notifier.info("Fine-tune", "A training run is already going" +
+                               (" (Model → Learn while I work: turn it off to fine-tune)."
+                                if self.busy() else "."))
             return False
         if self.doc.dataset is None:
             return False
@@ -232,7 +242,9 @@ class FineTuneController(QObject):
                              if name else "No training yet. Model → Fine-tune… starts one.")
             return
         v = versions[-1]
-        events = read_events(self.session.state_dir() / RUNS / v["name"] / EVENTS)
+        run = v.get("learn_run")  # a swap of learning while you work: that run's events
+        folder = run if plain_name(run) else v["name"]
+        events = read_events(self.session.state_dir() / RUNS / folder / EVENTS)
         self.panel.show_run(events, f"Last run on {name}: {v['name']} ({v.get('status')}, "
                                     f"{v.get('created', '')})")
 
@@ -287,8 +299,14 @@ class FineTuneController(QObject):
             ["Switch and re-predict", "Switch only", "Keep the current model"],
             "Switch and re-predict")
         if answer in ("Switch and re-predict", "Switch only"):
-            self._pending_switch = version["checkpoint"] if answer == "Switch and re-predict" else None
-            self.selection.choose(version["checkpoint"])
+            self.use_version(version["checkpoint"], answer == "Switch and re-predict")
+
+    def use_version(self, checkpoint: str, repredict: bool) -> None:
+        """Make a version the model in use; with `repredict`, once it is loaded, the
+        images nobody has reviewed are predicted again (through the Document's one apply
+        path: reviewed instances are never touched)."""
+        self._pending_switch = checkpoint if repredict else None
+        self.selection.choose(checkpoint)
 
     def _on_model_ready(self, info) -> None:
         if self._pending_switch and info.spec.weights == self._pending_switch:

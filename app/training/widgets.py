@@ -1,5 +1,6 @@
 """The fine-tune dialog (one click: Start) and the live training dock (progress with
-ETA, a loss curve per term with pyqtgraph, val AP per epoch)."""
+ETA, a loss curve per term with pyqtgraph, val AP per epoch, and the held-out AP of
+learning while you work with each swap)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -172,8 +173,18 @@ class TrainingPanel(QWidget):
         self.pages = QTabWidget()
         self.pages.setObjectName("trainingPages")
         self.pages.setDocumentMode(True)
+        self.heldout = QTableWidget(0, 5)
+        self.heldout.setObjectName("heldOutTable")
+        self.heldout.setHorizontalHeaderLabels(["Iteration", "Images", "segm AP", "In use",
+                                                "Swapped in"])
+        self.heldout.verticalHeader().setVisible(False)
+        self.heldout.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.heldout.setToolTip("Learning while you work: at each checkpoint the model and the "
+                                "version in use are measured on the same held-out images "
+                                "(never trained on); a model that beats it is swapped in")
         self.pages.addTab(loss, "Loss")
         self.pages.addTab(self.table, "Val AP")
+        self.pages.addTab(self.heldout, "Held-out AP")
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
         top.addWidget(self.cancel)
@@ -195,6 +206,7 @@ class TrainingPanel(QWidget):
         self.curves.clear()
         self.points.clear()
         self.table.setRowCount(0)
+        self.heldout.setRowCount(0)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("")
@@ -216,7 +228,7 @@ class TrainingPanel(QWidget):
             try:
                 if e.get("event") == "done":
                     done = e
-                elif e.get("event") in ("start", "iter", "val"):
+                elif e.get("event") in ("start", "iter", "val", "heldout"):
                     self.on_event(e, draw=False)
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
@@ -236,16 +248,26 @@ class TrainingPanel(QWidget):
     def on_event(self, e: dict, draw: bool = True) -> None:
         """One progress event of the run (draw False: a replay draws the curves once)."""
         kind = e.get("event")
-        if kind == "start":
+        if kind == "start" and e.get("iterations") is None:  # learning: until stopped
+            self.progress.setRange(0, 0)
+            self.status.setText(f"Learning while you work: training on {e['train_images']} "
+                                f"image(s), {e['val_images']} held out, {e['device']}, "
+                                f"from {e['weights']}")
+        elif kind == "start":
             self.progress.setRange(0, int(e["iterations"]))
             self.progress.setValue(int(e.get("start_iteration", 0)))
             self.status.setText(f"Training on {e['train_images']} image(s), validating on "
                                 f"{e['val_images']}, {e['device']}, from {e['weights']}")
         elif kind == "iter":
-            self.progress.setMaximum(int(e["total"]))
-            self.progress.setValue(int(e["iteration"]))
-            self.progress.setFormat(f"{e['iteration']}/{e['total']} · "
-                                    f"{e['images_per_s']:.2f} img/s · ETA {format_eta(e['eta_s'])}")
+            if e.get("total") is None:  # learning: no end, so no ETA
+                self.progress.setFormat(f"iteration {e['iteration']} · "
+                                        f"{e['images_per_s']:.2f} img/s")
+            else:
+                self.progress.setMaximum(int(e["total"]))
+                self.progress.setValue(int(e["iteration"]))
+                self.progress.setFormat(f"{e['iteration']}/{e['total']} · "
+                                        f"{e['images_per_s']:.2f} img/s · ETA "
+                                        f"{format_eta(e['eta_s'])}")
             for name, value in list(e["losses"].items()) + [("loss", e["loss"])]:
                 xs, ys = self.points.setdefault(name, ([], []))
                 xs.append(float(e["iteration"]))
@@ -270,8 +292,35 @@ class TrainingPanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
-        elif kind in ("warning", "info", "error"):
+        elif kind == "heldout":
+            self.add_held_out(e)
+        elif kind == "data":
+            self.status.setText(f"Learning while you work: {e['train_images']} image(s) to "
+                                f"train on, {e['held_out_images']} held out")
+        elif kind in ("warning", "info", "error", "waiting"):
             self.status.setText(e["message"])
+
+    def add_held_out(self, e: dict) -> None:
+        """One held-out evaluation of learning while you work (the swap is marked by
+        mark_swap once the app has made it)."""
+        r = self.heldout.rowCount()
+        self.heldout.insertRow(r)
+        for c, v in enumerate([e["iteration"], e["images"], e.get("ap"), e.get("in_use_ap"), ""]):
+            text = v if isinstance(v, str) else ("-" if v is None else
+                                                 str(v) if isinstance(v, int) else f"{v:.3f}")
+            item = QTableWidgetItem(text)
+            item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            self.heldout.setItem(r, c, item)
+        if e.get("message"):
+            self.status.setText(e["message"])
+
+    def mark_swap(self, iteration: int, name: str) -> None:
+        """The row of this iteration: its model is the version in use now."""
+        for r in range(self.heldout.rowCount()):
+            if self.heldout.item(r, 0).text() == str(iteration):
+                self.heldout.setItem(r, 4, QTableWidgetItem(name))
+        self.status.setText(f"Swapped in {name}: it beat the version in use on the held-out "
+                            "images; the images nobody has reviewed are predicted again")
 
     def _show_legend(self) -> None:
         self.legend.set_entries([(LOSS_COLORS.get(n, "#888888"),

@@ -23,6 +23,7 @@ from ..panels.instance_list import InstanceTable
 from ..panels.rounds import RoundsPanel
 from ..settings import Settings
 from ..training.controller import FineTuneController
+from ..training.learn import LearnController
 from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars
@@ -81,13 +82,14 @@ class MainWindow(QMainWindow):
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
+        self.learn = LearnController(self.doc, self.session, self.selection, self.notifier,
+                                     self.training_panel, self.finetune)
         self.model_controls.describe = self.finetune.version_name
         self.finetune.versionsChanged.connect(lambda versions: self.model_controls.list_versions(
             [(v["name"], v["checkpoint"]) for v in versions]))
         self._build_docks()
-        self.review = ReviewController(self.doc, self.image_panel)
+        self.review = ReviewController(self.doc, self.doc.queue)  # the list's, the prefetch's
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
-        self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
         self._connect()
@@ -123,7 +125,8 @@ class MainWindow(QMainWindow):
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
         self.rounds_panel = RoundsPanel(
-            self.doc, lambda: [v["name"] for v in self.finetune.versions()])
+            self.doc, lambda: [v["name"] for v in self.finetune.versions()],
+            lambda: [v["name"] for v in self.finetune.versions() if v.get("swapped_in")])
         self.rounds_dock = self._dock("Rounds", "roundsDock", self.rounds_panel,
                                       Qt.RightDockWidgetArea, visible=False)
         self.evaluation_panel = EvaluationPanel()
@@ -221,6 +224,13 @@ class MainWindow(QMainWindow):
         a["actionCancelTraining"].setEnabled(False)
         self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
         self.finetune.runningChanged.connect(self._on_training_running)
+        a["actionLearn"].toggled.connect(self.learn.set_enabled)
+        self.learn.turnedOff.connect(lambda: a["actionLearn"].setChecked(False))
+        self.learn.runningChanged.connect(self._on_training_running)
+        self.learn.swapped.connect(lambda v: self.rounds_panel.later())
+        self.learn.swapped.connect(lambda v: show(
+            f"Learning: {v['name']} is the model in use now (held-out segm AP "
+            f"{v['held_out_ap']:.3f}); predicting the unreviewed images again", 10_000))
         a["actionAutoPredict"].toggled.connect(self._set_auto_predict)
         a["actionToggleLabels"].toggled.connect(self.display.labels.setChecked)
         a["actionColorByClass"].toggled.connect(self.display.by_class.setChecked)
@@ -411,6 +421,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.finetune.shutdown()
+        self.learn.shutdown()
         self._store_settings()
         self.session.close()
         self.state_label.setText("stopping…")

@@ -19,7 +19,9 @@ from model.data.images import read_image
 from model.editing.review import training_set
 from model.errors import Cancelled, TrainingDataError
 from model.net.predictor import Predictor
-from model.training.train import TrainConfig, run_training
+from model.training.config import TrainConfig
+from model.training.hooks import KeepModel
+from model.training.train import run_training
 
 Say = Callable[[str], None]
 
@@ -53,7 +55,8 @@ def cross_predictions(ds: Dataset, k: int, base: TrainConfig, say: Say = lambda 
     `base` gives the training settings (weights to start from, iterations, sizes, device);
     its coco/out/images/val_fraction are set here. Fold files and checkpoints go to a
     temporary folder (or `workdir`) that is removed afterwards. `emit` gets the training's
-    events (model/training/train.py), for a progress display.
+    events (model/training/train.py), for a progress display. The caller's random
+    generators are not reseeded (its entry point seeds them once).
     """
     folds = split_folds(audited_images(ds), k, seed)
     out: dict[int, list[Instance]] = {}
@@ -71,8 +74,9 @@ def cross_predictions(ds: Dataset, k: int, base: TrainConfig, say: Say = lambda 
                           model_id=f"fold{i + 1}of{k}", seed=base.seed + i)
             say(f"fold {i + 1}/{k}: training on {len(train_recs)} image(s), "
                 f"predicting {len(held)}")
-            summary = run_training(cfg, emit, cancel=cancel, keep_model=True)
-            out.update(predict_records(summary["model"], ds, held, cfg, score_threshold, cancel))
+            kept = KeepModel()
+            run_training(cfg, emit, cancel=cancel, hooks=[kept])
+            out.update(predict_records(kept.model, ds, held, cfg, score_threshold, cancel))
     return out
 
 

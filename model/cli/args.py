@@ -39,6 +39,19 @@ def side(text: str) -> int:
     return v
 
 
+def anchor_sizes(text: str) -> str | tuple[int, ...]:
+    """--anchors: keep, auto, or five sizes in pixels growing level by level (8,16,32,64,128)."""
+    word = text.strip().lower()
+    if word in ("keep", "auto"):
+        return word
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    sizes = tuple(_int(p, 1) for p in parts)
+    if len(sizes) != 5 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[-1] > 8192:
+        raise argparse.ArgumentTypeError(
+            f"expected keep, auto or five growing sizes up to 8192 (one per FPN level), got {text!r}")
+    return sizes
+
+
 def iteration_list(text: str) -> tuple[int, ...]:
     """"100,200,300": positive iteration counts, sorted, each once."""
     return tuple(sorted({positive_int(part.strip()) for part in text.split(",") if part.strip()}))

@@ -60,7 +60,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         preds = _given(ds, audited, args)
     elif args.folds:
         from model.audit.folds import cross_predictions
-        from model.training.train import TrainConfig
+        from model.training.config import TrainConfig
+        from model.training.rng import seed_all
+        seed_all(0)  # the entry point's one seeding: fold models come out the same each run
         base = TrainConfig(coco=Path(args.coco), out=out, weights=args.weights,
                            iterations=args.iterations, batch_size=args.batch_size,
                            device=args.device, min_size=args.min_size or 800,

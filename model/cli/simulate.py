@@ -12,9 +12,13 @@ from model.cli.args import AUTO, _float, check_writable, output_file, side, thre
 from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
 from model.effort.annotator import ALSO_TAU, TAU
-from model.effort.dataset import DatasetEffort, simulate_dataset
+from model.editing.queue import ATTENTION, FILE
+from model.effort.dataset import DatasetEffort, review_order, simulate_dataset
 from model.effort.gate import SCORE_FLOOR, OnlineGate
 from model.errors import UsageError
+
+
+ORDERS = {"file": FILE, "attention": ATTENTION}  # --order: the review queue's orders
 
 
 def iou_threshold(text: str) -> float:
@@ -53,6 +57,12 @@ def add_simulate_command(sub: argparse._SubParsersAction) -> None:
                         "image by image in order, fitted on the images played so far "
                         "(predictions or --predictions' offers down to "
                         f"{SCORE_FLOOR:g}); it may hide them all")
+    p.add_argument("--order", choices=sorted(ORDERS), default="file",
+                   help="the order the images are played in, as the app's image list "
+                        "orders them: file (default) or attention (the images the model "
+                        "is least sure of first, by the attention predict stores; never "
+                        "predicted last); it matters where the offer gate and the box "
+                        "route learn as they go")
     p.add_argument("--images", default=None, help="image root of GT (default: its folder)")
     p.add_argument("--iou", type=iou_threshold, default=TAU,
                    help=f"mask IoU every object must reach (default {TAU})")
@@ -139,6 +149,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                f"predictions of {args.weights}" if predictor is not None else
                "no model (every object drawn by hand)")
     auto = args.score_threshold == AUTO and predictions is not None
+    queue = review_order(gt, predictions, ORDERS[args.order])
+    if args.order == "attention" and (predictions is None or all(
+            rec.attention is None for rec in predictions.images)):
+        print("warning: no image's predictions carry an attention (predict stores it): the "
+              "images are played in file order", file=sys.stderr)
     version = str(args.predictions or args.weights)
     # the model's tools as the app offers them (app/inference/assist.py, usable): not on
     # an architecture without the heads, nor with random weights
@@ -155,7 +170,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             box_to_mask, candidates = model_routes(predictor)
         gate = OnlineGate(version, iou) if auto else None
         effort = simulate_dataset(gt, predictions, iou=iou, box_to_mask=box_to_mask,
-                                  candidates=candidates, gate=gate)
+                                  candidates=candidates, gate=gate, order=queue)
         if gate is not None:
             learnt["gate"] = gate.decision.to_json()
         if box_to_mask is not None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from model.cli.args import (below_one, check_writable, iteration_list, non_negative_float,
+from model.cli.args import (anchor_sizes, below_one, check_writable, iteration_list,
+                            non_negative_float,
                             non_negative_int, output_file, positive_float, positive_int, side,
                             unit_interval)
 from model.cli.progress import ProgressBar
@@ -75,6 +77,23 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,
                    help="write the resume state (OUT.last.pt) at most this often, and at the end")
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
+    p.add_argument("--anchors", type=anchor_sizes, default="keep",
+                   help="RPN anchor sizes: keep (the start weights'; torchvision's 32..512), "
+                        "auto (fitted to the training boxes where that gives more of them an "
+                        "anchor of IoU 0.7: small objects), or five sizes, e.g. 8,16,32,64,128")
+    c = p.add_argument_group("learning while a person works")
+    c.add_argument("--continuous", action="store_true",
+                   help="train until stopped (--stop-file, Ctrl+C): the COCO file is re-read "
+                        "whenever it changes and its new images join; --val-fraction of them "
+                        "are held out on arrival, and every --eval-every iterations the model "
+                        "is measured on them against the version in use. A model that beats "
+                        "it is written beside OUT. --epochs and --iterations are ignored")
+    c.add_argument("--in-use", default=None,
+                   help="with --continuous: a JSON file {\"weights\": SPEC} naming the version "
+                        "in use, re-read when it changes (default: the start weights, then "
+                        "each model that beat them)")
+    c.add_argument("--eval-every", type=positive_int, default=100,
+                   help="with --continuous: held-out evaluation every this many iterations")
     from model.cli.commands import add_crowd_option, add_follow_symlinks_option
     add_crowd_option(p)
     add_follow_symlinks_option(p)
@@ -92,14 +111,24 @@ class _Reporter:
             sys.stdout.flush()
             return
         kind = event.get("event")
-        if kind == "start":
+        if kind == "start" and event["iterations"] is not None:
             self.bar = ProgressBar(event["iterations"], "train", unit="it")
             self.bar.done = event.get("start_iteration", 0)
             print(f"training on {event['train_images']} image(s), validating on "
                   f"{event['val_images']}, {event['device']}, {event['iterations']} iterations",
                   file=sys.stderr)
+        elif kind == "start" and event["iterations"] is None:  # continuous: no end to show
+            print(f"training on {event['train_images']} image(s) until stopped, holding out "
+                  f"{event['val_images']}, {event['device']}", file=sys.stderr)
         elif kind == "iter" and self.bar is not None:
             self.bar.update(1, f"loss {event['loss']:.3f}")
+        elif kind == "heldout" and event.get("ap") is not None:
+            use = event.get("in_use_ap")
+            print(f"iteration {event['iteration']}: held-out segm AP {event['ap']:.3f} on "
+                  f"{event['images']} image(s), in use "
+                  + ("-" if use is None else f"{use:.3f}")
+                  + (f": wrote {event['checkpoint']}" if event.get("checkpoint") else ""),
+                  file=sys.stderr)
         elif kind == "val":
             segm, bbox = event["metrics"]["segm"], event["metrics"]["bbox"]
             print(f"\nepoch {event['epoch']}: val bbox AP {bbox['AP'] or 0:.3f}, segm AP "
@@ -125,7 +154,9 @@ def _set_threads(threads: int | None) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from model.errors import TrainingDataError, TrainingError, WeightsError
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
 
     check_writable(Path(args.out))  # before the data loads and the model builds
     cfg = TrainConfig(
@@ -141,8 +172,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         scale_jitter=args.scale_jitter, model_id=args.model_id,
         stop_file=Path(args.stop_file) if args.stop_file else None,
         checkpoint_every_s=60.0 * args.checkpoint_minutes, norm=args.norm,
-        snapshots=args.snapshots)
+        snapshots=args.snapshots, anchors=args.anchors, continuous=args.continuous,
+        in_use=Path(args.in_use) if args.in_use else None, eval_every=args.eval_every)
     _set_threads(args.threads)
+    # the process's one seeding, per torchrun rank: every generator a resume file records
+    # starts from it (model/training/rng.py)
+    seed_all(args.seed + int(os.environ.get("RANK", "0") or 0))
     cancel = threading.Event()
     report = _Reporter(args.progress)
     try:

@@ -1,6 +1,11 @@
 """The simulated annotator over a whole dataset: each ground-truth image against what
 the tool offered for it (a predictions file, matched by image id and file name), the
-totals, and the final masks as a dataset with the ground truth's ids."""
+totals, and the final masks as a dataset with the ground truth's ids.
+
+The images are played in a review queue's order (model/editing/queue.py, the one the
+app's image list and review keys walk): the file order by default, or the attention
+order, the images the model is least sure of first (review_order). The order matters
+where something learns as it goes (the offer gate, the box route)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,6 +15,7 @@ import numpy as np
 
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.images import read_image
+from model.editing.queue import FILE, ReviewQueue
 from model.effort.actions import Tally
 from model.effort.annotator import TAU, ImageEffort, simulate_image
 from model.effort.draw import BoxToMask, Candidates, classical_box_to_mask
@@ -91,9 +97,11 @@ class DatasetEffort:
         out = Dataset([Category(c.id, c.name, c.supercategory, dict(c.extra))
                        for c in truth.categories], image_root=truth.image_root,
                       extra=dict(truth.extra))
-        by_id = {rec.id: rec for rec in truth.images}
-        for r in self.per_image:
-            src = by_id[r.image_id]
+        played = {r.image_id: r for r in self.per_image}
+        for src in truth.images:  # the ground truth's order, whatever order they were played in
+            r = played.get(src.id)
+            if r is None:
+                continue
             rec = ImageRecord(src.id, src.file_name, src.width, src.height,
                               extra=dict(src.extra), status="done")
             out.images.append(rec)
@@ -108,25 +116,45 @@ class DatasetEffort:
         return out
 
 
-def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[Instance]]:
+def _matched(predictions: Dataset | None) -> Callable[[ImageRecord], ImageRecord | None]:
+    """A ground-truth image's record in `predictions`: by id if the file name agrees,
+    else by file name."""
     if predictions is None:
-        return lambda rec: []
+        return lambda rec: None
     by_id = {rec.id: rec for rec in predictions.images}
     by_name = {rec.file_name: rec for rec in predictions.images}
 
-    def offered(rec: ImageRecord) -> list[Instance]:
+    def matched(rec: ImageRecord) -> ImageRecord | None:
         got = by_id.get(rec.id)
         if got is None or got.file_name != rec.file_name:
             got = by_name.get(rec.file_name, got)
+        return got
+    return matched
+
+
+def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[Instance]]:
+    matched = _matched(predictions)
+
+    def offered(rec: ImageRecord) -> list[Instance]:
+        got = matched(rec)
         return [] if got is None else [i for i in got.instances if i.review != "rejected"]
     return offered
+
+
+def review_order(truth: Dataset, predictions: Dataset | None, order: str = FILE) -> ReviewQueue:
+    """The app's review queue over truth's images: FILE, or ATTENTION by the attention
+    `predict` stored on each image's predictions (never predicted: last, in file order)."""
+    matched = _matched(predictions)
+    return ReviewQueue(truth.images, order=order,
+                       attention=lambda rec: getattr(matched(rec), "attention", None))
 
 
 def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float = TAU,
                      box_to_mask: BoxToMask | None = None,
                      candidates: Candidates | None = None,
                      progress: Callable[[], None] | None = None,
-                     gate: OnlineGate | None = None) -> DatasetEffort:
+                     gate: OnlineGate | None = None,
+                     order: ReviewQueue | None = None) -> DatasetEffort:
     """Every image of `truth` against its predictions (none: the no-model cost).
 
     box_to_mask and candidates, as in simulate_image; with either, each image's pixels
@@ -134,10 +162,14 @@ def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float 
     box_to_mask with a `learn` (routes.GatedBoxRoute) learns from each image's final
     masks once it is played. gate: the images are played in order and each is offered
     what the gate shows after the images before it; its predictions are then priced
-    against the final masks, as the app fits on the images a person finished."""
+    against the final masks, as the app fits on the images a person finished.
+    order: a review queue over truth's images; they are played in its order, its filter
+    applied (default: every image, in file order)."""
     offered = _offered_for(predictions)
     out = DatasetEffort(iou)
-    for rec in truth.images:
+    queue = order if order is not None else ReviewQueue(truth.images)
+    for row in queue.visible():
+        rec = queue.images[row]
         truth.ensure_size(rec)
         image: np.ndarray | None = None
         if box_to_mask is not None or candidates is not None:

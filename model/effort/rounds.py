@@ -60,11 +60,13 @@ def version_name(version: str) -> str:
     return "no model" if version == NO_MODEL else version
 
 
-def rounds(entries: list[dict], order: list[str] = ()) -> list[Round]:
+def rounds(entries: list[dict], order: list[str] = (), listed: list[str] = ()) -> list[Round]:
     """The table's rows. `order` lists the dataset's model versions oldest first
     (models.json); the no-model round comes first, other models (a pretrained one, a
-    checkpoint from elsewhere) next by name, then the dataset's versions in order."""
-    rows: dict[str, Round] = {}
+    checkpoint from elsewhere) next by name, then the dataset's versions in order.
+    `listed` versions have a row before anyone reviewed their offers (the app shows each
+    model that learning swapped in, from the moment it is in use)."""
+    rows: dict[str, Round] = {v: Round(v) for v in listed}
 
     def row(version: str, image_id: int) -> Round:
         r = rows.setdefault(version, Round(version))

@@ -4,12 +4,15 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import resnet50
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops import FrozenBatchNorm2d
 
 from model.errors import WeightsError
 from model.net.norms import BN_COUNTER, GROUPS, NORMS, SCRATCH_NORM, infer_norm  # noqa: F401
 from model.net.archs import ARCH_V1, ARCH_V2, ARCHS
+
+DEFAULT_ANCHORS = (32, 64, 128, 256, 512)  # torchvision's, one per FPN level (P2..P6)
 
 
 def norm_layer(norm: str):
@@ -24,7 +27,8 @@ def norm_layer(norm: str):
 
 def build_model(arch: str, num_classes: int, min_size: int = 800, max_size: int = 1333,
                 score_thresh: float = 0.05, detections_per_img: int = 100,
-                trainable_layers: int | None = None, norm: str = "frozen") -> MaskRCNN:
+                trainable_layers: int | None = None, norm: str = "frozen",
+                anchor_sizes: tuple[int, ...] | None = None) -> MaskRCNN:
     """An untrained Mask R-CNN of the given arch.
 
     norm "frozen" (FrozenBatchNorm2d, 3 trainable backbone stages) is right for
@@ -32,11 +36,16 @@ def build_model(arch: str, num_classes: int, min_size: int = 800, max_size: int 
     is not thrown off by batch statistics. From random weights that would freeze conv1
     and layer1 at random values and normalise nothing, so a model built to learn from
     scratch uses "batch" (BatchNorm2d) or "group" (GroupNorm) with every stage trainable.
+
+    anchor_sizes: the RPN's anchor size on each FPN level (None: torchvision's 32..512).
+    They change no parameter's shape (model/training/anchors.py).
     """
     if trainable_layers is None:
         trainable_layers = 3 if norm == "frozen" else 5
     common = dict(num_classes=num_classes, min_size=min_size, max_size=max_size,
                   box_score_thresh=score_thresh, box_detections_per_img=detections_per_img)
+    if anchor_sizes is not None:
+        common["rpn_anchor_generator"] = anchor_generator(anchor_sizes)
     if arch == ARCH_V1:
         backbone = resnet50(weights=None, norm_layer=norm_layer(norm))
         backbone = _resnet_fpn_extractor(backbone, trainable_layers)
@@ -46,6 +55,18 @@ def build_model(arch: str, num_classes: int, min_size: int = 800, max_size: int 
         _freeze_backbone(model, trainable_layers)
         return model
     raise WeightsError(f"unknown arch {arch!r}; choose {ARCHS[0]} or {ARCHS[1]}")
+
+
+def anchor_generator(sizes: tuple[int, ...]) -> AnchorGenerator:
+    """torchvision's FPN anchors (three aspect ratios a level) at these sizes."""
+    return AnchorGenerator(tuple((int(s),) for s in sizes), ((0.5, 1.0, 2.0),) * len(sizes))
+
+
+def anchor_sizes_of(model) -> tuple[int, ...] | None:
+    """The model's anchor sizes when they are not torchvision's (None: the default)."""
+    m = model.module if hasattr(model, "module") else model
+    sizes = tuple(int(s[0]) for s in m.rpn.anchor_generator.sizes)
+    return None if sizes == DEFAULT_ANCHORS else sizes
 
 
 def _freeze_backbone(model: MaskRCNN, trainable_layers: int) -> None:

@@ -11,6 +11,7 @@ from torch import nn
 
 from model.data.atomic import atomic_write, remove_stale_temps
 from model.errors import WeightsError
+from model.net.build import anchor_sizes_of
 from model.net.checkpoint_schema import FORMAT, check_checkpoint
 from model.net.norms import infer_norm
 from model.net.weights import safe_torch_load
@@ -28,13 +29,20 @@ def snapshot_path(out: Path, iteration: int) -> Path:
     return out.with_name(f"{out.stem}.iter{iteration}{out.suffix or '.pt'}")
 
 
+def candidate_path(out: Path, iteration: int) -> Path:
+    """Where a continuous run (`train --continuous`) writes a model that beat the version in
+    use on its held-out images."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.cand{iteration}{out.suffix or '.pt'}")
+
+
 def remove_stale_run_temps(out: Path) -> list[Path]:
     """Temp files that killed writes of a run's checkpoints left (OUT, OUT.last.pt,
     OUT.iterN.pt: hundreds of MB each). A save removes its own file's; this clears them
     all when a run starts, snapshots included, which are never written twice."""
     out = Path(out)
     stem, suffix = re.escape(out.stem), re.escape(out.suffix or ".pt")
-    return remove_stale_temps(out, rf"{re.escape(out.name)}|{stem}\.(?:last|iter\d+){suffix}")
+    return remove_stale_temps(out, rf"{re.escape(out.name)}|{stem}\.(?:last|iter\d+|cand\d+){suffix}")
 
 
 def save(path: Path, ckpt: dict) -> None:
@@ -60,6 +68,9 @@ def make(model: nn.Module, *, arch: str, categories: list[dict], min_size: int, 
             "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
             "history": history, "model_id": model_id}
     ckpt["norm"] = infer_norm(ckpt["model"])  # what to build to load it
+    anchors = anchor_sizes_of(m)
+    if anchors is not None:  # what to build it with (model/training/anchors.py)
+        ckpt["anchor_sizes"] = list(anchors)
     ckpt.update(extra or {})
     return ckpt
 

@@ -33,6 +33,7 @@ FORMAT = "maskloop-checkpoint/1"
 MAX_CLASSES = 10_000  # categories a model may have (LVIS has 1,203): heads grow with them
 MAX_ITERATIONS = 10 ** 9
 MAX_WORLD = 65_536  # training processes
+MAX_ANCHOR = 8192  # pixels: twice the longest side a model may be given
 RESUME_FIELDS = ("arch", "num_classes", "categories", "history", "epoch", "iteration",
                  "optimizer", "scheduler")
 CLS_KEY = "roi_heads.box_predictor.cls_score.weight"
@@ -51,6 +52,7 @@ class Checked:
     norm: str  # model.net.norms.NORMS
     state_dict: dict  # "module." prefixes (DistributedDataParallel's) stripped
     categories: list[Category | None] | None  # label order, [0] background; None: not given
+    anchor_sizes: tuple[int, ...] | None = None  # the RPN's, per FPN level; None: torchvision's
 
 
 def check_checkpoint(obj: dict, path, resume: bool = False) -> Checked:
@@ -174,6 +176,8 @@ def _checkpoint(obj: dict, resume: bool) -> Checked:
         if key in obj and obj[key] != found:
             raise Bad(f"'{key}' says {obj[key]!r} but its weights are {found!r}")
     cats = _categories(obj["categories"], n) if "categories" in obj else None
+    if obj.get("anchor_sizes") is not None:
+        _anchors(obj["anchor_sizes"])
     _history(obj.get("history", []))
     for key in ("train_config", "data"):
         if key in obj and not isinstance(obj[key], dict):
@@ -196,7 +200,8 @@ def _checkpoint(obj: dict, resume: bool) -> Checked:
             raise Bad(f"{name} is {_dims(v.shape)}, larger than any parameter of {arch}")
     _finite(sd.items(), "tensor")
     _finite(opt, "")
-    return Checked(arch, n, norm, sd, cats)
+    anchors = obj.get("anchor_sizes")
+    return Checked(arch, n, norm, sd, cats, tuple(anchors) if anchors is not None else None)
 
 
 def _tensors(sd: Any, what: str) -> dict:
@@ -281,6 +286,21 @@ def _categories(raw: Any, num_classes: int) -> list[Category | None]:
         _text(c.get("supercategory"), f"{where}: 'supercategory'", optional=True)
         cats.append(Category(int(c["id"]), c["name"], c.get("supercategory")))
     return cats
+
+
+ANCHOR_LEVELS = 5  # the FPN's levels (P2..P6) in both archs
+
+
+def _anchors(sizes: Any) -> None:
+    """The RPN's anchor size on each FPN level (model/training/anchors.py): whole pixels,
+    growing from level to level."""
+    if not isinstance(sizes, list) or len(sizes) != ANCHOR_LEVELS:
+        raise Bad(f"'anchor_sizes' is {_show(sizes)}, not a list of {ANCHOR_LEVELS} sizes "
+                  "(one per FPN level)")
+    for k, v in enumerate(sizes):
+        _whole(v, f"'anchor_sizes' entry {k + 1}", 1, MAX_ANCHOR)
+    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        raise Bad(f"'anchor_sizes' {sizes} do not grow from level to level")
 
 
 def _history(history: Any) -> None:

@@ -80,7 +80,8 @@ class Predictor:
             raise UsageError(f"cannot predict at these sizes: {problem}")
         self.model = build_model(loaded.arch, loaded.num_classes, self.min_size, self.max_size,
                                  score_thresh=score_threshold,
-                                 detections_per_img=detections_per_img, norm=loaded.norm)
+                                 detections_per_img=detections_per_img, norm=loaded.norm,
+                                 anchor_sizes=loaded.anchor_sizes)
         if loaded.state_dict is not None:
             load_state(self.model, loaded.state_dict, self.model_id, loaded.arch)
         self.model.eval().to(self.device)

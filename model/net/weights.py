@@ -52,6 +52,7 @@ class LoadedWeights:
     max_size: int | None = None
     checkpoint: dict = field(default_factory=dict)  # the full dict, for training to resume
     norm: str = "frozen"  # model.net.build.NORMS: what the model must be built with
+    anchor_sizes: tuple[int, ...] | None = None  # the RPN's per FPN level (None: torchvision's)
 
 
 def hub_checkpoint_path(url: str) -> Path:
@@ -143,7 +144,8 @@ def load_file(path: Path | str) -> LoadedWeights:
         cats = ok.categories or default_label_categories(ok.num_classes)
         return LoadedWeights(ok.arch, ok.num_classes, cats, ok.state_dict,
                              obj.get("model_id") or path.stem, obj.get("min_size"),
-                             obj.get("max_size"), checkpoint=obj, norm=ok.norm)
+                             obj.get("max_size"), checkpoint=obj, norm=ok.norm,
+                             anchor_sizes=ok.anchor_sizes)
     if not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: a dict, but neither a MaskLoop checkpoint (no 'model' "
                            "entry) nor a state_dict of tensors")

@@ -41,7 +41,7 @@ class RunState:
     position: int = 0  # batches of this epoch already trained on (or skipped as unreadable)
     seen: list = field(default_factory=list)  # image ids trained on this epoch
     epoch_losses: dict = field(default_factory=dict)  # loss term -> values this epoch
-    rng: list | None = None  # every rank's random state (train_rng.py), gathered to save
+    rng: list | None = None  # every rank's random state (rng.py), gathered to save
     seen_by_rank: list | None = None  # every rank's `seen`, gathered with rng
     val_report: dict | None = None  # this epoch's evaluation report, written beside OUT
 
@@ -144,6 +144,13 @@ class Checkpointer:
         if self.main:
             self._write(st, best=False, last=False, status=None, to=C.snapshot_path(self.out, st.iteration))
 
+    def candidate(self, st, path: Path, model_id: str) -> None:
+        """The model as it is now, as a version of its own (a continuous run's model that
+        beat the version in use): named `model_id`, kept at `path`."""
+        self.check_finite(st)
+        if self.main:
+            self._write(st, best=False, last=False, status=None, to=path, model_id=model_id)
+
     def check_finite(self, st) -> None:
         """Raise TrainingError, on every rank, when a weight or an optimizer buffer is NaN
         or infinite: a step can make them so while its loss was finite (the next loss
@@ -160,7 +167,7 @@ class Checkpointer:
                             "half) or a longer warm-up.")
 
     def _write(self, st, best: bool, last: bool, status: str | None,
-               to: Path | None = None) -> None:
+               to: Path | None = None, model_id: str | None = None) -> None:
         extra = dict(self.meta, epoch=st.epoch, iteration=st.iteration, best_segm_ap=st.best_ap)
         if last:
             extra.update(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
@@ -172,7 +179,7 @@ class Checkpointer:
                 extra["scaler"] = self.scaler.state_dict()
         ck = C.make(self.model, arch=self.arch, categories=self.categories,
                     min_size=self.min_size, max_size=self.max_size, history=st.history,
-                    model_id=self.model_id, extra=extra)
+                    model_id=model_id or self.model_id, extra=extra)
         if last:
             C.save(C.last_path(self.out), ck)
             self.saved_at = time.perf_counter()

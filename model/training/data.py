@@ -208,10 +208,14 @@ class EpochSampler(Sampler):
     epoch and its position in it, and the flips are the same with or without loader
     workers. Yields (index, flip). With world > 1 the order is padded to a multiple of
     world by repeating its start, and rank r takes every world-th item from r (each image
-    on one rank per epoch, as DistributedSampler shards)."""
+    on one rank per epoch, as DistributedSampler shards). `min_len`: a set shorter than this
+    is gone through again, in a new order, within the epoch (a continuous run's epoch lasts
+    at least its evaluation interval, whatever the images so far)."""
 
-    def __init__(self, n: int, seed: int, hflip: float = 0.5, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, seed: int, hflip: float = 0.5, rank: int = 0, world: int = 1,
+                 min_len: int = 0):
         self.n, self.seed, self.hflip, self.rank, self.world = n, seed, hflip, rank, world
+        self.min_len = min_len
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -219,16 +223,25 @@ class EpochSampler(Sampler):
 
     def __iter__(self):
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % (1 << 63))
-        order = torch.randperm(self.n, generator=g).tolist()
-        flips = (torch.rand(self.n, generator=g) < self.hflip).tolist()
+        pairs: list[tuple[int, bool]] = []
+        while not pairs or len(pairs) < self.min_len:
+            order = torch.randperm(self.n, generator=g).tolist()
+            flips = (torch.rand(self.n, generator=g) < self.hflip).tolist()
+            pairs += [(i, flips[i]) for i in order]
+            if not order:
+                break
+        pairs = pairs[:self.length]
         total = len(self) * self.world
-        if order and total > len(order):
-            order += (order * math.ceil(total / len(order)))[:total - len(order)]
-        for i in order[self.rank:total:self.world]:
-            yield i, flips[i]
+        if pairs and total > len(pairs):
+            pairs += (pairs * math.ceil(total / len(pairs)))[:total - len(pairs)]
+        yield from pairs[self.rank:total:self.world]
+
+    @property
+    def length(self) -> int:
+        return max(self.n, self.min_len) if self.n else 0
 
     def __len__(self) -> int:
-        return math.ceil(self.n / self.world)
+        return math.ceil(self.length / self.world)
 
 
 class ResumableBatches(Sampler):

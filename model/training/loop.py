@@ -1,14 +1,15 @@
 """The training loop's moving parts, one job each: `step` trains one batch (a NaN never
 reaches the weights; out-of-memory names the batch), `epoch` runs one pass of the loader
-(cancel, mid-epoch resume state, the epoch's history entry and validation).
-train.run_training builds a Loop and runs its epochs."""
+(stop checks, checkpoint state, the epoch's history entry and validation), `run` runs
+epochs until the end, a stop, or for ever (continuous). prepare.py builds what it runs;
+hooks (hooks.py) hear its events and act between its iterations.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -18,40 +19,57 @@ import torch.distributed as dist
 
 from model.errors import TrainingError
 from model.training.checkpoints import Checkpointer, RunState, kept
-from model.training.distributed import any_rank, gather_all
+from model.training.distributed import Dist, any_rank, gather_all
+from model.training.hooks import Hooks
 from model.training.rng import rng_state, torch_rng_state
 
 if TYPE_CHECKING:
-    from model.training.train import TrainConfig
+    from model.training.config import TrainConfig
+    from model.training.prepare import Feed, Net, Optim
 
-Emit = Callable[[dict], None]
 
-
-@dataclass
 class Loop:
-    """One run's optimiser, loader and state; built once by run_training."""
-    cfg: TrainConfig
-    d: object  # distributed.Dist: rank, world, main, on
-    device: torch.device
-    say: Emit
-    model: torch.nn.Module
-    params: list
-    opt: torch.optim.Optimizer
-    sched: object
-    scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype | None  # None: no autocast
-    clip: float
-    loader: object
-    sampler: object  # EpochSampler
-    batches: object  # ResumableBatches
-    saver: Checkpointer
-    st: RunState
-    total: int
-    per_epoch: int
-    validation: Callable[[], dict] | None  # the val split's figures, on rank 0
-    cancel: threading.Event | None = None
-    started: float = field(default_factory=time.perf_counter)
-    it_times: list[float] = field(default_factory=list)
+    """One run's model, optimiser, data and state, given by keyword in a few parts."""
+
+    def __init__(self, *, cfg: TrainConfig, dist: Dist, net: Net, optim: Optim, feed: Feed,
+                 state: RunState, saver: Checkpointer, total: int | None, hooks: Hooks,
+                 validation: Callable[[], dict] | None = None,
+                 cancel: threading.Event | None = None):
+        self.cfg, self.d, self.net, self.optim, self.feed = cfg, dist, net, optim, feed
+        self.st, self.saver, self.total, self.hooks = state, saver, total, hooks
+        self.validation = validation  # the val split's figures, on rank 0
+        self.cancel = cancel
+        self.device = net.device
+        self.started = time.perf_counter()
+        self.it_times: list[float] = []
+        self._next_feed: Feed | None = None
+        self.stages: dict = {}
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.net.model
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The model itself (without DistributedDataParallel's wrapper)."""
+        return self.net.module
+
+    def say(self, e: dict) -> None:
+        self.hooks.say(e)
+
+    def use_feed(self, feed: Feed) -> None:
+        """Train on other images from the next batch on (a continuous run's new data): the
+        epoch going on ends after this iteration, and the next one is the new feed's."""
+        self._next_feed = feed
+
+    def run(self) -> str | None:
+        """Epochs until the total, or until stopped; returns "cancelled" when stopped."""
+        stop_reason = None
+        while (self.total is None or self.st.iteration < self.total) and stop_reason is None:
+            if self._next_feed is not None:
+                self.feed, self._next_feed = self._next_feed, None
+            stop_reason = self.epoch()
+        return stop_reason
 
     # ------------------------------------------------------------------ one batch
     def step(self, images: list, targets: list[dict]) -> dict[str, float]:
@@ -59,6 +77,7 @@ class Loop:
         on a non-finite loss or gradient (the last good weights saved first) and on
         running out of memory (with sizes to try)."""
         cfg, d, st = self.cfg, self.d, self.st
+        opt, scaler = self.optim.opt, self.optim.scaler
         t0 = time.perf_counter()
         before = torch_rng_state(self.device)  # a resume from a non-finite loss starts here
         images = [im.to(self.device, non_blocking=True) for im in images]
@@ -68,35 +87,36 @@ class Loop:
         try:
             t1 = time.perf_counter()
             stages["to_device"] = t1 - t0
-            with torch.autocast("cuda", dtype=self.amp_dtype or torch.float16,
-                                enabled=self.amp_dtype is not None):
+            amp_dtype = self.net.amp_dtype
+            with torch.autocast("cuda", dtype=amp_dtype or torch.float16,
+                                enabled=amp_dtype is not None):
                 losses = self.model(images, targets)
             loss = sum(losses.values())
             t2 = time.perf_counter()
             stages["forward"] = t2 - t1
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
             t3 = time.perf_counter()
             stages["backward"] = t3 - t2
             norm = None
-            if self.clip:
-                self.scaler.unscale_(self.opt)
-                norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+            if self.net.clip:
+                scaler.unscale_(opt)
+                norm = torch.nn.utils.clip_grad_norm_(self.net.params, self.net.clip)
             stages["clip"] = time.perf_counter() - t3
             # one device sync per iteration: the loss terms and the gradient norm come
             # back together, checked before the step (a NaN never reaches the weights)
             values, norm_value = _fetch(losses, norm)
             bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
-                "gradient" if norm_value is not None and not self.scaler.is_enabled() and \
+                "gradient" if norm_value is not None and not scaler.is_enabled() and \
                 any_rank(d, not math.isfinite(norm_value)) else None
             if bad:  # the weights are still the last good ones: saved as they were
                 share(d, st, rng_state(self.device, before))
                 self.saver.now(st, "non-finite")
                 raise TrainingError(nan_message(st.iteration + 1, values, cfg, bad))
             t4 = time.perf_counter()
-            self.scaler.step(self.opt)
-            self.scaler.update()
-            self.sched.step()
+            scaler.step(opt)
+            scaler.update()
+            self.optim.sched.step()
             stages["step"] = time.perf_counter() - t4
         except TrainingError:
             raise
@@ -116,11 +136,12 @@ class Loop:
         """One pass of the loader (from st.position when a resume goes on inside it);
         returns "cancelled" when asked to stop, else None."""
         cfg, d, st, say = self.cfg, self.d, self.st, self.say
+        feed = self.feed
         stop_reason = None
-        self.sampler.set_epoch(st.epoch)
-        self.batches.skip = st.position  # 0, unless a resume goes on inside this epoch
+        feed.sampler.set_epoch(st.epoch)
+        feed.batches.skip = st.position  # 0, unless a resume goes on inside this epoch
         waited = time.perf_counter()
-        for images, targets, errors in self.loader:
+        for images, targets, errors in feed.loader:
             for e in errors:
                 say({"event": "warning", "message": f"skipped, unreadable: {e}"})
             if not images:
@@ -138,25 +159,31 @@ class Loop:
             if st.iteration in cfg.snapshots:
                 self.saver.snapshot(st)
             self._report(values, stages, t0)
-            stopping = (self.cancel is not None and self.cancel.is_set()) or \
-                (cfg.stop_file is not None and Path(cfg.stop_file).exists())
-            if any_rank(d, stopping):
+            if any_rank(d, self.stopping()):
                 stop_reason = "cancelled"
                 break
-            if st.iteration >= self.total:
+            self.hooks.after_step(self)
+            if self._next_feed is not None or \
+                    (self.total is not None and st.iteration >= self.total):
                 break
             waited = time.perf_counter()
-        if stop_reason is not None and st.position < self.per_epoch:
+        if stop_reason is not None and st.position < feed.per_epoch:
             share(d, st, rng_state(self.device))  # a resume goes on from this batch
             self.saver.now(st, stop_reason)
             return stop_reason
         self._close_epoch()
         share(d, st, rng_state(self.device))
-        self.saver.after_epoch(st, final=stop_reason is not None or st.iteration >= self.total,
-                               status=stop_reason)
+        final = stop_reason is not None or (self.total is not None and st.iteration >= self.total)
+        self.saver.after_epoch(st, final=final, status=stop_reason)
         if d.on:
             dist.barrier()
         return stop_reason
+
+    def stopping(self) -> bool:
+        """Asked to stop (the cancel event, or the stop file the app touches)?"""
+        cfg = self.cfg
+        return (self.cancel is not None and self.cancel.is_set()) or \
+            (cfg.stop_file is not None and Path(cfg.stop_file).exists())
 
     def _report(self, values: dict, stages: dict, t0: float) -> None:
         st = self.st
@@ -165,9 +192,10 @@ class Loop:
         per_it = (time.perf_counter() - self.started) / max(1, len(self.it_times))
         self.say({"event": "iter", "iteration": st.iteration, "total": self.total,
                   "epoch": st.epoch + 1, "losses": values, "loss": sum(values.values()),
-                  "lr": self.opt.param_groups[0]["lr"],
+                  "lr": self.optim.opt.param_groups[0]["lr"],
                   "images_per_s": self.cfg.batch_size * self.d.world / (sum(recent) / len(recent)),
-                  "eta_s": per_it * (self.total - st.iteration), "stages": stages})
+                  "eta_s": None if self.total is None else per_it * (self.total - st.iteration),
+                  "stages": stages})
 
     def _close_epoch(self) -> None:
         """The epoch's history entry (losses, the images each rank saw, validation)."""
@@ -175,7 +203,7 @@ class Loop:
         st.epoch += 1
         entry = {"epoch": st.epoch, "iteration": st.iteration,
                  "losses": {k: float(np.mean(v)) for k, v in st.epoch_losses.items()},
-                 "lr": self.opt.param_groups[0]["lr"],
+                 "lr": self.optim.opt.param_groups[0]["lr"],
                  "time": dt.datetime.now().isoformat(timespec="seconds"),
                  "seen": gather_all(d, st.seen)}  # image ids each rank trained on, this epoch
         st.position, st.seen, st.epoch_losses = 0, [], {}
@@ -186,6 +214,7 @@ class Loop:
             entry["val_per_class"] = report["per_class"]  # small: the curves stay in the report
             st.val_report = dict(report, epoch=st.epoch, iteration=st.iteration, split="val")
             self.say({"event": "val", "epoch": st.epoch, "metrics": entry["val"]})
+            self.hooks.evaluated(report, self)
         st.history.append(entry)
 
 

@@ -64,3 +64,14 @@ def _bytes(t) -> torch.Tensor:
     if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8:
         raise ValueError("a generator's state is not a byte tensor")
     return t
+
+
+def seed_all(seed: int) -> None:
+    """Seed torch's, numpy's and Python's generators: for entry points only (`main.py
+    train`, `audit`, the benchmarks), once, before a run is built. Every generator a
+    resume file records then starts from the seed (unseeded, Python's comes from
+    os.urandom, and a resumed run's saved state would be another run's). A library call
+    never does this: the audit trains its folds inside its caller's process."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)

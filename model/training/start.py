@@ -3,7 +3,7 @@ with new box and mask heads for the dataset's classes (rows of classes the weigh
 already know by name are copied over, so COCO's 'person' starts as a person)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import torch
 
@@ -14,10 +14,34 @@ from model.net.weights import resolve_weights
 from model.training.data import LabelTable
 
 if TYPE_CHECKING:
-    from model.training.train import TrainConfig
+    from model.training.config import TrainConfig
 
 HEAD_KEYS = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
 Emit = Callable[[dict], None]
+Fit = Callable[[], "tuple[int, ...] | None"]
+
+
+class Start(NamedTuple):
+    """Where a run starts (unpacks as the model, then the rest)."""
+    model: torch.nn.Module
+    arch: str
+    started_from: str
+    resume: dict | None  # the resume checkpoint (OUT.last.pt), when resuming
+    lineage: frozenset  # image files the start weights were trained on (C.trained_files)
+    checkpoint: dict  # the start weights' checkpoint dict ({} for built-in weights)
+
+
+def anchors_for(cfg: TrainConfig, stored: tuple[int, ...] | None, fit: Fit
+                ) -> tuple[int, ...] | None:
+    """The anchor sizes a new run builds its model with: the start weights' (stored in
+    their checkpoint; None is torchvision's) unless cfg.anchors asks otherwise. "auto" fits
+    them to the training boxes (anchors.py) when the start weights have none of their own:
+    sizes a model was trained with are kept."""
+    if isinstance(cfg.anchors, tuple):
+        return cfg.anchors
+    if cfg.anchors == "auto" and stored is None:
+        return fit()
+    return stored
 
 
 def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
@@ -49,9 +73,11 @@ def warm_start_heads(model, loaded, labels: LabelTable) -> list[str]:
 
 
 
-def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
-    """Model, its arch, where it started, the resume checkpoint (if any), and the image
-    files the start weights were already trained on (C.trained_files: the lineage)."""
+def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool,
+                fit: Fit = lambda: None) -> Start:
+    """Model, its arch, where it started, the resume checkpoint (if any), the image files
+    the start weights were already trained on (C.trained_files: the lineage), and the
+    start weights' checkpoint. `fit` gives anchor sizes fitted to the data (anchors_for)."""
     last = C.last_path(cfg.out)
     if cfg.resume:
         if not last.is_file():
@@ -60,11 +86,14 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
         if ck.get("categories") != labels.to_json():
             raise TrainingError(f"--resume: {last} was trained on other categories than "
                                 f"{cfg.coco}; start a new run instead")
+        anchors = ck.get("anchor_sizes")
         model = build_model(ck["arch"], ck["num_classes"], cfg.min_size, cfg.max_size,
                             trainable_layers=cfg.trainable_layers,
-                            norm=ck.get("norm") or infer_norm(ck["model"]))
+                            norm=ck.get("norm") or infer_norm(ck["model"]),
+                            anchor_sizes=tuple(anchors) if anchors else None)
         load_state(model, ck["model"], str(last), ck["arch"])
-        return model, ck["arch"], ck.get("started_from", "resume"), ck, C.trained_files(ck)
+        return Start(model, ck["arch"], ck.get("started_from", "resume"), ck,
+                     C.trained_files(ck), ck)
     loaded = resolve_weights(cfg.weights)
     norm = loaded.norm
     if cfg.norm and cfg.norm != norm:
@@ -72,8 +101,13 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
             raise TrainingError(f"--norm {cfg.norm} builds a model for random weights; "
                                 f"{loaded.model_id} was trained with {norm} normalisation")
         norm = cfg.norm
+    anchors = anchors_for(cfg, loaded.anchor_sizes, fit)
+    if anchors is not None and anchors != loaded.anchor_sizes and main:
+        why = "as asked" if isinstance(cfg.anchors, tuple) else "fitted to the training boxes"
+        emit({"event": "info", "message": "RPN anchors " + ", ".join(map(str, anchors)) +
+              f" pixels ({why}; torchvision's start at 32)"})
     model = build_model(loaded.arch, labels.num_classes, cfg.min_size, cfg.max_size,
-                        trainable_layers=cfg.trainable_layers, norm=norm)
+                        trainable_layers=cfg.trainable_layers, norm=norm, anchor_sizes=anchors)
     if loaded.state_dict is not None:
         if labels.same_as(loaded.label_categories):
             load_state(model, loaded.state_dict, loaded.model_id, loaded.arch)
@@ -93,4 +127,5 @@ def start_model(cfg: TrainConfig, labels: LabelTable, emit: Emit, main: bool):
                       f"{labels.num_classes - 1} classes" +
                       (f"; started {', '.join(copied)} from the same classes of the start weights"
                        if copied else "")})
-    return model, loaded.arch, str(cfg.weights), None, C.trained_files(loaded.checkpoint)
+    return Start(model, loaded.arch, str(cfg.weights), None, C.trained_files(loaded.checkpoint),
+                 loaded.checkpoint)

@@ -1,5 +1,6 @@
-"""Model versions of one dataset: the checkpoints its fine-tunes produced, kept in
-`.maskloop/models.json` beside the COCO file (date, data size, val AP)."""
+"""Model versions of one dataset: the checkpoints its fine-tunes produced and those that
+learning while a person works swapped in, kept in `.maskloop/models.json` beside the COCO
+file (date, data size, val AP; a swap's held-out AP and the run it came from)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -60,8 +61,10 @@ class VersionRegistry:
                 return aside
         raise OSError(f"{self.path}: no free name to keep the unreadable file aside")
 
-    def add(self, name: str, checkpoint: Path, summary: dict, start: dict, history: list) -> dict:
-        """Record a finished (or cancelled) run; the newest version comes last."""
+    def add(self, name: str, checkpoint: Path, summary: dict, start: dict, history: list,
+            extra: dict | None = None) -> dict:
+        """Record a finished (or cancelled) run, or a model that learning while a person
+        works swapped in (`extra`: its held-out figures); the newest version comes last."""
         last_val = next((h["val"] for h in reversed(history) if "val" in h), None)
         version = {
             "name": name,
@@ -77,6 +80,7 @@ class VersionRegistry:
             "val_segm_ap": summary.get("best_segm_ap") if summary.get("best_segm_ap") is not None
             else (last_val or {}).get("segm", {}).get("AP"),
         }
+        version.update(extra or {})
         known, problem = self.read()
         if problem is not None and self.path.is_file():
             self._keep_aside()  # unreadable to us, maybe not to its owner: never overwritten

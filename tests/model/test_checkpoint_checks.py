@@ -14,7 +14,8 @@ from model.net import checkpoint as C
 from model.errors import UsageError, WeightsError
 from model.net.build import build_model
 from model.net.predictor import Predictor
-from model.training.train import TrainConfig, run_training
+from model.training.config import TrainConfig
+from model.training.train import run_training
 from model.net.weights import ARCH_V1, resolve_weights
 from tests.helpers import shapes_dataset, tiny_state, write_ckpt, write_image
 

@@ -14,7 +14,8 @@ from model.net import checkpoint as C
 from model.net.build import build_model
 from model.net.norms import infer_norm
 from model.net.predictor import Predictor
-from model.training.train import TrainConfig, run_training
+from model.training.config import TrainConfig
+from model.training.train import run_training
 from model.errors import TrainingError
 from model.net.weights import ARCH_V1
 from tests.helpers import S, shapes_dataset

@@ -222,7 +222,8 @@ def test_training_writes_the_val_report_beside_the_model(tmp_path):
     from model.data.synthetic import shapes_dataset
     from model.net import checkpoint as C
     from model.training.checkpoints import eval_path
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.train import run_training
     coco = shapes_dataset(tmp_path / "shapes", n=5, size=64)
     out = tmp_path / "run" / "model.pt"
     run_training(TrainConfig(coco=coco, out=out, weights="none", iterations=1, min_size=64,

@@ -20,7 +20,11 @@ from model.net.build import build_model
 from model.data.coco import load_dataset, save_dataset
 from model.net.predictor import Predictor
 from model.training.start import start_model
-from model.training.train import TrainConfig, loader_workers, run_training
+from model.training.config import TrainConfig
+from model.training.hooks import KeepModel
+from model.training.prepare import loader_workers
+from model.training.rng import seed_all
+from model.training.train import run_training
 from model.errors import TrainingDataError, TrainingError
 from model.training.data import LabelTable, TrainSet, select_samples
 from model.net.weights import ARCH_V1
@@ -53,8 +57,9 @@ def test_loss_decreases_over_30_iterations(tmp_path):
 
 def test_checkpoint_round_trip_is_exact(shapes, tmp_path):
     out = tmp_path / "m.pt"
-    summary = run_training(cfg_for(shapes, out), keep_model=True)
-    trained = summary["model"].eval()
+    kept = KeepModel()
+    run_training(cfg_for(shapes, out), hooks=[kept])
+    trained = kept.model.eval()
     ck = C.load(out)  # weights_only=True underneath
     assert ck["arch"] == ARCH_V1 and ck["num_classes"] == 3 and ck["min_size"] == S
     assert ck["categories"] == [{"id": 5, "name": "disc", "supercategory": None},
@@ -251,9 +256,11 @@ def test_snapshots_keep_the_model_at_those_iterations(shapes, tmp_path):
 
 
 def test_a_run_is_reproducible_without_loader_workers(shapes, tmp_path):
-    """Flips draw from torch's seeded generator: two runs give the same weights."""
+    """Flips draw from torch's seeded generator: two runs seeded as `main.py train` seeds
+    them (its one seed_all) give the same weights."""
     got = []
     for k in range(2):
+        seed_all(0)
         run_training(cfg_for(shapes, tmp_path / f"r{k}.pt", iterations=3, hflip=0.5))
         got.append(C.load(tmp_path / f"r{k}.pt")["model"])
     assert all(torch.equal(got[0][name], got[1][name]) for name in got[0])
@@ -424,7 +431,7 @@ def test_train_opens_a_linked_image_only_with_follow_symlinks(shapes, tmp_path):
     """`train` took no --follow-symlinks although its refusal said the flag opens the file
     (issue 28, item 13: every command that reads a dataset honours it)."""
     import shutil
-    from model.training.train import _data
+    from model.training.prepare import load_data
     ds = load_dataset(shapes)
     data, outside = tmp_path / "data", tmp_path / "outside"
     data.mkdir()
@@ -438,9 +445,9 @@ def test_train_opens_a_linked_image_only_with_follow_symlinks(shapes, tmp_path):
 
     def samples(**kw):
         events = []
-        _ds, _l, train, val = _data(cfg_for(data / "instances.json", tmp_path / "m.pt",
-                                            all_images=True, **kw), events.append)
-        return len(train) + len(val), events
+        got = load_data(cfg_for(data / "instances.json", tmp_path / "m.pt",
+                                all_images=True, **kw), events.append)
+        return len(got.train) + len(got.val), events
     with pytest.raises(TrainingDataError, match=r"s0\.png: a symbolic link.*--follow-symlinks"):
         samples()
     n, events = samples(follow_symlinks=True)

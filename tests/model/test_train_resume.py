@@ -19,7 +19,9 @@ import main
 from model.net import checkpoint as C
 from model.errors import WeightsError
 from model.data.atomic import PROCESS_START
-from model.training.train import TrainConfig, run_training
+from model.training.config import TrainConfig
+from model.training.rng import seed_all
+from model.training.train import run_training
 from model.training.data import EpochSampler
 from tests.helpers import shapes_dataset
 
@@ -71,17 +73,24 @@ def assert_same(a, b, where="") -> None:
         assert a == b, (where, a, b)
 
 
+def seeded(cfg: TrainConfig) -> TrainConfig:
+    """What `main.py train` does before its run: its one seed_all (model/training/rng.py)."""
+    seed_all(cfg.seed)
+    return cfg
+
+
 def test_a_stopped_and_killed_run_resumes_to_the_uninterrupted_result(data, tmp_path):
     """Each part starts with Python's generator elsewhere, as a new process's would be (its
-    seed comes from os.urandom): the saved random states must still be the same."""
+    seed comes from os.urandom), and is seeded as the train command seeds a process: the
+    saved random states must still be the same."""
     whole = tmp_path / "whole.pt"
     random.seed(1)
-    run_training(cfg_for(data, whole))
+    run_training(seeded(cfg_for(data, whole)))
 
     out = tmp_path / "parts.pt"
     cancel = threading.Event()
     random.seed(2)
-    stopped = run_training(cfg_for(data, out), lambda e: e["event"] == "iter" and
+    stopped = run_training(seeded(cfg_for(data, out)), lambda e: e["event"] == "iter" and
                            e["iteration"] == 2 and cancel.set(), cancel)
     assert stopped["status"] == "cancelled" and C.load(C.last_path(out))["iteration"] == 2
 
@@ -91,13 +100,13 @@ def test_a_stopped_and_killed_run_resumes_to_the_uninterrupted_result(data, tmp_
     events = []
     random.seed(3)
     with pytest.raises(Killed):
-        run_training(cfg_for(data, out, resume=True),
+        run_training(seeded(cfg_for(data, out, resume=True)),
                      lambda e: (events.append(e), kill_after_the_epoch_checkpoint(e)))
     assert [e["iteration"] for e in events if e["event"] == "iter"] == [3, 4]  # mid-epoch on
     assert C.load(C.last_path(out))["iteration"] == 3
 
     random.seed(4)
-    done = run_training(cfg_for(data, out, resume=True))
+    done = run_training(seeded(cfg_for(data, out, resume=True)))
     assert done["status"] == "finished" and done["iterations"] == 5
     for name in (C.last_path, lambda p: p):  # the resume state and the model to use
         assert_same(comparable(C.load(name(out))), comparable(C.load(name(whole))))
