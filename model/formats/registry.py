@@ -39,7 +39,7 @@ FALLBACK = 0.1  # nothing else: the images alone
 # what a format keeps or loses; the README's table and tests/model/test_formats_registry.py
 # (a round trip through each writer) use these words
 ASPECTS = {
-    "masks": "every mask pixel for pixel (at --tolerance 0)",
+    "masks": "every pixel of a mask that no other object claims, as it was (at --tolerance 0)",
     "holes": "holes in a mask",
     "parts": "an object in several parts, as one object",
     "overlaps": "pixels several objects claim",
