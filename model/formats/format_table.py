@@ -1,7 +1,7 @@
-"""The README's table of export formats, made from the registry, so that it cannot drift
-from what `main.py export` writes: `python -m model.formats.format_table README.md`
-rewrites it between its two marker lines, and tests/model/test_formats_registry.py fails
-when the file differs from what this makes."""
+"""The README's tables of formats, made from the registry, so that they cannot drift from
+what `main.py export` writes and what MaskLoop reads: `python -m model.formats.format_table
+README.md` rewrites each between its two marker lines, and
+tests/model/test_formats_registry.py fails when the file differs from what this makes."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +12,8 @@ from model.formats.export import DEFAULT_FORMAT
 
 BEGIN = "<!-- formats table: python -m model.formats.format_table README.md makes it -->"
 END = "<!-- end of formats table -->"
+BEGIN_READ = "<!-- formats read: python -m model.formats.format_table README.md makes it -->"
+END_READ = "<!-- end of formats read -->"
 
 
 def export_table() -> list[str]:
@@ -27,16 +29,49 @@ def export_table() -> list[str]:
                        f"(tests/model/test_formats_registry.py). {words}."]
 
 
+def _cell(text: str) -> str:
+    """Plain text as a Markdown table cell: a | would end the cell, a <name> would be taken
+    for HTML."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def read_table() -> list[str]:
+    """The table of the formats MaskLoop reads (`--format-in`), what reading each loses,
+    and the layouts it recognises and refuses, saying how to convert them."""
+    rows = ["| `--format-in` | reads | loses |", "| --- | --- | --- |"]
+    for f in registry.readers():
+        loses = (", ".join(f.loses) or "nothing") if f.keeps else "(no annotations)"
+        rows.append(f"| `{f.name}` | {_cell(f.description)} | {loses} |")
+    rows += ["", "*loses*: what writing MaskLoop's export in the format and reading it back "
+                 "loses (the words of the export table); for label images, what reading the "
+                 "label images of a `masks` export loses."]
+    refused = [f.title for f in registry.formats() if f.read is None and f.refusal is not None]
+    if refused:
+        rows += ["", f"Recognised and refused, with the command that converts them to COCO: "
+                     f"{', '.join(refused)}."]
+    return rows
+
+
+TABLES = ((BEGIN, END, export_table), (BEGIN_READ, END_READ, read_table))
+
+
 def update(text: str) -> str:
-    """text with the lines between BEGIN and END made anew (indented as BEGIN is)."""
+    """text with the lines between each table's BEGIN and END made anew (indented as its
+    BEGIN is)."""
+    for begin, end, table in TABLES:
+        text = _update(text, begin, end, table())
+    return text
+
+
+def _update(text: str, begin: str, end_mark: str, table: list[str]) -> str:
     lines = text.split("\n")
-    starts = [k for k, ln in enumerate(lines) if ln.strip() == BEGIN]
-    ends = [k for k, ln in enumerate(lines) if ln.strip() == END]
+    starts = [k for k, ln in enumerate(lines) if ln.strip() == begin]
+    ends = [k for k, ln in enumerate(lines) if ln.strip() == end_mark]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise ValueError(f"the text needs one {BEGIN!r} line and one {END!r} line after it")
+        raise ValueError(f"the text needs one {begin!r} line and one {end_mark!r} line after it")
     start, end = starts[0], ends[0]
     indent = lines[start][:len(lines[start]) - len(lines[start].lstrip())]
-    made = [indent + ln if ln else "" for ln in export_table()]
+    made = [indent + ln if ln else "" for ln in table]
     return "\n".join(lines[:start + 1] + made + lines[end:])
 
 

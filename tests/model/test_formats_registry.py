@@ -126,6 +126,11 @@ def test_the_table_is_made_from_the_entries():
     loses = ", ".join(a for a in registry.ASPECTS if a != "overlaps")
     assert row == f"| `rects` | the images and `rects.csv` | the tests | {loses} | rectangles written |"
     assert rows[2].startswith("| `coco-rle` (default; `rle`) |")
+    with registered():
+        read = format_table.read_table()
+    assert f"| `rects` | {RECTS.description} | {loses} |" in read
+    assert read[-1].endswith("CVAT XML, Datumaro JSON, Pascal VOC, Cityscapes.")
+    assert "| `labels` | label images: labels/&lt;image&gt;.png\\|.tif, " in "\n".join(read)
 
 
 # ----------------------------------------------------- keeps and loses, by a round trip
