@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 from model.formats import registry
 from model.formats.export import export
 from model.formats.writer_reports import DEFAULT_TOLERANCE
+from model.text import shown_warnings
 
 from ..document.document import Document
 from ..document.session import Session
@@ -115,10 +116,8 @@ class ExportController(QObject):
             self.notifier.error("Export failed", f"{out}: {e}")
             return False
         QApplication.restoreOverrideCursor()
-        shown = result.warnings[:MAX_WARNINGS] + (
-            [f"... and {len(result.warnings) - MAX_WARNINGS} more"]
-            if len(result.warnings) > MAX_WARNINGS else [])
-        report = "\n".join(result.lines + [f"warning: {w}" for w in shown])
+        report = "\n".join(result.lines + [f"warning: {w}" for w in
+                                            shown_warnings(result.warnings, MAX_WARNINGS)])
         if result.failed:
             self.notifier.error("Export", report)
         else:
