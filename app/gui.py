@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.cli.args import side
+from model.net.sizes import side
+from model.process_settings import configure_for_window
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"  # in a clone
 
@@ -59,21 +60,12 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_gui)
 
 
-def configure_process() -> None:
-    """Process-wide settings for a smooth window while the model runs."""
-    from model.net.devices import configure_cpu_threads
-    configure_cpu_threads(reserve=1)  # one core stays with the UI
-    # the inference thread runs Python between torch ops; hand the GIL back to the
-    # UI thread every millisecond instead of every 5
-    sys.setswitchinterval(0.001)
-
-
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .window.main_window import MainWindow
 
-    configure_process()
+    configure_for_window()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MaskLoop")
     app.setOrganizationName("MaskLoop")

@@ -29,10 +29,3 @@ def wrap_bgra(buf: np.ndarray, premultiplied_alpha: bool = False) -> QImage:
     img._keep = buf  # the QImage does not own the memory; keep the array alive with it
     return img
 
-
-def qimage_to_rgb(img: QImage) -> np.ndarray:
-    """Copy a QImage into an HxWx3 RGB uint8 array (tests and screenshots)."""
-    img = img.convertToFormat(QImage.Format_RGB888)
-    h, w, bpl = img.height(), img.width(), img.bytesPerLine()
-    arr = np.frombuffer(img.constBits(), np.uint8, count=h * bpl).reshape(h, bpl)
-    return arr[:, : w * 3].reshape(h, w, 3).copy()

@@ -5,7 +5,7 @@ read back through its field's type; a value that does not parse falls back to th
 default instead of breaking the start-up.
 
 Keyboard shortcuts are the one exception to "every default here": their defaults are
-the action table's keys (app/window/actions.py), and only the actions a user changed
+the action table's keys (app/window/action_table.py), and only the actions a user changed
 are stored, one key list per action in the `shortcuts` group, so a later default
 still reaches every action nobody changed.
 """

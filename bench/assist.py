@@ -1,6 +1,6 @@
 """Model-assisted drawing: how fast a box becomes a mask, and how good the mask is.
 
-    python bench/assist.py [--checkpoint CKPT] [--train-iterations 300] [--train-device cpu] [--boxes 50]
+    python -m bench.assist [--checkpoint CKPT] [--train-iterations 300] [--train-device cpu] [--boxes 50]
 
 latency: a 4000x3000 image on the CPU, the image's features cached (as after its first
 prediction), 50 boxes; each timed from the box to the overlay repainted in the real
@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench._results import write_section  # noqa: E402
 

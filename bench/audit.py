@@ -15,13 +15,12 @@ precision (of those N, the share that are injected errors).
 
 A set with one class (nuclei) gets a second class ('other') for the class changes.
 
-Usage: python bench/audit.py [--data ../shared/data/coco_sample ../shared/data/nuclei]
+Usage: python -m bench.audit [--data ../shared/data/coco_sample ../shared/data/nuclei]
        [--folds 3 --iterations 40 --tile 128 --min-size 192] [--skip-folds] [--no-write]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +29,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
 from model.audit.suspects import REASONS, Suspect, find_suspects  # noqa: E402
 from model.data.annotations import Category, Dataset, Instance  # noqa: E402

@@ -1,7 +1,7 @@
 """Scale of the COCO store: load, save and export of a large COCO file against
 pycocotools' own COCO() load of the same file, in the same run.
 
-    python bench/coco_scale.py [--images 10000] [--per-image 19.6] [--keep DIR]
+    python -m bench.coco_scale [--images 10000] [--per-image 19.6] [--keep DIR]
 
 The file is generated: 640x480 images, objects as COCO writes them (polygons for
 most, compressed RLE for a fifth, crowd RLE for a few), about 116 MB at the
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench._results import write_section  # noqa: E402
 
@@ -83,7 +82,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.document.document import Document
 from app.document.session import Session
-from model.editing.actions import review_edit
+from model.editing.user_actions import review_edit
 doc = Document(); s = Session(doc, 0)
 t = time.perf_counter(); s.open({src!r}); opened = time.perf_counter() - t
 for rec in doc.dataset.images:  # every annotation also as a cached prediction
@@ -107,17 +106,16 @@ print(opened, first, max(ticks), bg, save)
 
 def gui_autosave(src: Path, dst: Path) -> list[float]:
     code = GUI_AUTOSAVE.format(src=str(src), dst=str(dst))
-    out = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r)\n%s"
-                          % (str(ROOT), code)], capture_output=True, text=True, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          check=True)
     return [float(v) for v in out.stdout.strip().splitlines()[-1].split()]
 
 
 def run_route(code: str) -> tuple[float, float]:
     """(seconds, peak RSS GiB) of `code` in a fresh interpreter."""
-    probe = ("import resource, sys, time\nsys.path.insert(0, %r)\nt = time.perf_counter()\n%s\n"
+    probe = ("import resource, sys, time\nt = time.perf_counter()\n%s\n"
              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-             % (str(ROOT), code))
+             % code)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     secs, kib = out.stdout.strip().splitlines()[-1].split()

@@ -6,21 +6,19 @@ Measures, in the real window (offscreen):
   - the same repaint done the naive way, a full-overlay recomposite, for the ratio;
   - undo and redo of one large stroke, and the bytes that step keeps.
 
-Usage: QT_QPA_PLATFORM=offscreen python bench/editing.py [--moves 200]
+Usage: QT_QPA_PLATFORM=offscreen python -m bench.editing [--moves 200]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import write_section  # noqa: E402
 
 W, H = 4000, 3000

@@ -1,6 +1,6 @@
 """Fidelity of the export formats on real masks, and their memory on a hostile file.
 
-    python bench/formats_fidelity.py [--data /work/shared/data] [--no-memory]
+    python -m bench.formats_fidelity [--data /work/shared/data] [--no-memory]
 
 For coco_sample (16 COCO images, official polygons) and nuclei (one microscopy image,
 125 nuclei as RLE), each format the registry writes (model/formats/registry.py) is
@@ -56,7 +56,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench._results import write_section  # noqa: E402
 from model.data import masks as M

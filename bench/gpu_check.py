@@ -5,16 +5,20 @@ Steps, each under its own time limit so one failure leaves the rest standing:
   2. `main.py train --device cuda` (AMP) on synthetic shapes, then the checkpoint
      predicted with on CPU and on CUDA (a GPU-trained checkpoint must load anywhere)
   3. the same command under `torchrun --nproc_per_node 1` (the nccl path)
-  4. bench/predict.py --device cuda (GPU inference speed and memory, fp32 and AMP)
-  5. bench/train.py --device cuda (AMP against fp32, and against the plain loop), on
+  4. python -m bench.predict --device cuda (GPU inference speed and memory, fp32 and AMP)
+  5. python -m bench.train --device cuda (AMP against fp32, and against the plain loop), on
      synthetic shapes and on coco_sample's photos
-  6. bench/learning.py --device cuda (both routes: the plain loop and MaskLoop, from scratch)
-  7. bench/assist.py --train-device cuda (box -> mask quality with a longer-trained model)
-  8. bench/profile_train.py --device cuda (where an iteration's time goes, on real photos)
-  9. bench/predict_folder.py --device cuda (images/s against a plain DataLoader loop)
- 10. bench/audit.py --device cuda (the audit's cross-predictions from longer-trained fold models)
+  6. python -m bench.learning --device cuda (both routes: the plain loop and MaskLoop, from scratch)
+  7. python -m bench.assist --train-device cuda (box -> mask quality with a longer-trained model)
+  8. python -m bench.profile_train --device cuda (where an iteration's time goes, on real photos)
+  9. python -m bench.predict_folder --device cuda (images/s against a plain DataLoader loop)
+ 10. python -m bench.audit --device cuda (the audit's cross-predictions from longer-trained fold models)
+ 11. python -m bench.loop --device cuda on nuclei, 3 seeds, random order (issue 29's GPU
+     target: round 3 at <= 0.3x the same images' no-model seconds); the budget factor is
+     0.05 person-seconds of training per person-second, not the CPU's 0.25, so that 9
+     rounds fit the device time (a GPU's iteration is ~10x a CPU's, so it still trains more)
 
-Usage: python bench/gpu_check.py [--nuclei DIR] [--out DIR] [--learning-iterations N] [--only learning,assist]
+Usage: python -m bench.gpu_check [--nuclei DIR] [--out DIR] [--learning-iterations N] [--only learning,assist]
 (`--device cpu --dry-run` walks the same steps here, tiny, to check the script itself.)
 The bench sections land in bench/RESULTS.md; --out gets a copy and the log.
 """
@@ -31,7 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 OUT: Path | None = None  # where each step's results are copied, so a killed run keeps them
@@ -144,34 +147,38 @@ def main() -> None:
              120, log)
         log.append(f"torchrun checkpoint written: {(tmp / 'ddp.pt').exists()}")
 
-    step("bench/predict.py", [py, "bench/predict.py", "--device", dev, "--runs", "1" if dry else "5"]
+    step("bench/predict.py", [py, "-m", "bench.predict", "--device", dev, "--runs", "1" if dry else "5"]
          + (["--size", "320x240"] if dry else []), 180, log)
-    step("bench/train.py", [py, "bench/train.py", "--device", dev, "--images", "10" if dry else "128",
+    step("bench/train.py", [py, "-m", "bench.train", "--device", dev, "--images", "10" if dry else "128",
                             "--size", "128" if dry else "800", "--workers", "4",
                             "--repeat", "1" if dry else "2"],
          240, log)
     coco_sample = str(ROOT.parent / "shared" / "data" / "coco_sample")
     step("bench/train.py on real photos",
-         [py, "bench/train.py", "--device", dev, "--data", coco_sample + "/instances.json",
+         [py, "-m", "bench.train", "--device", dev, "--data", coco_sample + "/instances.json",
           "--size", "256" if dry else "512", "--workers", "4", "--repeat", "1" if dry else "2",
           "--iters", "5" if dry else "48"], 240, log)
     step("bench/learning.py",
-         [py, "bench/learning.py", "--device", dev, "--data", args.nuclei, "--workers", "4",
+         [py, "-m", "bench.learning", "--device", dev, "--data", args.nuclei, "--workers", "4",
           "--iterations", "4" if dry else str(args.learning_iterations)]
          + (["--train-crops", "4", "--val-crops", "2"] if dry else []), 240, log)
     step("bench/assist.py (nuclei checkpoint trained on CUDA, then box -> mask quality)",
-         [py, "bench/assist.py", "--train-device", dev, "--boxes", "5" if dry else "50",
+         [py, "-m", "bench.assist", "--train-device", dev, "--boxes", "5" if dry else "50",
           "--train-iterations", "4" if dry else "2000"], 360, log)
     step("bench/profile_train.py",
-         [py, "bench/profile_train.py", "--device", dev, "--iterations", "6" if dry else "40",
+         [py, "-m", "bench.profile_train", "--device", dev, "--iterations", "6" if dry else "40",
           "--data", coco_sample + "/instances.json"], 240, log)
     step("bench/predict_folder.py",
-         [py, "bench/predict_folder.py", "--device", dev, "--folder", coco_sample,
+         [py, "-m", "bench.predict_folder", "--device", dev, "--folder", coco_sample,
           "--workers", "4", "--batch-size", "4"]
          + (["--min-size", "256", "--max-size", "427"] if dry else []), 180, log)
     step("bench/audit.py (cross-predictions from fold models trained on CUDA)",
-         [py, "bench/audit.py", "--device", dev, "--data", args.nuclei, "--folds", "2" if dry else "4",
+         [py, "-m", "bench.audit", "--device", dev, "--data", args.nuclei, "--folds", "2" if dry else "4",
           "--iterations", "4" if dry else "600", "--min-size", "256"], 420, log)
+    step("bench/loop.py (does the loop pay, on CUDA)",
+         [py, "-m", "bench.loop", "--device", dev, "--data", args.nuclei, "--seeds",
+          "0" if dry else "0,1,2", "--strategies", "random", "--rounds", "1" if dry else "3",
+          "--budget", "0.05", "--section", "loop-nuclei-cuda"], 540, log)
     print("\n=== summary\n" + "\n".join(log), flush=True)
     save(log)
     if dry:

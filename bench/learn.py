@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 TILE = 128
 SETTINGS = {"half": (64, "keep"), "native": (128, "keep"), "anchors": (128, "auto"),

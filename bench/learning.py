@@ -16,7 +16,7 @@ Any COCO file instead (a GPU run on the user's own data): `--coco FILE --size 51
 holds out every fifth image; both routes train on the rest at that min_size.
 `--curve 100,200` sets where the learning curve is read.
 
-Usage: python bench/learning.py [--iterations 300] [--data ../shared/data/nuclei]
+Usage: python -m bench.learning [--iterations 300] [--data ../shared/data/nuclei]
 [--device cuda] [--routes plain,maskloop,maskloop-gn] (on CUDA the section is "learning-cuda")
 """
 from __future__ import annotations
@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
-from model.net.checkpoint import snapshot_path
+from model.net.checkpoint_file import snapshot_path
 
 CROP = 256
 
@@ -146,11 +145,12 @@ def run_child(route: str, train_json: Path, out: Path, a) -> float:
     as it would alone (an evaluation in this process has already configured them)."""
     import subprocess
     timing = out.with_suffix(".seconds")
-    subprocess.run([sys.executable, __file__, "--child", route, "--train-json", str(train_json),
+    subprocess.run([sys.executable, "-m", "bench.learning", "--child", route,
+                    "--train-json", str(train_json),
                     "--out", str(out), "--iterations", str(a.iterations), "--warmup",
                     str(a.warmup), "--device", a.device, "--workers", str(a.workers),
                     "--size", str(a.size), "--curve", ",".join(map(str, curve_points(a)))]
-                   + (["--coco", str(a.coco)] if a.coco else []), check=True)
+                   + (["--coco", str(a.coco)] if a.coco else []), check=True, cwd=ROOT)
     return float(timing.read_text())
 
 

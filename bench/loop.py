@@ -31,7 +31,7 @@ object and their ratio to the no-model cost of the same images; test AP; test AP
 1000 s and per 100 actions of the person's cumulative work. Written to bench/RESULTS.md
 with the machine, and a plot (bench/loop.png).
 
-Usage: python bench/loop.py [--data ../shared/data/nuclei] [--seeds 0,1,2] [--rounds 3]
+Usage: python -m bench.loop [--data ../shared/data/nuclei] [--seeds 0,1,2] [--rounds 3]
 [--batch 3] [--tile 128] [--strategies random,uncertainty] [--budget 0.25] [--device cpu]
 """
 from __future__ import annotations
@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
 from model.data.annotations import Dataset, ImageRecord, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402

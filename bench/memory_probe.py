@@ -23,7 +23,6 @@ FORMATS = tuple(f.name for f in registry.writers())  # every format export write
 # ru_maxrss would not do: Linux carries it over exec from the forking pytest process.
 CHILD = r"""
 import sys
-sys.path.insert(0, ".")
 from model.cli.entry import main
 from model.formats import registry
 src, out = sys.argv[1], sys.argv[2]

@@ -11,7 +11,7 @@ Routes, each run in a fresh child process so peak memory is its own:
 Both produce the same RLE strings; the script checks that too.
 
 Prints latency and peak-memory ratios (maskloop / torchvision) and writes them
-to bench/RESULTS.md. Usage: python bench/predict.py [--runs 2] [--size 4000x3000]
+to bench/RESULTS.md. Usage: python -m bench.predict [--runs 2] [--size 4000x3000]
 [--device cuda]. On CUDA both routes run in fp32 (so the RLE must match) and a third,
 maskloop-amp, runs MaskLoop with fp16 autocast (amp=True); peak memory is then the GPU's
 (torch.cuda.max_memory_allocated) and the section is "predict-cuda".
@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._memory import PeakMemory, rss_bytes  # noqa: E402
 from bench._results import gpu_label, write_section  # noqa: E402
 
@@ -130,9 +129,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for route in ("torchvision", "maskloop", "forward") + (("maskloop-amp",) if cuda else ()):
             out = os.path.join(tmp, route + ".json")
-            subprocess.run([sys.executable, __file__, "--child", route, "--runs", str(args.runs),
-                            "--size", args.size, "--out", out, "--device", args.device],
-                           check=True)
+            subprocess.run([sys.executable, "-m", "bench.predict", "--child", route,
+                            "--runs", str(args.runs), "--size", args.size, "--out", out,
+                            "--device", args.device], check=True, cwd=ROOT)
             res[route] = json.loads(Path(out).read_text())
     tv, ml = res["torchvision"], res["maskloop"]
     t_tv, t_ml = statistics.median(tv["times"]), statistics.median(ml["times"])

@@ -6,7 +6,7 @@ DataLoader with workers, model(images) per batch, `masks > 0.5`, pycocotools RLE
 mask. Both run the same weights (random, seed 0) at the same sizes and score threshold,
 and the script checks that they find the same number of detections.
 
-Usage: python bench/predict_folder.py [--folder ../shared/data/coco_sample]
+Usage: python -m bench.predict_folder [--folder ../shared/data/coco_sample]
 [--device cpu] [--batch-size 2] [--workers 1] [--min-size 800]
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
 
 

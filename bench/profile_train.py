@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import gpu_label, write_section  # noqa: E402
 
 SKIP = 3  # warm-up iterations left out of the stage figures

@@ -15,13 +15,12 @@ images (every object drawn by hand), over --seeds seeds (mean and spread).
 These ratios set the targets of bench/loop.py: what recall and mask quality a model
 needs to reach, say, 0.5x the no-model seconds.
 
-Usage: python bench/quality_sweep.py [--data ../shared/data/nuclei/instances.json]
+Usage: python -m bench.quality_sweep [--data ../shared/data/nuclei/instances.json]
 [--recall 0.5,0.8,0.95,1] [--error 0,1,2] [--fp 0,0.5] [--seeds 0,1,2] [--no-write]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import write_section  # noqa: E402
 from model.data.annotations import Dataset, Instance  # noqa: E402
 from model.data.coco import load_dataset  # noqa: E402

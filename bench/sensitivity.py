@@ -4,7 +4,7 @@ those offers over its seconds on the same images with none (the no-model cost, r
 this process), as sourced and with each gesture's time halved and doubled
 (model/effort/timings.py, `sensitivity`). Prints a markdown table; nothing is written.
 
-Usage: python bench/sensitivity.py GT.json NAME=PRED.json [NAME=PRED.json ...]
+Usage: python -m bench.sensitivity GT.json NAME=PRED.json [NAME=PRED.json ...]
 [--iou 0.9] [--images ROOT]
 """
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.data.coco import load_dataset  # noqa: E402
 from model.effort.annotator import TAU  # noqa: E402
 from model.effort.dataset import simulate_dataset  # noqa: E402

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._memory import PeakMemory, tree_rss  # noqa: E402
 from bench._results import gpu_label, write_section  # noqa: E402
 

@@ -8,21 +8,19 @@ and the 99th percentile. Target: longest stall under 50 ms.
 Also times the overlay: a full recomposite of 100 instances on a 12 MP image,
 against the redraw of one instance's rectangle (the edit path).
 
-Usage: QT_QPA_PLATFORM=offscreen python bench/ui_responsiveness.py [--images 3]
+Usage: QT_QPA_PLATFORM=offscreen python -m bench.ui_responsiveness [--images 3]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from bench._results import write_section  # noqa: E402
 
 W, H = 4000, 3000
@@ -72,12 +70,13 @@ def main() -> None:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.gui import configure_process
+    from model.process_settings import configure_for_window, configure_libraries
     from bench._window import offscreen_window
 
     import torch
     torch.manual_seed(0)  # the same random weights every run
-    configure_process()  # as `python main.py` does
+    configure_libraries()  # as `python main.py gui` does
+    configure_for_window()
     app = QApplication.instance() or QApplication([])  # noqa: F841  (kept alive for the run)
     full, one = overlay_timings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Reading one YOLO label file of many lines (issue 18, item 20: 10^6 lines took over
 120 s and 1.4 GB; the target is 10 s).
 
-    python bench/yolo_read.py [--lines 1000000] [--baseline-lines 10000]
+    python -m bench.yolo_read [--lines 1000000] [--baseline-lines 10000]
 
 Each route runs in a fresh process: time is wall clock and CPU time (the machine may be
 shared), memory the process's peak RSS, imports included. The label file is generated on
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench._results import write_section  # noqa: E402
 
@@ -81,7 +80,6 @@ n = ds.num_instances()
 
 RUNNER = """
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
 t0, c0 = time.perf_counter(), time.process_time()
 {code}
 print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
@@ -90,8 +88,8 @@ print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": time.process_time() 
 
 
 def run(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", RUNNER.format(root=str(ROOT), code=code)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", RUNNER.format(code=code)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

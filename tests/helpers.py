@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from model.data import masks as M
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.archs import ARCH_V1
 from model.net.build import build_model
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QPainterPath
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
 from model.editing import vertices as V
-from model.editing.actions import reshape_edit
-from model.effort.actions import VERTEX
+from model.editing.user_actions import reshape_edit
+from model.effort.action_costs import VERTEX
 
 from .items import SelectionItem
-from .tools import Tool, _pen
+from .tools import Tool, cosmetic_pen
 
 HANDLE_PX = 7  # a vertex handle's side, in screen pixels
 PICK_PX = 8  # how near (screen pixels) a press must be to a vertex or an edge
@@ -29,7 +29,7 @@ class BoxTool(Tool):
         self.assist = assist
         self.rect_item = QGraphicsRectItem()
         self.rect_item.setZValue(40)
-        self.rect_item.setPen(_pen(QColor(80, 220, 255), 1.5, dash=True))
+        self.rect_item.setPen(cosmetic_pen(QColor(80, 220, 255), 1.5, dash=True))
         self.rect_item.setVisible(False)
         view.scene().addItem(self.rect_item)
         self._start: QPointF | None = None
@@ -91,10 +91,7 @@ class ClickTool(Tool):
         self.assist = assist
         self.outline = SelectionItem()
         self.outline.setZValue(35)
-        pen = QPen(QColor(80, 220, 255), 2.5)
-        pen.setCosmetic(True)
-        pen.setStyle(Qt.DashLine)
-        self.outline.setPen(pen)
+        self.outline.setPen(cosmetic_pen(QColor(80, 220, 255), 2.5, dash=True))
         view.scene().addItem(self.outline)
         assist.offerChanged.connect(self.outline.set_instance)
 
@@ -163,10 +160,10 @@ class VertexTool(Tool):
         self.hover: tuple[int, int] | None = None
         self.path = QGraphicsPathItem()
         self.path.setZValue(45)
-        self.path.setPen(_pen(QColor(255, 230, 0), 1.5))
+        self.path.setPen(cosmetic_pen(QColor(255, 230, 0), 1.5))
         self.handles = QGraphicsPathItem()
         self.handles.setZValue(46)
-        self.handles.setPen(_pen(QColor(20, 20, 20), 1.0))
+        self.handles.setPen(cosmetic_pen(QColor(20, 20, 20), 1.0))
         self.handles.setBrush(QBrush(QColor(255, 230, 0)))
         for item in (self.path, self.handles):
             view.scene().addItem(item)

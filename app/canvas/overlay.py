@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from model.data.annotations import Instance
-from model.editing.pixels import Rect, mask_rect
+from model.editing.pixel_ops import Rect, mask_rect
 
 _KERNEL = np.ones((3, 3), np.uint8)
 ColorFn = Callable[[Instance], tuple[int, int, int]]

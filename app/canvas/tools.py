@@ -9,12 +9,13 @@ from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathI
 from ..document.drawing import DrawingController
 
 
-def _pen(color: QColor, width: float, dash: bool = False) -> QPen:
-    pen = QPen(color, width)
-    pen.setCosmetic(True)
+def cosmetic_pen(color: QColor, width: float, dash: bool = False) -> QPen:
+    """A pen as wide on screen at every zoom (the tools' outlines and previews)."""
+    p = QPen(color, width)
+    p.setCosmetic(True)
     if dash:
-        pen.setStyle(Qt.DashLine)
-    return pen
+        p.setStyle(Qt.DashLine)
+    return p
 
 
 class Tool:
@@ -59,7 +60,8 @@ class BrushTool(Tool):
         self.name = "eraser" if erase else "brush"
         self.ring = QGraphicsEllipseItem()
         self.ring.setZValue(40)
-        self.ring.setPen(_pen(QColor(255, 80, 80) if erase else QColor(255, 255, 255), 1.5))
+        self.ring.setPen(cosmetic_pen(QColor(255, 80, 80) if erase else QColor(255, 255, 255),
+                                      1.5))
         self.ring.setVisible(False)
         view.scene().addItem(self.ring)
         self._last: QPointF | None = None
@@ -119,7 +121,7 @@ class PolygonTool(Tool):
         self.points: list[QPointF] = []
         self.preview = QGraphicsPathItem()
         self.preview.setZValue(40)
-        self.preview.setPen(_pen(QColor(255, 230, 0), 1.5))
+        self.preview.setPen(cosmetic_pen(QColor(255, 230, 0), 1.5))
         view.scene().addItem(self.preview)
         self._cursor = QPointF()
 

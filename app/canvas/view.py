@@ -14,7 +14,7 @@ from model.data.annotations import Instance
 
 from ..display import DisplayAdjust, apply_to_bgra
 from ..document.document import Document
-from .colors import color_for, parse_hex
+from ..colors import color_for, parse_hex
 from .items import BufferItem, LabelItem, SelectionItem
 from .pyramid import Pyramid
 from .overlay import OverlayCompositor, Rect

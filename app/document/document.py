@@ -26,8 +26,8 @@ from shiboken6 import isValid
 
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.editing.ops import Change, Edit
-from model.editing.actions import predictions_edit
-from model.editing.pixels import Rect, union_rect
+from model.editing.user_actions import predictions_edit
+from model.editing.pixel_ops import Rect, union_rect
 from model.data.provenance import is_cached
 from model.editing.queue import SUSPECTS, QueueChange, ReviewQueue
 from model.editing.review import Merge, is_offered
@@ -71,7 +71,6 @@ class Document(QObject):
         self.generation = 0  # bumped by every change, recorded or not
         self.image_generation: dict[int, int] = {}  # image id -> generation of its last change
         self.touched: set[int] = set()  # images whose data changed since the last save
-        self.categories_touched = False
         self._unsaved = False  # a change the undo stack cannot see (a restored recovery file)
         # the person's effort, kept in step with the history by run() (the Session
         # loads and saves it); nobody else writes it
@@ -102,7 +101,7 @@ class Document(QObject):
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._unsaved = False
         self.effort = EffortRecord()
-        self.touched, self.categories_touched = set(), False
+        self.touched = set()
         self.undo_stack.setClean()
         self.suspects.clear()
         self.datasetReset.emit()
@@ -298,8 +297,6 @@ class Document(QObject):
             self.image_generation[rec.id] = self.generation
             if not edit.cache:
                 self.touched.add(rec.id)
-        if not edit.cache and any(ch.categories for ch in changes):
-            self.categories_touched = True
         self._emit(changes)
 
     def has_history(self, rec: ImageRecord) -> bool:
@@ -413,16 +410,15 @@ class Document(QObject):
         if written is not None:
             self.dataset.continue_ids_from(written)
         self._unsaved = False
-        self.touched, self.categories_touched = set(), False
+        self.touched = set()
         self.undo_stack.setClean()
         self._emit_dirty()
 
-    def mark_unsaved(self, image_ids=(), categories: bool = False) -> None:
+    def mark_unsaved(self, image_ids=()) -> None:
         """Changes the history cannot see (a restored recovery copy) on these images."""
         self._unsaved = True
         self.generation += 1
         self.touched.update(image_ids)
-        self.categories_touched |= categories
         self._emit_dirty()
 
     def _on_stack_changed(self, *_args) -> None:

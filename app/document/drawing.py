@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.data.annotations import ImageRecord, Instance
 from model.editing.ops import Edit, Op
-from model.editing.pixels import Rect
-from model.editing.strokes import Stroke, polygon_ops
-from model.effort.actions import REJECT, RELABEL, STROKE, VERTEX
+from model.editing.pixel_ops import Rect
+from model.editing.stroke_engine import Stroke, polygon_ops
+from model.effort.action_costs import REJECT, RELABEL, STROKE, VERTEX
 
 from .document import Document
 

@@ -1,7 +1,7 @@
 """The undo history: one QUndoCommand per Edit, and the undo memory budget.
 
 One history for the whole dataset, like an image editor's: the Document's undo()
-and redo() first show the image a step changes (model/edit_ops.py holds the ops).
+and redo() first show the image a step changes (model/editing/ops.py holds the ops).
 """
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ versions and training runs.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import os
 from pathlib import Path
@@ -25,6 +24,7 @@ from model.data.prediction_cache import (assemble, cached_of, image_entry, read_
                                          write_cache_json)
 from model.formats.layouts import DEFAULT_ANNOTATIONS
 from model.formats.sources import open_path
+from model.process_settings import freeze_long_lived
 
 from .background import BackgroundWriter
 from .document import Document
@@ -127,9 +127,7 @@ class Session(QObject):
         self.doc.set_dataset(ds)
         self._load_effort()
         restored = self._restore_predictions()
-        # a dataset is millions of long-lived objects: out of the cyclic GC's full walks,
-        # which would otherwise pause the window for tens of ms again and again
-        gc.freeze()
+        freeze_long_lived()  # a dataset: millions of long-lived objects
         self._autosaved_state = self._state()
         self._cache_state = self.doc.generation
         self.opened.emit(self.display_name())
@@ -279,7 +277,7 @@ class Session(QObject):
                               "works again")
         if kind == "predictions":
             self._cache_memo.update(result)  # image id -> (generation, entry)
-            gc.freeze()  # long-lived: keep the cyclic GC's full walks (and pauses) short
+            freeze_long_lived()  # the cache entries stay as long as the dataset
         elif kind == "recovery":
             path, built = result
             self._recovery_memo.update(built)
@@ -365,7 +363,7 @@ class Session(QObject):
         self.doc.set_dataset(base)
         self._load_effort()
         self._restore_predictions(dedup=True)
-        self.doc.mark_unsaved(restored, categories=True)
+        self.doc.mark_unsaved(restored)
         self._autosaved_state = self._state()
         if missing:
             self.message.emit(f"{len(missing)} image(s) of the recovery copy are no longer in "

@@ -12,9 +12,9 @@ from model.net import assist as A
 from model.data.annotations import Instance
 from model.editing.ops import CategoryOp, Edit, InsertOp, RemoveOp
 from model.net.from_boxes import filled, xyxy
-from model.editing.actions import reshape_edit, touch_status
+from model.editing.user_actions import reshape_edit, touch_status
 from model.editing.review import adopt_categories
-from model.effort.actions import ACCEPT, BOX, CLICK
+from model.effort.action_costs import ACCEPT, BOX, CLICK
 
 from ..document.document import Document
 from ..document.drawing import DrawingController
@@ -31,7 +31,6 @@ class AssistController(QObject):
         super().__init__()
         self.doc, self.drawing, self.inference = doc, drawing, inference
         self._ids = itertools.count(1)
-        self._latest_click = 0
         self.candidates: dict[int, list[Instance]] = {}  # image id -> detections, best first
         self._pending_click: tuple | None = None
         self.offer: tuple[int, list[Instance], int] | None = None  # image id, hits, index

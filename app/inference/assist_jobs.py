@@ -6,7 +6,8 @@ import numpy as np
 from model.net import assist as A
 
 
-def run_assist(predictor, cache: A.FeatureCache, req, image: np.ndarray) -> list:
+def run_assist(predictor: A.Assistant | None, cache: A.FeatureCache, req,
+               image: np.ndarray) -> list:
     """BoxMasks for "boxes" (the model's heads, or the classical fallback) and for
     "routes" (the model's heads only), candidate Instances for "candidates"."""
     h, w = image.shape[:2]

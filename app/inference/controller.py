@@ -14,7 +14,6 @@ while the model loads waits for it; no dialog.
 """
 from __future__ import annotations
 
-import gc
 import itertools
 from pathlib import Path
 from typing import Callable
@@ -24,11 +23,12 @@ from PySide6.QtCore import QObject, Signal
 
 from model.data.annotations import ImageRecord
 from model.errors import ImageReadError
+from model.process_settings import freeze_long_lived
 
 from ..document.document import Document
 from ..notify import Notifier
 from .gate import GateController
-from .pixels import PixelSource
+from .pixel_source import PixelSource
 from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
                       default_factory)
 
@@ -102,9 +102,7 @@ class InferenceController(QObject):
             return  # a newer request is on its way
         self.info = info
         self.hint.emit("")
-        # the model and the imports are here to stay: keep the cyclic GC from walking
-        # them again (a full collection of this heap pauses the window for 100+ ms)
-        gc.freeze()
+        freeze_long_lived()  # the model and the imports are here to stay
         self.modelChanged.emit(f"{info.model_id} · {info.device}")
         self.modelReady.emit(info)
         queued, self._queued = self._queued, None
@@ -255,7 +253,7 @@ class InferenceController(QObject):
         self.worker.cancel_batch()
 
     def _on_batch_finished(self, cancelled: bool) -> None:
-        gc.freeze()  # a batch of predictions is long-lived: keep it out of full GC walks
+        freeze_long_lived()  # a batch of predictions is long-lived
         self.batch_active = False
         self.batchRunning.emit(False)
         self.stateChanged.emit("predict-all cancelled" if cancelled else "predict-all finished")

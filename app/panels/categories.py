@@ -9,11 +9,11 @@ from PySide6.QtWidgets import (QColorDialog, QComboBox, QCompleter, QDialog, QHB
                                QHeaderView, QInputDialog, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.data.annotations import Category
 from model.editing.ops import Edit
 
-from ..canvas.colors import color_for, parse_hex
+from ..colors import color_for, parse_hex
 from ..document.document import Document
 from ..document.drawing import NEW_CLASS
 

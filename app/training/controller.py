@@ -1,5 +1,5 @@
 """One-click fine-tune: the dialog shows the training set by the one rule of
-model/review.py; Start writes a snapshot of those images (never the user's COCO
+model/editing/review.py; Start writes a snapshot of those images (never the user's COCO
 file), trains in a QProcess with a live dock, registers the checkpoint as a model
 version, then offers to switch to it and re-predict the images nobody has reviewed
 (reviewed instances are never touched)."""
@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.data.annotations import Dataset
 from model.data.atomic import atomic_write_bytes
 from model.data.coco import save_dataset

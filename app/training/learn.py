@@ -22,7 +22,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from model.data.atomic import atomic_write_bytes, atomic_write_json
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.training.anchors import native_size
 from model.training.learn import beats
 from model.training.versions import VersionRegistry

@@ -26,7 +26,7 @@ from ..training.controller import FineTuneController
 from ..training.learn import LearnController
 from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
-from .actions import build_actions, build_menus, build_toolbars
+from .action_table import build_actions, build_menus, build_toolbars
 from .docks import bind_dock, first_geometry, show_dock, sync_check
 from .toolbox import Toolbox
 from .export_dialog import ExportController

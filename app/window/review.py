@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from model.editing.actions import review_edit, review_hidden_edit, status_edit
+from model.editing.user_actions import review_edit, review_hidden_edit, status_edit
 from model.editing.ops import AttrOp, Edit
 from model.data.provenance import is_pristine
 from model.editing.queue import ReviewQueue
 from model.editing.review import next_to_review, set_aside
-from model.effort.actions import ACCEPT, REJECT, REJECT_ALL
+from model.effort.action_costs import ACCEPT, REJECT, REJECT_ALL
 
 from ..document.document import Document
 

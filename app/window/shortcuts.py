@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..settings import Settings
-from .actions import DEFS, FIXED_KEYS, plain_text, set_keys
+from .action_table import DEFS, FIXED_KEYS, plain_text, set_keys
 
 MAX_KEYS = 4  # keys one action can have (Zoom in has four)
 Keys = dict[str, list[QKeySequence]]

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QGraphicsPathItem, QWidget
 
 from model.audit.suspects import Suspect
 from model.data.annotations import ImageRecord, Instance
-from model.editing.actions import (delete_edit, insert_edit, mask_ops, relabel_edit,
+from model.editing.user_actions import (delete_edit, insert_edit, mask_ops, relabel_edit,
                                    review_edit, touch_status)
 from model.editing.ops import Edit
 from model.editing.queue import SUSPECTS

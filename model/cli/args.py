@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from model.errors import UsageError
-from model.net.sizes import MAX_SIDE, MIN_SIDE
 
 
 def _int(text: str, least: int) -> int:
@@ -31,14 +30,6 @@ def non_negative_int(text: str) -> int:
     return _int(text, 0)
 
 
-def side(text: str) -> int:
-    """--min-size / --max-size: pixels within the bounds a checkpoint may hold."""
-    v = _int(text, MIN_SIDE)
-    if v > MAX_SIDE:
-        raise argparse.ArgumentTypeError(f"must be {MAX_SIDE} or less, got {v}")
-    return v
-
-
 def anchor_sizes(text: str) -> str | tuple[int, ...]:
     """--anchors: keep, auto, or five sizes in pixels growing level by level (8,16,32,64,128)."""
     word = text.strip().lower()
@@ -57,7 +48,7 @@ def iteration_list(text: str) -> tuple[int, ...]:
     return tuple(sorted({positive_int(part.strip()) for part in text.split(",") if part.strip()}))
 
 
-def _float(text: str) -> float:
+def finite_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
@@ -68,21 +59,21 @@ def _float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    v = _float(text)
+    v = finite_float(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {v}")
     return v
 
 
 def non_negative_float(text: str) -> float:
-    v = _float(text)
+    v = finite_float(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
     return v
 
 
 def unit_interval(text: str) -> float:
-    v = _float(text)
+    v = finite_float(text)
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be within [0, 1], got {v}")
     return v
@@ -103,7 +94,7 @@ def threshold_or_auto(text: str) -> float | str:
 
 
 def below_one(text: str) -> float:
-    v = _float(text)
+    v = finite_float(text)
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be within [0, 1), got {v}")
     return v

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from model.audit.suspects import (LOW_SCORE, REASONS, find_suspects, predictions_from_results,
                                   write_suspects)
-from model.cli.args import check_writable, output_file, positive_int, side
+from model.cli.args import check_writable, output_file, positive_int
+from model.net.sizes import side
 from model.data.annotations import Dataset, Instance
 from model.editing.review import OPEN, adopt_categories, classify_image
 from model.errors import UsageError

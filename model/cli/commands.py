@@ -1,4 +1,4 @@
-"""Headless subcommands: predict (model/predict_cli.py), evaluate, export. main.py wires
+"""Headless subcommands: predict (model/cli/predict.py), evaluate, export. main.py wires
 them into argparse."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from model.text import shown_warnings
 
 # Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
 # error or bad input (a file that is not what it should be, an input that cannot be read).
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED, EXIT_USAGE = 1, 2
 INPUT_ERRORS = (CocoFormatError, ImageReadError, WeightsError, DeviceError, ValueError,
                 FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 RUNTIME_ERRORS = (OSError, RuntimeError, MemoryError)

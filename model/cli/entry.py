@@ -12,6 +12,7 @@ from model.about import program_name, version
 from model.cli.commands import add_commands, run
 from model.cli.train import add_train_command
 from model.cli.simulate import add_simulate_command
+from model.process_settings import configure_libraries
 
 AddCommand = Callable[[argparse._SubParsersAction], None]
 
@@ -36,29 +37,9 @@ def main(argv: Sequence[str], extra: Sequence[AddCommand] = (),
     """Parse argv (or `default` when it is empty) and run the command: its exit code."""
     parser = build_parser(extra)
     args = parser.parse_args(list(argv) or list(default))
-    _guard_pillow()
-    _quiet_opencv()
+    configure_libraries()
     if getattr(args, "func", None) is None:  # no command, and no default given
         parser.print_usage()
         return 2
     return run(args)
 
-
-def _guard_pillow() -> None:
-    """Pillow's decompression-bomb guard, on at MaskLoop's own pixel limit (Pillow's default
-    would warn on a 90 MP image the rest of MaskLoop opens). The entry point decides this
-    once; the library only ever reads a header before it lets Pillow decode."""
-    from PIL import Image
-
-    from model.data.images import DEFAULT_MAX_PIXELS
-    Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
-
-
-def _quiet_opencv() -> None:
-    """OpenCV reports decoder trouble on stderr; MaskLoop reports it as ImageReadError
-    naming the file, so the program silences the duplicate (the library leaves it)."""
-    import cv2
-    try:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    except AttributeError:  # pragma: no cover - very old OpenCV
-        pass

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model.data.annotations import Dataset, ImageRecord
-from model.cli.args import check_writable, side
+from model.cli.args import check_writable
+from model.net.sizes import side
 from model.net.sizes import MAX_SIDE, MIN_SIDE
 from model.data.coco import load_dataset, save_dataset
 from model.errors import ImageReadError, KeptElsewhere, UnusableImage
@@ -176,7 +177,7 @@ def batches_by_shape(ds: Dataset, recs: list[ImageRecord],
             for i in range(0, len(groups[k]), batch_size)]
 
 
-def _predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tuple[Dataset, int]:
+def predict_shard(src: Dataset, recs: list[ImageRecord], predictor, args) -> tuple[Dataset, int]:
     """Predict these images; the output keeps their ids, file names, extra keys and order."""
     from model.effort.attention import attention
     out = Dataset(categories=predictor.categories, image_root=src.image_root)
@@ -309,7 +310,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = Predictor(weights=args.weights, device=str(device) if d.on else args.device,
                               score_threshold=SCORE_FLOOR if auto else args.score_threshold,
                               min_size=args.min_size, max_size=args.max_size)
-        out, skipped = _predict_shard(src, d.shard(src.images), predictor, args)
+        out, skipped = predict_shard(src, d.shard(src.images), predictor, args)
         if d.on:
             save_dataset(out, _part_path(args.out, d.rank))
             skipped = _sum_over_ranks(skipped)

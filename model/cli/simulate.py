@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from model.cli.args import AUTO, _float, check_writable, output_file, side, threshold_or_auto
+from model.cli.args import AUTO, check_writable, finite_float, output_file, threshold_or_auto
+from model.net.sizes import side
 from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
 from model.effort.annotator import ALSO_TAU, TAU
@@ -22,7 +23,7 @@ ORDERS = {"file": FILE, "attention": ATTENTION}  # --order: the review queue's o
 
 
 def iou_threshold(text: str) -> float:
-    v = _float(text)
+    v = finite_float(text)
     if not 0.0 < v <= 1.0:
         raise argparse.ArgumentTypeError(f"must be within (0, 1], got {v}")
     return v
@@ -84,9 +85,9 @@ def _predictor(args: argparse.Namespace):
 
 def _predict(gt: Dataset, predictor) -> Dataset:
     """GT's images through predict's own code path (ids and file names kept)."""
-    from model.cli.predict import _predict_shard
+    from model.cli.predict import predict_shard
     from model.data.images import DEFAULT_MAX_PIXELS
-    out, skipped = _predict_shard(gt, gt.images, predictor,
+    out, skipped = predict_shard(gt, gt.images, predictor,
                                   argparse.Namespace(batch_size=1, max_pixels=DEFAULT_MAX_PIXELS))
     if skipped:
         print(f"warning: {skipped} image(s) could not be predicted: their objects are drawn "

@@ -12,11 +12,10 @@ import threading
 from pathlib import Path
 
 from model.cli.args import (anchor_sizes, below_one, check_writable, iteration_list,
-                            non_negative_float,
-                            non_negative_int, output_file, positive_float, positive_int, side,
-                            unit_interval)
+                            non_negative_float, non_negative_int, output_file, positive_float,
+                            positive_int, unit_interval)
 from model.cli.progress import ProgressBar
-from model.net.sizes import MAX_SIDE, MIN_SIDE
+from model.net.sizes import MAX_SIDE, MIN_SIDE, side
 from model.text import format_eta
 
 

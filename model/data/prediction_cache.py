@@ -44,7 +44,7 @@ def snap(inst: Instance) -> Snap:
     edit replaces fields, never changes them in place); decoding waits for the writer."""
     if inst.is_lazy:
         return (inst.category_id, inst.score, inst.model, None, None, inst.lazy_segmentation)
-    return (inst.category_id, inst.score, inst.model, inst._mask, inst._offset, None)
+    return (inst.category_id, inst.score, inst.model, inst.mask, inst.offset, None)
 
 
 def image_entry(ds: Dataset, rec: ImageRecord, cached: list[Instance | Snap]) -> dict:

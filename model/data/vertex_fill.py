@@ -9,7 +9,7 @@ vertex as a pixel and fill the polygon with its outline drawn in:
     cv2.fillPoly (a Bresenham outline, even-odd inside). supervision rounds to the
     nearest pixel, Ultralytics truncates; MaskLoop reads by rounding (a writer's last
     decimal may land just under the pixel it meant) and writes coordinates that both
-    make the same pixel (yolo.py).
+    make the same pixel (model/formats/yolo.py).
   - labelme (labelme.utils.shape_to_mask): PIL's ImageDraw.polygon(points, outline=1,
     fill=1) on the points as given; rectangles ImageDraw.rectangle, circles
     ImageDraw.ellipse, both with outline=1, fill=1.

@@ -14,7 +14,7 @@ import numpy as np
 
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.provenance import is_pristine
-from model.editing.pixels import Rect, mask_rect, patch_of, union_rect, with_patch
+from model.editing.pixel_ops import Rect, mask_rect, patch_of, union_rect, with_patch
 
 Mask = tuple[np.ndarray, tuple[int, int]]
 
@@ -242,7 +242,7 @@ class Edit:
 
     `cache` marks an edit that only touches cached predictions: it never makes the
     dataset unsaved, since the COCO file does not hold the cache. `gestures` is the
-    person's work it stands for, by action kind (model/effort/actions.py), so the
+    person's work it stands for, by action kind (model/effort/action_costs.py), so the
     effort record follows the undo history exactly.
     """
     text: str

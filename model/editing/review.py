@@ -16,7 +16,7 @@ import numpy as np
 
 from model.data.annotations import Category, ImageRecord, Instance
 from model.data.provenance import is_cached, is_decided, is_pristine, review_state
-from model.editing.pixels import mask_rect
+from model.editing.pixel_ops import mask_rect
 
 DEDUP_IOU = 0.5  # a new prediction overlapping kept work this much is a duplicate of it
 

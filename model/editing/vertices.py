@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from model.editing.pixels import Rect, clip_rect, patch_of, polygon_mask, union_rect, with_patch
+from model.editing.pixel_ops import Rect, clip_rect, patch_of, polygon_mask, union_rect, with_patch
 from model.data.masks import Offset
 
 Ring = np.ndarray  # (K, 2) float vertices, image pixels, pixel (x, y) covers [x, x+1)

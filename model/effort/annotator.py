@@ -1,5 +1,5 @@
 """The simulated annotator (issues 20 and 29): a careful person's policy, played with
-MaskLoop's real edit operations (draw.py), counting the actions (actions.py) and the
+MaskLoop's real edit operations (draw.py), counting the actions (action_costs.py) and the
 seconds (timings.py) it takes to bring one image to the ground truth.
 
 The policy (deterministic: the same input gives the same count):
@@ -59,7 +59,7 @@ import numpy as np
 from model.data.annotations import Instance
 from model.effort import draw as D
 from model.effort import glance as G
-from model.effort.actions import (ACCEPT, CLICK, GLANCE, REJECT, REJECT_ALL, RELABEL, STROKE,
+from model.effort.action_costs import (ACCEPT, CLICK, GLANCE, REJECT, REJECT_ALL, RELABEL, STROKE,
                                   Tally)
 from model.effort.draw import Box, BoxToMask, Candidates, classical_box_to_mask  # noqa: F401
 from model.effort.matching import instance_iou, match

@@ -12,7 +12,7 @@ simulated annotator then spends on each image:
         matched mask IoU summed over both sets (Dice of the two instance sets), a
         standard active-learning signal for detection; it costs a second forward pass.
 An image with no detection scores 0 on each (nothing the model is unsure of).
-DEFAULT is the one the benchmark chose (see README, "Review queue").
+DEFAULT is the one the benchmark chose (see docs/app.md, "Review queue").
 """
 from __future__ import annotations
 

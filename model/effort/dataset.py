@@ -16,7 +16,7 @@ import numpy as np
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.images import read_image
 from model.editing.queue import FILE, ReviewQueue
-from model.effort.actions import Tally
+from model.effort.action_costs import Tally
 from model.effort.annotator import TAU, ImageEffort, simulate_image
 from model.effort.draw import BoxToMask, Candidates, classical_box_to_mask
 from model.effort.gate import Decision, OnlineGate

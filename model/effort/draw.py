@@ -15,10 +15,10 @@ from model.data.annotations import ImageRecord, Instance
 from model.data.masks import Offset
 from model.editing import vertices as V
 from model.editing.ops import Edit
-from model.editing.pixels import fill_holes
-from model.editing.strokes import polygon_ops
-from model.effort import strokes as S
-from model.effort.actions import ACCEPT, BOX, CLICK, OBJECT, RELABEL, STROKE, VERTEX, Tally
+from model.editing.pixel_ops import fill_holes
+from model.editing.stroke_engine import polygon_ops
+from model.effort import simulated_brush as S
+from model.effort.action_costs import ACCEPT, BOX, CLICK, OBJECT, RELABEL, STROKE, VERTEX, Tally
 from model.effort.matching import instance_iou
 
 STROKE_GUARD = 100_000  # never reached: every stroke fixes at least one pixel

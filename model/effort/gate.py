@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 from model.data.annotations import Instance
 from model.effort import glance as G
-from model.effort.actions import REJECT, Tally
+from model.effort.action_costs import REJECT, Tally
 from model.effort.annotator import TAU
 from model.effort.matching import match
 from model.effort.timings import seconds

@@ -8,7 +8,7 @@ of that glance:
 
 - correcting: the blobs are fixed largest first, one stroke each, until the mask
   would reach IoU tau; a wrong class adds a class change; the accept ends it. A blob
-  is one stroke because the brush is sized to it (strokes.py); a long thin blob can
+  is one stroke because the brush is sized to it (simulated_brush.py); a long thin blob can
   need more, which the glance does not see, as a person would not.
 - drawing: the cheapest in seconds of the polygon (the outline simplified at 1 px,
   parts largest first, then holes largest first, until IoU tau by area), the box (2
@@ -17,7 +17,7 @@ of that glance:
   a Tab per candidate passed over, then the correction of the candidate taken). Each
   starts with finding the object (`object`: time, no action).
 
-Both are estimates in the counting scheme of actions.py, so the annotator can choose
+Both are estimates in the counting scheme of action_costs.py, so the annotator can choose
 a route by them and the offer gate can price an offer nobody acted on.
 """
 from __future__ import annotations
@@ -31,8 +31,8 @@ import numpy as np
 from model.data.annotations import Instance
 from model.data.masks import Offset
 from model.editing import vertices as V
-from model.editing.pixels import fill_holes, mask_rect, patch_of, union_rect
-from model.effort.actions import ACCEPT, BOX, CLICK, OBJECT, RELABEL, STROKE, VERTEX, Tally
+from model.editing.pixel_ops import fill_holes, mask_rect, patch_of, union_rect
+from model.effort.action_costs import ACCEPT, BOX, CLICK, OBJECT, RELABEL, STROKE, VERTEX, Tally
 from model.effort.timings import seconds
 
 Box = tuple[float, float, float, float]

@@ -12,7 +12,7 @@ import numpy as np
 
 from model.data.annotations import Instance
 from model.data.masks import Offset
-from model.editing.pixels import mask_rect, patch_of, union_rect
+from model.editing.pixel_ops import mask_rect, patch_of, union_rect
 
 MATCH_IOU = 0.5  # an offer overlapping an object less than this is rejected, not corrected
 

@@ -1,5 +1,5 @@
 """The effort a person really spends in the app, image by image, in the scheme of
-actions.py, and against which model version's predictions.
+action_costs.py, and against which model version's predictions.
 
 The record is kept in step with the undo history: the Document's one apply path calls
 `note(edit, forward)` for every step it applies or reverts, and each user Edit says
@@ -23,7 +23,7 @@ import numpy as np
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.editing.ops import Edit, InsertOp
 from model.editing.review import mask_iou
-from model.effort.actions import Tally
+from model.effort.action_costs import Tally
 
 NO_MODEL = ""  # the round of images labelled with no model's predictions shown
 MODEL, DRAWN, FILE = "model", "drawn", "file"  # where a touched instance came from

@@ -3,7 +3,7 @@ from the recorded image entries (record.py in a session, store.py from `.maskloo
 
 One row per model version whose predictions a person reviewed: images reviewed,
 instances accepted as they were, edited (with the mean IoU from the model's mask to the
-final one), rejected, drawn by hand (the model's misses), actions (actions.py's scheme)
+final one), rejected, drawn by hand (the model's misses), actions (action_costs.py's scheme)
 and actions per instance. Falling actions per instance from round to round is how a
 user sees that the loop pays.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.effort.actions import Tally
+from model.effort.action_costs import Tally
 from model.effort.record import NO_MODEL
 
 

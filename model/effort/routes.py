@@ -1,6 +1,6 @@
 """The model's routes the simulated annotator can use, as the GUI's tools do
 (app/inference/assist_jobs.py), through the predictor's assist interface
-(model.net.predictor.Predictor.assist_boxes / assist_candidates): box -> mask on the
+(model.net.assist.Assistant, which Predictor implements): box -> mask on the
 model's heads, and click -> instance from the model's candidates. An image's FPN
 features are computed once (keyed by its pixels) and shared by both routes.
 
@@ -16,6 +16,7 @@ from model.data.annotations import Instance
 from model.data.masks import Offset
 from model.effort import box_route as R
 from model.effort.draw import Box, BoxToMask, Candidates, classical_box_to_mask
+from model.net.assist import Assistant, FeatureCache
 
 
 
@@ -24,13 +25,10 @@ def _key(image: np.ndarray) -> str:
 
 
 def _cache(cache, size: int):
-    if cache is not None:
-        return cache
-    from model.net import assist as A
-    return A.FeatureCache(size)
+    return cache if cache is not None else FeatureCache(size)
 
 
-def model_masks(predictor, cache_size: int = 2, cache=None):
+def model_masks(predictor: Assistant, cache_size: int = 2, cache=None):
     """(image, boxes) -> a (mask, offset) per box from the model's heads; the box head
     picks the class, as the GUI's box tool does when no class was chosen."""
     cache = _cache(cache, cache_size)
@@ -44,7 +42,7 @@ def model_masks(predictor, cache_size: int = 2, cache=None):
     return masks
 
 
-def model_box_to_mask(predictor, cache_size: int = 2, cache=None) -> BoxToMask:
+def model_box_to_mask(predictor: Assistant, cache_size: int = 2, cache=None) -> BoxToMask:
     """box_to_mask from a predictor: the model's heads, always."""
     masks = model_masks(predictor, cache_size, cache)
 
@@ -53,7 +51,7 @@ def model_box_to_mask(predictor, cache_size: int = 2, cache=None) -> BoxToMask:
     return route
 
 
-def model_candidates(predictor, cache_size: int = 2, cache=None) -> Candidates:
+def model_candidates(predictor: Assistant, cache_size: int = 2, cache=None) -> Candidates:
     """candidates(image) from a predictor: every detection down to a low score, best
     first, what the GUI's click tool chooses from (the last image's are kept)."""
     cache = _cache(cache, cache_size)

@@ -18,7 +18,7 @@ from model.data import masks as M
 from model.data.annotations import Dataset
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.data.atomic import atomic_write_json
-from model.effort.actions import KINDS, Tally
+from model.effort.action_costs import KINDS, Tally
 from model.effort.record import MODEL, ORIGINS, OUTCOMES, EffortRecord, ImageEffort, Touched
 
 FORMAT = "maskloop-effort/1"

@@ -55,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from model.effort.actions import (ACCEPT, BOX, CLICK, GLANCE, KINDS, OBJECT, REJECT,
+from model.effort.action_costs import (ACCEPT, BOX, CLICK, GLANCE, KINDS, OBJECT, REJECT,
                                   REJECT_ALL, RELABEL, STROKE, VERTEX, Tally)
 
 BOX_VERIFY_S = 1.6  # yes/no on a box (Papadopoulos et al. 2016)

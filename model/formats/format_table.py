@@ -1,18 +1,22 @@
-"""The README's tables of formats, made from the registry, so that they cannot drift from
-what `main.py export` writes and what MaskLoop reads: `python -m model.formats.format_table
-README.md` rewrites each between its two marker lines, and
-tests/model/test_formats_registry.py fails when the file differs from what this makes."""
+"""docs/formats.md's tables of formats, made from the registry, so that they cannot drift
+from what `main.py export` writes and what MaskLoop reads: `python -m
+model.formats.format_table docs/formats.md` rewrites each between its two marker lines,
+and tests/model/test_formats_registry.py fails when the file differs from what this
+makes."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+from model.data.atomic import atomic_write_bytes
 from model.formats import registry
 from model.formats.export import DEFAULT_FORMAT
 
-BEGIN = "<!-- formats table: python -m model.formats.format_table README.md makes it -->"
+DOC = "docs/formats.md"
+BEGIN = f"<!-- formats table: python -m model.formats.format_table {DOC} makes it -->"
 END = "<!-- end of formats table -->"
-BEGIN_READ = "<!-- formats read: python -m model.formats.format_table README.md makes it -->"
+BEGIN_READ = f"<!-- formats read: python -m model.formats.format_table {DOC} makes it -->"
 END_READ = "<!-- end of formats read -->"
 
 
@@ -75,16 +79,32 @@ def _update(text: str, begin: str, end_mark: str, table: list[str]) -> str:
     return "\n".join(lines[:start + 1] + made + lines[end:])
 
 
-def main(argv: list[str]) -> int:
-    for name in argv or ["README.md"]:
-        path = Path(name)
-        text = path.read_text(encoding="utf-8")
-        new = update(text)
-        if new != text:
-            path.write_text(new, encoding="utf-8")
-            print(f"wrote {path}")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m model.formats.format_table",
+        description=f"Write the formats tables of a Markdown file ({DOC}) from the registry "
+                    "of formats (model/formats/registry.py).")
+    ap.add_argument("path", type=Path, nargs="?", default=Path(DOC),
+                    help=f"the Markdown file holding the tables' markers (default {DOC})")
+    ap.add_argument("--check", action="store_true",
+                    help="change nothing; exit 1 if a table differs from the registry")
+    a = ap.parse_args(argv)
+    try:
+        old = a.path.read_text(encoding="utf-8")
+        new = update(old)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        print(f"error: {a.path}: {e}", file=sys.stderr)
+        return 2
+    if new == old:
+        return 0
+    if a.check:
+        print(f"error: {a.path}: the formats tables differ from the registry; run "
+              f"python -m model.formats.format_table {a.path}", file=sys.stderr)
+        return 1
+    atomic_write_bytes(a.path, new.encode("utf-8"))
+    print(f"{a.path}: formats tables rewritten")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -21,10 +22,9 @@ import torch.nn.functional as F
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import resize_boxes
 
-from model.data.annotations import Instance
+from model.data.annotations import Category, Instance
 from model.data.masks import Offset, tight_crop
-from model.net.postprocess import paste_masks_cropped
-from model.net.predictor import MASK_THRESHOLD, Predictor
+from model.net.postprocess import MASK_THRESHOLD, paste_masks_cropped
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
 
@@ -46,8 +46,36 @@ class BoxMask:
     score: float  # the box head's probability of that class
 
 
+class Heads(Protocol):
+    """What these functions need of a predictor: its network and its label table.
+    model.net.predictor.Predictor is one; this module does not import it, so the
+    predictor builds its assist interface on these functions without a circle."""
+    model: torch.nn.Module
+    device: torch.device
+    label_categories: list[Category | None]
+    model_id: str
+
+    def to_tensor(self, rgb: np.ndarray) -> torch.Tensor: ...
+
+
+class Assistant(Protocol):
+    """What the app's assist jobs and the simulated annotator need of the loaded model.
+    Predictor answers on its own heads (with `boxes_on_cache` and `candidates_on_cache`);
+    the tests' fakes answer with scripted masks."""
+    model_id: str
+    supports_assist: bool
+
+    def knows_class(self, category_id: int | None) -> bool: ...
+
+    def assist_boxes(self, image: np.ndarray, image_id, boxes: list, category_ids: list,
+                     cache: "FeatureCache") -> list[BoxMask]: ...
+
+    def assist_candidates(self, image: np.ndarray, image_id,
+                          cache: "FeatureCache") -> list[Instance]: ...
+
+
 @torch.inference_mode()
-def compute_features(predictor: Predictor, rgb: np.ndarray) -> Features:
+def compute_features(predictor: Heads, rgb: np.ndarray) -> Features:
     model = predictor.model
     batch, _ = model.transform([predictor.to_tensor(rgb)])
     maps = model.backbone(batch.tensors)
@@ -61,7 +89,7 @@ def to_resized(boxes: np.ndarray, feats: Features, device) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def heads(predictor: Predictor, feats: Features, boxes_resized: torch.Tensor,
+def heads(predictor: Heads, feats: Features, boxes_resized: torch.Tensor,
           labels: list[int | None]) -> tuple[torch.Tensor, list[int], list[float]]:
     """The box head's class and the mask head's probabilities for these RoIs.
 
@@ -83,7 +111,7 @@ def heads(predictor: Predictor, feats: Features, boxes_resized: torch.Tensor,
     return mask_logits[idx, label_t][:, None].sigmoid(), used, scores
 
 
-def model_label(predictor: Predictor, category_id: int | None) -> int | None:
+def model_label(predictor: Heads, category_id: int | None) -> int | None:
     """The model's label for a dataset class, when the model knows it."""
     if category_id is None:
         return None
@@ -93,7 +121,25 @@ def model_label(predictor: Predictor, category_id: int | None) -> int | None:
     return None
 
 
-def box_masks(predictor: Predictor, feats: Features, boxes: list[Box],
+def knows_class(predictor: Heads, category_id: int | None) -> bool:
+    """Whether the model has a label for this dataset class (its head can draw it)."""
+    return model_label(predictor, category_id) is not None
+
+
+def boxes_on_cache(predictor: Heads, image: np.ndarray, image_id, boxes: list,
+                   category_ids: list, cache: "FeatureCache") -> list[BoxMask]:
+    """A BoxMask per box, on the image's FPN features kept in `cache` under image_id."""
+    feats = cache.get(predictor, image_id, image)
+    return box_masks(predictor, feats, [tuple(b) for b in boxes], category_ids)
+
+
+def candidates_on_cache(predictor: Heads, image: np.ndarray, image_id,
+                        cache: "FeatureCache") -> list[Instance]:
+    """`candidates` on the image's FPN features kept in `cache` under image_id."""
+    return candidates(predictor, cache.get(predictor, image_id, image))
+
+
+def box_masks(predictor: Heads, feats: Features, boxes: list[Box],
               category_ids: list[int | None] | None = None) -> list[BoxMask]:
     """A mask per box from the model's own heads. A class the model knows is used as
     given; otherwise the box head picks one."""
@@ -129,7 +175,7 @@ def clip_to_box(mask: np.ndarray, offset: Offset, box: Box, w: int, h: int
 
 
 @torch.inference_mode()
-def candidates(predictor: Predictor, feats: Features, score_floor: float = 0.01,
+def candidates(predictor: Heads, feats: Features, score_floor: float = 0.01,
                max_detections: int = 300) -> list[Instance]:
     """Every detection down to `score_floor` (the RPN's proposals refined by the box
     head, as in inference), best first: what click-to-segment chooses from."""
@@ -254,7 +300,7 @@ class FeatureCache:
         self.size = size
         self._items: OrderedDict = OrderedDict()
 
-    def get(self, predictor: Predictor, key, rgb: np.ndarray) -> Features:
+    def get(self, predictor: Heads, key, rgb: np.ndarray) -> Features:
         hit = self._items.get(key)
         if hit is not None and hit[0] is predictor and hit[1].original == tuple(rgb.shape[:2]):
             self._items.move_to_end(key)
@@ -263,7 +309,7 @@ class FeatureCache:
         self.put(predictor, key, feats)
         return feats
 
-    def put(self, predictor: Predictor, key, feats: Features) -> None:
+    def put(self, predictor: Heads, key, feats: Features) -> None:
         self._items[key] = (predictor, feats)
         self._items.move_to_end(key)
         while len(self._items) > self.size:

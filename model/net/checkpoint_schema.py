@@ -10,7 +10,7 @@ the file claims (a skeleton built on the meta device: no memory, ~0.1 s), so no 
 from a tensor of a size the model could not have; values (NaN, infinities) last.
 
 This is the one place: model.net.weights (predict, audit, the app's weights chooser,
-fine-tuning from a file, the COCO weights) and model.net.checkpoint.load (resume, the app's
+fine-tuning from a file, the COCO weights) and model.net.checkpoint_file.load (resume, the app's
 run history) both come here, and training checks what it writes with `non_finite_problem`.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 BN_COUNTER = "num_batches_tracked"
 NORMS = ("frozen", "batch", "group")
-SCRATCH_NORM = "batch"  # from random weights; chosen by bench/learning.py (see README)
+SCRATCH_NORM = "batch"  # from random weights; chosen by bench/learning.py (see bench/README.md)
 GROUPS = 32
 
 

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from model.data.masks import Offset, tight_crop
 
+MASK_THRESHOLD = 0.5  # the mask head's probability above which a pixel is the object's
+
 
 def _expand_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
     # Grow boxes about their centres by `scale`, matching the mask's 1-px padding.

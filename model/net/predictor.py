@@ -19,14 +19,14 @@ from torchvision.models.detection.transform import resize_boxes
 
 from model.data.annotations import Category, Instance
 from model.net.build import build_model, load_state
-from model.net.checkpoint import trained_files
+from model.net.checkpoint_file import trained_files
 from model.net.devices import resolve_device
 from model.errors import Cancelled, UnusableImage, UsageError
-from model.net.postprocess import paste_masks_cropped
+from model.net import assist
+from model.net.postprocess import MASK_THRESHOLD, paste_masks_cropped
 from model.net.sizes import size_problem
 from model.net.weights import LoadedWeights, ProgressFn, resolve_weights
 
-MASK_THRESHOLD = 0.5
 
 
 class Predictions(list):
@@ -67,7 +67,6 @@ class Predictor:
         self.device = resolve_device(device)
         loaded = weights if isinstance(weights, LoadedWeights) else resolve_weights(
             weights, arch=arch, allow_download=allow_download, progress=progress, cancel=cancel)
-        self.weights_spec = str(weights) if not isinstance(weights, LoadedWeights) else loaded.model_id
         self.arch = loaded.arch
         self.model_id = loaded.model_id
         self.label_categories: list[Category | None] = loaded.label_categories
@@ -95,7 +94,7 @@ class Predictor:
         self = cls.__new__(cls)
         self.device, self.amp = torch.device(device), False
         self.model, self.label_categories, self.model_id = model, label_categories, model_id
-        self.arch, self.weights_spec = arch, model_id
+        self.arch = arch
         self.trained_on = frozenset()
         self.min_size = int(model.transform.min_size[-1])
         self.max_size = int(model.transform.max_size)
@@ -140,23 +139,18 @@ class Predictor:
         (model/net/assist.py); other models get the classical fallback."""
         return self.arch in ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2")
 
+    # the assist.Assistant interface, on this model's own heads
     def knows_class(self, category_id: int | None) -> bool:
-        """Whether the model has a label for this dataset class (its head can draw it)."""
-        from model.net import assist as A
-        return A.model_label(self, category_id) is not None
+        return assist.knows_class(self, category_id)
 
     def assist_boxes(self, image: np.ndarray, image_id, boxes: list, category_ids: list,
-                     cache) -> list:
-        """A BoxMask per box from the model's heads, on the image's cached FPN features
-        (cache: assist.FeatureCache, keyed by image_id)."""
-        from model.net import assist as A
-        feats = cache.get(self, image_id, image)
-        return A.box_masks(self, feats, [tuple(b) for b in boxes], category_ids)
+                     cache: assist.FeatureCache) -> list[assist.BoxMask]:
+        return assist.boxes_on_cache(self, image, image_id, boxes, category_ids, cache)
 
-    def assist_candidates(self, image: np.ndarray, image_id, cache) -> list[Instance]:
+    def assist_candidates(self, image: np.ndarray, image_id,
+                          cache: assist.FeatureCache) -> list[Instance]:
         """Every detection down to a low score, best first: what a click chooses from."""
-        from model.net import assist as A
-        return A.candidates(self, cache.get(self, image_id, image))
+        return assist.candidates_on_cache(self, image, image_id, cache)
 
     def to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3
@@ -195,7 +189,7 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_features(self, feats, cancel: threading.Event | None = None) -> Predictions:
-        """Predict from an image's features computed before (model/assist.py keeps them,
+        """Predict from an image's features computed before (model/net/assist.py keeps them,
         so the image's box and click tools then cost only the heads)."""
         self._check(cancel)
         with self._autocast():

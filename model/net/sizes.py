@@ -1,11 +1,25 @@
 """The resize bounds a Mask R-CNN may be given: torchvision scales an image so its shorter
 side is min_size, unless its longer side would pass max_size. Kept apart (no torch) so
-argument parsing can use them without loading torch."""
+argument parsing (the app's and the commands') can use them without loading torch."""
 from __future__ import annotations
+
+import argparse
 
 # A checkpoint's max_size of 100000 asked for 57.6 GB; a min_size under 1 skipped every
 # image. 4096 is three times the default cap (1333), for small objects in large images.
 MIN_SIDE, MAX_SIDE = 32, 4096
+
+
+def side(text: str) -> int:
+    """--min-size / --max-size (the app's and the commands'): pixels within MIN_SIDE..MAX_SIDE."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not MIN_SIDE <= v <= MAX_SIDE:
+        bound = f"{MIN_SIDE} or more" if v < MIN_SIDE else f"{MAX_SIDE} or less"
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {v}")
+    return v
 
 
 def size_problem(min_size: object, max_size: object) -> str | None:

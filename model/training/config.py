@@ -1,5 +1,5 @@
 """What a training run is asked to do: one plain dataclass, read by the parts that build
-a run (prepare.py), run it (loop.py) and record it (checkpoints.py). Kept apart from them
+a run (prepare.py), run it (loop.py) and record it (run_checkpoints.py). Kept apart from them
 so none of them imports another to learn its settings."""
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ class TrainConfig:
     clip_grad: float | None = None  # max gradient norm; 0: off; None: see clip_norm()
     amp: bool = True  # bf16/fp16 autocast on CUDA
     trainable_layers: int | None = None  # None: 3 with frozen norm, all 5 from scratch
-    norm: str | None = None  # from random weights: "batch" (default) or "group" (model/norms.py)
+    norm: str | None = None  # random weights: "batch" (default) or "group" (model/net/norms.py)
     rois_per_image: int = 512  # box-head samples per image (detectron2's tutorial uses 128)
     seed: int = 0
     model_id: str | None = None
     stop_file: Path | None = None
     snapshots: tuple[int, ...] = ()  # also keep the model at these iterations (OUT.iterN.pt)
-    checkpoint_every_s: float = 600.0  # resume state; also at the end (checkpoints.py)
+    checkpoint_every_s: float = 600.0  # resume state; also at the end (run_checkpoints.py)
     # RPN anchor sizes, one per FPN level: "keep" the start weights' (torchvision's 32..512
     # unless the checkpoint stores others), "auto" fit them to the boxes (anchors.py), or sizes
     anchors: str | tuple[int, ...] = "keep"

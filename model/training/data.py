@@ -63,7 +63,7 @@ class Sample:
 
 def select_samples(ds: Dataset, all_images: bool = False, include_corrected: bool = False
                    ) -> tuple[list[Sample], list[str]]:
-    """Training samples and warnings, by the one rule of model/review.py (done images
+    """Training samples and warnings, by the one rule of model/editing/review.py (done images
     and images whose every instance is decided). Raises TrainingDataError on
     unusable input."""
     warnings = []

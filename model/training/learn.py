@@ -30,7 +30,7 @@ from model.data.atomic import atomic_write_json
 from model.errors import (Cancelled, CocoFormatError, FileError, TrainingDataError,
                           TrainingError, UsageError, WeightsError)
 from model.formats.sources import open_path
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.predictor import Predictor
 from model.net.weights import safe_torch_load
 from model.training.config import TrainConfig

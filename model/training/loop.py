@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from model.errors import TrainingError
-from model.training.checkpoints import Checkpointer, RunState, kept
+from model.training.run_checkpoints import Checkpointer, RunState, kept
 from model.training.distributed import Dist, any_rank, gather_all
 from model.training.hooks import Hooks
 from model.training.rng import rng_state, torch_rng_state

@@ -22,12 +22,12 @@ from torch.utils.data import BatchSampler, DataLoader
 from model.data.annotations import Dataset
 from model.errors import TrainingError, UsageError, WeightsError
 from model.formats.sources import open_path
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.build import infer_norm
 from model.net.checkpoint_schema import optimizer_fits
 from model.net.sizes import size_problem
 from model.training.anchors import fit_anchor_sizes, input_boxes
-from model.training.checkpoints import Checkpointer, RunState, restore
+from model.training.run_checkpoints import Checkpointer, RunState, restore
 from model.training.config import TrainConfig, lr_factor
 from model.training.data import (EpochSampler, GroupedBatchSampler, LabelTable, ResumableBatches,
                                  Sample, TrainSet, class_counts, collate, select_samples,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 import torch
 
 from model.errors import TrainingError
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.build import build_model, fit_state, infer_norm, load_state
 from model.net.weights import resolve_weights
 from model.training.data import LabelTable

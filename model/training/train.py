@@ -6,7 +6,7 @@ switched to train(). Progress leaves through hooks (hooks.py; `emit(event_dict)`
 cancel is a threading.Event (or a stop file) checked every iteration, and stopping saves
 a checkpoint. A non-finite loss raises TrainingError (never sys.exit). The parts: the
 settings (config.py), building a run (prepare.py, over start.py and data.py), running it
-(loop.py), resume state (checkpoints.py), learning while a person works (learn.py).
+(loop.py), resume state (run_checkpoints.py), learning while a person works (learn.py).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import torch.distributed as dist
 
 from model.errors import Cancelled
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.predictor import Predictor
 from model.training.config import TrainConfig, lr_factor  # noqa: F401 (scripts import them here)
 from model.training.data import LabelTable, Sample

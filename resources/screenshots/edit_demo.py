@@ -1,4 +1,4 @@
-"""Make the README's before/after picture of a brush edit (offscreen). Usage:
+"""Make docs/app.md's before/after picture of a brush edit (offscreen). Usage:
     python resources/screenshots/edit_demo.py COCO.json --row 4
 """
 from __future__ import annotations

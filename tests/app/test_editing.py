@@ -205,7 +205,7 @@ def test_merge_fill_holes_remove_islands(win):
     assert rec.instances[1] is squares and np.array_equal(full(ring_), a)
     win.doc.select(ring_)
     act(win, "actionFillHoles").trigger()
-    from model.editing.pixels import fill_holes
+    from model.editing.pixel_ops import fill_holes
     assert np.array_equal(full(ring_), fill_holes(a)) and not M.has_hole(ring_.mask)
     win.doc.undo_stack.undo()
     assert M.has_hole(ring_.mask)

@@ -7,7 +7,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from tests.app.conftest import Answers, open_and_show, wait_model
 from tests.helpers import write_image
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialog
 
 import main
 from app.window.export_dialog import ExportDialog
-from model.editing.actions import delete_edit
+from model.editing.user_actions import delete_edit
 from tests.app.conftest import Answers, open_and_show
 from tests.helpers import make_coco
 from tests.model.rects_format import CSV, RECTS, registered

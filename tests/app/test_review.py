@@ -359,7 +359,7 @@ def test_image_list_filter_and_10k_rows(qtbot, make_window):
 
 
 def test_shortcuts_dialog_lists_keys(make_window):
-    from app.window.actions import shortcuts_html
+    from app.window.action_table import shortcuts_html
     html = shortcuts_html()
     for key in ("Ctrl+S", "<b>A</b>", "<b>R</b>", "<b>D, PgDown</b>", "<b>M</b>"):
         assert key in html

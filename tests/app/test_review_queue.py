@@ -111,7 +111,7 @@ def test_the_image_list_shows_the_queue_row_by_row(qtbot, qtmodeltester, qtlog):
     from app.document.document import Document
     from app.panels.image_list import ImageListPanel
     from model.data.annotations import Dataset, ImageRecord
-    from model.editing.actions import status_edit
+    from model.editing.user_actions import status_edit
 
     doc = Document()
     panel = ImageListPanel(doc)

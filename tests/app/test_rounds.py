@@ -1,6 +1,6 @@
 """Effort per model round in the window (issue 20, section 4), driven by real key and
 mouse events: the actions recorded for accept (A), reject (R), a relabel (2), a brush
-stroke and a box are what model/effort/actions.py counts for those gestures; undo takes
+stroke and a box are what model/effort/action_costs.py counts for those gestures; undo takes
 them back; the Rounds view shows them; saving writes `.maskloop/` and `main.py report`
 prints the same table."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from model.cli.entry import main
 from model.data.coco import load_dataset
-from model.effort.actions import ACCEPT, BOX, REJECT, REJECT_ALL, RELABEL, STROKE, Tally
+from model.effort.action_costs import ACCEPT, BOX, REJECT, REJECT_ALL, RELABEL, STROKE, Tally
 from model.effort.store import effort_file
 from tests.app.conftest import open_and_show, wait_model
 from tests.helpers import write_image
@@ -110,7 +110,7 @@ def test_recorded_actions_are_the_annotators_scheme_and_undo_takes_them_back(qtb
     expected = {ACCEPT: 1, REJECT: 1, RELABEL: 1, STROKE: 1, BOX: 1}
     assert gestures(w) == expected
     tally = w.doc.effort.images[1].actions[MODEL]
-    assert tally.actions == 6  # actions.py: a box drag is 2, the others 1
+    assert tally.actions == 6  # model/effort/action_costs.py: a box drag is 2, the others 1
     (entry,) = w.doc.effort.outcomes(w.doc.dataset)
     outcomes = sorted(i["outcome"] for i in entry["instances"])
     assert outcomes == ["drawn", "edited", "rejected"]

@@ -10,7 +10,7 @@ from PySide6.QtTest import QTest
 from model.audit.suspects import find_suspects, write_suspects
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import save_dataset
-from model.editing.actions import insert_edit
+from model.editing.user_actions import insert_edit
 from tests.app.conftest import open_and_show
 from tests.helpers import write_image
 

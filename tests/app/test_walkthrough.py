@@ -168,7 +168,7 @@ def test_cancelled_predict_all_counts_every_image_you_changed(qtbot, make_window
     import numpy as np
 
     from model.data.annotations import Instance
-    from model.editing.actions import insert_edit
+    from model.editing.user_actions import insert_edit
     d = tmp_path / "ten"
     d.mkdir()
     for k in range(10):
@@ -394,7 +394,7 @@ def test_drawn_and_ground_truth_instances_are_decided_in_list_file_and_dialog(
 
     from model.data.annotations import Instance
     from model.data.coco import load_dataset
-    from model.editing.actions import insert_edit
+    from model.editing.user_actions import insert_edit
     from tests.app.test_walkthrough_keys import coco
     path = coco(tmp_path)  # two ground-truth annotations, no provenance keys
     w = make_window()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
 
 from model.data import masks as M
 from model.data.annotations import Instance
-from model.editing.actions import insert_edit
+from model.editing.user_actions import insert_edit
 from tests.app.conftest import open_and_show
 from tests.helpers import write_image
 

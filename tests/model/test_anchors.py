@@ -12,7 +12,7 @@ import torch
 from model.cli.args import anchor_sizes
 from model.data.annotations import ImageRecord, Instance
 from model.errors import WeightsError
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.build import anchor_sizes_of, build_model, load_state
 from model.net.checkpoint_schema import check_checkpoint
 from model.net.predictor import Predictor

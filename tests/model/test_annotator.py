@@ -9,7 +9,7 @@ from model.data.annotations import Instance
 from model.effort import annotator as A_
 from model.effort import draw as D
 from model.effort import glance as G
-from model.effort.actions import (ACCEPT, BOX, CLICK, GLANCE, OBJECT, REJECT, REJECT_ALL,
+from model.effort.action_costs import (ACCEPT, BOX, CLICK, GLANCE, OBJECT, REJECT, REJECT_ALL,
                                   RELABEL, STROKE, VERTEX, Tally)
 from model.effort.annotator import MAX_CORRECTION, simulate_image
 from model.effort.matching import instance_iou, match

@@ -13,7 +13,7 @@ import main
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset, save_dataset
 from model.data.prediction_cache import read_cache, write_cache
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.effort import attention as A
 from model.errors import CocoFormatError
 from model.net.predictor import Predictions, Predictor, mask_confidence

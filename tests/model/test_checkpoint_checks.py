@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import main
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.errors import UsageError, WeightsError
 from model.net.build import build_model
 from model.net.predictor import Predictor

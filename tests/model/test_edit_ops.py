@@ -8,12 +8,12 @@ import random
 
 import numpy as np
 
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import dataset_json, load_dataset, save_dataset
 from model.editing.ops import PatchOp, diff_rect
 from model.data.prediction_cache import read_cache, write_cache
-from model.editing.strokes import Stroke, polygon_ops
+from model.editing.stroke_engine import Stroke, polygon_ops
 from tests.helpers import make_coco, ring, write_image
 from tests.model.test_mask_edit import brute_capsule, brute_polygon
 

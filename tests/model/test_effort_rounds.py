@@ -11,9 +11,9 @@ import pytest
 
 from model.cli.entry import main
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
-from model.editing import actions as E
+from model.editing import user_actions as E
 from model.editing.ops import Edit, PatchOp
-from model.effort.actions import ACCEPT, BOX, REJECT, REJECT_ALL, STROKE, cost
+from model.effort.action_costs import ACCEPT, BOX, REJECT, REJECT_ALL, STROKE, cost
 from model.effort.record import NO_MODEL, EffortRecord
 from model.effort.rounds import format_table, rounds
 from model.effort import store

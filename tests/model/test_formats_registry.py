@@ -111,12 +111,13 @@ def test_the_cli_offers_exactly_the_registry():
     assert {"cvat-xml", "voc", "cityscapes", "datumaro"}.isdisjoint(_choices("--format-in"))
 
 
-def test_the_readme_table_and_lists_are_the_registry():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert format_table.update(readme) == readme, \
-        "README's formats table is stale: python -m model.formats.format_table README.md"
-    assert "[--format " + "|".join(f.name for f in registry.writers()) + "]" in readme
-    assert "--format-in " + "|".join(f.name for f in registry.readers()) + "`" in readme
+def test_the_docs_tables_and_lists_are_the_registry():
+    formats = (ROOT / format_table.DOC).read_text(encoding="utf-8")
+    assert format_table.update(formats) == formats, \
+        f"{format_table.DOC}'s formats tables are stale: python -m model.formats.format_table"
+    cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert "[--format " + "|".join(f.name for f in registry.writers()) + "]" in cli
+    assert "--format-in " + "|".join(f.name for f in registry.readers()) + "`" in formats
 
 
 def test_the_table_is_made_from_the_entries():
@@ -233,3 +234,17 @@ def test_what_label_images_keep_is_what_reading_them_gives(tmp_path):
     back = open_path(out, format_in="labels")
     assert back.source_format == "labels"
     assert _kept(_instances(open_path(src)), _instances(back)) == set(registry.get("labels").keeps)
+
+
+def test_the_table_command_checks_and_rewrites_a_stale_file(tmp_path, capsys):
+    doc = tmp_path / "formats.md"
+    fresh = (ROOT / format_table.DOC).read_text(encoding="utf-8")
+    doc.write_text(fresh.replace("| `yolo-seg` | YOLO-seg", "| `yolo-seg` | YOLO", 1),
+                   encoding="utf-8")
+    assert format_table.main([str(doc), "--check"]) == 1
+    assert f"error: {doc}: the formats tables differ from the registry" in capsys.readouterr().err
+    assert format_table.main([str(doc)]) == 0 and doc.read_text(encoding="utf-8") == fresh
+    assert format_table.main([str(doc), "--check"]) == 0
+    (tmp_path / "bare.md").write_text("no markers\n")
+    assert format_table.main([str(tmp_path / "bare.md")]) == 2
+    assert "needs one '<!-- formats table" in capsys.readouterr().err

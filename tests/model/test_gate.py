@@ -8,7 +8,7 @@ from model.data.annotations import Instance
 from model.effort import box_route as R
 from model.effort import gate as G
 from model.effort import glance
-from model.effort.actions import REJECT, Tally
+from model.effort.action_costs import REJECT, Tally
 from model.effort.routes import GatedBoxRoute
 from model.effort.timings import seconds
 from model.net import assist as A

@@ -16,7 +16,7 @@ import torch
 import model.training.learn as L
 from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.predictor import Predictor
 from model.training.anchors import fit_anchor_sizes, input_boxes
 from model.training.config import TrainConfig

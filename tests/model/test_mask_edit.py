@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.editing import pixels as E
+from model.editing import pixel_ops as E
 from model.data.masks import tight_crop
 from tests.helpers import ring, two_parts
 

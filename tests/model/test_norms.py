@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.build import build_model
 from model.net.norms import infer_norm
 from model.net.predictor import Predictor

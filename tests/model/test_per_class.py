@@ -220,8 +220,8 @@ def test_training_writes_the_val_report_beside_the_model(tmp_path):
     """The per-class figures of a fine-tune come from its own validation, in the run's
     folder, for the app's Evaluation dock."""
     from model.data.synthetic import shapes_dataset
-    from model.net import checkpoint as C
-    from model.training.checkpoints import eval_path
+    from model.net import checkpoint_file as C
+    from model.training.run_checkpoints import eval_path
     from model.training.config import TrainConfig
     from model.training.train import run_training
     coco = shapes_dataset(tmp_path / "shapes", n=5, size=64)

@@ -1,4 +1,4 @@
-"""The review policy (model/review.py), without Qt."""
+"""The review policy (model/editing/review.py), without Qt."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import numpy as np
 from model.data import provenance as P
 from model.editing import review as R
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
-from model.editing.actions import predictions_edit
+from model.editing.user_actions import predictions_edit
 
 
 def square(x, y, s=10, **kw) -> Instance:
@@ -131,7 +131,7 @@ def test_marking_done_decides_the_image_whatever_the_threshold():
     """Issue 28 item 5: the predictions an image marked done left unreviewed (hidden by
     the threshold then) are never offered again by lowering it, and training's counts
     say the same as the list; reopening the image offers them again, exactly undone."""
-    from model.editing.actions import review_hidden_edit, status_edit
+    from model.editing.user_actions import review_hidden_edit, status_edit
     shown, low, lower = pred(0, 0, score=0.9), pred(20, 0, score=0.6), pred(40, 0, score=0.3)
     rec = rec_with(shown, low, lower, status="in_progress")
     offered = [i for i in rec.instances if R.is_offered(rec, i, 0.72)]

@@ -1,5 +1,5 @@
 """The review state the instance list, the saved file and the fine-tune dialog show
-(model/review.py review_state), and `decided` read back from a file (issue 18, 30)."""
+(model/editing/review.py review_state), and `decided` read back from a file (issue 18, 30)."""
 from __future__ import annotations
 
 import numpy as np

@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 
 from model.cli.entry import main
 from model.data.synthetic import shapes_dataset
-from model.effort.actions import Tally
+from model.effort.action_costs import Tally
 from model.effort.timings import seconds
 
 

@@ -1,6 +1,6 @@
 """Seconds from gestures (model/effort/timings.py, issue 29 section 4): every time
 sourced, derived or marked ASSUMPTION; seconds with scaled times; the sensitivity
-table; the README's table is the module's."""
+table; the table in docs/cli.md (simulate) is the module's."""
 from __future__ import annotations
 
 import math
@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from model.effort import timings as T
-from model.effort.actions import (ACCEPT, BOX, CLICK, KINDS, OBJECT, REJECT, STROKE, VERTEX,
+from model.effort.action_costs import (ACCEPT, BOX, CLICK, KINDS, OBJECT, REJECT, STROKE, VERTEX,
                                   Tally)
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+CLI_MD = ROOT / "docs" / "cli.md"
 
 
 def tally(**kinds) -> Tally:
@@ -26,10 +27,10 @@ def test_every_kind_has_a_time_and_says_where_it_comes_from():
     assert set(T.TIMINGS) == set(KINDS)
     for kind, t in T.TIMINGS.items():
         assert t.seconds > 0 and t.status in ("sourced", "derived", "ASSUMPTION"), kind
-        # the table in the module docstring and in the README says the same
+        # the table in the module docstring and in docs/cli.md says the same
         row = f"| {kind} | {t.seconds:.2f} | {t.status} |"
         assert row in T.__doc__, row
-        assert row in README.read_text(encoding="utf-8"), row
+        assert row in CLI_MD.read_text(encoding="utf-8"), row
 
 
 def test_the_derived_times_add_up_to_their_sources():
@@ -79,7 +80,7 @@ def test_the_bench_script_prints_the_table(tmp_path, capsys):
     import json
     import sys
     from model.data.synthetic import shapes_dataset
-    sys.path.insert(0, str(README.parent))
+    sys.path.insert(0, str(ROOT))
     from bench.sensitivity import main
     gt = shapes_dataset(tmp_path / "set", n=2, size=64)
     pred = tmp_path / "pred.json"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import main
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.data.annotations import Category
 from model.net.build import build_model
 from model.data.coco import load_dataset, save_dataset

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import main
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.errors import WeightsError
 from model.data.atomic import PROCESS_START
 from model.training.config import TrainConfig

@@ -1,4 +1,4 @@
-"""Every user action as one Edit, built from the ops in edit_ops.py. The app's
+"""Every user action as one Edit, built from the ops in ops.py. The app's
 undo commands wrap these; nothing here changes the dataset until an Edit is applied.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.editing.ops import (AttrOp, CategoryOp, Edit, InsertOp, Mask, Op, PatchOp, RemoveOp,
                                StampOp, StatusOp)
-from model.editing.pixels import fill_holes, remove_islands, union_masks
+from model.editing.pixel_ops import fill_holes, remove_islands, union_masks
 from model.data.provenance import is_pristine
 from model.editing.review import DEDUP_IOU, Merge, adopt_categories, merge_predictions
 from model.text import plural

@@ -1,6 +1,7 @@
 """Every QAction of the main window in one table, which also builds the menus and
-the toolbars. The Help > Keyboard shortcuts dialog and the README table come from it
-too, so the documented keys are the keys that work. Keys were chosen so nothing
+the toolbars. The Help > Keyboard shortcuts dialog and the table in docs/app.md come
+from it too (app/window/shortcut_table.py writes that one; a test fails when it differs),
+so the documented keys are the keys that work. Keys were chosen so nothing
 collides: single letters act on the current image, Ctrl combinations on files and
 the model. The keys here are the defaults; a user's changes (app/window/shortcuts.py)
 are laid over them at start-up.
@@ -12,6 +13,7 @@ themselves (so `.` and `,` do that everywhere).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QStyle, QToolBar, QWidget
@@ -197,7 +199,10 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
 
 DEFS: dict[str, ActionDef] = {d.name: d for d in ACTIONS if isinstance(d, ActionDef)}
 
-# keys that are not actions: shown in the help and the README, not changeable
+# the class keys as one row (their actions are hidden), for the help and docs/app.md
+CLASS_KEYS: tuple[str, str, str] = (
+    "Tools", "Class 1-9 (relabel the selection, or the next new instance)", "1 ... 9")
+# keys that are not actions: shown in the help and docs/app.md, not changeable
 FIXED_KEYS: list[tuple[str, str, str]] = [
     ("Review", "Next / previous instance, on the canvas and in the instance list",
      "Tab / Shift+Tab"),
@@ -279,20 +284,20 @@ def build_toolbars(actions: dict[str, QAction]) -> dict[str, QToolBar]:
     return bars
 
 
-def shortcut_rows(actions: dict[str, QAction] | None = None) -> list[tuple[str, str, str]]:
-    """(menu, action, keys) of the menu actions, for the help and the README: the
-    table's defaults, or the keys `actions` have now."""
+def shortcut_rows(actions: dict[str, QAction] | None = None,
+                  join: Callable[[list[str]], str] = ", ".join) -> list[tuple[str, str, str]]:
+    """(menu, action, keys) of the menu actions, for the help and docs/app.md: the
+    table's defaults, or the keys `actions` have now; `join` writes an action's keys."""
     rows = []
     for d in DEFS.values():
         if d.hidden:
             continue
         if actions is None:
-            keys = ", ".join(d.keys)
+            keys = list(d.keys)
         else:
-            keys = ", ".join(k.toString(QKeySequence.NativeText)
-                             for k in actions[d.name].shortcuts())
+            keys = [k.toString(QKeySequence.NativeText) for k in actions[d.name].shortcuts()]
         if keys:
-            rows.append((d.menu, plain_text(d), keys))
+            rows.append((d.menu, plain_text(d), join(keys)))
     return rows
 
 
@@ -300,7 +305,6 @@ def shortcuts_html(actions: dict[str, QAction] | None = None) -> str:
     rows = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
                    for m, t, k in shortcut_rows(actions))
     extra = "".join(f"<tr><td>{m}</td><td>{t}</td><td><b>{k}</b></td></tr>"
-                    for m, t, k in [("Tools", "Class 1-9 (relabel the selection, or the "
-                                     "next new instance)", "1 ... 9")] + FIXED_KEYS)
+                    for m, t, k in [CLASS_KEYS] + FIXED_KEYS)
     return ("<table cellspacing=6><tr><th align=left>Menu</th><th align=left>Action</th>"
             f"<th align=left>Keys</th></tr>{rows}{extra}</table>")

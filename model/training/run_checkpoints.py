@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from model.data.atomic import atomic_write_json
 from model.errors import TrainingError, WeightsError
-from model.net import checkpoint as C
+from model.net import checkpoint_file as C
 from model.net.checkpoint_schema import non_finite_problem, optimizer_fits, optimizer_tensors
 from model.training.distributed import Dist, any_rank
 

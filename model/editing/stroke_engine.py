@@ -10,8 +10,8 @@ import numpy as np
 
 from model.data.annotations import ImageRecord, Instance
 from model.editing.ops import InsertOp, Op
-from model.editing.actions import mask_ops
-from model.editing.pixels import (Rect, WorkingMask, capsule, clip_rect, mask_rect, patch_of,
+from model.editing.user_actions import mask_ops
+from model.editing.pixel_ops import (Rect, WorkingMask, capsule, clip_rect, mask_rect, patch_of,
                                   polygon_mask, union_rect, with_patch)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from model.data.annotations import ImageRecord, Instance
 from model.editing.ops import Edit
-from model.editing.pixels import Rect, mask_rect, patch_of, union_rect
-from model.editing.strokes import Stroke
+from model.editing.pixel_ops import Rect, mask_rect, patch_of, union_rect
+from model.editing.stroke_engine import Stroke
 
 
 SIZES = (1.0, 0.75, 0.5)  # brush radii tried, as fractions of the region's own inscribed radius
