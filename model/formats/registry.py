@@ -3,8 +3,8 @@
 Each format is a `Format` entry that its own module registers (the built-in ones are the
 modules of model/formats/builtin/, imported on first use). The command line's `--format`
 and `--format-in` choices and help, detection (detect.py), the export (export.py), the
-app's export dialog, the README's table (format_table.py) and the fidelity benchmark all
-read this list, so adding a format is one new module that calls `register`.
+app's export dialog, docs/formats.md's tables (format_table.py) and the fidelity
+benchmark all read this list, so adding a format is one new module that calls `register`.
 
 A format's `detect(source)` says how sure it is that the path holds it (`SURE`, `STRONG`,
 `LIKELY`, `REFUSED`, `FALLBACK`, or None); detection asks the likeliest formats first
@@ -36,7 +36,8 @@ LIKELY = 0.5  # annotation files of the format's shape (labels/*.txt, JSON with 
 REFUSED = 0.3  # another tool's layout MaskLoop recognises and does not read
 FALLBACK = 0.1  # nothing else: the images alone
 
-# what a format keeps or loses; the README's table and tests/model/test_formats_registry.py
+# what a format keeps or loses; docs/formats.md's tables and
+# tests/model/test_formats_registry.py
 # (a round trip through each writer) use these words
 ASPECTS = {
     "masks": "every pixel of a mask that no other object claims, as it was (at --tolerance 0)",
@@ -97,7 +98,7 @@ class Format:
     keeps: frozenset[str] = frozenset()  # of ASPECTS
     polygons: bool = False  # masks written as polygons: --tolerance simplifies them
     suffix: str = ""  # a file format's file name ending (".json")
-    writes: str = ""  # what an export holds, in full (the README's table)
+    writes: str = ""  # what an export holds, in full (docs/formats.md's table)
     tools: str = ""  # who reads what it writes
     report: str = ""  # what the export reports
 

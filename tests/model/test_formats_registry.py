@@ -1,5 +1,5 @@
 """One registry of formats (model/formats/registry.py): the command line's choices and
-help, detection, the export and the README's table all read it; a format defined here
+help, detection, the export and docs/formats.md's tables all read it; a format defined here
 alone shows up in each; and what each format says it keeps is what a round trip keeps."""
 from __future__ import annotations
 
