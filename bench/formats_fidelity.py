@@ -3,19 +3,22 @@
     python -m bench.formats_fidelity [--data /work/shared/data] [--no-memory]
 
 For coco_sample (16 COCO images, official polygons) and nuclei (one microscopy image,
-125 nuclei as RLE), each format is written and read back as its readers read it:
-  - coco-polygon: pycocotools' rasterisation of the written polygons (or the RLE kept);
-  - coco-polygon-only: all polygons, and `segmentation[0]` alone (Label Studio's
+125 nuclei as RLE), each format the registry writes (model/formats/registry.py) is
+written and read back as its readers read it:
+  - the COCO files (the file formats): each annotation against its source by id;
+    coco-polygon: pycocotools' rasterisation of the written polygons (or the RLE kept);
+    coco-polygon-only: all polygons, and `segmentation[0]` alone (Label Studio's
     importer reads only that one);
-  - yolo-seg, labelme: the writers' reports, which fill what was written by each
-    format's reading rule (model/data/vertex_fill.py); masks: the PNGs read back.
+  - the folder formats: the writers' reports, which fill what was written by each
+    format's reading rule (model/data/vertex_fill.py: yolo-seg, labelme); the folder read
+    back by MaskLoop for those that say they keep every mask (masks, labelme).
 Per format: mean and worst mask IoU against the source mask, the worst pixel change,
 and how many single-part instances (one source polygon, or one connected part) came
 out as several polygons. coco-polygon is given the coco-rle file, so that it converts
 every mask. The baseline, in the same run, is the polygon-only writer before issue 18
 (one polygon a connected part) as Label Studio reads it.
 
-The tolerance part (issue 28, item 19) writes the three polygon-only formats at
+The tolerance part (issue 28, item 19) writes the polygon-only formats (registry: polygons) at
 --tolerance 0 (the default) and 0.5: the mask IoU their readers get and the vertices.
 
 The peer part (issue 28, item 11) reads MaskLoop's yolo-seg and labelme exports (default
@@ -58,9 +61,10 @@ from bench._results import write_section  # noqa: E402
 from model.data import masks as M
 from model.data.coco import load_dataset
 from model.formats.detect import open_any  # noqa: E402
+from model.formats import registry  # noqa: E402
 from model.formats.export import export  # noqa: E402
 from model.data.polygons import join_parts, mask_to_polygons  # noqa: E402
-from model.formats.report import output_names  # noqa: E402
+from model.formats.names import output_names  # noqa: E402
 
 
 def _truth(path: Path) -> list[tuple[int, np.ndarray, int, int, bool]]:
@@ -127,7 +131,8 @@ def fidelity(src: Path, tmp: Path) -> list[str]:
     lines.append(_line("baseline, one polygon a part (the polygon-only writer before "
                        "issue 18) read as Label Studio reads it", *_per_part(truth)))
     rle = tmp / f"{src.parent.name}_coco-rle.json"
-    for fmt in ("coco-rle", "coco-polygon", "coco-polygon-only"):
+    writers = registry.writers()
+    for fmt in (f.name for f in writers if f.kind == registry.FILE):  # COCO files
         out = tmp / f"{src.parent.name}_{fmt}.json"
         t = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # coco-polygon converts every mask
@@ -144,11 +149,12 @@ def fidelity(src: Path, tmp: Path) -> list[str]:
             ious, changes, _ = _coco_out(truth, out, first_only=True)
             lines.append(_line("coco-polygon-only read as Label Studio reads it "
                                "(segmentation[0] only)", ious, changes, "-"))
-    for fmt in ("yolo-seg", "labelme", "masks"):
-        out = tmp / f"{src.parent.name}_{fmt}"
+    whole = {"masks", "holes", "parts", "overlaps"}  # a format keeping these gives every mask back
+    for f in (f for f in writers if f.kind == registry.FOLDER):
+        fmt, out = f.name, tmp / f"{src.parent.name}_{f.name}"
         res = export(load_dataset(src), out, fmt)
         lines.append(f"{fmt}: {res.lines[0].split(': ', 1)[1]}")
-        if fmt == "masks":
+        if whole <= f.keeps:
             back = open_any(out)
             got = sorted(int(i.mask.sum()) for _, i in back.instances())
             want = sorted(int(t[1].sum()) for t in truth)
@@ -156,16 +162,21 @@ def fidelity(src: Path, tmp: Path) -> list[str]:
     return lines
 
 
-def _vertices(fmt: str, out: Path) -> int:
-    """Polygon vertices written: what a person editing the polygons has to move."""
+def _vertices(fmt: str, out: Path) -> str:
+    """Polygon vertices written: what a person editing the polygons has to move (counted
+    in the files of the formats this knows)."""
     if fmt == "coco-polygon-only":
-        return sum(len(p) // 2 for a in json.loads(out.read_text())["annotations"]
-                   for p in a["segmentation"])
-    if fmt == "yolo-seg":
-        return sum(len(ln.split()) // 2 for f in (out / "labels").rglob("*.txt")
-                   for ln in f.read_text().splitlines())
-    return sum(len(s["points"]) for f in out.rglob("*.json") if not f.name.startswith(".")
-               for s in json.loads(f.read_text())["shapes"])
+        n = sum(len(p) // 2 for a in json.loads(out.read_text())["annotations"]
+                for p in a["segmentation"])
+    elif fmt == "yolo-seg":
+        n = sum(len(ln.split()) // 2 for f in (out / "labels").rglob("*.txt")
+                for ln in f.read_text().splitlines())
+    elif fmt == "labelme":
+        n = sum(len(s["points"]) for f in out.rglob("*.json") if not f.name.startswith(".")
+                for s in json.loads(f.read_text())["shapes"])
+    else:
+        return "vertices not counted"
+    return f"{n:,} vertices"
 
 
 def tolerances(src: Path, tmp: Path) -> list[str]:
@@ -173,16 +184,15 @@ def tolerances(src: Path, tmp: Path) -> list[str]:
     its readers get (the export's report, by each format's reading rule) and the vertices
     written (item 19: what 0.5 costs and what it saves)."""
     out = []
-    for fmt in ("coco-polygon-only", "yolo-seg", "labelme"):
+    for fmt, suffix in ((f.name, f.suffix) for f in registry.writers() if f.polygons):
         parts = []
         for tol in (0.0, 0.5):
-            dest = tmp / (f"{src.parent.name}_{fmt}_tol{tol}"
-                          + (".json" if fmt.startswith("coco") else ""))
+            dest = tmp / f"{src.parent.name}_{fmt}_tol{tol}{suffix}"
             with contextlib.redirect_stdout(io.StringIO()):
                 res = export(load_dataset(src), dest, fmt, tol)
             said = res.lines[0]
             iou = said[said.index("mean mask IoU"):].split(";")[0]
-            parts.append(f"--tolerance {tol:g}: {iou}, {_vertices(fmt, dest):,} vertices")
+            parts.append(f"--tolerance {tol:g}: {iou}, {_vertices(fmt, dest)}")
         out.append(f"{src.parent.name}, {fmt} as its readers read it: " + "; ".join(parts))
     return out
 

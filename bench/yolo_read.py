@@ -61,7 +61,7 @@ n = ds.num_instances()
 
 BASELINE = """
 from model.data.annotations import Dataset, Instance
-from model.formats.bridge import polygons_rle, rle_to_crop
+from model.formats.polygon_conversion import polygons_rle, rle_to_crop
 from model.formats.yolo_labels import _box, parse_line
 ds = Dataset()
 rec = ds.add_image("a.png", {size}, {size})

@@ -22,7 +22,8 @@ from model.data.images import image_set
 from model.effort import store as effort_store
 from model.data.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                          write_cache_json)
-from model.formats.sources import DEFAULT_ANNOTATIONS, open_path
+from model.formats.layouts import DEFAULT_ANNOTATIONS
+from model.formats.sources import open_path
 from model.process_settings import freeze_long_lived
 
 from .background import BackgroundWriter

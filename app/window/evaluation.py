@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from model.editing.review import training_set
 from model.errors import ImageReadError
-from model.formats.sources import shown_warnings
+from model.text import shown_warnings
 from model.training.run_checkpoints import eval_path
 from model.training.evaluation import TruthImage, truth_record
 

@@ -1,5 +1,6 @@
 """File > Export: the dataset as it is now (saved or not), in the format another tool
-reads. The writing is model.formats.export's, the same as `main.py export`."""
+reads. The formats are the registry's writers (model/formats/registry.py); the writing is
+model.formats.export's, the same as `main.py export`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,14 +10,15 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QWidget)
 
-from model.formats.export import (DEFAULT_TOLERANCE, DESCRIPTIONS, EXPORT_FORMATS,
-                                  FOLDER_FORMATS, export)
+from model.formats import registry
+from model.formats.export import export
+from model.formats.writer_reports import DEFAULT_TOLERANCE
+from model.text import shown_warnings
 
 from ..document.document import Document
 from ..document.session import Session
 from ..notify import Notifier
 
-POLYGON_FORMATS = ("coco-polygon-only", "yolo-seg", "labelme")
 MAX_WARNINGS = 20  # shown in the report; the rest are counted
 
 
@@ -29,9 +31,9 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.default_folder = default_folder
         self.format = QComboBox(objectName="exportFormat")
-        for fmt in EXPORT_FORMATS:
-            self.format.addItem(fmt, fmt)
-            self.format.setItemData(self.format.count() - 1, DESCRIPTIONS[fmt], Qt.ToolTipRole)
+        for fmt in registry.writers():
+            self.format.addItem(fmt.name, fmt.name)
+            self.format.setItemData(self.format.count() - 1, fmt.description, Qt.ToolTipRole)
         self.about = QLabel(wordWrap=True)
         self.tolerance = QDoubleSpinBox(objectName="exportTolerance", decimals=2, minimum=0.0,
                                         maximum=20.0, singleStep=0.25, value=DEFAULT_TOLERANCE,
@@ -59,20 +61,22 @@ class ExportDialog(QDialog):
             self.tolerance.value()
 
     def _format_changed(self) -> None:
-        fmt = self.format.currentData()
-        self.about.setText(DESCRIPTIONS[fmt])
-        self.tolerance.setEnabled(fmt in POLYGON_FORMATS)
-        name = f"export-{fmt}" if fmt in FOLDER_FORMATS else f"annotations-{fmt}.json"
+        fmt = registry.get(self.format.currentData())
+        self.about.setText(fmt.description)
+        self.tolerance.setEnabled(fmt.polygons)
+        name = (f"export-{fmt.name}" if fmt.kind == registry.FOLDER
+                else f"annotations-{fmt.name}{fmt.suffix}")
         self.path.setText(str(self.default_folder / name))
 
     def _browse(self) -> None:
-        fmt = self.format.currentData()
-        if fmt in FOLDER_FORMATS:
-            got = QFileDialog.getExistingDirectory(self, f"Export {fmt} to folder",
+        fmt = registry.get(self.format.currentData())
+        if fmt.kind == registry.FOLDER:
+            got = QFileDialog.getExistingDirectory(self, f"Export {fmt.name} to folder",
                                                    str(self.default_folder))
         else:
-            got, _ = QFileDialog.getSaveFileName(self, "Export COCO file", self.path.text(),
-                                                 "COCO JSON (*.json)")
+            got, _ = QFileDialog.getSaveFileName(
+                self, f"Export {fmt.title} file", self.path.text(),
+                f"{fmt.title} (*{fmt.suffix})" if fmt.suffix else "")
         if got:
             self.path.setText(got)
 
@@ -100,20 +104,20 @@ class ExportController(QObject):
         thread, so nothing can change the dataset while it is read (a busy cursor says so)."""
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            if fmt in FOLDER_FORMATS and out.exists() and not out.is_dir():
+            writer = registry.writer(fmt)
+            if writer.kind == registry.FOLDER and out.exists() and not out.is_dir():
                 raise ValueError(f"{out} is a file; {fmt} is written to a folder")
-            if fmt not in FOLDER_FORMATS and out.is_dir():
-                raise ValueError(f"{out} is a folder; give a .json file name")
+            if writer.kind == registry.FILE and out.is_dir():
+                raise ValueError(f"{out} is a folder; give a file name"
+                                 + (f" ending {writer.suffix}" if writer.suffix else ""))
             result = export(self.doc.dataset, out, fmt, tolerance)
         except (OSError, ValueError, RuntimeError) as e:  # CocoFormatError, FormatError and
             QApplication.restoreOverrideCursor()          # UsageError are ValueErrors
             self.notifier.error("Export failed", f"{out}: {e}")
             return False
         QApplication.restoreOverrideCursor()
-        shown = result.warnings[:MAX_WARNINGS] + (
-            [f"... and {len(result.warnings) - MAX_WARNINGS} more"]
-            if len(result.warnings) > MAX_WARNINGS else [])
-        report = "\n".join(result.lines + [f"warning: {w}" for w in shown])
+        report = "\n".join(result.lines + [f"warning: {w}" for w in
+                                            shown_warnings(result.warnings, MAX_WARNINGS)])
         if result.failed:
             self.notifier.error("Export", report)
         else:

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 from model.formats.crowd import brush_crowds, crowd_edit, crowd_sign
 from model.net.from_boxes import box_only
 from model.data.images import is_image_file
-from model.formats.sources import NAMES, shown_warnings
+from model.formats.registry import title
+from model.text import shown_warnings
 
 from ..document.document import Document
 from ..document.session import Session
@@ -46,8 +47,8 @@ class FileController(QObject):
         if ds.warnings:
             self.notifier.warning("Problems in the file", "\n".join(
                 shown_warnings(ds.warnings, 12)) + "\n\nEverything else was read.")
-        if ds.source_format not in ("coco", "images", "image"):
-            self.message.emit(f"Opened {Path(path).name} as {NAMES[ds.source_format]}: "
+        if ds.source_format not in ("coco", "images"):  # another tool's annotations
+            self.message.emit(f"Opened {Path(path).name} as {title(ds.source_format)}: "
                               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s); "
                               f"Save writes COCO to {self.session.default_save_path()}", 10_000)
         brush = brush_crowds(ds)

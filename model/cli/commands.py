@@ -15,7 +15,8 @@ from model.cli.args import (check_writable, non_negative_float, output_file, pos
 from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.cli.predict import add_model_options, cmd_predict
-from model.formats.sources import open_path, shown_warnings
+from model.formats.sources import open_path
+from model.text import shown_warnings
 
 # Exit codes, the same for every subcommand: 0 done; 1 a runtime failure; 2 a usage
 # error or bad input (a file that is not what it should be, an input that cannot be read).
@@ -73,12 +74,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- export
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from model.formats.export import ALIASES, FOLDER_FORMATS, export
+    from model.formats import registry
+    from model.formats.export import export
     from model.formats.folder import check_folder
 
-    fmt = ALIASES.get(args.format, args.format)
+    fmt = registry.writer(args.format).name
     out = Path(args.out)
-    if fmt in FOLDER_FORMATS:
+    if registry.get(fmt).kind == registry.FOLDER:
         check_folder(out)  # a file, or a folder holding others' files: refused before work
         check_writable(out, folder=True)  # written beside out, then swapped in
     else:
@@ -104,12 +106,13 @@ def _say_format(ds: Dataset, path) -> None:
     """Name what was read (another tool's format), and what the file holds that the user
     may not want (crowd regions that look like ordinary instances)."""
     from model.formats.crowd import brush_crowds, crowd_sign
-    from model.formats.sources import DEFAULT_ANNOTATIONS, NAMES
+    from model.formats.layouts import DEFAULT_ANNOTATIONS
+    from model.formats.registry import title
     found = ds.source_format == "coco" and Path(path).is_dir() and ds.path is not None \
         and ds.path.name != DEFAULT_ANNOTATIONS  # CVAT's or Datumaro's layout: name the file
     if ds.source_format != "coco" or found:
         boxes = sum(1 for _rec, inst in ds.instances() if inst.box_only)
-        what = f"COCO ({ds.path})" if found else NAMES.get(ds.source_format, ds.source_format)
+        what = f"COCO ({ds.path})" if found else title(ds.source_format)
         print(f"read {path} as {what}: "
               f"{len(ds.images)} image(s), {ds.num_instances()} instance(s)"
               + (f", {boxes} of them boxes without a mask (predict --from-boxes fills them)"
@@ -169,26 +172,46 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "(default 0.5)")
     p.set_defaults(func=cmd_evaluate)
 
-    from model.formats.export import ALIASES, DEFAULT_TOLERANCE, DESCRIPTIONS, EXPORT_FORMATS
-    p = sub.add_parser("export", help="convert annotations: COCO (RLE, polygons), YOLO-seg, "
-                                      "labelme, mask PNGs",
-                       description="Read annotations in any format MaskLoop opens (COCO, "
-                                   "labelme, YOLO-seg, mask PNGs, label images; told from the "
-                                   "files) and write them in one format.",
-                       epilog="formats: " + "; ".join(f"{k}: {v}" for k, v in
-                                                      DESCRIPTIONS.items()))
-    p.add_argument("input", help="a COCO JSON, a labelme JSON or folder, a YOLO-seg folder, "
-                                 "a folder of mask PNGs or label images")
+    add_export_command(sub)
+
+    from model.cli.report import add_report_command
+    add_report_command(sub)
+    from model.cli.audit import add_audit_command
+    add_audit_command(sub)
+
+
+def add_export_command(sub: argparse._SubParsersAction) -> None:
+    """`export`: its formats, their help and the options that depend on them come from
+    the registry (model/formats/registry.py)."""
+    from model.formats import registry
+    from model.formats.export import DEFAULT_FORMAT
+    from model.formats.writer_reports import DEFAULT_TOLERANCE
+    from model.text import joined
+    writers = registry.writers()
+    read = [f.title for f in registry.readers() if f.keeps]
+    folders = [f.name for f in writers if f.kind == registry.FOLDER]
+    polygons = [f.name for f in writers if f.polygons]
+    p = sub.add_parser("export", help="convert annotations: "
+                                      + ", ".join(f.title for f in writers if f.keeps),
+                       description=f"Read annotations in any format MaskLoop opens "
+                                   f"({', '.join(read)}; told from the files) and write "
+                                   "them in one format.",
+                       epilog="formats: " + "; ".join(f"{f.name}: {f.description}"
+                                                      for f in writers))
+    p.add_argument("input", help="a dataset in any format MaskLoop opens: "
+                                 + ", ".join(read))
     p.add_argument("--out", required=True,
                    help="output COCO JSON (may be the input: it is replaced atomically), or a "
-                        "folder for yolo-seg, labelme and masks")
-    p.add_argument("--format", choices=EXPORT_FORMATS + tuple(ALIASES), default="coco-rle",
-                   help="coco-rle (default, lossless), coco-polygon (lossless; holes and crowd "
-                        "stay RLE), coco-polygon-only, yolo-seg, labelme, masks")
+                        f"folder for {joined(folders)}")
+    older = [f"{a} for {f.name}" for f in writers for a in f.aliases]
+    p.add_argument("--format", choices=[n for f in writers for n in (f.name, *f.aliases)],
+                   default=DEFAULT_FORMAT,
+                   help=f"the format to write (default {DEFAULT_FORMAT}); each is described "
+                        "below" + (f" (older names: {', '.join(older)})" if older else ""))
     p.add_argument("--tolerance", type=non_negative_float, default=DEFAULT_TOLERANCE,
-                   help="polygon simplification in pixels for coco-polygon-only, yolo-seg and "
-                        "labelme (default 0: lossless; 0.5 has a third of the vertices and "
-                        "loses pixels on small objects)")
+                   help=f"polygon simplification in pixels for {joined(polygons)} (default "
+                        "0: lossless; 0.5 has a third of the vertices and loses pixels on "
+                        "small objects)")
     p.add_argument("--images", default=None,
                    help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
                         "a folder whose images an imagePath may also point to")
@@ -197,15 +220,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
 
-    from model.cli.report import add_report_command
-    add_report_command(sub)
-    from model.cli.audit import add_audit_command
-    add_audit_command(sub)
-
 
 def add_format_in_option(p: argparse.ArgumentParser) -> None:
-    from model.formats.detect import FORMATS_IN
-    p.add_argument("--format-in", choices=FORMATS_IN, default=None,
+    from model.formats import registry
+    p.add_argument("--format-in", choices=[f.name for f in registry.readers()], default=None,
                    help="read the input as this format instead of telling it from the files "
                         "(a folder that holds several, such as masks/ beside YOLO labels/)")
 

@@ -18,7 +18,8 @@ from model.data.coco import load_dataset, save_dataset
 from model.errors import ImageReadError, KeptElsewhere, UnusableImage
 from model.data.images import read_image, read_size
 from model.cli.progress import ProgressBar
-from model.formats.sources import open_path, shown_warnings
+from model.formats.sources import open_path
+from model.text import shown_warnings
 
 
 def _err(msg: str) -> None:
@@ -118,7 +119,7 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
     """Masks for the boxes without masks of whatever MaskLoop reads (COCO bbox-only
     annotations, YOLO box lines, labelme rectangles); everything else is kept as it is."""
     from model.net.from_boxes import box_only, fill_dataset
-    from model.formats.sources import NAMES
+    from model.formats.registry import title
 
     ds = open_path(args.path, args.images, follow_symlinks=args.follow_symlinks,
                    format_in=args.format_in, rectangles_as_boxes=True)
@@ -126,11 +127,11 @@ def cmd_from_boxes(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     n = box_only(ds)
     if not n:
-        _err(f"{args.path}: read as {NAMES.get(ds.source_format, ds.source_format)}, it has "
+        _err(f"{args.path}: read as {title(ds.source_format)}, it has "
              "no box without a mask (--from-boxes fills COCO annotations with a bbox and no "
              "segmentation, YOLO box lines 'class cx cy w h' and labelme rectangles)")
         return 2
-    print(f"read {args.path} as {NAMES.get(ds.source_format, ds.source_format)}: "
+    print(f"read {args.path} as {title(ds.source_format)}: "
           f"{len(ds.images)} image(s), {n} box(es) without a mask", file=sys.stderr)
     predictor = None
     if args.method == "model":

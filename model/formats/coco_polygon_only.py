@@ -1,7 +1,7 @@
 """COCO with polygons only, for the readers that take nothing else: Label Studio's and
 X-AnyLabeling's COCO importers, detectron2's default (polygon) loader.
 
-Every mask becomes ONE polygon (bridge.instance_polygon): Label Studio's importer reads
+Every mask becomes ONE polygon (polygon_conversion.instance_polygon): Label Studio's importer reads
 `segmentation[0]` only, and a mask drawn as one polygon often rasterises to several
 pieces (a thin neck, a one-pixel speck), which as separate polygons lost it whatever
 came after the first (on coco_sample 10 of 72 single-polygon masks, one reading IoU
@@ -21,8 +21,9 @@ from pycocotools import mask as mask_utils
 
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco import save_dataset
-from model.formats.bridge import TooComplex, instance_polygon, polygons_iou, polygons_rle
-from model.formats.report import DEFAULT_TOLERANCE, PolygonReport
+from model.formats.polygon_conversion import (converted, instance_polygon, polygons_iou,
+                                              polygons_rle)
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 
 
 def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,
@@ -36,21 +37,21 @@ def polygon_annotation(inst: Instance, rec: ImageRecord, tolerance: float,
         ann.update(id=inst.id, image_id=rec.id, category_id=inst.category_id,
                    iscrowd=int(inst.iscrowd))
         return Instance.from_annotation(_provenance(ann, inst), h, w)
-    lazy = inst.is_lazy
-    try:
-        one = instance_polygon(inst.mask, inst.offset, tolerance)
+    def measured(mask, offset):
+        one = instance_polygon(mask, offset, tolerance)
         if one is None:
-            report.lost += 1
-            return None
-        polys = [one.polygon]
-        rle = polygons_rle(polys, h, w)
-        report.add(polygons_iou(polys, inst.mask, inst.offset, h, w), 1, one.holes_bridged)
-    except TooComplex as e:
-        report.too_complex(rec.file_name, inst.id, str(e))
+            return None, None, 0.0
+        rle = polygons_rle([one.polygon], h, w)
+        return one, rle, polygons_iou([one.polygon], mask, offset, h, w)
+    got = converted(inst, rec.file_name, report, measured)
+    if got is None:  # too complex: named in the report
         return None
-    finally:
-        if lazy:
-            inst.forget_mask()
+    one, rle, iou = got
+    if one is None:
+        report.lost += 1
+        return None
+    polys = [one.polygon]
+    report.add(iou, 1, one.holes_bridged)
     report.parts_joined += one.parts_joined
     report.fragments_dropped += one.fragments_dropped
     ann = dict(inst.original) if inst.original else {}

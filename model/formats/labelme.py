@@ -34,14 +34,18 @@ from pycocotools import mask as mask_utils
 from model.data.annotations import Dataset, ImageRecord, Instance
 from model.data.coco_validate import bad_coords, read_json
 from model.errors import CocoFormatError, FormatError, ImageReadError
-from model.data.images import DEFAULT_MAX_PIXELS, header_size, list_images, outside, read_size
+from model.data.images import (DEFAULT_MAX_PIXELS, header_size, list_images, natural_key,
+                               outside, read_size)
 from model.data.vertex_fill import fill_labelme
-from model.formats.bridge import (TooComplex, labelme_iou, polygons_rle, rle_object,
-                                  vertex_polygons)
+from model.data.vertex_polygons import vertex_polygons
+from model.formats.class_table import CategoryTable, category_name
 from model.formats.confine import Confined
+from model.formats.export_images import copy_images
 from model.formats.folder import FolderExport
-from model.formats.report import (DEFAULT_TOLERANCE, CategoryTable, PolygonReport,
-                                  category_name, copy_images, natural_key, output_names)
+from model.formats.names import output_names
+from model.formats.polygon_conversion import (converted, labelme_iou, polygons_rle,
+                                              rle_object)
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 
 VERSION = "5.5.0"
 IGNORE = "__ignore__"
@@ -428,17 +432,14 @@ def _shapes(ds: Dataset, rec: ImageRecord, tolerance: float, report: PolygonRepo
     h, w = rec.height, rec.width
     shapes, group = [], 0
     for inst in rec.instances:
-        lazy = inst.is_lazy  # decoded for this instance only, so an export stays small
-        try:
-            polys, bridged = vertex_polygons(inst.mask, inst.offset, tolerance)
-            iou = None if inst.iscrowd or not polys else labelme_iou(
-                polys, inst.mask, inst.offset, h, w)
-        except TooComplex as e:
-            report.too_complex(rec.file_name, inst.id, str(e))
+        def measured(mask, offset, crowd=inst.iscrowd):
+            polys, bridged = vertex_polygons(mask, offset, tolerance)
+            iou = None if crowd or not polys else labelme_iou(polys, mask, offset, h, w)
+            return polys, bridged, iou
+        got = converted(inst, rec.file_name, report, measured)
+        if got is None:  # too complex: named in the report
             continue
-        finally:
-            if lazy:
-                inst.forget_mask()
+        polys, bridged, iou = got
         if not polys:
             report.lost += 1
             continue

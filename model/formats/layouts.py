@@ -8,7 +8,8 @@ MMDetection lay it out: `annotations/instances_<subset>.json`, the images in
 resolve in as the image root.
 
 Layouts MaskLoop does not read (CVAT XML, Pascal VOC, Cityscapes, Datumaro's own JSON)
-are named in an error that says how to convert them, or how to read their images alone.
+are found here for their formats (model/formats/builtin/), which refuse them in an error
+that says how to convert them, or how to read their images alone.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from model.data.annotations import unsafe_file_name
 from model.errors import FormatError
 from model.formats.confine import Confined
 
+DEFAULT_ANNOTATIONS = "annotations.json"  # the COCO file a save writes into a folder
 _PROBE = 16  # file names looked up to tell which folder a COCO file's images are in
 _PEEK = 64 << 10  # bytes read of a file to tell what it is
 
@@ -70,9 +72,27 @@ def _peek(path: Path, box: Confined) -> bytes:
         return b""
 
 
-def _below(folder: Path, name: str, depth: int = 2) -> Path | None:
+def cvat_xml(folder: Path, box: Confined) -> Path | None:
+    """CVAT's XML export: annotations.xml holding <annotations>."""
+    xml = Path(folder) / "annotations.xml"
+    return xml if b"<annotations" in _peek(xml, box) else None
+
+
+def datumaro_json(folder: Path, box: Confined) -> Path | None:
+    """Datumaro's own format: annotations/*.json with `items` or `dm_format_version`."""
+    ann = Path(folder) / "annotations"
+    if not ann.is_dir():
+        return None
+    for p in sorted(ann.glob("*.json"))[:8]:
+        head = _peek(p, box)
+        if b'"items"' in head or b'"dm_format_version"' in head:
+            return p
+    return None
+
+
+def below(folder: Path, name: str, depth: int = 2) -> Path | None:
     """folder/name, or the same one or two folders down (VOCdevkit/VOC2012/...)."""
-    level = [folder]
+    level = [Path(folder)]
     for _ in range(depth + 1):
         for d in level:
             if (d / name).is_dir():
@@ -82,39 +102,14 @@ def _below(folder: Path, name: str, depth: int = 2) -> Path | None:
     return None
 
 
-def unsupported(folder: Path, box: Confined) -> tuple[str, Path, str] | None:
-    """(what, the file or folder that says so, Datumaro's name for it) for a layout
-    MaskLoop recognises but does not read, else None."""
-    folder = Path(folder)
-    xml = folder / "annotations.xml"
-    if b"<annotations" in _peek(xml, box):
-        return "CVAT XML", xml, "cvat"
-    ann = folder / "annotations"
-    if ann.is_dir():
-        for p in sorted(ann.glob("*.json"))[:8]:
-            head = _peek(p, box)
-            if b'"items"' in head or b'"dm_format_version"' in head:
-                return "Datumaro JSON", p, "datumaro"
-    for name, what, fmt in (("SegmentationObject", "Pascal VOC instance segmentation", "voc"),
-                            ("gtFine", "Cityscapes", "cityscapes"),
-                            ("Annotations", "Pascal VOC", "voc")):
-        found = _below(folder, name)
-        if found is not None and (name != "Annotations" or any(found.glob("*.xml"))):
-            return what, found, fmt
-    return None
-
-
-def refuse_unsupported(folder: Path, box: Confined) -> None:
-    """FormatError naming a layout MaskLoop does not read, so that an annotated dataset
-    is not opened as images without annotations (exit 2 on the command line)."""
-    found = unsupported(folder, box)
-    if found is None:
-        return
-    what, where, fmt = found
-    raise FormatError(where, f"a {what} dataset, which MaskLoop does not read; convert it to "
-                             f"COCO (datum convert -if {fmt} -i {folder} -f coco_instances "
-                             "-o OUT), or read only its images with --format-in images (or by "
-                             "opening its image folder)")
+def refusal(folder: Path, where: Path, what: str, datum_format: str) -> FormatError:
+    """The FormatError of a layout MaskLoop recognises and does not read (exit 2 on the
+    command line), so that an annotated dataset is not opened as images without
+    annotations: it names the file or folder that says so, and how to convert it."""
+    return FormatError(where, f"a {what} dataset, which MaskLoop does not read; convert it to "
+                              f"COCO (datum convert -if {datum_format} -i {folder} -f "
+                              "coco_instances -o OUT), or read only its images with --format-in "
+                              "images (or by opening its image folder)")
 
 
 def several_coco_files(folder: Path, files: list[Path]) -> FormatError:

@@ -41,15 +41,17 @@ import numpy as np
 from PIL import Image
 
 from model.data.annotations import Dataset, Instance
-from model.data.images import check_pixels, list_images, read_size
+from model.data.images import check_pixels, list_images, natural_key, read_size
 from model.errors import FormatError, ImageReadError
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
 from model.formats.names import shorten
 from model.formats.raster import BandedMask, LabelImage, instance_counts, mask_png
 from model.formats.runs import STRIP_PIXELS, label_regions, mask_fields
-from model.formats.report import (HIDDEN_FILE, CategoryTable, MasksReport, category_name,
-                                  copy_images, natural_key, output_names)
+from model.formats.class_table import CategoryTable, category_name
+from model.formats.export_images import copy_images
+from model.formats.names import output_names
+from model.formats.writer_reports import HIDDEN_FILE, MasksReport
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 CROWD = "__crowd"

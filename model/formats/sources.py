@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.data.annotations import Dataset
-from model.formats.detect import DEFAULT_ANNOTATIONS, NAMES, open_any
-
-__all__ = ["DEFAULT_ANNOTATIONS", "NAMES", "open_path", "shown_warnings"]
-SHOWN = 20  # warnings printed one by one; the rest are counted
+from model.formats.detect import open_any
 
 
 def open_path(path: Path | str, image_root: Path | str | None = None,
@@ -16,14 +13,15 @@ def open_path(path: Path | str, image_root: Path | str | None = None,
               crowd_as_instances: bool = False, format_in: str | None = None,
               rectangles_as_boxes: bool = False) -> Dataset:
     """An image, a folder of images (recursive, naturally sorted), a COCO JSON file, or
-    labelme, YOLO-seg, mask PNG or label-image annotations, told from the files.
+    any other format the registry reads (labelme, YOLO-seg, mask PNGs, label images),
+    told from the files.
 
     A folder that already holds the `annotations.json` an earlier save wrote opens
     that dataset, unless use_saved_annotations is False. Symbolic links that lead out
     of the image folder are refused unless follow_symlinks. crowd_as_instances makes
     every crowd annotation an ordinary instance (CVAT's brush masks). format_in names
-    the format (detect.FORMATS_IN) instead; rectangles_as_boxes reads labelme rectangles
-    as boxes without masks (predict --from-boxes).
+    the format (one of registry.readers()) instead; rectangles_as_boxes reads labelme
+    rectangles as boxes without masks (predict --from-boxes).
     """
     ds = open_any(path, image_root, use_saved_annotations, follow_symlinks, format_in,
                   rectangles_as_boxes)
@@ -31,12 +29,3 @@ def open_path(path: Path | str, image_root: Path | str | None = None,
         from model.formats.crowd import treat_as_instances
         treat_as_instances(ds)
     return ds
-
-
-def shown_warnings(warnings: list[str], shown: int = SHOWN) -> list[str]:
-    """The first `shown` warnings, and a last line with how many were left out and the
-    total, so a long list is never cut without saying so."""
-    if len(warnings) <= shown:
-        return list(warnings)
-    return list(warnings[:shown]) + [f"... and {len(warnings) - shown} more "
-                                     f"({len(warnings)} warnings in all)"]

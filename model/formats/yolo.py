@@ -30,13 +30,15 @@ import numpy as np
 import yaml
 
 from model.data.annotations import Category, Dataset, ImageRecord
-from model.data.images import check_pixels, is_image_file
+from model.data.images import check_pixels, is_image_file, natural_key
 from model.errors import FormatError, ImageReadError
-from model.formats.bridge import TooComplex, vertex_polygon, yolo_iou
+from model.data.vertex_polygons import vertex_polygon
 from model.formats.confine import Confined
 from model.formats.folder import FolderExport
-from model.formats.report import (DEFAULT_TOLERANCE, OutputName, PolygonReport, copy_images,
-                                  natural_key, output_names)
+from model.formats.export_images import copy_images
+from model.formats.names import OutputName, output_names
+from model.formats.polygon_conversion import converted, yolo_iou
+from model.formats.writer_reports import DEFAULT_TOLERANCE, PolygonReport
 from model.formats.yolo_labels import MAX_CLASSES, read_label_file
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
@@ -335,21 +337,21 @@ def _label_lines(rec: ImageRecord, index: dict[int, int], tolerance: float,
             report.warnings.append(f"{rec.file_name}: instance {inst.id} has category "
                                    f"{inst.category_id}, which the dataset lacks; left out")
             continue
-        lazy = inst.is_lazy  # decoded for this line only, so an export stays small
-        try:
-            poly, bridged, joined = vertex_polygon(inst.mask, inst.offset, tolerance)
+        def measured(mask, offset):
+            poly, bridged, joined = vertex_polygon(mask, offset, tolerance)
             if not poly:
-                report.lost += 1
-                continue
+                return [], None, 0, 0
             coords = _normalised(poly, h, w)
             written = (np.asarray(coords, np.float64).reshape(-1, 2) * (w, h)).ravel().tolist()
-            report.add(yolo_iou(written, inst.mask, inst.offset, h, w), 1, bridged)
-            report.parts_joined += joined
-        except TooComplex as e:
-            report.too_complex(rec.file_name, inst.id, str(e))
+            return coords, yolo_iou(written, mask, offset, h, w), bridged, joined
+        got = converted(inst, rec.file_name, report, measured)
+        if got is None:  # too complex: named in the report
             continue
-        finally:
-            if lazy:
-                inst.forget_mask()
+        coords, iou, bridged, joined = got
+        if not coords:
+            report.lost += 1
+            continue
+        report.add(iou, 1, bridged)
+        report.parts_joined += joined
         lines.append(" ".join([str(index[inst.category_id])] + coords))
     return lines

@@ -39,12 +39,12 @@ def test_exit_codes_are_conventional(tmp_path, capsys, monkeypatch):
     # 1: a runtime failure (the input is fine; writing the output fails)
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
-    import model.formats.export as export
+    import model.formats.coco_export as coco_export
 
     def full_disk(*_a, **_k):
         raise OSError(28, "No space left on device")
     with monkeypatch.context() as m:
-        m.setattr(export, "save_dataset", full_disk)
+        m.setattr(coco_export, "save_dataset", full_disk)
         assert main.main(["export", str(good), "--out", str(tmp_path / "o.json")]) == 1
     err = capsys.readouterr().err
     assert "No space left" in err and "Traceback" not in err

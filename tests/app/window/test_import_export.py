@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 import main
@@ -11,6 +12,7 @@ from app.window.export_dialog import ExportDialog
 from model.editing.user_actions import delete_edit
 from tests.app.conftest import Answers, open_and_show
 from tests.helpers import make_coco
+from tests.model.formats.rects_format import CSV, RECTS, registered
 from tests.model.formats.test_convert import datumaro_file
 
 
@@ -117,3 +119,42 @@ def test_file_export_stays_inside_its_folder_and_never_replaces_others_files(
     assert not w.exporter.export_to("masks", mine)
     assert errors and "notes.txt" in errors[0] and "MaskLoop did not write" in errors[0]
     assert snapshot(tmp_path) == before
+
+
+def test_a_format_registered_alone_is_offered_and_written_by_file_export(
+        qtbot, make_window, tmp_path, monkeypatch):
+    """The export dialog lists the registry's writers: a format one test module registers
+    (tests/model/formats/rects_format.py) is offered, described and written by Ctrl+E like the
+    built-in ones, and is gone from a dialog made after it is unregistered."""
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, make_coco(tmp_path))
+    seen = {}
+
+    def fake_exec(dialog):
+        names = [dialog.format.itemData(k) for k in range(dialog.format.count())]
+        seen["names"] = names
+        if "rects" not in names:
+            return QDialog.Rejected
+        k = dialog.format.findData("rects")
+        seen["tip"] = dialog.format.itemData(k, Qt.ToolTipRole)
+        dialog.format.setCurrentIndex(k)
+        seen["about"], seen["tolerance"] = dialog.about.text(), dialog.tolerance.isEnabled()
+        seen["default"] = dialog.path.text()
+        dialog.path.setText(str(tmp_path / "rects_out"))
+        return QDialog.Accepted
+    monkeypatch.setattr(ExportDialog, "exec", fake_exec)
+    with registered():
+        with qtbot.waitSignal(w.exporter.exported, timeout=10_000) as got:
+            qtbot.keyClick(w.canvas, Qt.Key_E, Qt.ControlModifier)
+    names = seen["names"]
+    assert names.index("rects") == names.index("masks") + 1  # its order, 65, after masks' 60
+    assert seen["tip"] == seen["about"] == RECTS.description
+    assert not seen["tolerance"]  # no polygons: nothing to simplify
+    assert seen["default"].endswith("export-rects")  # a folder format
+    assert "(rects): 4 rectangle(s)" in got.args[0]
+    rows = (tmp_path / "rects_out" / CSV).read_text().splitlines()
+    assert rows[0] == "imgs/a.png,10,10,41,41,ring" and len(rows) == 4  # the crowd left out
+    seen.clear()
+    qtbot.keyClick(w.canvas, Qt.Key_E, Qt.ControlModifier)
+    assert "rects" not in seen["names"] and "coco-rle" in seen["names"]

@@ -17,7 +17,7 @@ from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset, save_dataset
 from model.data.vertex_polygons import vertex_polygon
 from model.formats import raster
-from model.formats.bridge import instance_polygon
+from model.formats.polygon_conversion import instance_polygon
 from model.formats.coco_polygon_only import polygon_only_dataset, write_polygon_only
 from model.formats.export import export
 from tests.helpers import disc, ring, two_parts, write_image

@@ -128,7 +128,7 @@ def test_datumaro_crowd_masks_are_recognised_and_made_instances(tmp_path, capsys
 
 
 def test_formats_are_told_from_the_files(coco, tmp_path, capsys):
-    assert detect(coco) == "json" and open_path(coco).source_format == "coco"
+    assert detect(coco) == "coco" and open_path(coco).source_format == "coco"
     for fmt in ("yolo-seg", "labelme", "masks"):
         out = tmp_path / fmt
         assert main.main(["export", str(coco), "--out", str(out), "--format", fmt]) == 0

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.formats import registry
 from tests.helpers import rle_full, write_image
 
 ROOT = Path(__file__).resolve().parents[3]
-FOLDER_FORMATS = ("yolo-seg", "labelme", "masks")
+# every folder format the registry writes, a new one included
+FOLDER_FORMATS = tuple(f.name for f in registry.writers() if f.kind == registry.FOLDER)
 
 
 def run(*args: str, pre: str = "", timeout: float = 120) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from model.data.annotations import Category, Dataset, Instance
 from model.data.coco import load_dataset
 from model.formats.export import export
 from model.formats.mask_pngs import write_masks
-from model.formats.report import output_names
+from model.formats.names import output_names
 from model.errors import ImageReadError
 from tests.helpers import rle_full, write_image
 from tests.model.formats.test_export_confinement import coco, snapshot, square

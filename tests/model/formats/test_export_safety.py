@@ -20,12 +20,14 @@ from PIL import Image
 import main
 import model.formats.folder as folder_mod
 from model.data import masks as M
+from model.formats import registry
 from model.formats.folder import MANIFEST, PARTIAL, FolderExport, NameClash
 from model.formats.sources import open_path
 from tests.helpers import rle_full
 from tests.model.formats.test_export_confinement import coco, snapshot, square
 
-FOLDER_FORMATS = ("yolo-seg", "labelme", "masks")
+# every folder format the registry writes, a new one included
+FOLDER_FORMATS = tuple(f.name for f in registry.writers() if f.kind == registry.FOLDER)
 
 
 def files_on_disk(out: Path) -> set[str]:

@@ -15,9 +15,12 @@ from pycocotools import mask as mask_utils
 
 from model.data import masks as M
 from model.data.annotations import Category, Dataset, Instance
-from model.formats.bridge import join_parts, mask_to_polygons, polygons_iou
+from model.data.polygons import join_parts, mask_to_polygons
+from model.formats.polygon_conversion import polygons_iou
 from model.formats.folder import FolderExport
-from model.formats.report import PolygonReport, natural_key, output_names
+from model.data.images import natural_key
+from model.formats.names import output_names
+from model.formats.writer_reports import PolygonReport
 from model.errors import FormatError
 
 H, W = 128, 128
@@ -249,3 +252,48 @@ def test_place_image_links_or_copies(tmp_path, monkeypatch):
     assert copy.read_bytes() == b"pixels" and not os.path.samefile(src, copy)
     assert sorted(p.name for p in copy.parent.iterdir()) == [".maskloop-export.json", "c.png",
                                                              "d.png"]  # no temp left
+
+
+# ------------------------------------------- one conversion helper for every polygon writer
+
+def _lazy(mask: np.ndarray, ann_id: int = 1) -> Instance:
+    h, w = mask.shape
+    return Instance.from_annotation(
+        {"id": ann_id, "image_id": 1, "category_id": 1, "iscrowd": 0,
+         "segmentation": {"size": [h, w], "counts": M.rle_counts_from_crop(mask, (0, 0), h, w)}},
+        h, w)
+
+
+def test_converted_decodes_a_lazy_mask_for_the_call_alone_and_names_what_is_too_complex():
+    from model.data.polygons import TooComplex
+    from model.formats.polygon_conversion import converted
+    m = disc(H, W, 30, 20, 9)
+    inst, report = _lazy(m), PolygonReport()
+    got = converted(inst, "a.png", report, lambda mask, offset: int(full(mask, offset).sum()))
+    assert got == m.sum() and inst.is_lazy  # decoded for the call, forgotten after
+    edited = _lazy(m, 2)
+    edited.set_mask(*M.tight_crop(m))  # an edit: the decoded mask is the only copy, kept
+    assert converted(edited, "a.png", report, lambda mask, offset: 1) == 1
+    assert not edited.is_lazy and edited.area == m.sum()
+
+    def too_complex(mask, offset):
+        raise TooComplex("its outline is 9 pixel edges long")
+    assert converted(inst, "b.png", report, too_complex) is None and inst.is_lazy
+    assert report.complex == 1
+    assert report.warnings == ["b.png: instance 1 left out: its outline is 9 pixel edges long"]
+
+
+@pytest.mark.parametrize("fmt", ["coco-polygon-only", "yolo-seg", "labelme"])
+def test_every_polygon_writer_leaves_the_file_s_masks_undecoded(tmp_path, fmt):
+    from model.formats import registry
+    from model.formats.export import export
+    assert fmt in [f.name for f in registry.writers() if f.polygons]
+    grey_png(tmp_path / "a.png", H, W)
+    ds = Dataset([Category(1, "blob")], image_root=tmp_path)
+    rec = ds.add_image("a.png", W, H)
+    for k, cx in enumerate((20, 60), 1):
+        ds.add_instance(rec, _lazy(disc(H, W, cx, 30, 8), k))
+    out = tmp_path / ("out.json" if fmt.startswith("coco") else "out")
+    result = export(ds, out, fmt)
+    assert "2 instances as 2 polygons" in result.lines[0] and "mean mask IoU 1.000" in result.lines[0]
+    assert all(inst.is_lazy for inst in rec.instances)

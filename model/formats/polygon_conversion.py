@@ -1,4 +1,4 @@
-"""Masks as plain polygons, for the formats that hold nothing else, each in the
+"""Masks as plain polygons and back, for the formats that hold nothing else, each in the
 convention of the tools that read it (vertex_fill.py says how they differ):
   - polygon-only COCO: pycocotools' pixel edges (model/data/polygons.py), where pixel
     (x, y) covers [x, x+1) x [y, y+1);
@@ -17,10 +17,13 @@ speck), so this matters for most COCO files, not only for the objects drawn in p
 
 Each writer's report measures what was written by its readers' rule (`polygons_iou`:
 pycocotools; `yolo_iou`, `labelme_iou`: the vertex-filling rules), never by another.
+Every polygon writer converts an instance through `converted`, which holds its mask only
+for the conversion.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import cv2
 import numpy as np
@@ -28,10 +31,31 @@ from pycocotools import mask as mask_utils
 
 from model.data import masks as M
 from model.data import polygons as P
-from model.data.polygons import (TooComplex, join_parts, mask_to_polygons)  # noqa: F401 (the formats' API)
+from model.data.polygons import TooComplex
 from model.data.vertex_fill import fill_iou
-from model.data.vertex_polygons import (vertex_polygon,  # noqa: F401 (the formats' API)
-                                         vertex_polygons)
+
+if TYPE_CHECKING:
+    from model.data.annotations import Instance
+    from model.formats.writer_reports import PolygonReport
+
+T = TypeVar("T")
+
+
+def converted(inst: "Instance", file_name: str, report: "PolygonReport",
+              convert: Callable[[np.ndarray, M.Offset], T]) -> T | None:
+    """convert(mask, offset) of one instance, for a polygon writer. A mask still held as
+    the file's segmentation is decoded for this call alone and forgotten after, so an
+    export of a large file holds one decoded mask at a time. An instance too complex for
+    polygons (TooComplex) is named in the report's warnings and gives None."""
+    lazy = inst.is_lazy
+    try:
+        return convert(inst.mask, inst.offset)
+    except TooComplex as e:
+        report.too_complex(file_name, inst.id, str(e))
+        return None
+    finally:
+        if lazy:
+            inst.forget_mask()
 
 
 @dataclass

@@ -1,22 +1,10 @@
-"""What the format readers and writers share: the
-reports a writer returns (the CLI prints their summary line, tests assert on them),
-and the small bookkeeping every format needs (natural order, class names to ids,
-images placed into an export)."""
+"""The reports the folder and polygon writers return: the CLI prints their summary line,
+the app shows it, tests assert on their counts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
-from model.data.annotations import Category, Dataset
-from model.data.images import is_image_file
-from model.data.images import natural_key  # noqa: F401 (the formats' sort key)
-from model.errors import ImageReadError
-from model.formats.names import OutputName, output_names  # noqa: F401 (every writer's names)
 from model.text import plural
-
-if TYPE_CHECKING:
-    from model.formats.folder import FolderExport
 
 # --tolerance's default for the polygon-only formats: unsimplified, so every reader gets the
 # mask back pixel for pixel (by its own rule) unless asked otherwise. At 0.5 px polygons have
@@ -118,59 +106,3 @@ class MasksReport:
         if self.warnings:
             parts.append(plural(len(self.warnings), "warning"))
         return "; ".join(parts)
-
-
-# ------------------------------------------------------------------- bookkeeping
-
-class CategoryTable:
-    """Class names to category ids 1..N, in order of first appearance."""
-
-    def __init__(self, ds: Dataset):
-        self.ds = ds
-        self.ids = {c.name: c.id for c in ds.categories}
-
-    def id(self, name: str) -> int:
-        if name not in self.ids:
-            cid = max(self.ids.values(), default=0) + 1
-            self.ds.categories.append(Category(cid, name))
-            self.ids[name] = cid
-        return self.ids[name]
-
-
-def category_name(ds: Dataset, category_id: int) -> str:
-    try:
-        return ds.category(category_id).name
-    except KeyError:
-        return str(category_id)
-
-
-def nothing_readable(skipped: list[str]) -> RuntimeError:
-    """The error of an export none of whose images could be read (exit 1): it names the
-    first and counts the rest, and nothing is written."""
-    return RuntimeError(f"no image could be read, so nothing was written ({skipped[0]}"
-                        + (f", and {len(skipped) - 1} more" if len(skipped) > 1 else "")
-                        + ")")
-
-
-def copy_images(ds: Dataset, folder: "FolderExport", names: dict[int, OutputName],
-                warnings: list[str], under: str = "images") -> int:
-    """Every image into the export (below `under`) under its output name; one that
-    cannot be opened (missing, or outside the dataset's folder) is named in `warnings`
-    and left out (its annotations are still written). When there were images and none
-    could be copied, nothing_readable is raised: the export is not written at all.
-    Returns how many were left out. Writers call it first, before the slow part."""
-    missing, unfound = [], []
-    for rec in ds.images:
-        rel = PurePosixPath(under) / names[rec.id].image
-        try:
-            folder.place_image(ds.image_path(rec), rel)
-        except ImageReadError as e:  # only the source: a failed write fails the export
-            missing.append(f"{rec.file_name}: image not copied ({e.reason})")
-            continue
-        if under and not is_image_file(rel):  # a format its bytes did not name
-            unfound.append(f"{rec.file_name}: copied as {rel}, without an image extension, "
-                           "so readers of this folder (MaskLoop's too) will not find it")
-    if missing and len(missing) == len(ds.images):
-        raise nothing_readable(missing)
-    warnings += missing + unfound
-    return len(missing)
