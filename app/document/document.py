@@ -12,7 +12,7 @@ to the Session.
 
 The threshold in force is the person's own (the Display slider) or, in Auto mode, the
 offer gate's decision for the model version in use (model/effort/gate.py, fitted by
-app/inference/gate.py): its threshold, or HIDE when no threshold pays, until Show
+app/inference/gate_controller.py): its threshold, or HIDE when no threshold pays, until Show
 anyway. None of this is an undo step: it changes what is shown, never a decision.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from model.effort.gate import DEFAULT_THRESHOLD, Decision
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
-from .suspects import SuspectList
+from .suspect_list import SuspectList
 
 
 HIDE = math.inf  # the threshold in force when the gate hides every offer
@@ -81,7 +81,7 @@ class Document(QObject):
         self._index = 0
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self.undo_stack.indexChanged.connect(self._on_index)
-        self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspects.py)
+        self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspect_list.py)
         self.queue = ReviewQueue(suspect_score=self.suspects.best_score)
         self.queue.listeners.append(self._on_queue)
         self.suspects.changed.connect(self.queue.refresh)  # first: the ranking is current

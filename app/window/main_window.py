@@ -11,20 +11,20 @@ from ..canvas.view import CanvasView
 from ..document.document import Document
 from ..document.history import UndoBudget
 from ..document.session import Session
-from ..inference.controller import InferenceController
+from ..inference.inference_controller import InferenceController
 from ..inference.selection import ModelSelection
 from ..inference.workers import default_factory
 from ..notify import Notifier
 from ..panels.display_panel import DisplayPanel
-from ..panels.evaluation import EvaluationPanel
+from ..panels.evaluation_dock import EvaluationPanel
 from ..panels.gate_status import GateStatus
 from ..panels.image_list import ImageListPanel
 from ..panels.instance_list import InstanceTable
-from ..panels.rounds import RoundsPanel
+from ..panels.rounds_dock import RoundsPanel
 from ..settings import Settings
-from ..training.controller import FineTuneController
-from ..training.learn import LearnController
-from .evaluation import EvaluationController
+from ..training.finetune_controller import FineTuneController
+from ..training.learn_controller import LearnController
+from .evaluation_controller import EvaluationController
 from ..training.widgets import TrainingPanel
 from .action_table import build_actions, build_menus, build_toolbars
 from .docks import bind_dock, first_geometry, show_dock, sync_check
@@ -33,8 +33,8 @@ from .export_dialog import ExportController
 from .files import FileController
 from .hints import StatusHints
 from .model_controls import ModelControls
-from .review import ReviewController
-from .suspects import SuspectsController
+from .review_controller import ReviewController
+from .suspects_controller import SuspectsController
 from .shortcuts import ShortcutDialog, apply_keys, effective_keys
 
 

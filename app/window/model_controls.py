@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QProgressBar, QProgressDi
 from model.net.devices import available_devices
 from model.text import format_eta
 
-from ..inference.controller import InferenceController
+from ..inference.inference_controller import InferenceController
 from ..inference.selection import ModelSelection
 from ..inference.workers import ModelInfo, ModelSpec
 from ..notify import Notifier

@@ -13,8 +13,8 @@ from ..canvas.tools import BrushTool, PolygonTool
 from ..canvas.view import CanvasView
 from ..document.document import Document
 from ..document.drawing import DrawingController
-from ..inference.assist import AssistController
-from ..inference.controller import InferenceController
+from ..inference.assist_requests import AssistController
+from ..inference.inference_controller import InferenceController
 from ..panels.categories import CategoryManager, ClassPicker
 from ..panels.class_popup import ClassPopup
 

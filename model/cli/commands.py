@@ -1,4 +1,4 @@
-"""Headless subcommands: predict (model/cli/predict.py), evaluate, export. main.py wires
+"""Headless subcommands: predict (model/cli/predict_command.py), evaluate, export. main.py wires
 them into argparse."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from model.cli.args import (check_writable, non_negative_float, output_file, pos
                             threshold_or_auto, unit_interval)
 from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
 from model.data.images import DEFAULT_MAX_PIXELS
-from model.cli.predict import add_model_options, cmd_predict
+from model.cli.predict_command import add_model_options, cmd_predict
 from model.formats.sources import open_path
 from model.text import shown_warnings
 
@@ -174,9 +174,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     add_export_command(sub)
 
-    from model.cli.report import add_report_command
+    from model.cli.report_command import add_report_command
     add_report_command(sub)
-    from model.cli.audit import add_audit_command
+    from model.cli.audit_command import add_audit_command
     add_audit_command(sub)
 
 

@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 
 from model.about import program_name, version
 from model.cli.commands import add_commands, run
-from model.cli.train import add_train_command
-from model.cli.simulate import add_simulate_command
+from model.cli.train_command import add_train_command
+from model.cli.simulate_command import add_simulate_command
 from model.process_settings import configure_libraries
 
 AddCommand = Callable[[argparse._SubParsersAction], None]

@@ -6,7 +6,7 @@ A weak model's mask from a box was measured worse than the inscribed ellipse (1.
 The evidence: for each object a person finished under the version, the mask each route
 gives from the object's box, against the final mask. The model answers only once
 MIN_OBJECTS objects say its mean IoU is higher; until then, and when it is not, the
-classical route does. The app's box tool (app/inference/gate.py) and the simulated
+classical route does. The app's box tool (app/inference/gate_controller.py) and the simulated
 annotator's box route (routes.py) both ask `use_model`.
 """
 from __future__ import annotations

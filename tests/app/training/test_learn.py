@@ -1,4 +1,4 @@
-"""Model -> Learn while I work (app/training/learn.py), with a fake training process whose
+"""Model -> Learn while I work (app/training/learn_controller.py), with a fake training process whose
 held-out figures the test scripts (the real `main.py train --continuous` is tested in
 tests/model/training/test_learn.py): the toggle through the real menu, the swap rule, the swap
 (a version in models.json, the model in use, the unreviewed images predicted again, the
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-import app.training.learn as learn_module
+import app.training.learn_controller as learn_module
 from app.training.process import cpu_threads_for_training
 from tests.app.conftest import open_and_show, wait_model
 from tests.app.window.test_window_layout import activate, click_menu_item

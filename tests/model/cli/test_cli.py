@@ -122,7 +122,7 @@ def test_real_process_help_for_every_subcommand():
 def test_batches_by_shape_and_writes_in_the_input_order(tmp_path, capsys):
     """Landscape and portrait images alternate; batches of 2 pair like with like (no
     padding), and the file still lists the images in the folder's order."""
-    from model.cli.predict import batches_by_shape
+    from model.cli.predict_command import batches_by_shape
     from model.formats.sources import open_path
     d = tmp_path / "mixed"
     d.mkdir()

@@ -14,7 +14,7 @@ from PIL import Image
 
 import main
 import model.cli.commands as cli
-import model.cli.predict as predict_cli
+import model.cli.predict_command as predict_cli
 from model.data import masks as M
 from model.data.atomic import atomic_write_bytes
 from tests.helpers import make_coco, shapes_dataset, write_image

@@ -417,7 +417,7 @@ def test_training_targets_are_the_masks_and_their_tight_boxes_flipped_or_not(tmp
 
 def test_training_leaves_torch_threads_to_the_caller(shapes, tmp_path):
     """A library sets no process-wide state: the train command decides the thread count
-    (model/cli/train.py), run_training does not."""
+    (model/cli/train_command.py), run_training does not."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

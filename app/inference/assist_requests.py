@@ -18,7 +18,7 @@ from model.effort.action_costs import ACCEPT, BOX, CLICK
 
 from ..document.document import Document
 from ..document.drawing import DrawingController
-from .controller import InferenceController
+from .inference_controller import InferenceController
 from .workers import AssistRequest
 
 class AssistController(QObject):
@@ -239,7 +239,7 @@ class AssistController(QObject):
     # ---------------------------------------------------------------- answers
     def _on_assisted(self, req: AssistRequest, result) -> None:
         if req.kind == "routes":
-            return  # the gate's (app/inference/gate.py)
+            return  # the gate's (app/inference/gate_controller.py)
         if isinstance(result, str):
             self.message.emit(f"The model could not answer: {result}")
             return

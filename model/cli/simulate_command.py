@@ -85,7 +85,7 @@ def _predictor(args: argparse.Namespace):
 
 def _predict(gt: Dataset, predictor) -> Dataset:
     """GT's images through predict's own code path (ids and file names kept)."""
-    from model.cli.predict import predict_shard
+    from model.cli.predict_command import predict_shard
     from model.data.images import DEFAULT_MAX_PIXELS
     out, skipped = predict_shard(gt, gt.images, predictor,
                                   argparse.Namespace(batch_size=1, max_pixels=DEFAULT_MAX_PIXELS))
@@ -156,7 +156,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print("warning: no image's predictions carry an attention (predict stores it): the "
               "images are played in file order", file=sys.stderr)
     version = str(args.predictions or args.weights)
-    # the model's tools as the app offers them (app/inference/assist.py, usable): not on
+    # the model's tools as the app offers them (app/inference/assist_requests.py, usable): not on
     # an architecture without the heads, nor with random weights
     usable = predictor is not None and getattr(predictor, "supports_assist", False) \
         and not str(predictor.model_id).startswith("random-init")

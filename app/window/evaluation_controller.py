@@ -18,10 +18,10 @@ from model.training.run_checkpoints import eval_path
 from model.training.evaluation import TruthImage, truth_record
 
 from ..document.document import Document
-from ..inference.controller import InferenceController
+from ..inference.inference_controller import InferenceController
 from ..inference.evaluation_worker import EvaluationJob, EvaluationWorker, Outcome
 from ..notify import Notifier
-from ..panels.evaluation import NO_EVALUATION, EvaluationPanel
+from ..panels.evaluation_dock import NO_EVALUATION, EvaluationPanel
 from ..panels.image_list import ImageListPanel
 
 MAX_REPORT_BYTES = 64 << 20  # a larger report file is not read

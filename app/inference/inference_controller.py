@@ -27,7 +27,7 @@ from model.process_settings import freeze_long_lived
 
 from ..document.document import Document
 from ..notify import Notifier
-from .gate import GateController
+from .gate_controller import GateController
 from .pixel_source import PixelSource
 from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
                       default_factory)

@@ -31,7 +31,7 @@ from ..document.document import Document
 from ..document.session import Session
 from ..inference.selection import ModelSelection
 from ..notify import Notifier
-from .controller import EVENTS, RUNS, FineTuneController, plain_name
+from .finetune_controller import EVENTS, RUNS, FineTuneController, plain_name
 from .process import TrainingProcess, cpu_threads_for_training
 from .widgets import TrainingPanel
 

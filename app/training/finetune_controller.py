@@ -24,7 +24,7 @@ from model.training.versions import VersionRegistry
 
 from ..document.document import Document
 from ..document.session import Session
-from ..inference.controller import InferenceController
+from ..inference.inference_controller import InferenceController
 from ..inference.selection import ModelSelection
 from ..notify import Notifier
 from .process import TrainingProcess, cpu_threads_for_training

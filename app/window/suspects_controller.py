@@ -21,7 +21,7 @@ from model.editing.queue import SUSPECTS
 from model.errors import CocoFormatError
 
 from ..document.document import Document
-from ..document.suspects import KEPT, TAKEN, SuspectOp
+from ..document.suspect_list import KEPT, TAKEN, SuspectOp
 
 REASON_TEXT = {"missing": "missing: the model sees an object nobody labelled",
                "wrong_class": "wrong class", "sloppy_mask": "sloppy mask",
