@@ -49,6 +49,10 @@ def add_gui_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-size", type=side, default=None,
                    help="shorter side the model sees (800)")
     p.add_argument("--max-size", type=side, default=None, help="longer side cap (1333)")
+    p.add_argument("--learn", action="store_true",
+                   help="learn while you work (Model → Learn while I work): train in the "
+                        "background on each image you finish, and use the model once it "
+                        "beats the one in use on held-out images")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="open files (images and annotation files) through symbolic links "
                         "that point outside the folder opened")
@@ -88,4 +92,6 @@ def run_gui(args: argparse.Namespace) -> int:
             path = demo
     if path is not None:
         win.open_path(path, args.images)
+    if args.learn:  # starts on the dataset now open, or on the next one opened
+        win.actions_["actionLearn"].setChecked(True)
     return app.exec()

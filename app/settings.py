@@ -32,6 +32,7 @@ def _list(v) -> list[str]:
 @dataclass
 class Settings:
     threshold: float = 0.5  # score threshold: predictions under it are not shown
+    auto_threshold: bool = True  # Auto: the offer gate's threshold is in force instead
     opacity: float = 0.45  # overlay fill
     labels: bool = True
     color_by_class: bool = False

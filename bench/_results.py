@@ -17,10 +17,23 @@ def gpu_label(device: str) -> str:
     return f"{torch.cuda.get_device_name(torch.device(device))} (torch {torch.__version__})"
 
 
+def _markdown(lines: list[str]) -> str:
+    """A bullet per line; lines that start with "|" are table rows, kept as they are
+    (a blank line between a list and a table, as Markdown needs)."""
+    out, table = [], None
+    for line in lines:
+        row = line.startswith("|")
+        if table is not None and row != table:
+            out.append("")
+        out.append(line if row else f"- {line}")
+        table = row
+    return "\n".join(out)
+
+
 def write_section(name: str, script: str, lines: list[str], gpu: str = "") -> None:
     machine = f"{os.cpu_count()} CPU cores" + (f", {gpu}" if gpu else "")
     body = (f"## {name} ({script})\n\n{time.strftime('%Y-%m-%d')}, {machine}.\n\n"
-            + "\n".join(f"- {line}" for line in lines) + "\n")
+            + _markdown(lines) + "\n")
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
     start = text.find(f"## {name} (")
     if start >= 0:

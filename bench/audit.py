@@ -182,7 +182,9 @@ def main() -> None:
         print("\n".join(table(name, result)), flush=True)
     if not args.skip_folds:
         from model.audit.folds import cross_predictions
-        from model.training.train import TrainConfig
+        from model.training.config import TrainConfig
+        from model.training.rng import seed_all
+        seed_all(0)  # as `main.py audit` seeds its process
         data = Path(next(d for d in args.data if "nuclei" in d))
         with tempfile.TemporaryDirectory() as tmp:
             ds = tiles(load_dataset(data / "instances.json"), Path(tmp), args.tile)

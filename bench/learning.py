@@ -126,9 +126,12 @@ def plain_route(train_json: Path, out: Path, a) -> float:
 
 
 def maskloop_route(train_json: Path, out: Path, a, norm: str | None = None) -> float:
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
     t = time.perf_counter()
     lo, hi = sizes(a)
+    seed_all(0)  # as `main.py train` seeds its process (--seed 0)
     run_training(TrainConfig(coco=train_json, out=out, weights="none", all_images=True,
                              iterations=a.iterations, min_size=lo, max_size=hi,
                              val_fraction=0.0, workers=a.workers, rois_per_image=128,

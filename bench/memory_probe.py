@@ -38,6 +38,11 @@ def limit_memory() -> None:
 
 
 def hostile_file(path: Path) -> None:
+    """The COCO file and its image beside it (a 14000 x 14000 PNG of zeros, a few hundred
+    KB, written without an image-sized buffer): a folder export copies the image, and
+    refuses to write anything when no image can be read."""
+    from model.formats.raster import png
+    (path.parent / "big.png").write_bytes(png(SIDE, SIDE, [SIDE]))
     total = SIDE * SIDE
     runs = np.random.default_rng(0).integers(1, 190, RUNS - 1)
     runs = np.append(runs, total - runs.sum())  # the last run takes up the rest

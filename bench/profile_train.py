@@ -122,7 +122,7 @@ def route_parts(coco: Path, sizes: tuple[int, ...], max_size: int, rounds: int =
 def train_config(coco: Path, out: Path, iterations: int, device: str, a):
     """MaskLoop's defaults, at the sizes asked for (--size: min_size, max_size twice it)."""
     from bench.train import sizes_of
-    from model.training.train import TrainConfig
+    from model.training.config import TrainConfig
     size, max_size, jitter = sizes_of(a)
     return TrainConfig(coco=coco, out=out, weights="none", iterations=iterations,
                        min_size=size, max_size=max_size, val_fraction=0.0, all_images=True,
@@ -130,9 +130,11 @@ def train_config(coco: Path, out: Path, iterations: int, device: str, a):
 
 
 def stages(coco: Path, iterations: int, device: str, a) -> dict[str, float]:
+    from model.training.rng import seed_all
     from model.training.train import run_training
     events = []
     with tempfile.TemporaryDirectory() as tmp:
+        seed_all(0)  # as `main.py train` seeds its process (--seed 0)
         run_training(train_config(coco, Path(tmp) / "m.pt", iterations, device, a),
                      lambda e: events.append((time.perf_counter(), e)) if e["event"] == "iter"
                      else None)
@@ -147,9 +149,11 @@ def stages(coco: Path, iterations: int, device: str, a) -> dict[str, float]:
 def profile(coco: Path, device: str, a, top: int = 8) -> list[str]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
+    from model.training.rng import seed_all
     from model.training.train import run_training
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     with tempfile.TemporaryDirectory() as tmp, torch_profile(activities=acts) as prof:
+        seed_all(0)  # as `main.py train` seeds its process (--seed 0)
         run_training(train_config(coco, Path(tmp) / "m.pt", 4, device, a))
     key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
     rows = sorted(prof.key_averages(), key=lambda r: getattr(r, key), reverse=True)[:top]

@@ -87,12 +87,15 @@ def plain_route(coco: Path, a) -> list[float]:
 
 
 def maskloop_route(coco: Path, a, amp: bool = True) -> list[float]:
-    from model.training.train import TrainConfig, run_training
+    from model.training.config import TrainConfig
+    from model.training.rng import seed_all
+    from model.training.train import run_training
     stamps = []
     size, max_size, jitter = sizes_of(a)
     with tempfile.TemporaryDirectory() as tmp:
         # the reference's settings: its warm-up, a constant rate after it, no clipping
         n_batches = batches_per_epoch(coco)
+        seed_all(0)  # as `main.py train` seeds its process (--seed 0)
         run_training(TrainConfig(coco=coco, out=Path(tmp) / "m.pt", weights="none",
                                  iterations=a.iters, min_size=size, max_size=max_size,
                                  scale_jitter=jitter, val_fraction=0.0, workers=a.workers,

@@ -1,12 +1,19 @@
 """Synthetic masks and COCO files for tests: holes, several parts, crowd regions."""
 from __future__ import annotations
 
+import functools
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from model.data import masks as M
+from model.net import checkpoint as C
+from model.net.archs import ARCH_V1
+from model.net.build import build_model
 
 from model.data.synthetic import S, noise_image as write_image, shapes_dataset  # noqa: F401
 
@@ -82,3 +89,54 @@ def make_coco(tmp: Path, cat_ids=(0, 3, 7), ann_ids=(4, 9, 10, 22, 23), with_ima
     return path
 
 
+# ----------------------------------------------------------------- checkpoints
+
+@functools.lru_cache(maxsize=4)
+def _architecture(arch: str, num_classes: int) -> dict:
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        model = build_model(arch, num_classes)
+    return {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+
+
+def tiny_state(arch: str = ARCH_V1, num_classes: int = 3) -> dict:
+    """A state_dict of the architecture's true shapes (a v1 Mask R-CNN with 2 classes by
+    default) in a few bytes: every tensor is one zero seen through stride 0."""
+    return {k: torch.zeros((), dtype=dtype).expand(shape)
+            for k, (shape, dtype) in _architecture(arch, num_classes).items()}
+
+
+def write_ckpt(path, **fields):
+    """A checkpoint file every loader accepts, a few KB, with `fields` replaced."""
+    ck = {"format": C.FORMAT, "arch": "maskrcnn_resnet50_fpn", "num_classes": 3,
+          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+          "min_size": 800, "max_size": 1333, "model": tiny_state(), "history": [],
+          "model_id": "m"}
+    ck.update(fields)
+    torch.save(ck, path)
+    return path
+
+
+# --------------------------------------------------------------- hostile PNGs
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def zero_png(w: int, h: int, palette: bool = False, exif: bytes | None = None) -> bytes:
+    """A w x h 1-bit PNG of zeros (grey, or a black and white palette), built without a
+    w*h buffer: after a full flush, deflate writes the same bytes for the same block of
+    zeros, so the stream is one compressed block repeated. `exif` goes in an eXIf chunk
+    after the pixels, where Pillow only finds it by decoding them."""
+    n = h * (1 + (w + 7) // 8)  # a filter byte per row, then the packed row: all zeros
+    block = 1 << 22
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = last.compress(bytes(n % block)) + last.flush()
+    stream = b"\x78\xda" + body * (n // block) + tail + struct.pack(">I", ((n % 65521) << 16) | 1)
+    head = struct.pack(">IIBBBBB", w, h, 1, 3 if palette else 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", head)
+            + (png_chunk(b"PLTE", bytes(3) + b"\xff" * 3) if palette else b"")
+            + png_chunk(b"IDAT", stream) + (png_chunk(b"eXIf", exif) if exif else b"")
+            + png_chunk(b"IEND", b""))

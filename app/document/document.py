@@ -5,10 +5,19 @@ changes and predictions alike, as model/ Edits. A recorded push is a step on the
 undo stack; an unrecorded one is a cached-predictions fill of an image no step
 refers to, so nothing in the history can conflict with it. The Document also owns
 what is shown: the current image, the selection, hidden instances, the score
-threshold and a stroke's live preview. File paths belong to the Session.
+threshold, a stroke's live preview, and the review queue (model/editing/queue.py: the
+image list's filter and order, which the review keys and the prefetch walk too), which
+hears of a new image shown or an image's new state before anyone else. File paths belong
+to the Session.
+
+The threshold in force is the person's own (the Display slider) or, in Auto mode, the
+offer gate's decision for the model version in use (model/effort/gate.py, fitted by
+app/inference/gate.py): its threshold, or HIDE when no threshold pays, until Show
+anyway. None of this is an undo step: it changes what is shown, never a decision.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -20,11 +29,16 @@ from model.editing.ops import Change, Edit
 from model.editing.actions import predictions_edit
 from model.editing.pixels import Rect, union_rect
 from model.data.provenance import is_cached
+from model.editing.queue import SUSPECTS, QueueChange, ReviewQueue
 from model.editing.review import Merge, is_offered
+from model.effort.gate import DEFAULT_THRESHOLD, Decision
 from model.effort.record import EffortRecord
 
 from .history import EditCommand
 from .suspects import SuspectList
+
+
+HIDE = math.inf  # the threshold in force when the gate hides every offer
 
 
 class Document(QObject):
@@ -35,7 +49,9 @@ class Document(QObject):
     selectionChanged = Signal(object)  # the primary selected Instance, or None
     pixelsEdited = Signal(int, object)  # image id, Rect: a live stroke's preview moved
     categoriesChanged = Signal()
-    thresholdChanged = Signal(float)
+    thresholdChanged = Signal(float)  # the threshold in force (HIDE: no offer shown)
+    autoChanged = Signal(bool)  # Auto mode on or off
+    gateChanged = Signal(object)  # the gate's Decision for the version in use, or None
     dirtyChanged = Signal(bool)
     historyMoved = Signal(str)  # what an undo or redo did, for the status bar
 
@@ -44,7 +60,11 @@ class Document(QObject):
         self.dataset: Dataset | None = None
         self.undo_stack = QUndoStack(self)
         self.row = -1
-        self.threshold = 0.5
+        self.threshold = 0.5  # in force: is_offered uses it (HIDE: no offer)
+        self.own_threshold = 0.5  # the person's (the slider), in force when Auto is off
+        self.auto = False  # Auto: the gate's decision is in force
+        self.gate: Decision | None = None  # the decision for the version in use
+        self.shown_anyway = False  # Show anyway: offers shown though none pays
         self.hidden: set[int] = set()  # id() of instances hidden from view (never saved)
         self.selection: list[Instance] = []  # the last one is the primary selection
         self.preview: dict[int, Instance] = {}  # a stroke in progress: id(instance) -> copy
@@ -63,6 +83,9 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self._on_stack_changed)
         self.undo_stack.indexChanged.connect(self._on_index)
         self.suspects = SuspectList(self)  # the audit's, for this dataset (app/document/suspects.py)
+        self.queue = ReviewQueue(suspect_score=self.suspects.best_score)
+        self.queue.listeners.append(self._on_queue)
+        self.suspects.changed.connect(self.queue.refresh)  # first: the ranking is current
 
     # ------------------------------------------------------------------ dataset
     def set_dataset(self, ds: Dataset) -> None:
@@ -75,6 +98,7 @@ class Document(QObject):
         self.preview = {}
         self.selection = []
         self.row = -1
+        self.queue.reset(ds.images)
         self._rows = {rec.id: i for i, rec in enumerate(ds.images)}
         self._unsaved = False
         self.effort = EffortRecord()
@@ -103,6 +127,7 @@ class Document(QObject):
         if self.dataset is None or not 0 <= row < len(self.dataset.images) or row == self.row:
             return
         self.row = row
+        self.queue.set_current(row)
         self.select(None)
         self.currentChanged.emit(row)
 
@@ -110,8 +135,13 @@ class Document(QObject):
         """Show no image (an image filter that lists none)."""
         if self.row >= 0:
             self.row = -1
+            self.queue.set_current(-1)
             self.select(None)
             self.currentChanged.emit(-1)
+
+    def _on_queue(self, change: QueueChange) -> None:
+        if change.filter:  # the instance list lists the suspect annotations only
+            self.suspects.set_filtering(self.queue.state == SUSPECTS)
 
     def note_size(self, rec: ImageRecord, width: int, height: int) -> None:
         """A size read from the pixels, for a record that did not know its own."""
@@ -136,6 +166,56 @@ class Document(QObject):
         return sorted(shown, key=lambda i: -i.mask.shape[0] * i.mask.shape[1])
 
     def set_threshold(self, value: float) -> None:
+        """The person's own threshold (the slider): it takes over from Auto."""
+        self.own_threshold = value
+        if self.auto:
+            self.auto = False
+            self.autoChanged.emit(False)
+        self._update_threshold()
+
+    def restore_threshold(self, value: float, auto: bool) -> None:
+        """The stored preferences, at start-up."""
+        self.own_threshold = value
+        self.set_auto(auto)
+        self._update_threshold()
+
+    def set_auto(self, on: bool) -> None:
+        if on == self.auto:
+            return
+        self.auto = on
+        self.shown_anyway = False
+        self.autoChanged.emit(on)
+        self._update_threshold()
+
+    def set_gate(self, decision: Decision | None) -> None:
+        """The gate's decision for the version in use (a new version: Show anyway ends)."""
+        if decision is None or self.gate is None or decision.version != self.gate.version:
+            self.shown_anyway = False
+        self.gate = decision
+        self._update_threshold()
+        self.gateChanged.emit(decision)
+
+    def show_anyway(self) -> None:
+        """Show the offers the gate hides, at the person's own threshold (the slider)."""
+        if not self.shown_anyway:
+            self.shown_anyway = True
+            self._update_threshold()
+            self.gateChanged.emit(self.gate)
+
+    def threshold_in_force(self) -> float:
+        g = self.gate
+        if not self.auto:
+            return self.own_threshold
+        if g is None:  # no version's decision yet (the first fit is being priced)
+            return DEFAULT_THRESHOLD
+        if not g.hidden:
+            return g.threshold
+        if self.shown_anyway:
+            return self.own_threshold  # the slider's, where the person can see and move it
+        return HIDE
+
+    def _update_threshold(self) -> None:
+        value = self.threshold_in_force()
         if value == self.threshold:
             return
         self.threshold = value
@@ -263,6 +343,7 @@ class Document(QObject):
         for image_id, (_rec, rect) in rects.items():
             self.instancesChanged.emit(image_id, rect)
         for row in sorted(rows):
+            self.queue.touch(row)  # it may leave the filter, or move in the order
             self.imageStateChanged.emit(row)
 
     # ------------------------------------------------------------------- history

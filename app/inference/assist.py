@@ -85,6 +85,8 @@ class AssistController(QObject):
             return False
         cat = target.category_id if target is not None else self.drawing.chosen_category()
         why = self.usable(cat)
+        if why is None:  # box_route.use_model: the model only while it beats the classical
+            why = self.inference.gate.box_route_why()
         if why is not None:
             self.message.emit(f"Box to mask: {why}; segmenting with {A.CLASSICAL_NAMES[A.FALLBACK]} "
                               "instead")
@@ -237,6 +239,8 @@ class AssistController(QObject):
 
     # ---------------------------------------------------------------- answers
     def _on_assisted(self, req: AssistRequest, result) -> None:
+        if req.kind == "routes":
+            return  # the gate's (app/inference/gate.py)
         if isinstance(result, str):
             self.message.emit(f"The model could not answer: {result}")
             return

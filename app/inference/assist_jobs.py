@@ -7,8 +7,8 @@ from model.net import assist as A
 
 
 def run_assist(predictor, cache: A.FeatureCache, req, image: np.ndarray) -> list:
-    """BoxMasks for "boxes" (the model's heads, or the classical fallback), candidate
-    Instances for "candidates"."""
+    """BoxMasks for "boxes" (the model's heads, or the classical fallback) and for
+    "routes" (the model's heads only), candidate Instances for "candidates"."""
     h, w = image.shape[:2]
     model = predictor if req.use_model and predictor is not None else None
     if req.kind == "boxes":
@@ -35,6 +35,11 @@ def run_assist(predictor, cache: A.FeatureCache, req, image: np.ndarray) -> list
                 mask, offset = A.classical_mask(image, box)
                 out.append((k, mask, offset, A.FALLBACK))
         return out
+    if req.kind == "routes":  # each object's box by both routes: (BoxMask, (mask, offset))
+        if model is None:
+            return []
+        got = model.assist_boxes(image, req.image_id, req.boxes, req.category_ids, cache)
+        return [(bm, A.classical_mask(image, box)) for bm, box in zip(got, req.boxes)]
     if req.kind == "candidates":
         if model is None:
             return []

@@ -1,10 +1,11 @@
 """Prediction scheduling: the current image first, the next ones prefetched, and
 predict-all; results go to the Document's one writer.
 
-The next images in the image list's order are prefetched whatever the current one
-holds (annotations, cached predictions, done): while a person works on one image
-the worker predicts the ones D shows next. A request stays asked for until its
-result comes or it is left out of a newer list, so nothing is predicted twice.
+The next images in the review queue's order (model/editing/queue.py: the image list's,
+filter applied) are prefetched whatever the current one holds (annotations, cached
+predictions, done): while a person works on one image the worker predicts the ones D
+shows next. A request stays asked for until its result comes or it is left out of a
+newer list, so nothing is predicted twice.
 
 Results for an image a history step refers to are applied only when the user asked
 for that image (Predict): a background result there would add a step to the user's
@@ -26,6 +27,7 @@ from model.errors import ImageReadError
 
 from ..document.document import Document
 from ..notify import Notifier
+from .gate import GateController
 from .pixels import PixelSource
 from .workers import (InferenceWorker, ModelInfo, ModelSpec, PredictRequest, PredictorFactory,
                       default_factory)
@@ -78,6 +80,7 @@ class InferenceController(QObject):
         w.downloadProgress.connect(self.downloadProgress)
         w.stateChanged.connect(self.stateChanged)
         doc.datasetReset.connect(self._latest.clear)
+        self.gate = GateController(doc, self)  # the offer gate and the box route's choice
         doc.currentChanged.connect(lambda _r: self.maybe_auto_predict())  # after the pixels'
 
     # ------------------------------------------------------------------ model
@@ -323,5 +326,6 @@ class InferenceController(QObject):
 
     def shutdown(self) -> None:
         """Stop both threads and wait for them (called before the window dies)."""
+        self.gate.shutdown()
         self.worker.shutdown()
         self.pixels.shutdown()

@@ -34,6 +34,9 @@ class Outcome:
     trained_on: int  # of the job's images, those the model was trained on
     trained_left_out: bool  # True: those were left out; False: none or all were used
     unreadable: list[str]  # one line for each image left out because it cannot be read
+    version: str = ""  # the model's id
+    records: dict = field(default_factory=dict)  # image id -> the offer gate's records of
+    # the images it did not train on (model/effort/gate_records.heldout_records)
 
 
 @dataclass
@@ -102,11 +105,21 @@ class EvaluationWorker(QueueWorker):
             seen = predictor.trained_on
             unseen = [i for i in job.images if i.rec.file_name not in seen]
             images = unseen or job.images
+            pairs = []  # the images it did not train on, with its predictions
+
+            def keep(rec, preds):
+                if rec.file_name not in seen:
+                    pairs.append((rec, preds))
             report, unreadable = evaluate_model(
                 predictor, job.categories, images, self._read, cancel=job.cancel,
-                progress=lambda done, total: self.progress.emit(job.job_id, done, total))
+                progress=lambda done, total: self.progress.emit(job.job_id, done, total),
+                on_image=keep)
             trained = len(job.images) - len(unseen)
-            outcome = Outcome(len(images), trained, bool(unseen) and trained > 0, unreadable)
+            from model.effort.gate_records import heldout_records
+            records = heldout_records(pairs, job.categories, list(predictor.categories),
+                                      predictor.model_id)
+            outcome = Outcome(len(images), trained, bool(unseen) and trained > 0, unreadable,
+                              predictor.model_id, records)
         except Cancelled:
             self.cancelled.emit(job.job_id)
         except Exception as e:  # a model or data problem: one message, the app goes on

@@ -33,8 +33,6 @@ class PixelSource(QObject):
         self.cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.size_errors: dict[int, str] = {}  # image id -> why its pixels do not fit its record
         self.read_errors: dict[int, str] = {}  # image id -> why its file cannot be read
-        # the rows shown after a row, in the image list's order (None: the dataset's)
-        self.order: Callable[[int, int], list[int]] | None = None
         self._req = 0
         self.loader.loaded.connect(self._on_loaded)
         doc.currentChanged.connect(self._on_current)
@@ -45,11 +43,9 @@ class PixelSource(QObject):
         return None if hit is None else hit[0]
 
     def neighbours(self, row: int) -> list[ImageRecord]:
-        """The images D shows next (prefetched): the image list's, filter applied."""
+        """The images D shows next (prefetched): the review queue's, filter applied."""
         images = self.doc.dataset.images
-        if self.order is not None:
-            return [images[r] for r in self.order(row, self.prefetch)]
-        return [images[r] for r in range(row + 1, min(row + 1 + self.prefetch, len(images)))]
+        return [images[r] for r in self.doc.queue.next_rows(self.prefetch, row)]
 
     def _on_reset(self) -> None:
         self.cache.clear()

@@ -130,6 +130,7 @@ class ModelInfo:
     categories: list
     arch: str
     can_assist: bool = False  # can it segment a box (a Mask R-CNN, or a stand-in that can)
+    trained_on: frozenset = frozenset()  # image files its checkpoint lists as trained on
 
 
 @dataclass
@@ -146,7 +147,8 @@ class AssistRequest:
     """A box -> mask or click -> instance job for one image."""
     request_id: int
     image_id: int
-    kind: str  # "boxes": a mask per box; "candidates": every detection, for clicks
+    kind: str  # "boxes": a mask per box; "candidates": every detection, for clicks;
+    # "routes": the model's mask per box of a done image's objects (the box route's score)
     image: np.ndarray | None = None
     path: Path | None = None
     boxes: list = field(default_factory=list)  # (x0, y0, x1, y1) in image pixels
@@ -207,6 +209,7 @@ class InferenceWorker(QueueWorker):
         self._running_image: int | None = None
         self._started: set[int] = set()  # interactive request ids begun (each runs once)
         self._assist: deque[AssistRequest] = deque()
+        self._background: deque[AssistRequest] = deque()  # run only when nothing else waits
         from model.net.assist import FeatureCache
         self.features = FeatureCache(3)  # the current image and the two prefetched
 
@@ -216,6 +219,17 @@ class InferenceWorker(QueueWorker):
         with self._lock:
             self._assist.append(request)
         self.wake()
+
+    def background(self, request: AssistRequest) -> None:
+        """A job nobody waits for (the box route's score on a done image): it runs
+        when no model swap, box, click or prediction is waiting."""
+        with self._lock:
+            self._background.append(request)
+        self.wake()
+
+    def forget_background(self) -> None:
+        with self._lock:
+            self._background.clear()
 
     def load_model(self, spec: ModelSpec) -> None:
         with self._lock:
@@ -284,6 +298,9 @@ class InferenceWorker(QueueWorker):
                 req = batch.requests.popleft()
                 self._running_image = req.image_id
                 return lambda: self._run_one(req, batch.cancel, batch)
+            if self._background:
+                job = self._background.popleft()
+                return lambda: self._run_assist(job)
         self.stateChanged.emit("idle")
         return None
 
@@ -292,11 +309,16 @@ class InferenceWorker(QueueWorker):
 
     def _run_assist(self, req: AssistRequest) -> None:
         from .assist_jobs import run_assist
-        self.stateChanged.emit("segmenting the box" if req.kind == "boxes" else
-                               "finding objects to click")
+        self.stateChanged.emit({"boxes": "segmenting the box",
+                                "routes": "measuring the box tool on a done image"}.get(
+                                    req.kind, "finding objects to click"))
         try:
             image = req.image if req.image is not None else self._read(req.path)
-            result = run_assist(self.predictor, self.features, req, image)
+            cache = self.features
+            if req.kind == "routes" and req.image_id not in cache:
+                from model.net.assist import FeatureCache
+                cache = FeatureCache(1)  # a done image's features must not push out the current one's
+            result = run_assist(self.predictor, cache, req, image)
         except Exception as e:  # a model or image problem: one message, the tool goes on
             result = f"{type(e).__name__}: {e}"
         self.assisted.emit(req, result)
@@ -324,7 +346,8 @@ class InferenceWorker(QueueWorker):
         self.predictor = p
         arch = getattr(p, "arch", "")
         can = p.supports_assist
-        self.info = ModelInfo(spec, p.model_id, str(p.device), list(p.categories), arch, can)
+        self.info = ModelInfo(spec, p.model_id, str(p.device), list(p.categories), arch, can,
+                              frozenset(getattr(p, "trained_on", ()) or ()))
         self.modelReady.emit(self.info)
 
     def _run_one(self, req: PredictRequest, cancel: threading.Event, batch: _Batch | None) -> None:

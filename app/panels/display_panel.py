@@ -1,5 +1,6 @@
-"""View controls: score threshold, overlay opacity, colour mode, labels, and
-brightness / contrast / gamma (display only)."""
+"""View controls: score threshold (the person's own, or Auto: the offer gate's for the
+model version in use), overlay opacity, colour mode, labels, and brightness / contrast /
+gamma (display only)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -19,6 +20,7 @@ def _slider(lo: int, hi: int, value: int, name: str) -> QSlider:
 
 class DisplayPanel(QWidget):
     thresholdChanged = Signal(float)
+    autoChanged = Signal(bool)
     opacityChanged = Signal(float)
     adjustChanged = Signal(object)  # DisplayAdjust
     colorByClassChanged = Signal(bool)
@@ -29,6 +31,13 @@ class DisplayPanel(QWidget):
         self.threshold = _slider(0, 100, round(threshold * 100), "scoreThreshold")
         self.threshold.setToolTip("Hide predictions scoring below this (no new prediction needed)")
         self.threshold_label = QLabel()
+        self.threshold_label.setMinimumWidth(  # "0.70" and "hidden" keep the slider still
+            self.threshold_label.fontMetrics().horizontalAdvance("hidden"))
+        self.auto = QCheckBox("Auto")
+        self.auto.setObjectName("autoThreshold")
+        self.auto.setToolTip("Show offers at the threshold your own decisions on this model "
+                             "version's offers say pays (hidden when none does); moving the "
+                             "slider turns Auto off")
         self.opacity = _slider(0, 100, round(opacity * 100), "opacity")
         self.brightness = _slider(-100, 100, 0, "brightness")
         self.contrast = _slider(10, 400, 100, "contrast")
@@ -40,6 +49,7 @@ class DisplayPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.threshold, 1)
         row.addWidget(self.threshold_label)
+        row.addWidget(self.auto)
         form = QFormLayout(self)
         form.addRow("Score ≥", row)
         form.addRow("Opacity", self.opacity)
@@ -52,6 +62,7 @@ class DisplayPanel(QWidget):
         self._adjust_timer = QTimer(self, singleShot=True, interval=30)  # coalesce drags
         self._adjust_timer.timeout.connect(lambda: self.adjustChanged.emit(self.adjust()))
         self.threshold.valueChanged.connect(self._on_threshold)
+        self.auto.toggled.connect(self.autoChanged)
         self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(v / 100))
         for s in (self.brightness, self.contrast, self.gamma):
             s.valueChanged.connect(lambda _v: self._adjust_timer.start())
@@ -65,11 +76,21 @@ class DisplayPanel(QWidget):
         self.thresholdChanged.emit(v / 100)
 
     def show_threshold(self, value: float) -> None:
-        """Display the Document's threshold (its one owner)."""
+        """Display the Document's threshold in force (its one owner); above 1 (the
+        gate hides every offer) the slider stays where it was."""
+        if value > 1.0:
+            self.threshold_label.setText("hidden")
+            return
         self.threshold.blockSignals(True)
         self.threshold.setValue(round(value * 100))
         self.threshold.blockSignals(False)
         self.threshold_label.setText(f"{value:.2f}")
+
+    def show_auto(self, on: bool) -> None:
+        """Display the Document's Auto mode."""
+        self.auto.blockSignals(True)
+        self.auto.setChecked(on)
+        self.auto.blockSignals(False)
 
     def adjust(self) -> DisplayAdjust:
         return DisplayAdjust(self.brightness.value() / 100, self.contrast.value() / 100,

@@ -6,20 +6,22 @@ file keeps its own). A row is the state's colour, the file name and, right-align
 the instance count and review state: a long name is elided in the middle, so the
 state and the name's end (its number, its extension) always stay visible.
 
-Order: the dataset's, or the review queue (issue 20): the images the model is least
-sure of first, by the attention of their predictions (model/effort/attention.py), shown
-first in the detail ("0.42 · 3 · unreviewed"); images never predicted come last. The
-review keys walk whichever order is listed, so U follows the queue."""
+What is listed and in which order is the Document's review queue (model/editing/queue.py,
+Qt-free): the filter, the dataset's order or the attention order (the images the model is
+least sure of first, issue 20; the attention is shown first in the detail, "0.42 · 3 ·
+unreviewed"), the Suspects ranking, and the rule that the image shown stays listed until
+you leave it. The review keys and the prefetch walk the same queue, so U follows what is
+listed; this widget only shows it and sets its filter and order."""
 from __future__ import annotations
 
-from typing import Iterator
-
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QRect, QSize, QSortFilterProxyModel,
+from PySide6.QtCore import (QAbstractListModel, QAbstractProxyModel, QModelIndex, QRect, QSize,
                             Qt, Signal)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolButton,
                                QVBoxLayout, QWidget)
+
+from model.editing.queue import ATTENTION, FILE, SUSPECTS, QueueChange, ReviewQueue
 
 from ..document.document import Document
 
@@ -30,8 +32,7 @@ StateRole = Qt.UserRole + 1
 DetailRole = Qt.UserRole + 2  # "3 · in progress": drawn right-aligned, never elided
 AttentionRole = Qt.UserRole + 3  # the predictions' attention, 0..1, or None
 SuspectRole = Qt.UserRole + 4  # the best open suspect's score (None: no suspect)
-ORDERS = [("File order", ""), ("Needs attention", "attention")]
-SUSPECTS = "suspects"  # the state filter that lists images with suspects, ranked
+ORDER_LABELS = [("File order", FILE), ("Needs attention", ATTENTION)]
 GAP, MARGIN = 8, 4  # pixels between the name and the detail, and right of the detail
 MIN_NAME = 80  # pixels the name keeps before the count gives way (the state never does)
 
@@ -75,8 +76,6 @@ class ImageListModel(QAbstractListModel):
         if 0 <= row < self.rowCount():
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
-
-    touch = _row_changed  # a filter asks for a row to be looked at again
 
     def rowCount(self, parent=QModelIndex()) -> int:
         ds = self.doc.dataset
@@ -163,94 +162,132 @@ class ImageRowDelegate(QStyledItemDelegate):
         return QSize(min(size.width(), 120), size.height())
 
 
-class ImageFilter(QSortFilterProxyModel):
-    """Name and state filter. The image shown is pinned: it stays listed (and
-    highlighted) while it is shown, even once its state no longer matches (marked
-    done under 'Unreviewed'), and leaves the list when another image is shown."""
+class QueueProxy(QAbstractProxyModel):
+    """The review queue (model/editing/queue.py) as the view's model: row r is the
+    queue's r-th listed image, whose data the ImageListModel gives. It keeps the rows it
+    last showed, so that each change of the queue reaches the view as Qt wants it told:
+    one row at a time (removed, inserted, moved) where the queue says so, else one layout
+    change; either way the highlighted row and the selection stay on their images."""
 
-    def __init__(self):
+    def __init__(self, queue: ReviewQueue):
         super().__init__()
-        self.text = ""
-        self.state = ""
-        self.order = ""  # "" the dataset's order, "attention" the review queue
-        self.pinned = -1  # dataset row listed whatever the filter says
-        self.image_ids: frozenset[int] | None = None  # an id filter (the Evaluation dock's)
+        self.queue = queue
+        self._rows: list[int] = queue.visible()  # dataset rows, as the view has them
+        self._pos: dict[int, int] | None = None  # row -> place in _rows, built when asked
+        self._version = queue.version  # the queue's, when _rows was last brought up to it
+        self.relaying = False  # inside a change: the view's moves are not the person's
+        queue.listeners.append(self._on_queue)
 
-    def set_filter(self, text: str, state: str) -> None:
-        """A new filter, with no image pinned: the caller decides what is shown."""
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
-            self.beginFilterChange()
-            self.text, self.state, self.pinned = text.lower(), state, -1
-            self.endFilterChange()
+    def setSourceModel(self, model: ImageListModel) -> None:
+        super().setSourceModel(model)
+        model.dataChanged.connect(self._source_changed)
+
+    def _on_queue(self, change: QueueChange) -> None:
+        if not (change.reset or change.listed):
+            return
+        self.relaying = True
+        try:
+            if change.reset:
+                self.beginResetModel()
+                self._take()
+                self.endResetModel()
+            elif change.moves and self._version + 1 == self.queue.version:
+                for move in change.moves:
+                    self._move(*move)
+            else:  # anything changed (or a change heard late): the rows anew, one layout
+                self.layoutAboutToBeChanged.emit()
+                before = self.persistentIndexList()
+                rows = [self._rows[i.row()] for i in before]
+                self._take()
+                self.changePersistentIndexList(before, [self._index_of(r) for r in rows])
+                self.layoutChanged.emit()
+        finally:
+            self.relaying = False
+            self._version = self.queue.version
+
+    def _take(self) -> None:
+        self._rows = self.queue.visible()
+        self._pos = None
+
+    def _move(self, row: int, at: int, to: int) -> None:
+        root = QModelIndex()
+        if to < 0:
+            self.beginRemoveRows(root, at, at)
+            del self._rows[at]
+            self._pos = None
+            self.endRemoveRows()
+        elif at < 0:
+            self.beginInsertRows(root, to, to)
+            self._rows.insert(to, row)
+            self._pos = None
+            self.endInsertRows()
         else:
-            self.text, self.state, self.pinned = text.lower(), state, -1
-            self.invalidateFilter()
+            self.beginMoveRows(root, at, at, root, to + 1 if to > at else to)
+            del self._rows[at]
+            self._rows.insert(to, row)
+            self._pos = None
+            self.endMoveRows()
 
-    @property
-    def active(self) -> bool:
-        return bool(self.text or self.state) or self.image_ids is not None
+    def _index_of(self, row: int) -> QModelIndex:
+        if self._version == self.queue.version and not self.relaying:
+            k = self.queue.position(row)  # the same rows: the queue finds it in O(log n)
+        else:
+            if self._pos is None:
+                self._pos = {r: k for k, r in enumerate(self._rows)}
+            k = self._pos.get(row, -1)
+        return self.index(k, 0) if k >= 0 else QModelIndex()
 
-    def pin(self, row: int) -> None:
-        """Pin another row; only the two rows concerned are filtered again."""
-        old, self.pinned = self.pinned, row
-        if self.active:
-            for r in (old, row):
-                if r >= 0:
-                    self.sourceModel().touch(r)
+    def _source_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
+        if not self._rows:
+            return
+        if top.row() == bottom.row():
+            idx = self._index_of(top.row())
+            if idx.isValid():
+                self.dataChanged.emit(idx, idx, roles)
+        else:  # every row (the threshold changes every count)
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), roles)
 
-    def matches(self, row: int) -> bool:
-        idx = self.sourceModel().index(row, 0)
-        if self.state == SUSPECTS:
-            if idx.data(SuspectRole) is None:
-                return False
-        elif self.state and idx.data(StateRole) != self.state:
-            return False
-        if self.image_ids is not None and \
-                self.sourceModel().doc.dataset.images[row].id not in self.image_ids:
-            return False
-        return not self.text or self.text in idx.data(Qt.UserRole).lower()
+    # the QAbstractProxyModel interface
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
-        return row == self.pinned or self.matches(row)
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else 1
 
-    def set_order(self, order: str) -> None:
-        """"" the dataset's order; "attention" the review queue, re-sorted as
-        predictions arrive (dynamicSortFilter). The Suspects filter ranks by suspect
-        whatever the order says."""
-        self.order = order
-        self.resort()
+    def index(self, row: int, column: int = 0, parent=QModelIndex()) -> QModelIndex:
+        if parent.isValid() or column != 0 or not 0 <= row < len(self._rows):
+            return QModelIndex()
+        return self.createIndex(row, column)
 
-    def resort(self) -> None:
-        self.sort(0 if self.order == "attention" or self.state == SUSPECTS else -1)
+    def parent(self, _index: QModelIndex = QModelIndex()) -> QModelIndex:
+        return QModelIndex()
 
-    @property
-    def queued(self) -> bool:
-        return self.sortColumn() == 0
+    def hasChildren(self, parent=QModelIndex()) -> bool:
+        return not parent.isValid() and bool(self._rows)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
-        """Sorted ascending by key: under the Suspects filter the most likely label error
-        first, else the highest attention first, unknown last; ties keep the dataset's
-        order."""
-        role = SuspectRole if self.state == SUSPECTS else AttentionRole
+    def mapToSource(self, index: QModelIndex) -> QModelIndex:
+        if not index.isValid() or self.sourceModel() is None:
+            return QModelIndex()
+        return self.sourceModel().index(self._rows[index.row()], 0)
 
-        def key(idx: QModelIndex) -> tuple[float, int]:
-            a = idx.data(role)
-            return (1.0 if a is None else -float(a), idx.row())
-        return key(left) < key(right)
+    def mapFromSource(self, index: QModelIndex) -> QModelIndex:
+        return self._index_of(index.row()) if index.isValid() else QModelIndex()
 
 
 class ImageListPanel(QWidget):
+    """Shows the document's review queue and sets its filter and order; what is listed,
+    in which order, and what a new filter shows are the queue's answers."""
     rowActivated = Signal(int)  # dataset row
     noneListed = Signal()  # the filter lists no image: show none
 
     def __init__(self, doc: Document):
         super().__init__()
         self.doc = doc
+        self.queue: ReviewQueue = doc.queue
         self.model = ImageListModel(doc)
-        self.proxy = ImageFilter()
+        self.proxy = QueueProxy(self.queue)
         self.proxy.setSourceModel(self.model)
-        self._filtering = False
-        self._last_row = -1  # the last image shown, shown again when listed again
+        self._filtering = False  # the view's highlight is being moved by us
         self.filter_edit = QLineEdit(placeholderText="Filter by name…")
         self.filter_edit.setObjectName("imageFilter")
         self.filter_edit.setClearButtonEnabled(True)
@@ -263,7 +300,7 @@ class ImageListPanel(QWidget):
         self.order_combo.setObjectName("imageOrder")
         self.order_combo.setToolTip("Needs attention: the images the model is least sure of "
                                     "first (D, Q and U follow this order)")
-        for label, value in ORDERS:
+        for label, value in ORDER_LABELS:
             self.order_combo.addItem(label, value)
         self.view = QListView()
         self.view.setObjectName("imageList")
@@ -288,12 +325,13 @@ class ImageListPanel(QWidget):
         self._build_id_filter(lay)
         lay.addWidget(self.empty_label)
         lay.addWidget(self.view)
-        self.filter_edit.textChanged.connect(lambda _t: self._apply())
-        self.state_combo.currentIndexChanged.connect(lambda _i: self._apply())
-        self.order_combo.currentIndexChanged.connect(self._order_changed)
+        self.filter_edit.textChanged.connect(lambda t: self.queue.set_filter(text=t))
+        self.state_combo.currentIndexChanged.connect(
+            lambda _i: self.queue.set_filter(state=self.state_combo.currentData()))
+        self.order_combo.currentIndexChanged.connect(
+            lambda _i: self.queue.set_order(self.order_combo.currentData()))
         self.view.selectionModel().currentChanged.connect(self._on_current)
-        doc.currentChanged.connect(self._follow)
-        doc.datasetReset.connect(self._on_reset)
+        self.queue.listeners.append(self._on_queue)
 
     # ------------------------------------------------------------ id filter
     def _build_id_filter(self, lay: QVBoxLayout) -> None:
@@ -313,115 +351,59 @@ class ImageListPanel(QWidget):
 
     def set_image_filter(self, ids, label: str = "") -> None:
         """List only the images with these ids (None: every image), named by `label`."""
-        self.proxy.image_ids = None if ids is None else frozenset(ids)  # _apply refilters
         self.id_filter_label.setText(f"{label} ({len(ids)} image(s))" if ids is not None else "")
         self.id_filter_label.setToolTip(label)
-        self.id_filter_bar.setVisible(ids is not None)
-        self._apply()
+        self.queue.set_image_ids(ids)
 
     # ------------------------------------------------------------ navigation
-    # The review keys (D, Q, U, M) and the prefetch follow the listed order: with a
-    # filter on, the next image is the next one listed.
-    @property
-    def filtered(self) -> bool:
-        return self.proxy.active
-
     @property
     def suspects_on(self) -> bool:
-        return self.state_combo.currentData() == SUSPECTS
+        return self.queue.state == SUSPECTS
 
     def show_suspects(self) -> None:
         """Turn the Suspects filter on (after suspects are loaded) and show the top one."""
-        self.state_combo.setCurrentIndex(self.state_combo.findData(SUSPECTS))
-        self._apply()
-        if self.proxy.rowCount():
-            self.rowActivated.emit(self._dataset_row(0))
-
-    def _listed_row(self, row: int) -> int:
-        idx = self.proxy.mapFromSource(self.model.index(row)) if row >= 0 else QModelIndex()
-        return idx.row() if idx.isValid() else -1
-
-    def _dataset_row(self, listed: int) -> int:
-        return self.proxy.mapToSource(self.proxy.index(listed, 0)).row()
-
-    def step(self, row: int, k: int) -> int | None:
-        """The image k places from `row` in the list, stopping at its ends; None when
-        nothing is listed. From an image that is not listed: the first (or last)."""
-        n = self.proxy.rowCount()
-        if n == 0:
-            return None
-        at = self._listed_row(row)
-        if at < 0:
-            return self._dataset_row(0 if k > 0 else n - 1)
-        return self._dataset_row(min(max(at + k, 0), n - 1))
-
-    def after(self, row: int) -> Iterator[int]:
-        """The listed images after `row`, wrapping around, `row` itself last."""
-        n = self.proxy.rowCount()
-        at = self._listed_row(row)
-        for j in range(1, n + 1):
-            yield self._dataset_row((at + j) % n)
-
-    def position(self, row: int) -> int:
-        """Where a dataset row is in the list (-1: not listed)."""
-        return self._listed_row(row)
-
-    def next_rows(self, row: int, count: int) -> list[int]:
-        """Up to `count` listed images after `row`, no wrapping (what D shows next)."""
-        at, n = self._listed_row(row), self.proxy.rowCount()
-        if at < 0:
-            return []
-        return [self._dataset_row(r) for r in range(at + 1, min(at + 1 + count, n))]
+        self.queue.set_filter(state=SUSPECTS)
+        if len(self.queue):
+            self.rowActivated.emit(self.queue.visible()[0])
 
     def set_order(self, order: str) -> None:
         """"" the dataset's order, "attention" the review queue."""
-        self.order_combo.setCurrentIndex(max(0, self.order_combo.findData(order)))
-
-    def _order_changed(self, _i: int) -> None:
-        self.proxy.set_order(self.order_combo.currentData())
-        if self.doc.row >= 0:
-            self._follow(self.doc.row)
+        self.queue.set_order(order)
 
     # ------------------------------------------------------------------ sync
-    def _on_reset(self) -> None:
-        """Another dataset: a filter chosen for the last one would hide this one's images."""
-        self.filter_edit.blockSignals(True)
-        self.state_combo.blockSignals(True)
-        self.filter_edit.clear()
-        self.state_combo.setCurrentIndex(0)
-        self.filter_edit.blockSignals(False)
-        self.state_combo.blockSignals(False)
-        self._last_row = -1
-        self.proxy.image_ids = None  # ids of another dataset's images
-        self.id_filter_bar.setVisible(False)
-        self._apply(choose=False)
-
-    def _apply(self, choose: bool = True) -> None:
-        """A new filter. The image shown stays if the filter lists it; otherwise the
-        first image listed is shown (the last one shown, if listed again), and when
-        the filter lists none, no image is: what is shown is always what is
-        highlighted."""
-        self._filtering = True
-        try:
-            self.proxy.set_filter(self.filter_edit.text(), self.state_combo.currentData())
-            self.proxy.resort()  # suspects ranked, the queue, or the dataset's order
-            self.doc.suspects.set_filtering(self.suspects_on)
-            row = self.doc.row
-            if row >= 0 and self.proxy.matches(row):
-                self.proxy.pin(row)
-        finally:
-            self._filtering = False
+    def _on_queue(self, change: QueueChange) -> None:
+        """Show what the queue says: its filter and order in the controls, its rows (the
+        proxy), the image shown highlighted; after a new filter, the image it chooses."""
+        if change.filter or change.order:
+            self._show_controls()
+        if change.current or change.order:
+            self._follow(self.queue.current)
         self._show_empty()
-        if row >= 0 and self.proxy.matches(row):
-            self._follow(row)
-        elif choose and self.doc.dataset is not None:
-            n = self.proxy.rowCount()
-            if n == 0:
+        if change.filter and not change.reset and self.doc.dataset is not None:
+            row = self.queue.choose()
+            if row is None:
                 self.noneListed.emit()
+            elif row == self.queue.current:
+                self._follow(row)
             else:
-                back = self._last_row
-                listed = back >= 0 and self.proxy.matches(back)
-                self.rowActivated.emit(back if listed else self._dataset_row(0))
+                self.rowActivated.emit(row)
+
+    def _show_controls(self) -> None:
+        """The queue's filter and order in the widgets, without asking the queue again."""
+        q = self.queue
+        for widget, set_value in (
+                (self.filter_edit, lambda: self.filter_edit.setText(q.text)
+                 if self.filter_edit.text().lower() != q.text else None),
+                (self.state_combo, lambda: self.state_combo.setCurrentIndex(
+                    max(0, self.state_combo.findData(q.state)))),
+                (self.order_combo, lambda: self.order_combo.setCurrentIndex(
+                    max(0, self.order_combo.findData(q.order))))):
+            widget.blockSignals(True)
+            try:
+                set_value()
+            finally:
+                widget.blockSignals(False)
+        self.id_filter_bar.setVisible(q.image_ids is not None)
 
     def _show_empty(self) -> None:
         ds = self.doc.dataset
@@ -429,23 +411,20 @@ class ImageListPanel(QWidget):
         self.empty_label.setVisible(none)
 
     def _on_current(self, current: QModelIndex, _prev) -> None:
-        if current.isValid() and not self._filtering:
+        if current.isValid() and not (self._filtering or self.proxy.relaying):
             row = self.proxy.mapToSource(current).row()
             if row != self.doc.row:
                 self.rowActivated.emit(row)
 
     def _follow(self, row: int) -> None:
-        """The image shown is the highlighted one (pinned, so a filter keeps it)."""
+        """The image shown is the highlighted one (the queue keeps it listed)."""
         if row < 0:
             return
-        self._last_row = row
         self._filtering = True
         try:
-            self.proxy.pin(row)
             idx = self.proxy.mapFromSource(self.model.index(row))
             if idx.isValid() and self.view.currentIndex() != idx:
                 self.view.setCurrentIndex(idx)
                 self.view.scrollTo(idx)
         finally:
             self._filtering = False
-        self._show_empty()

@@ -16,10 +16,12 @@ from ..document.document import Document
 
 
 class RoundsPanel(QWidget):
-    def __init__(self, doc: Document, order: Callable[[], list[str]] = lambda: []):
+    def __init__(self, doc: Document, order: Callable[[], list[str]] = lambda: [],
+                 swapped: Callable[[], list[str]] = lambda: []):
         super().__init__()
         self.setObjectName("roundsPanel")
         self.doc, self.order = doc, order
+        self.swapped = swapped  # versions learning swapped in: a row each from then on
         self.rows: list[Round] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("roundsTable")
@@ -49,10 +51,11 @@ class RoundsPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(250)  # a burst of steps costs one refresh
         self._timer.timeout.connect(self.refresh)
-        doc.undo_stack.indexChanged.connect(self._later)  # a bound slot: gone with the panel
-        doc.datasetReset.connect(self._later)
+        doc.undo_stack.indexChanged.connect(self.later)  # a bound slot: gone with the panel
+        doc.datasetReset.connect(self.later)
 
-    def _later(self, *_args) -> None:
+    def later(self, *_args) -> None:
+        """Refresh soon (when shown)."""
         if isValid(self) and self.isVisible():
             self._timer.start()
 
@@ -65,7 +68,7 @@ class RoundsPanel(QWidget):
         self._timer.stop()
         ds = self.doc.dataset
         entries = self.doc.effort.outcomes(ds) if ds is not None else []
-        self.rows = rounds(entries, self.order())
+        self.rows = rounds(entries, self.order(), self.swapped())
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             for c, text in enumerate(cells(row)):

@@ -18,6 +18,7 @@ from model.data.annotations import Dataset
 from model.data.atomic import atomic_write_bytes
 from model.data.coco import save_dataset
 from model.data.images import outside
+from model.errors import WeightsError
 from model.editing.review import TrainingSet, training_set
 from model.training.versions import VersionRegistry
 
@@ -32,6 +33,12 @@ from .widgets import FineTuneDialog, TrainingPanel
 RUNS = "runs"
 EVENTS = "events.jsonl"  # a run's progress events, written when it ends, for the dock
 MAX_EVENTS_BYTES = 32 << 20  # a larger events file is not read back
+
+
+def plain_name(name: object) -> bool:
+    """A run folder's name from models.json (data): one plain path part, nothing more."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\\" not in name and "\0" not in name
 
 
 def read_events(path: Path) -> list:
@@ -183,6 +190,8 @@ class FineTuneController(QObject):
                 "--all-images", "--weights", str(weights), "--device", device,
                 "--epochs", str(epochs), "--model-id", name,
                 "--threads", str(cpu_threads_for_training())]
+        if self.session.follow_symlinks:  # the images it opened, training may open too
+            args.append("--follow-symlinks")
         if spec.min_size:
             args += ["--min-size", str(spec.min_size)]
         if spec.max_size:
@@ -233,7 +242,9 @@ class FineTuneController(QObject):
                              if name else "No training yet. Model → Fine-tune… starts one.")
             return
         v = versions[-1]
-        events = read_events(self.session.state_dir() / RUNS / v["name"] / EVENTS)
+        run = v.get("learn_run")  # a swap of learning while you work: that run's events
+        folder = run if plain_name(run) else v["name"]
+        events = read_events(self.session.state_dir() / RUNS / folder / EVENTS)
         self.panel.show_run(events, f"Last run on {name}: {v['name']} ({v.get('status')}, "
                                     f"{v.get('created', '')})")
 
@@ -256,7 +267,11 @@ class FineTuneController(QObject):
         if not ckpt.is_file():
             self.notifier.error("Training", f"{run['name']} ended without a checkpoint.")
             return
-        history = C.load(ckpt).get("history", [])
+        try:
+            history = C.load(ckpt).get("history", [])
+        except (WeightsError, OSError, ValueError) as e:  # never an exception in a Qt slot
+            self.notifier.error("Training", f"{run['name']}: its checkpoint cannot be read: {e}")
+            return
         version = VersionRegistry(run["state"]).add(run["name"], ckpt, summary, run["start"],
                                                     history)
         if summary.get("status") == "finished":

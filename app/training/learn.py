@@ -31,7 +31,7 @@ from ..document.document import Document
 from ..document.session import Session
 from ..inference.selection import ModelSelection
 from ..notify import Notifier
-from .controller import EVENTS, RUNS, FineTuneController
+from .controller import EVENTS, RUNS, FineTuneController, plain_name
 from .process import TrainingProcess, cpu_threads_for_training
 from .widgets import TrainingPanel
 
@@ -45,14 +45,15 @@ DEBOUNCE_MS = 1500  # a burst of reviews costs one snapshot
 class LearnController(QObject):
     runningChanged = Signal(bool)
     swapped = Signal(dict)  # the version that is in use now (models.json's entry)
+    turnedOff = Signal()  # learning stopped itself (an error, or Cancel in the dock)
 
     def __init__(self, doc: Document, session: Session, selection: ModelSelection,
                  notifier: Notifier, panel: TrainingPanel, finetune: FineTuneController,
-                 process_factory: Callable[[QObject], TrainingProcess] = TrainingProcess):
+                 process_factory: Callable[[QObject], TrainingProcess] | None = None):
         super().__init__()
         self.doc, self.session, self.selection = doc, session, selection
         self.notifier, self.panel, self.finetune = notifier, panel, finetune
-        self.process = process_factory(self)
+        self.process = (process_factory or TrainingProcess)(self)
         self.process.event.connect(self._on_event)
         self.process.finished.connect(self._on_finished)
         self.enabled = False
@@ -68,6 +69,7 @@ class LearnController(QObject):
         doc.instancesChanged.connect(lambda image_id, _rect: self._on_touched(image_id))
         session.opened.connect(lambda _n: self._on_opened())
         finetune.busy = lambda: self.process.running
+        panel.cancelRequested.connect(self._on_cancel_requested)
 
     @property
     def running(self) -> bool:
@@ -89,9 +91,9 @@ class LearnController(QObject):
             self.panel.status.setText("Learning starts when a dataset is open.")
             return False
         if self.finetune.process.running:
-            self.notifier.info("Learn while I work", "A fine-tune is running; learning starts "
-                               "when you turn it on again after it ends.")
-            self.enabled = False
+            self.notifier.info("Learn while I work", "A fine-tune is running; turn learning "
+                               "on again once it has ended.")
+            self._turn_off()
             return False
         state = self.session.state_dir()
         weights = self.selection.spec.weights
@@ -120,6 +122,16 @@ class LearnController(QObject):
         self.process.start(args, run_dir / "STOP", cwd=run_dir)
         return True
 
+    def _turn_off(self) -> None:
+        self.enabled = False
+        self.turnedOff.emit()
+
+    def _on_cancel_requested(self) -> None:
+        """The dock's Cancel button: learning is turned off (the toggle follows)."""
+        if self.process.running:
+            self.set_enabled(False)
+            self._turn_off()
+
     def resumable(self, weights: str) -> tuple[str, bool]:
         """The run to go on with: the learning run the version in use came from, when its
         resume state is still there (its schedule, optimizer and held-out split go on);
@@ -127,8 +139,7 @@ class LearnController(QObject):
         runs = self.session.state_dir() / RUNS
         for v in self.finetune.versions():
             run = v.get("learn_run")
-            if v.get("checkpoint") == str(weights) and isinstance(run, str) \
-                    and "/" not in run and "\\" not in run and run not in ("", ".", "..") \
+            if v.get("checkpoint") == str(weights) and plain_name(run) \
                     and C.last_path(runs / run / MODEL).is_file():
                 return run, True
         return f"learn-{dt.datetime.now():%Y%m%d-%H%M%S}", False
@@ -222,11 +233,12 @@ class LearnController(QObject):
         measures against the new one from its next checkpoint."""
         run = self.run
         cand = e.get("checkpoint")
+        ours = isinstance(cand, str) and Path(cand).parent == run["dir"]  # the run's own file
         current = str(self.selection.spec.weights)
-        if not beats(e.get("ap"), e.get("in_use_ap")) or not isinstance(cand, str) \
+        if not beats(e.get("ap"), e.get("in_use_ap")) or not ours \
                 or not self._here(run) or e.get("in_use") != run.get("in_use") \
                 or run.get("in_use") != current:
-            if isinstance(cand, str) and Path(cand).parent == run["dir"]:
+            if ours:
                 Path(cand).unlink(missing_ok=True)  # a model not swapped in is not kept
             if run.get("in_use") != current:  # say what is in use now
                 self.write_in_use(current, self._model_id(current))
@@ -239,8 +251,7 @@ class LearnController(QObject):
         the version in use; the images nobody has reviewed are predicted again."""
         run = self.run
         name = e.get("model_id")
-        if not isinstance(name, str) or not name or "/" in name or "\\" in name or \
-                name in (".", ".."):
+        if not plain_name(name):
             return None
         folder = run["state"] / RUNS / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -281,9 +292,8 @@ class LearnController(QObject):
             for left in Path(run["dir"]).glob(f"{Path(MODEL).stem}.cand*.pt"):
                 left.unlink(missing_ok=True)  # measured after the last swap, not kept
         if summary.get("status") == "error":
-            self.enabled = False
+            self._turn_off()
             self.notifier.error("Learning stopped", summary.get("message", "unknown error"))
-            self.runningChanged.emit(False)
             return
         if self.enabled and self.doc.dataset is not None:
             self.start()  # another dataset was opened meanwhile

@@ -150,6 +150,10 @@ ACTIONS: list[ActionDef | SubmenuDef] = [
       "Train the model on the reviewed images (runs in the background)", separator=True),
     A("actionCancelTraining", "Cancel fine-tuning", "Model", (),
       "Stop training after the current iteration; the checkpoint is kept"),
+    A("actionLearn", "&Learn while I work", "Model", (),
+      "Train in the background on each image you finish; when the model beats the one in "
+      "use on held-out images, it replaces it and the images nobody has reviewed are "
+      "predicted again", checkable=True),
     A("actionAutoPredict", "Predict &automatically", "Model", (),
       "Predict each new image when it is shown, and prefetch the next two",
       checkable=True, separator=True),

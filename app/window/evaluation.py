@@ -146,6 +146,8 @@ class EvaluationController(QObject):
                                   "\n".join(shown_warnings(left_out, 10)))
         self.panel.show_report(report, title)
         self.message.emit(f"Evaluated {title}")
+        if outcome.records:  # the offer gate's held-out evidence for this version
+            self.inference.gate.add_heldout(outcome.version, outcome.records)
         self.ended.emit("finished", report)
 
     def _on_failed(self, job_id: int, why: str) -> None:

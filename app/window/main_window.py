@@ -17,11 +17,13 @@ from ..inference.workers import default_factory
 from ..notify import Notifier
 from ..panels.display_panel import DisplayPanel
 from ..panels.evaluation import EvaluationPanel
+from ..panels.gate_status import GateStatus
 from ..panels.image_list import ImageListPanel
 from ..panels.instance_list import InstanceTable
 from ..panels.rounds import RoundsPanel
 from ..settings import Settings
 from ..training.controller import FineTuneController
+from ..training.learn import LearnController
 from .evaluation import EvaluationController
 from ..training.widgets import TrainingPanel
 from .actions import build_actions, build_menus, build_toolbars
@@ -49,7 +51,7 @@ class MainWindow(QMainWindow):
         self.prefs = Settings.load(settings or QSettings("MaskLoop", "MaskLoop"))
         self.notifier = Notifier(self)
         self.doc = Document(self)
-        self.doc.set_threshold(self.prefs.threshold)
+        self.doc.restore_threshold(self.prefs.threshold, self.prefs.auto_threshold)
         self.session = Session(self.doc, self.prefs.autosave_seconds)
         self.selection = ModelSelection(weights or self.prefs.weights,
                                         device or self.prefs.device, min_size, max_size)
@@ -80,13 +82,14 @@ class MainWindow(QMainWindow):
         self.finetune = FineTuneController(self.doc, self.session, self.selection,
                                            self.inference, self.notifier, self.training_panel,
                                            self, self.versions_menu)
+        self.learn = LearnController(self.doc, self.session, self.selection, self.notifier,
+                                     self.training_panel, self.finetune)
         self.model_controls.describe = self.finetune.version_name
         self.finetune.versionsChanged.connect(lambda versions: self.model_controls.list_versions(
             [(v["name"], v["checkpoint"]) for v in versions]))
         self._build_docks()
-        self.review = ReviewController(self.doc, self.image_panel)
+        self.review = ReviewController(self.doc, self.doc.queue)  # the list's, the prefetch's
         self.suspects = SuspectsController(self.doc, self.canvas, self.image_panel, self)
-        self.inference.pixels.order = self.image_panel.next_rows
         self._build_status_bar()
         self._build_model_toolbar()
         self._connect()
@@ -110,7 +113,8 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.image_panel = ImageListPanel(self.doc)
         self.instance_table = InstanceTable(self.doc)
-        self.display = DisplayPanel(self.doc.threshold, self.prefs.opacity)
+        self.display = DisplayPanel(self.doc.own_threshold, self.prefs.opacity)
+        self.display.show_auto(self.doc.auto)
         self.docks = [
             self._dock("Images", "imagesDock", self.image_panel, Qt.LeftDockWidgetArea),
             self._dock("Instances", "instancesDock", self.instance_table, Qt.RightDockWidgetArea),
@@ -121,7 +125,8 @@ class MainWindow(QMainWindow):
         self.training_dock = self._dock("Training", "trainingDock", self.training_panel,
                                         Qt.RightDockWidgetArea, visible=False)
         self.rounds_panel = RoundsPanel(
-            self.doc, lambda: [v["name"] for v in self.finetune.versions()])
+            self.doc, lambda: [v["name"] for v in self.finetune.versions()],
+            lambda: [v["name"] for v in self.finetune.versions() if v.get("swapped_in")])
         self.rounds_dock = self._dock("Rounds", "roundsDock", self.rounds_panel,
                                       Qt.RightDockWidgetArea, visible=False)
         self.evaluation_panel = EvaluationPanel()
@@ -152,9 +157,11 @@ class MainWindow(QMainWindow):
         self.progress = self.model_controls.progress
         self.cancel_button = self.model_controls.cancel_button
         self.cancel_button.setDefaultAction(self.actions_["actionCancel"])
+        self.gate_status = GateStatus(self.doc)
         for w in (self.pos_label, self.pixel_label):
             sb.addWidget(w)
-        for w in (self.progress, self.cancel_button, self.state_label, self.model_label):
+        for w in (self.gate_status, self.progress, self.cancel_button, self.state_label,
+                  self.model_label):
             sb.addPermanentWidget(w)
 
     def _build_model_toolbar(self) -> None:
@@ -217,11 +224,20 @@ class MainWindow(QMainWindow):
         a["actionCancelTraining"].setEnabled(False)
         self.finetune.runningChanged.connect(a["actionCancelTraining"].setEnabled)
         self.finetune.runningChanged.connect(self._on_training_running)
+        a["actionLearn"].toggled.connect(self.learn.set_enabled)
+        self.learn.turnedOff.connect(lambda: a["actionLearn"].setChecked(False))
+        self.learn.runningChanged.connect(self._on_training_running)
+        self.learn.swapped.connect(lambda v: self.rounds_panel.later())
+        self.learn.swapped.connect(lambda v: show(
+            f"Learning: {v['name']} is the model in use now (held-out segm AP "
+            f"{v['held_out_ap']:.3f}); predicting the unreviewed images again", 10_000))
         a["actionAutoPredict"].toggled.connect(self._set_auto_predict)
         a["actionToggleLabels"].toggled.connect(self.display.labels.setChecked)
         a["actionColorByClass"].toggled.connect(self.display.by_class.setChecked)
         self.display.thresholdChanged.connect(doc.set_threshold)
         doc.thresholdChanged.connect(self.display.show_threshold)
+        self.display.autoChanged.connect(doc.set_auto)
+        doc.autoChanged.connect(self.display.show_auto)
         self.display.opacityChanged.connect(self.canvas.set_opacity)
         self.display.adjustChanged.connect(self.canvas.set_display_adjust)
         self.display.colorByClassChanged.connect(self._on_color_by_class)
@@ -387,7 +403,8 @@ class MainWindow(QMainWindow):
         p = self.prefs
         p.geometry, p.window_state = self.saveGeometry(), self.saveState()
         p.opacity = self.display.opacity.value() / 100
-        p.threshold = self.doc.threshold
+        p.threshold = self.doc.own_threshold
+        p.auto_threshold = self.doc.auto
         p.labels = self.display.labels.isChecked()
         p.color_by_class = self.display.by_class.isChecked()
         p.save()
@@ -404,6 +421,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.finetune.shutdown()
+        self.learn.shutdown()
         self._store_settings()
         self.session.close()
         self.state_label.setText("stopping…")

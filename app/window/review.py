@@ -2,21 +2,21 @@
 mark done.
 
 A and R act on the selection, then go to the next unreviewed instance after it,
-wrapping around (model/review.py's rule): never back to the first, never to an
-instance a person already decided or drew. The image keys walk the image list's
-order, its filter applied: D and Q stop at its ends, as a file list does (labelme's
-next image, CVAT's next frame), and say so; U and M's jump search for an image not
-done, wrapping around like a search, and say when they wrapped.
+wrapping around (model/editing/review.py's rule): never back to the first, never to an
+instance a person already decided or drew. The image keys walk the review queue
+(model/editing/queue.py: the image list's order, its filter applied): D and Q stop at
+its ends, as a file list does (labelme's next image, CVAT's next frame), and say so; U
+and M's jump search for an image not done, wrapping around like a search, and say when
+they wrapped.
 """
 from __future__ import annotations
-
-from typing import Iterable, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
 from model.editing.actions import review_edit, review_hidden_edit, status_edit
 from model.editing.ops import AttrOp, Edit
 from model.data.provenance import is_pristine
+from model.editing.queue import ReviewQueue
 from model.editing.review import next_to_review, set_aside
 from model.effort.actions import ACCEPT, REJECT, REJECT_ALL
 
@@ -34,24 +34,13 @@ def decisions(edit: Edit, review: str) -> Edit:
     return edit
 
 
-class ImageOrder(Protocol):
-    """The order the image keys walk (the image list's, filter applied)."""
-    filtered: bool
-
-    def step(self, row: int, k: int) -> int | None: ...
-
-    def after(self, row: int) -> Iterable[int]: ...
-
-    def position(self, row: int) -> int: ...  # its place in the list (-1: not listed)
-
-
 class ReviewController(QObject):
     message = Signal(str)
 
-    def __init__(self, doc: Document, order: ImageOrder):
+    def __init__(self, doc: Document, queue: ReviewQueue):
         super().__init__()
         self.doc = doc
-        self.order = order
+        self.queue = queue  # the image list's order, filter applied (the Document's)
 
     def _next(self, after) -> None:
         rec = self.doc.current
@@ -132,6 +121,11 @@ class ReviewController(QObject):
             return
         aside = set_aside(rec)
         shown = [i for i in aside if (i.score or 0.0) >= self.doc.threshold]
+        if aside and self.doc.threshold > 1.0:
+            self.message.emit(f"{name}: {len(aside)} hidden prediction(s); Auto hides this "
+                              "model version's offers (Show anyway in the status bar shows "
+                              "them), then ask again")
+            return
         if not shown:
             self.message.emit(
                 f"{name}: {len(aside)} hidden prediction(s), all under the score threshold "
@@ -145,14 +139,14 @@ class ReviewController(QObject):
                           "review (A / R); M marks it done again")
 
     def _end(self) -> str:
-        return "in this filter" if self.order.filtered else "in the list"
+        return "in this filter" if self.queue.filtered else "in the list"
 
     def step_image(self, step: int) -> None:
         """D / Q: the next or previous image listed (the filter applies), stopping at
         the ends of the list with a word in the status bar."""
         if self.doc.dataset is None or not self.doc.dataset.images:
             return
-        row = self.order.step(self.doc.row, step)
+        row = self.queue.step(step)
         if row is None:
             self.message.emit("No image matches the filter")
         elif row == self.doc.row:
@@ -165,13 +159,13 @@ class ReviewController(QObject):
         ds = self.doc.dataset
         if ds is None or not ds.images:
             return
-        for row in self.order.after(self.doc.row):
-            if row != self.doc.row and ds.images[row].status != "done":
-                wrapped = 0 <= self.order.position(row) < self.order.position(self.doc.row)
-                self.doc.set_row(row)
-                if wrapped:
-                    self.message.emit(f"Wrapped around to the first image {self._end()} "
-                                      "that is not done")
-                return
-        self.message.emit("Every image the filter lists is done." if self.order.filtered
-                          else "Every image is done.")
+        found = self.queue.next_unreviewed()
+        if found is None:
+            self.message.emit("Every image the filter lists is done." if self.queue.filtered
+                              else "Every image is done.")
+            return
+        row, wrapped = found
+        self.doc.set_row(row)
+        if wrapped:
+            self.message.emit(f"Wrapped around to the first image {self._end()} "
+                              "that is not done")

@@ -17,6 +17,7 @@ from model.data.annotations import ImageRecord, Instance
 from model.editing.actions import (delete_edit, insert_edit, mask_ops, relabel_edit,
                                    review_edit, touch_status)
 from model.editing.ops import Edit
+from model.editing.queue import SUSPECTS
 from model.errors import CocoFormatError
 
 from ..document.document import Document
@@ -42,7 +43,7 @@ class SuspectsController(QObject):
     @property
     def active(self) -> bool:
         """A and R decide suspects while the Suspects filter is on and one is shown."""
-        return self.images.suspects_on and self.current() is not None
+        return self.doc.queue.state == SUSPECTS and self.current() is not None
 
     # ---------------------------------------------------------------- loading
     def load_dialog(self) -> None:
@@ -91,7 +92,7 @@ class SuspectsController(QObject):
             self.canvas.scene().removeItem(self.outline)
             self.outline = None
         rec = self.doc.current
-        if not self.images.suspects_on or rec is None:
+        if self.doc.queue.state != SUSPECTS or rec is None:
             return
         if select:
             found = self.doc.suspects.open_on(rec.id)
@@ -156,7 +157,7 @@ class SuspectsController(QObject):
         if not self.doc.suspects.open_on(rec.id):  # this image is clear: the next one ranked
             self.doc.select(None)
             ds = self.doc.dataset
-            row = next((r for r in self.images.after(self.doc.row)
+            row = next((r for r in self.doc.queue.after()
                         if self.doc.suspects.open_on(ds.images[r].id)), None)
             if row is not None and row != self.doc.row:
                 self.doc.set_row(row)

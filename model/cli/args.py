@@ -88,6 +88,20 @@ def unit_interval(text: str) -> float:
     return v
 
 
+AUTO = "auto"
+
+
+def threshold_or_auto(text: str) -> float | str:
+    """--score-threshold: a number in [0, 1], or `auto` (the offer gate fits it,
+    model/effort/gate.py)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return unit_interval(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e}; or auto") from None
+
+
 def below_one(text: str) -> float:
     v = _float(text)
     if not 0.0 <= v < 1.0:

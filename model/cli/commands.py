@@ -11,7 +11,7 @@ from model.data.annotations import Dataset
 from model.data.coco import load_dataset
 from model.errors import CocoFormatError, DeviceError, ImageReadError, UsageError, WeightsError
 from model.cli.args import (check_writable, non_negative_float, output_file, positive_int,
-                            unit_interval)
+                            threshold_or_auto, unit_interval)
 from model.metrics.evaluate import evaluate, format_table, iou_types, load_predictions
 from model.data.images import DEFAULT_MAX_PIXELS
 from model.cli.predict import add_model_options, cmd_predict
@@ -133,14 +133,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", default=None, help="image root for a COCO JSON input "
                                                   "(default: the JSON's folder)")
     add_model_options(p)
-    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
-                   help="drop detections below this score (0 keeps all; default 0.5)")
+    p.add_argument("--score-threshold", type=threshold_or_auto, default=0.5,
+                   help="drop detections below this score (0 keeps all; default 0.5); auto: "
+                        "the offer gate fits it on the input's done images (predicted too, "
+                        "priced against their annotations) and writes the offers that pass "
+                        "on the other images, or none when no threshold pays")
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per forward pass")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels")
-    p.add_argument("--follow-symlinks", action="store_true",
-                   help="open files (images and annotation files) through symbolic links "
-                        "that point outside the folder given")
+    add_follow_symlinks_option(p)
     p.add_argument("--from-boxes", action="store_true",
                    help="give every box without a mask a mask from its box, and keep "
                         "everything else: COCO annotations with a bbox and no segmentation, "
@@ -191,9 +192,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", default=None,
                    help="image root of a COCO JSON (default: the JSON's folder); for labelme, "
                         "a folder whose images an imagePath may also point to")
-    p.add_argument("--follow-symlinks", action="store_true",
-                   help="open files (images and annotation files) through symbolic links "
-                        "that point outside the dataset's folder")
+    add_follow_symlinks_option(p)
     add_format_in_option(p)
     add_crowd_option(p)
     p.set_defaults(func=cmd_export)
@@ -209,6 +208,13 @@ def add_format_in_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format-in", choices=FORMATS_IN, default=None,
                    help="read the input as this format instead of telling it from the files "
                         "(a folder that holds several, such as masks/ beside YOLO labels/)")
+
+
+def add_follow_symlinks_option(p: argparse.ArgumentParser) -> None:
+    """One flag, one wording, for every command that reads a dataset: a refusal names it."""
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="open files (images and annotation files) through symbolic links "
+                        "that point outside the dataset's folder")
 
 
 def add_crowd_option(p: argparse.ArgumentParser) -> None:

@@ -238,6 +238,50 @@ def _merge(src: Dataset, out: Path, world: int) -> Dataset:
     return merged
 
 
+def gated(src: Dataset, out: Dataset, predictor) -> tuple[Dataset, str]:
+    """--score-threshold auto: the offer gate fitted on the input's done images (their
+    fresh predictions priced against their annotations, model/effort/gate.py), then
+    the offers that pass on the other images; done images are not written. Returns
+    the output and one line saying the decision."""
+    from model.effort.gate import fit
+    from model.effort.gate_records import pair_records
+    version = predictor.model_id
+    seen = predictor.trained_on
+    predicted = {rec.id: rec for rec in out.images}
+    records, fitted_on, trained = [], 0, 0
+    for rec in src.images:
+        if rec.status != "done" or rec.id not in predicted:
+            continue
+        if rec.file_name in seen:
+            trained += 1  # the checkpoint learnt from it: it would flatter the model
+            continue
+        got = predicted[rec.id]
+        rec.learn_size(got.width, got.height)
+        records += pair_records(rec, got, version)
+        fitted_on += 1
+    decision = fit(records, version)
+    kept = Dataset(categories=out.categories, image_root=out.image_root, extra=out.extra)
+    done_ids = {rec.id for rec in src.images if rec.status == "done"}
+    t = decision.threshold
+    for rec in out.images:
+        if rec.id in done_ids:
+            continue
+        new = kept.add_image(rec.file_name, rec.width, rec.height)
+        new.id, new.extra, new.attention = rec.id, rec.extra, rec.attention
+        for inst in rec.instances:
+            if t is not None and (inst.score if inst.score is not None else 1.0) >= t:
+                inst.id = None
+                kept.add_instance(new, inst)
+    where = f"{fitted_on} done image(s)" + (f"; {trained} the checkpoint trained on left out"
+                                            if trained else "")
+    if decision.hidden:
+        say = f"offer gate: no offers written: {decision.line()} ({where})"
+    else:
+        say = f"offer gate: {decision.line()} ({where}); {kept.num_instances()} offer(s) " \
+              f"written on {len(kept.images)} image(s) not done"
+    return kept, say
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict every image of PATH. Under torchrun (WORLD_SIZE > 1) each rank predicts
     its shard of the images and rank 0 writes the one output file."""
@@ -256,10 +300,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not src.images:
         _err(f"{args.path}: no images found")
         return 2
+    from model.cli.args import AUTO
+    from model.effort.gate import SCORE_FLOOR
+    auto = args.score_threshold == AUTO
     d, device = init_distributed(args.device)
     try:
         predictor = Predictor(weights=args.weights, device=str(device) if d.on else args.device,
-                              score_threshold=args.score_threshold,
+                              score_threshold=SCORE_FLOOR if auto else args.score_threshold,
                               min_size=args.min_size, max_size=args.max_size)
         out, skipped = _predict_shard(src, d.shard(src.images), predictor, args)
         if d.on:
@@ -272,10 +319,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for r in range(d.world):
                 _part_path(args.out, r).unlink(missing_ok=True)
         done = len(src.images) - skipped
+        if auto:
+            out, line = gated(src, out, predictor)
+            print(line, file=sys.stderr)
         written = _write_or_say(out, args.out)
         if written is None:
             return 1
-        print(f"wrote {written}: {done} image(s), {out.num_instances()} instance(s)"
+        print(f"wrote {written}: {len(out.images)} image(s), {out.num_instances()} instance(s)"
               f"{f', {skipped} image(s) skipped' if skipped else ''}"
               f"{f' ({d.world} ranks)' if d.on else ''}", file=sys.stderr)
         return 0 if done > 0 else 1

@@ -8,12 +8,17 @@ import json
 import sys
 from pathlib import Path
 
-from model.cli.args import _float, check_writable, output_file, side, unit_interval
+from model.cli.args import AUTO, _float, check_writable, output_file, side, threshold_or_auto
 from model.data.annotations import Dataset
 from model.data.coco import load_dataset, save_dataset
 from model.effort.annotator import ALSO_TAU, TAU
-from model.effort.dataset import DatasetEffort, simulate_dataset
+from model.editing.queue import ATTENTION, FILE
+from model.effort.dataset import DatasetEffort, review_order, simulate_dataset
+from model.effort.gate import SCORE_FLOOR, OnlineGate
 from model.errors import UsageError
+
+
+ORDERS = {"file": FILE, "attention": ATTENTION}  # --order: the review queue's orders
 
 
 def iou_threshold(text: str) -> float:
@@ -46,8 +51,18 @@ def add_simulate_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--min-size", type=side, default=None, help="shorter side the model sees")
     p.add_argument("--max-size", type=side, default=None, help="longer side cap")
-    p.add_argument("--score-threshold", type=unit_interval, default=0.5,
-                   help="with --weights and no --predictions: drop detections below it")
+    p.add_argument("--score-threshold", type=threshold_or_auto, default=0.5,
+                   help="with --weights and no --predictions: drop detections below it "
+                        "(default 0.5); auto: the offer gate decides as the app does, "
+                        "image by image in order, fitted on the images played so far "
+                        "(predictions or --predictions' offers down to "
+                        f"{SCORE_FLOOR:g}); it may hide them all")
+    p.add_argument("--order", choices=sorted(ORDERS), default="file",
+                   help="the order the images are played in, as the app's image list "
+                        "orders them: file (default) or attention (the images the model "
+                        "is least sure of first, by the attention predict stores; never "
+                        "predicted last); it matters where the offer gate and the box "
+                        "route learn as they go")
     p.add_argument("--images", default=None, help="image root of GT (default: its folder)")
     p.add_argument("--iou", type=iou_threshold, default=TAU,
                    help=f"mask IoU every object must reach (default {TAU})")
@@ -61,9 +76,10 @@ def _predictor(args: argparse.Namespace):
     from model.net.devices import configure_cpu_threads
     from model.net.predictor import Predictor
     configure_cpu_threads(reserve=0)  # the entry point decides, as predict does
+    auto = args.score_threshold == AUTO
     return Predictor(weights=args.weights, device=args.device,
-                     score_threshold=args.score_threshold, min_size=args.min_size,
-                     max_size=args.max_size)
+                     score_threshold=SCORE_FLOOR if auto else args.score_threshold,
+                     min_size=args.min_size, max_size=args.max_size)
 
 
 def _predict(gt: Dataset, predictor) -> Dataset:
@@ -107,6 +123,18 @@ def _table(effort: DatasetEffort, other: DatasetEffort | None, offered: str) -> 
     return "\n".join(lines)
 
 
+def gate_lines(effort: DatasetEffort) -> list[str]:
+    """The offer gate's decision each time it changed, with the image it took effect on."""
+    out, last = [], None
+    for k, r in enumerate(effort.per_image, start=1):
+        d = r.gate
+        key = None if d is None else (d.fitted, d.hidden, round(d.threshold or 0, 2))
+        if d is not None and key != last:
+            out.append(f"gate from image {k} ({r.file_name}): {d.line()}")
+            last = key
+    return out
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_writable(args.out)
@@ -117,32 +145,55 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     predictor = _predictor(args) if args.weights else None
     if predictions is None and predictor is not None:
         predictions = _predict(gt, predictor)
-    box_to_mask = candidates = None
-    # the model's tools as the app offers them (app/inference/assist.py, usable): not on
-    # an architecture without the heads, nor with random weights
-    if predictor is not None and getattr(predictor, "supports_assist", False) \
-            and not str(predictor.model_id).startswith("random-init"):
-        from model.effort.routes import model_routes
-        box_to_mask, candidates = model_routes(predictor)
     offered = (f"predictions {args.predictions}" if args.predictions else
                f"predictions of {args.weights}" if predictor is not None else
                "no model (every object drawn by hand)")
-    effort = simulate_dataset(gt, predictions, iou=args.iou, box_to_mask=box_to_mask,
-                              candidates=candidates)
+    auto = args.score_threshold == AUTO and predictions is not None
+    queue = review_order(gt, predictions, ORDERS[args.order])
+    if args.order == "attention" and (predictions is None or all(
+            rec.attention is None for rec in predictions.images)):
+        print("warning: no image's predictions carry an attention (predict stores it): the "
+              "images are played in file order", file=sys.stderr)
+    version = str(args.predictions or args.weights)
+    # the model's tools as the app offers them (app/inference/assist.py, usable): not on
+    # an architecture without the heads, nor with random weights
+    usable = predictor is not None and getattr(predictor, "supports_assist", False) \
+        and not str(predictor.model_id).startswith("random-init")
+
+    def play(iou: float) -> tuple[DatasetEffort, dict]:
+        """One pass, with routes and a gate of its own (each learns as it goes); the
+        effort, and what the gate and the box route ended with."""
+        box_to_mask = candidates = None
+        learnt = {}
+        if usable:
+            from model.effort.routes import model_routes
+            box_to_mask, candidates = model_routes(predictor)
+        gate = OnlineGate(version, iou) if auto else None
+        effort = simulate_dataset(gt, predictions, iou=iou, box_to_mask=box_to_mask,
+                                  candidates=candidates, gate=gate, order=queue)
+        if gate is not None:
+            learnt["gate"] = gate.decision.to_json()
+        if box_to_mask is not None:
+            learnt["box_route"] = box_to_mask.score.to_json()
+        return effort, learnt
+
+    effort, learnt = play(args.iou)
     other = None
     if abs(args.iou - ALSO_TAU) > 1e-9:
-        other = simulate_dataset(gt, predictions, iou=ALSO_TAU, box_to_mask=box_to_mask,
-                                 candidates=candidates)
+        other, _learnt = play(ALSO_TAU)
     if args.out is not None:
         save_dataset(effort.final_dataset(gt), Path(args.out))
     if args.json:
         obj = effort.to_json()
         obj["offered"] = offered
+        obj.update(learnt)  # the gate's last decision, the box route's score
         if other is not None:
             obj["at_" + f"{ALSO_TAU:g}"] = other.summary()
         print(json.dumps(obj))
     else:
         print(_table(effort, other, offered))
+        if auto:
+            print("\n".join(gate_lines(effort)))
     if args.out is not None:
         print(f"wrote {args.out}: the final masks of {effort.instances} instance(s) on "
               f"{len(effort.per_image)} image(s)", file=sys.stderr)

@@ -79,8 +79,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-file", default=None, help="stop (saving a checkpoint) when this file appears")
     p.add_argument("--anchors", type=anchor_sizes, default="keep",
                    help="RPN anchor sizes: keep (the start weights'; torchvision's 32..512), "
-                        "auto (fitted to the training boxes when they are smaller), or five "
-                        "sizes, e.g. 8,16,32,64,128")
+                        "auto (fitted to the training boxes where that gives more of them an "
+                        "anchor of IoU 0.7: small objects), or five sizes, e.g. 8,16,32,64,128")
     c = p.add_argument_group("learning while a person works")
     c.add_argument("--continuous", action="store_true",
                    help="train until stopped (--stop-file, Ctrl+C): the COCO file is re-read "
@@ -94,8 +94,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
                         "each model that beat them)")
     c.add_argument("--eval-every", type=positive_int, default=100,
                    help="with --continuous: held-out evaluation every this many iterations")
-    from model.cli.commands import add_crowd_option
+    from model.cli.commands import add_crowd_option, add_follow_symlinks_option
     add_crowd_option(p)
+    add_follow_symlinks_option(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -164,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, device=args.device, min_size=args.min_size,
         max_size=args.max_size, val_fraction=args.val_fraction, workers=args.workers,
         resume=args.resume, all_images=args.all_images,
-        crowd_as_instances=args.crowd_as_instances,
+        crowd_as_instances=args.crowd_as_instances, follow_symlinks=args.follow_symlinks,
         include_corrected=args.include_corrected, amp=not args.no_amp,
         schedule=args.schedule, warmup_iters=args.warmup, seed=args.seed,
         rois_per_image=args.rois_per_image, clip_grad=args.clip_grad, hflip=args.hflip,

@@ -1,6 +1,11 @@
 """The simulated annotator over a whole dataset: each ground-truth image against what
 the tool offered for it (a predictions file, matched by image id and file name), the
-totals, and the final masks as a dataset with the ground truth's ids."""
+totals, and the final masks as a dataset with the ground truth's ids.
+
+The images are played in a review queue's order (model/editing/queue.py, the one the
+app's image list and review keys walk): the file order by default, or the attention
+order, the images the model is least sure of first (review_order). The order matters
+where something learns as it goes (the offer gate, the box route)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,9 +15,11 @@ import numpy as np
 
 from model.data.annotations import Category, Dataset, ImageRecord, Instance
 from model.data.images import read_image
+from model.editing.queue import FILE, ReviewQueue
 from model.effort.actions import Tally
 from model.effort.annotator import TAU, ImageEffort, simulate_image
-from model.effort.draw import BoxToMask, Candidates
+from model.effort.draw import BoxToMask, Candidates, classical_box_to_mask
+from model.effort.gate import Decision, OnlineGate
 from model.effort.timings import seconds
 
 
@@ -21,14 +28,18 @@ class ImageResult:
     image_id: int
     file_name: str
     effort: ImageEffort
+    gate: Decision | None = None  # what the offer gate showed on this image (auto)
 
     def to_json(self) -> dict:
         e = self.effort
-        return {"image_id": self.image_id, "file_name": self.file_name,
-                "instances": e.instances, "actions": e.actions,
-                "by_kind": e.tally.by_kind(), "gestures": e.tally.counts(),
-                "seconds": round(seconds(e.tally), 1),
-                "per_instance": [r.to_json() for r in e.per_instance]}
+        out = {"image_id": self.image_id, "file_name": self.file_name,
+               "instances": e.instances, "actions": e.actions,
+               "by_kind": e.tally.by_kind(), "gestures": e.tally.counts(),
+               "seconds": round(seconds(e.tally), 1),
+               "per_instance": [r.to_json() for r in e.per_instance]}
+        if self.gate is not None:
+            out["gate"] = self.gate.to_json()
+        return out
 
 
 @dataclass
@@ -86,9 +97,11 @@ class DatasetEffort:
         out = Dataset([Category(c.id, c.name, c.supercategory, dict(c.extra))
                        for c in truth.categories], image_root=truth.image_root,
                       extra=dict(truth.extra))
-        by_id = {rec.id: rec for rec in truth.images}
-        for r in self.per_image:
-            src = by_id[r.image_id]
+        played = {r.image_id: r for r in self.per_image}
+        for src in truth.images:  # the ground truth's order, whatever order they were played in
+            r = played.get(src.id)
+            if r is None:
+                continue
             rec = ImageRecord(src.id, src.file_name, src.width, src.height,
                               extra=dict(src.extra), status="done")
             out.images.append(rec)
@@ -103,38 +116,78 @@ class DatasetEffort:
         return out
 
 
-def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[Instance]]:
+def _matched(predictions: Dataset | None) -> Callable[[ImageRecord], ImageRecord | None]:
+    """A ground-truth image's record in `predictions`: by id if the file name agrees,
+    else by file name."""
     if predictions is None:
-        return lambda rec: []
+        return lambda rec: None
     by_id = {rec.id: rec for rec in predictions.images}
     by_name = {rec.file_name: rec for rec in predictions.images}
 
-    def offered(rec: ImageRecord) -> list[Instance]:
+    def matched(rec: ImageRecord) -> ImageRecord | None:
         got = by_id.get(rec.id)
         if got is None or got.file_name != rec.file_name:
             got = by_name.get(rec.file_name, got)
+        return got
+    return matched
+
+
+def _offered_for(predictions: Dataset | None) -> Callable[[ImageRecord], list[Instance]]:
+    matched = _matched(predictions)
+
+    def offered(rec: ImageRecord) -> list[Instance]:
+        got = matched(rec)
         return [] if got is None else [i for i in got.instances if i.review != "rejected"]
     return offered
+
+
+def review_order(truth: Dataset, predictions: Dataset | None, order: str = FILE) -> ReviewQueue:
+    """The app's review queue over truth's images: FILE, or ATTENTION by the attention
+    `predict` stored on each image's predictions (never predicted: last, in file order)."""
+    matched = _matched(predictions)
+    return ReviewQueue(truth.images, order=order,
+                       attention=lambda rec: getattr(matched(rec), "attention", None))
 
 
 def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float = TAU,
                      box_to_mask: BoxToMask | None = None,
                      candidates: Candidates | None = None,
-                     progress: Callable[[], None] | None = None) -> DatasetEffort:
+                     progress: Callable[[], None] | None = None,
+                     gate: OnlineGate | None = None,
+                     order: ReviewQueue | None = None) -> DatasetEffort:
     """Every image of `truth` against its predictions (none: the no-model cost).
 
     box_to_mask and candidates, as in simulate_image; with either, each image's pixels
-    are read (its errors propagate: model.errors.ImageReadError names the file)."""
+    are read (its errors propagate: model.errors.ImageReadError names the file). A
+    box_to_mask with a `learn` (routes.GatedBoxRoute) learns from each image's final
+    masks once it is played. gate: the images are played in order and each is offered
+    what the gate shows after the images before it; its predictions are then priced
+    against the final masks, as the app fits on the images a person finished.
+    order: a review queue over truth's images; they are played in its order, its filter
+    applied (default: every image, in file order)."""
     offered = _offered_for(predictions)
     out = DatasetEffort(iou)
-    for rec in truth.images:
+    queue = order if order is not None else ReviewQueue(truth.images)
+    for row in queue.visible():
+        rec = queue.images[row]
         truth.ensure_size(rec)
         image: np.ndarray | None = None
         if box_to_mask is not None or candidates is not None:
             image = read_image(truth.image_path(rec))
-        effort = simulate_image(rec.instances, offered(rec), rec.height, rec.width, iou=iou,
+        preds = offered(rec)
+        decision = None if gate is None else gate.decision
+        shown = preds if gate is None else gate.offered(preds)
+        effort = simulate_image(rec.instances, shown, rec.height, rec.width, iou=iou,
                                 box_to_mask=box_to_mask, image=image, candidates=candidates)
-        out.per_image.append(ImageResult(rec.id, rec.file_name, effort))
+        out.per_image.append(ImageResult(rec.id, rec.file_name, effort, decision))
+        if gate is not None:
+            h, w = rec.height, rec.width
+            gate.learn(preds, effort.final,
+                       (lambda b: box_to_mask(image, b)) if box_to_mask is not None
+                       else (lambda b: classical_box_to_mask(image, b, h, w)))
+        learn = getattr(box_to_mask, "learn", None)
+        if learn is not None and image is not None:
+            learn(image, effort.final)
         out.tally += effort.tally
         out.instances += effort.instances
         if progress is not None:

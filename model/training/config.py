@@ -26,6 +26,7 @@ class TrainConfig:
     max_size: int = 1333
     val_fraction: float = 0.2  # continuous: the share of done images held out on arrival
     crowd_as_instances: bool = False  # CVAT's brush masks come as crowd RLE
+    follow_symlinks: bool = False  # open images and annotation files through outward links
     workers: int = 2
     resume: bool = False
     all_images: bool = False

@@ -49,13 +49,17 @@ def truth_record(rec: ImageRecord) -> ImageRecord:
 def evaluate_model(predictor, categories: list[Category], images: list[TruthImage],
                    read: Callable[[Path], np.ndarray], *, adopt: bool = True,
                    cancel: threading.Event | None = None,
-                   progress: Progress | None = None) -> tuple[dict, list[str]]:
+                   progress: Progress | None = None,
+                   on_image: Callable[[ImageRecord, list[Instance]], None] | None = None
+                   ) -> tuple[dict, list[str]]:
     """Predict every image and evaluate against its truth (model/metrics/per_class.py).
 
     With `adopt`, the model's classes are matched to `categories` by name, as its
     predictions are in the app (a class the dataset lacks becomes a row of its own with
     no truth: its detections are the confusion matrix's false positives). Training's
     model has the dataset's own label ids, so it validates with adopt=False.
+    on_image(truth record, the model's instances) sees each image's predictions (the
+    offer gate prices them: model/effort/gate_records.py).
     Returns (report, one line for each image left out because it cannot be read);
     raises Cancelled when `cancel` is set.
     """
@@ -78,10 +82,13 @@ def evaluate_model(predictor, categories: list[Category], images: list[TruthImag
                        f"{rec.width}x{rec.height}")
             else:
                 gt.images.append(rec)
+                preds = list(predictor.predict(img, cancel=cancel))
+                if on_image is not None:
+                    on_image(rec, preds)
                 results += [{"image_id": rec.id, "category_id": inst.category_id,
                              "segmentation": encode_rle(inst.mask, inst.offset, h, w),
                              "bbox": inst.bbox, "score": inst.score}
-                            for inst in predictor.predict(img, cancel=cancel)]
+                            for inst in preds]
         if why is not None:
             skipped.append(why)
         if progress is not None:

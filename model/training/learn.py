@@ -191,7 +191,8 @@ class Learner(Hook):
         try:
             st = Path(cfg.coco).stat()
             self.stamp = (st.st_mtime_ns, st.st_size)
-            ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
+            ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances,
+                           follow_symlinks=cfg.follow_symlinks)
         except (OSError, FileError, CocoFormatError, UsageError) as e:
             self._once(f"{cfg.coco} cannot be read now ({e}); training goes on with the "
                        "images it has")

@@ -26,7 +26,7 @@ from model.net import checkpoint as C
 from model.net.build import infer_norm
 from model.net.checkpoint_schema import optimizer_fits
 from model.net.sizes import size_problem
-from model.training.anchors import box_sides, fit_anchor_sizes
+from model.training.anchors import fit_anchor_sizes, input_boxes
 from model.training.checkpoints import Checkpointer, RunState, restore
 from model.training.config import TrainConfig, lr_factor
 from model.training.data import (EpochSampler, GroupedBatchSampler, LabelTable, ResumableBatches,
@@ -119,7 +119,8 @@ def loader_workers(requested: int, compute_threads: int, ranks_here: int,
 def load_data(cfg: TrainConfig, say: Emit) -> Data:
     """The dataset, its label table and the train/val split; warnings go out as events
     (an unreadable image is an error the run survives: the GUI names the files)."""
-    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances)
+    ds = open_path(cfg.coco, cfg.images, crowd_as_instances=cfg.crowd_as_instances,
+                   follow_symlinks=cfg.follow_symlinks)
     samples, warnings = select_samples(ds, cfg.all_images, cfg.include_corrected)
     say_warnings(warnings, say)
     train_s, val_s = split_train_val(samples, cfg.val_fraction, cfg.seed)
@@ -187,7 +188,7 @@ def prepare(cfg: TrainConfig, hooks: Hooks,
                  f"checkpoint write left: {', '.join(p.name for p in stale)}"})
     got = data(cfg, say)
     start = start_model(cfg, got.labels, say, d.main, fit=lambda: fit_anchor_sizes(
-        box_sides([s.rec for s in got.train], cfg.min_size, cfg.max_size)))
+        input_boxes([s.rec for s in got.train], cfg.min_size, cfg.max_size)))
     model, resume_ck = start.model, start.resume
     random_init = str(cfg.weights).lower() == "none" and resume_ck is None
     sizes = train_sizes(cfg)

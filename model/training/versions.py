@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from model.data.atomic import atomic_write_json
@@ -50,6 +51,16 @@ class VersionRegistry:
     def next_name(self) -> str:
         return f"v{len(self.load()) + 1}-{dt.datetime.now():%Y%m%d-%H%M}"
 
+    def _keep_aside(self) -> Path:
+        """Move an unusable models.json to a free name beside it, so a new version's write
+        never destroys what a person might still repair by hand."""
+        for k in range(1, 1000):
+            aside = self.path.with_name(f"{self.path.name}.unreadable-{k}")
+            if not aside.exists():
+                os.replace(self.path, aside)
+                return aside
+        raise OSError(f"{self.path}: no free name to keep the unreadable file aside")
+
     def add(self, name: str, checkpoint: Path, summary: dict, start: dict, history: list,
             extra: dict | None = None) -> dict:
         """Record a finished (or cancelled) run, or a model that learning while a person
@@ -70,6 +81,9 @@ class VersionRegistry:
             else (last_val or {}).get("segm", {}).get("AP"),
         }
         version.update(extra or {})
-        versions = [v for v in self.load() if v.get("name") != name] + [version]
+        known, problem = self.read()
+        if problem is not None and self.path.is_file():
+            self._keep_aside()  # unreadable to us, maybe not to its owner: never overwritten
+        versions = [v for v in known if v.get("name") != name] + [version]
         atomic_write_json(self.path, {"versions": versions}, indent=1)
         return version

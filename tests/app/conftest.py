@@ -120,6 +120,7 @@ def fake():
 def settings(tmp_path):
     s = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
     s.setValue("autosave_seconds", 0)
+    s.setValue("auto_threshold", False)  # the person's threshold; tests of Auto turn it on
     return s
 
 

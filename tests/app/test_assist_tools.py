@@ -81,7 +81,9 @@ def test_a_box_gives_one_new_instance_inside_it_undone_in_one_step(qtbot, win):
     ys, xs = np.nonzero(m)
     assert xs.min() >= 50 and xs.max() < 74 and ys.min() >= 20 and ys.max() < 50
     names = {c.id: c.name for c in win.doc.dataset.categories}
-    assert names[new.category_id] == "dog"  # the model's class, adopted into the dataset
+    # no image is done with this version yet, so the classical route answered (the
+    # model's, with its class, once it beats it: test_gate_auto.py) in the person's class
+    assert names[new.category_id] == "ring"
     act(win, "actionUndo").trigger()
     assert len(rec.instances) == n
 

@@ -4,7 +4,7 @@ D and U walk that order, with real key events; the attention survives the cache.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -101,3 +101,72 @@ def test_the_attention_comes_back_from_the_prediction_cache(qtbot, make_window, 
     assert {r.file_name: r.attention for r in w2.doc.dataset.images} == \
         {n: round(1 - c, 4) for n, c in CONFIDENCE.items()}
     np.testing.assert_equal(len(w2.doc.dataset.images), 5)
+
+
+def test_the_image_list_shows_the_queue_row_by_row(qtbot, qtmodeltester, qtlog):
+    """The view's model follows every change of the review queue (model/editing/queue.py)
+    as Qt's model tester checks it: attention arriving, images marked done under a filter,
+    another image shown, a new filter, another dataset; the highlighted row stays on the
+    image shown while rows move around it."""
+    from app.document.document import Document
+    from app.panels.image_list import ImageListPanel
+    from model.data.annotations import Dataset, ImageRecord
+    from model.editing.actions import status_edit
+
+    doc = Document()
+    panel = ImageListPanel(doc)
+    qtbot.addWidget(panel)
+    panel.rowActivated.connect(doc.set_row)
+    panel.noneListed.connect(doc.show_none)
+    panel.show()
+    qtmodeltester.check(panel.proxy)
+    doc.set_dataset(Dataset([], [ImageRecord(k + 1, f"img{k:02d}.png", 64, 64)
+                                 for k in range(20)]))
+    p = panel.proxy
+
+    def shown() -> list[int]:
+        return [p.mapToSource(p.index(r, 0)).row() for r in range(p.rowCount())]
+
+    def highlighted() -> int:
+        idx = panel.view.currentIndex()
+        return p.mapToSource(idx).row() if idx.isValid() else -1
+
+    def pinned_indexes():
+        """A persistent index on every listed row, as a view's selection holds them."""
+        return [(QPersistentModelIndex(p.index(r, 0)), row) for r, row in enumerate(shown())]
+
+    def still_right(held) -> None:
+        """Each still points at its image, or is invalid when its image left the list."""
+        for idx, row in held:
+            assert (p.mapToSource(QModelIndex(idx)).row() == row) if idx.isValid() \
+                else row not in shown()
+
+    panel.set_order("attention")
+    panel.state_combo.setCurrentIndex(panel.state_combo.findData("unreviewed"))
+    doc.set_row(7)
+    for k, rec in enumerate(doc.dataset.images):  # predictions arrive, one by one
+        held = pinned_indexes()
+        doc.apply_predictions(rec, [], [], "m", attention=round((k * 7 % 20) / 20, 2))
+        assert shown() == doc.queue.visible() and highlighted() == 7
+        still_right(held)
+    assert shown() == sorted(range(20), key=lambda r: -doc.dataset.images[r].attention)
+    for row in (7, 3, 12):  # marked done: the image shown stays, the others leave
+        held = pinned_indexes()
+        doc.push(status_edit(doc.dataset.images[row], True, []))
+        assert shown() == doc.queue.visible() and highlighted() == 7
+        still_right(held)
+    assert 7 in shown() and 3 not in shown() and 12 not in shown()
+    held = pinned_indexes()
+    doc.set_row(3)  # a done image shown (an undo does that): listed while shown
+    assert 3 in shown() and 7 not in shown() and highlighted() == 3
+    still_right(held)
+    doc.set_row(0)  # another image shown: the done one leaves
+    assert 3 not in shown() and highlighted() == 0 and shown() == doc.queue.visible()
+    held = pinned_indexes()
+    panel.filter_edit.setText("img1")
+    assert shown() == doc.queue.visible() and set(shown()) == set(range(10, 20)) - {12}
+    still_right(held)
+    assert highlighted() == doc.row == shown()[0]
+    doc.set_dataset(Dataset([], [ImageRecord(1, "x.png", 64, 64)]))
+    assert shown() == [0] and panel.filter_edit.text() == "" and highlighted() == 0
+    assert not [r for r in qtlog.records if "FAIL" in r.message]

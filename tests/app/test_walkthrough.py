@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QApplication, QLabel
 
 from tests.app.conftest import Answers, open_and_show, wait_model
-from tests.helpers import write_image
+from tests.helpers import write_ckpt, write_image
 
 
 # ---------------------------------------------------------------------- 27
@@ -336,7 +336,6 @@ def test_a_run_of_the_dataset_before_keeps_the_dock_and_its_own_registry(
         qtbot, make_window, tmp_path):
     import json
 
-    import torch
     a, b = _folder(tmp_path, "a"), _folder(tmp_path, "b")
     answers = Answers()
     w = make_window(answers=answers)
@@ -346,7 +345,7 @@ def test_a_run_of_the_dataset_before_keeps_the_dock_and_its_own_registry(
     state_a = w.session.state_dir()
     run_dir = state_a / "runs" / "v1-x"
     run_dir.mkdir(parents=True)
-    torch.save({"model": {}, "history": []}, run_dir / "model.pt")
+    write_ckpt(run_dir / "model.pt")
     w.training_panel.reset("Starting v1-x")
     ft.run = {"name": "v1-x", "dir": run_dir, "checkpoint": run_dir / "model.pt",
               "start": {}, "events": [], "state": state_a, "dataset": "a"}
@@ -363,6 +362,27 @@ def test_a_run_of_the_dataset_before_keeps_the_dock_and_its_own_registry(
     assert w.notifier.history[-1][1] == "Fine-tune finished"
     assert w.training_panel.curves == {}  # b's dock: b has not trained
     assert len((run_dir / "events.jsonl").read_text().splitlines()) == 5
+
+
+def test_a_run_whose_checkpoint_cannot_be_read_is_said_never_raised(qtbot, make_window,
+                                                                      tmp_path):
+    """The run's checkpoint is checked like any other on load; a refusal is an error the
+    window shows, never an exception out of a Qt slot, and no version is registered."""
+    a = _folder(tmp_path, "a")
+    w = make_window(answers=Answers())
+    w.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w, a)
+    ft = w.finetune
+    state = w.session.state_dir()
+    run_dir = state / "runs" / "v1-x"
+    run_dir.mkdir(parents=True)
+    (run_dir / "model.pt").write_bytes(b"not a checkpoint")
+    ft.run = {"name": "v1-x", "dir": run_dir, "checkpoint": run_dir / "model.pt",
+              "start": {}, "events": [], "state": state, "dataset": "a"}
+    ft._on_finished({"status": "finished", "iterations": 3})
+    kind, title, text = w.notifier.history[-1][:3]
+    assert title == "Training" and "v1-x" in text and "cannot be read" in text
+    assert not (state / "models.json").exists()
 
 
 # ---------------------------------------------------------------------- 30

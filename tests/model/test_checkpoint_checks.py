@@ -17,31 +17,7 @@ from model.net.predictor import Predictor
 from model.training.config import TrainConfig
 from model.training.train import run_training
 from model.net.weights import ARCH_V1, resolve_weights
-from tests.helpers import shapes_dataset, write_image
-
-
-@functools.lru_cache(maxsize=4)
-def _architecture(arch: str, num_classes: int) -> dict:
-    with torch.device("meta"):  # shapes only: nothing is allocated
-        model = build_model(arch, num_classes)
-    return {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
-
-
-def tiny_state(arch: str = ARCH_V1, num_classes: int = 3) -> dict:
-    """A state_dict of the architecture's true shapes (a v1 Mask R-CNN with 2 classes by
-    default) in a few bytes: every tensor is one zero seen through stride 0."""
-    return {k: torch.zeros((), dtype=dtype).expand(shape)
-            for k, (shape, dtype) in _architecture(arch, num_classes).items()}
-
-
-def write_ckpt(path, **fields):
-    ck = {"format": C.FORMAT, "arch": "maskrcnn_resnet50_fpn", "num_classes": 3,
-          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
-          "min_size": 800, "max_size": 1333, "model": tiny_state(), "history": [],
-          "model_id": "m"}
-    ck.update(fields)
-    torch.save(ck, path)
-    return path
+from tests.helpers import shapes_dataset, tiny_state, write_ckpt, write_image
 
 
 @pytest.mark.parametrize("fields, said", [

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -18,31 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import zero_png
 from tests.model.test_hostile_coco import run_cli
 
 HUGE = 30_000  # 900 MP: past the 200 MP limit; as a 1-bit PNG of zeros, about 110 KB
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def zero_png(w: int, h: int, palette: bool = False) -> bytes:
-    """A w x h 1-bit PNG of zeros (grey or palette), built without the w*h buffer: after a
-    full flush, deflate writes the same bytes for the same block of zeros, so the stream is
-    one compressed block repeated."""
-    n = h * (1 + (w + 7) // 8)  # a filter byte per row, then the packed row: all zeros
-    block = 1 << 22
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    body = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
-    last = zlib.compressobj(9, zlib.DEFLATED, -15)
-    tail = last.compress(bytes(n % block)) + last.flush()
-    stream = b"\x78\xda" + body * (n // block) + tail + struct.pack(">I", ((n % 65521) << 16) | 1)
-    head = struct.pack(">IIBBBBB", w, h, 1, 3 if palette else 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", head)
-            + (_chunk(b"PLTE", bytes(6)) if palette else b"")
-            + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
 
 
 def test_the_zero_png_is_what_it_claims():

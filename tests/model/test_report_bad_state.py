@@ -72,3 +72,17 @@ def test_the_registry_reads_a_good_file_without_a_warning(tmp_path):
     reg.add("v1", tmp_path / "v1.pt", {"status": "done"}, {}, [])
     versions, warning = reg.read()
     assert [v["name"] for v in versions] == ["v1"] and warning is None
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b'{"versions": [{"x": 1}]}'])
+def test_a_new_version_never_overwrites_a_models_json_it_cannot_read(tmp_path, content):
+    """Adding a version used to replace an unreadable models.json with the new version
+    alone: the file a person might still repair is kept aside, byte for byte."""
+    reg = VersionRegistry(tmp_path)
+    reg.path.write_bytes(content)
+    reg.add("model-2", tmp_path / "m.pt", {"status": "finished"}, {}, [])
+    assert (tmp_path / "models.json.unreadable-1").read_bytes() == content
+    assert [v["name"] for v in reg.load()] == ["model-2"]
+    reg.add("model-3", tmp_path / "m.pt", {"status": "finished"}, {}, [])
+    assert not (tmp_path / "models.json.unreadable-2").exists()  # a good file is updated
+    assert [v["name"] for v in reg.load()][-2:] == ["model-2", "model-3"]

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import png_chunk, zero_png
+
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 2 * 1024 ** 3  # address space of the child
 
@@ -49,30 +51,10 @@ def in_child(code: str, *args: str, timeout: int = 300) -> dict:
 
 # ------------------------------------------------------------------- hostile files
 
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
 def exif_orientation(value: int) -> bytes:
     """A big-endian TIFF header with one IFD entry: Orientation (0x0112) = value."""
     return (b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, value, 0)
             + struct.pack(">I", 0))
-
-
-def zero_png(w: int, h: int, exif: bytes | None = None) -> bytes:
-    """A w x h 1-bit palette PNG of zeros (eXIf, if any, after the pixels, where Pillow only
-    finds it by decoding them), built without a w*h buffer: after a full flush, deflate
-    writes the same bytes for the same block of zeros, so the stream is one block repeated."""
-    n = h * (1 + (w + 7) // 8)  # a filter byte per row, then the packed row: all zeros
-    block = 1 << 22
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    body = c.compress(bytes(block)) + c.flush(zlib.Z_FULL_FLUSH)
-    last = zlib.compressobj(9, zlib.DEFLATED, -15)
-    tail = last.compress(bytes(n % block)) + last.flush()
-    stream = b"\x78\xda" + body * (n // block) + tail + struct.pack(">I", ((n % 65521) << 16) | 1)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 3, 0, 0, 0))
-            + _chunk(b"PLTE", bytes(3) + b"\xff" * 3) + _chunk(b"IDAT", stream)
-            + (_chunk(b"eXIf", exif) if exif else b"") + _chunk(b"IEND", b""))
 
 
 # ------------------------------------------------------ the PNG header check decodes nothing
@@ -80,7 +62,7 @@ def zero_png(w: int, h: int, exif: bytes | None = None) -> bytes:
 def test_exif_after_the_pixels_is_read_as_opencv_reads_it(tmp_path):
     from model.data.images import header_size, read_image, read_size
     p = tmp_path / "turned.png"
-    p.write_bytes(zero_png(40, 20, exif_orientation(6)))
+    p.write_bytes(zero_png(40, 20, True, exif_orientation(6)))
     shown = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     assert shown.shape[:2] == (40, 20)  # OpenCV turns it: 20 wide, 40 high
     assert read_size(p) == (20, 40) == header_size(p.read_bytes())
@@ -93,8 +75,8 @@ def test_the_png_header_check_decodes_no_pixel(tmp_path):
     of 40 KB took 320 MB there, and a 60000 x 50000 one tried 3 GB (refused by the limit, it
     lost the orientation)."""
     mid, huge = tmp_path / "mid.png", tmp_path / "huge.png"
-    mid.write_bytes(zero_png(20_000, 16_000))
-    huge.write_bytes(zero_png(60_000, 50_000, exif_orientation(6)))
+    mid.write_bytes(zero_png(20_000, 16_000, True))
+    huge.write_bytes(zero_png(60_000, 50_000, True, exif_orientation(6)))
     out = in_child(r"""
 from model.data.images import header_size, read_image, read_size
 from model.errors import ImageReadError
@@ -162,8 +144,8 @@ def grey_png(w: int, h: int, value: int = 0, depth: int = 8) -> bytes:
         adler = zlib.adler32(row * rows, adler)
     adler = zlib.adler32(row * (h % rows), adler)
     stream = b"\x78\x01" + body * (h // rows) + tail + struct.pack(">I", adler)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))
-            + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b""))
 
 
 def test_a_scattered_label_image_is_refused_by_its_runs_under_a_memory_limit(tmp_path):
@@ -505,7 +487,7 @@ def test_a_labelme_mask_shape_is_refused_by_its_header_under_a_memory_limit(tmp_
     import base64
     (tmp_path / "a.png").write_bytes(grey_png(64, 48))
     shape = {"label": "cell", "points": [[0, 0], [63, 47]], "shape_type": "mask",
-             "mask": base64.b64encode(zero_png(30_000, 30_000)).decode()}
+             "mask": base64.b64encode(zero_png(30_000, 30_000, True)).decode()}
     path = tmp_path / "a.json"
     path.write_text(json.dumps({"version": "5.5.0", "shapes": [shape], "imagePath": "a.png",
                                 "imageHeight": 48, "imageWidth": 64, "imageData": None}))

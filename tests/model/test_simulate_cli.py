@@ -111,3 +111,35 @@ def test_iou_out_of_range_is_a_usage_error(gt, capsys):
         main(["simulate", str(gt), "--iou", "0"])
     assert e.value.code == 2
     assert "(0, 1]" in capsys.readouterr().err
+
+
+def test_order_attention_plays_the_images_the_model_is_least_sure_of_first(tmp_path, capsys):
+    """--order attention: the app's review queue over GT's images, by the attention
+    predict stored on the predictions' images; never predicted last; --out keeps GT's
+    image order."""
+    gt = shapes_dataset(tmp_path / "set", n=3, size=72)
+    pred = _predictions(gt, tmp_path, drop_last=False)
+    d = json.loads(pred.read_text())
+    d["images"][0]["attention"], d["images"][1]["attention"] = 0.2, 0.9  # the third: none
+    pred.write_text(json.dumps(d))
+    assert main(["simulate", str(gt), "--predictions", str(pred), "--json"]) == 0
+    assert [im["image_id"] for im in json.loads(capsys.readouterr().out)["per_image"]] \
+        == [1, 2, 3]
+    out = tmp_path / "final.json"
+    assert main(["simulate", str(gt), "--predictions", str(pred), "--order", "attention",
+                 "--json", "--out", str(out)]) == 0
+    got = capsys.readouterr()
+    assert [im["image_id"] for im in json.loads(got.out)["per_image"]] == [2, 1, 3]
+    assert "warning" not in got.err
+    assert [im["id"] for im in json.loads(out.read_text())["images"]] == [1, 2, 3]
+
+
+def test_order_attention_without_any_attention_says_so(gt, tmp_path, capsys):
+    pred = _predictions(gt, tmp_path)
+    assert main(["simulate", str(gt), "--predictions", str(pred), "--order", "attention",
+                 "--json"]) == 0
+    got = capsys.readouterr()
+    assert [im["image_id"] for im in json.loads(got.out)["per_image"]] == [1, 2]
+    assert got.err.strip().splitlines()[-1] == (
+        "warning: no image's predictions carry an attention (predict stores it): the images "
+        "are played in file order")

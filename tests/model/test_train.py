@@ -425,3 +425,34 @@ def test_training_leaves_torch_threads_to_the_caller(shapes, tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_opens_a_linked_image_only_with_follow_symlinks(shapes, tmp_path):
+    """`train` took no --follow-symlinks although its refusal said the flag opens the file
+    (issue 28, item 13: every command that reads a dataset honours it)."""
+    import shutil
+    from model.training.prepare import load_data
+    ds = load_dataset(shapes)
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir()
+    outside.mkdir()
+    first = ds.images[0]
+    for rec in ds.images:
+        shutil.copy(ds.image_path(rec), (outside if rec is first else data) / rec.file_name)
+    os.symlink(outside / first.file_name, data / first.file_name)
+    ds.image_root = data
+    save_dataset(ds, data / "instances.json")
+
+    def samples(**kw):
+        events = []
+        got = load_data(cfg_for(data / "instances.json", tmp_path / "m.pt",
+                                all_images=True, **kw), events.append)
+        return len(got.train) + len(got.val), events
+    with pytest.raises(TrainingDataError, match=r"s0\.png: a symbolic link.*--follow-symlinks"):
+        samples()
+    n, events = samples(follow_symlinks=True)
+    assert n == len(ds.images) and not any("symbolic link" in e.get("message", "")
+                                           for e in events)
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--follow-symlinks" in out
