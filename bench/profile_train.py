@@ -37,22 +37,25 @@ from bench._results import gpu_label, write_section  # noqa: E402
 SKIP = 3  # warm-up iterations left out of the stage figures
 
 
-def datasets(coco: Path):
+def datasets(coco: Path, fit: tuple[int, int] | None = None):
+    """MaskLoop's TrainSet as training builds it (shrunk to `fit`), the plain dataset."""
     from bench._plain import PlainCocoDataset
     from model.data.coco import load_dataset
     from model.training.data import LabelTable, TrainSet, select_samples
     ds = load_dataset(coco)
     samples, _ = select_samples(ds, all_images=True)
-    return TrainSet(samples, LabelTable.from_dataset(ds), hflip=0.5), PlainCocoDataset(coco), \
+    return TrainSet(samples, LabelTable.from_dataset(ds), hflip=0.5, fit=fit), \
+        PlainCocoDataset(coco), \
         samples
 
 
-def loader_per_sample(coco: Path, rounds: int = 2) -> dict[str, float]:
+def loader_per_sample(coco: Path, fit: tuple[int, int] | None, rounds: int = 2
+                      ) -> dict[str, float]:
     """Seconds per sample: MaskLoop's TrainSet and its decoding alone, the plain dataset
     and its PIL decoding alone; instances per image."""
     from PIL import Image
     from model.data.images import read_image
-    ours, plain, samples = datasets(coco)
+    ours, plain, samples = datasets(coco, fit)
 
     def per_sample(get) -> float:
         t = time.perf_counter()
@@ -80,7 +83,7 @@ def route_parts(coco: Path, sizes: tuple[int, ...], max_size: int, rounds: int =
     from model.training.loop import _fetch
     from model.training.rng import rng_state, torch_rng_state
     from model.net.checkpoint_schema import non_finite_problem, optimizer_tensors
-    ours, plain, _ = datasets(coco)
+    ours, plain, _ = datasets(coco, (max(sizes), max_size))
     plain.hflip = False
     model = plain_model(2, sizes, 128, max_size).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -185,8 +188,8 @@ def main() -> None:
         coco = Path(a.data)
         if a.one_class or a.long_side:
             coco = photo_set(coco.resolve(), Path(tmp), a.one_class, a.long_side)
-        got = loader_per_sample(coco)
         drawn, max_size = drawn_sizes(a), sizes_of(a)[1]
+        got = loader_per_sample(coco, (drawn[-1], max_size))  # as training shrinks them
         at = f"shorter side {drawn[0]}..{drawn[-1]}" if len(drawn) > 1 else f"min_size {a.size}"
         lines = [f"data: {Path(a.data).parent.name}{describe(a.one_class, a.long_side)} "
                  f"({got['instances']:.1f} instances per image), {at}, longer side <= "

@@ -157,6 +157,46 @@ def run_child(kind: str, coco: Path, a, tmp: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def report(a, coco: Path, plain: dict, ours: dict, amp: dict | None) -> list[str]:
+    """The section's lines from the routes' summaries (summarise())."""
+    cuda = amp is not None
+    gib = 1024 ** 3
+    size, max_size, _ = sizes_of(a)
+    drawn = drawn_sizes(a)
+    at = (f"shorter side drawn per image from {', '.join(map(str, drawn))}, longer side "
+          f"<= {max_size}" if len(drawn) > 1 else f"min_size {size}")
+    what = (f"{a.images} images of {Path(a.data).parent.name}"
+            f"{describe(a.one_class, a.long_side)} ({instances_per_image(coco):.1f} instances "
+            f"each), {at}" if a.data else f"{a.images} synthetic {a.size}x{a.size} images")
+    load = os.getloadavg()
+    lines = [
+        f"workload: {what}, Mask R-CNN v1 from random init, "
+        f"batch 2, 128 RoIs/image, {a.workers} loader workers, {a.device}, iterations "
+        f"{WARMUP + 1}..{a.iters} timed ({batches_per_epoch(coco)} a epoch: epoch ends "
+        f"included), {a.repeat} alternating runs per route; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)",
+        f"plain reference-style loop: {plain['its']:.3f} it/s, peak {plain['peak'] / gib:.2f} GiB "
+        f"(main process and loader workers)",
+        f"MaskLoop loop{' (fp32)' if cuda else ''}: {ours['its']:.3f} it/s, "
+        f"peak {ours['peak'] / gib:.2f} GiB, {ours['workers']} loader workers (capped by free cores)",
+        f"each run's mean it/s: plain {plain['runs']}, MaskLoop {ours['runs']}",
+        f"speed ratio {ours['its'] / plain['its']:.3f} (median iteration, target >= 1.0), "
+        f"peak-memory ratio {ours['peak'] / plain['peak']:.3f}",
+        f"time of the timed iterations: plain {plain['seconds']:.1f} s, MaskLoop "
+        f"{ours['seconds']:.1f} s: time ratio {ours['seconds'] / plain['seconds']:.3f} "
+        f"(MaskLoop / plain, target <= 1.0)",
+    ]
+    if amp:
+        lines += [f"GPU peak allocated: plain {plain['gpu'] / gib:.2f} GiB, MaskLoop fp32 "
+                  f"{ours['gpu'] / gib:.2f} GiB, MaskLoop AMP {amp['gpu'] / gib:.2f} GiB",
+                  f"MaskLoop AMP (its default on CUDA): {amp['its']:.3f} it/s, "
+                  f"{amp['its'] / ours['its']:.2f}x its fp32 loop, {amp['its'] / plain['its']:.2f}x "
+                  f"the plain loop"]
+    else:
+        lines.append("AMP vs fp32: not measured (no CUDA GPU on this machine)")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=40)
@@ -204,40 +244,7 @@ def main() -> None:
                 runs[kind].append(run_child(kind, coco, a, tmp))
         plain, ours = (summarise(runs[k]) for k in ("plain", ours_kind))
         amp = summarise(runs["maskloop"]) if cuda else None
-    gib = 1024 ** 3
-    size, max_size, _ = sizes_of(a)
-    drawn = drawn_sizes(a)
-    at = (f"shorter side drawn per image from {', '.join(map(str, drawn))}, longer side "
-          f"<= {max_size}" if len(drawn) > 1 else f"min_size {size}")
-    what = (f"{a.images} images of {Path(a.data).parent.name}"
-            f"{describe(a.one_class, a.long_side)} ({instances_per_image(coco):.1f} instances "
-            f"each), {at}" if a.data else f"{a.images} synthetic {a.size}x{a.size} images")
-    load = os.getloadavg()
-    lines = [
-        f"workload: {what}, Mask R-CNN v1 from random init, "
-        f"batch 2, 128 RoIs/image, {a.workers} loader workers, {a.device}, iterations "
-        f"{WARMUP + 1}..{a.iters} timed ({batches_per_epoch(coco)} a epoch: epoch ends "
-        f"included), {a.repeat} alternating runs per route; load average at the end "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)",
-        f"plain reference-style loop: {plain['its']:.3f} it/s, peak {plain['peak'] / gib:.2f} GiB "
-        f"(main process and loader workers)",
-        f"MaskLoop loop{' (fp32)' if cuda else ''}: {ours['its']:.3f} it/s, "
-        f"peak {ours['peak'] / gib:.2f} GiB, {ours['workers']} loader workers (capped by free cores)",
-        f"each run's mean it/s: plain {plain['runs']}, MaskLoop {ours['runs']}",
-        f"speed ratio {ours['its'] / plain['its']:.3f} (median iteration, target >= 1.0), "
-        f"peak-memory ratio {ours['peak'] / plain['peak']:.3f}",
-        f"time of the timed iterations: plain {plain['seconds']:.1f} s, MaskLoop "
-        f"{ours['seconds']:.1f} s: time ratio {ours['seconds'] / plain['seconds']:.3f} "
-        f"(MaskLoop / plain, target <= 1.0)",
-    ]
-    if amp:
-        lines += [f"GPU peak allocated: plain {plain['gpu'] / gib:.2f} GiB, MaskLoop fp32 "
-                  f"{ours['gpu'] / gib:.2f} GiB, MaskLoop AMP {amp['gpu'] / gib:.2f} GiB",
-                  f"MaskLoop AMP (its default on CUDA): {amp['its']:.3f} it/s, "
-                  f"{amp['its'] / ours['its']:.2f}x its fp32 loop, {amp['its'] / plain['its']:.2f}x "
-                  f"the plain loop"]
-    else:
-        lines.append("AMP vs fp32: not measured (no CUDA GPU on this machine)")
+    lines = report(a, coco, plain, ours, amp)
     if a.data and a.curve:
         lines.append(learning_curve(coco, a))
     print("\n".join(lines))
