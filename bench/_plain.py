@@ -51,15 +51,18 @@ def _collate(batch):
     return tuple(zip(*batch))
 
 
-def plain_model(num_classes: int, size: int, rois: int = 128, max_size: int | None = None):
+def plain_model(num_classes: int, size: int | tuple[int, ...], rois: int = 128,
+                max_size: int | None = None):
+    """size: the shorter side, or several (torchvision's transform draws one per image)."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes,
-                                  min_size=size, max_size=max_size or size)
+                                  min_size=size, max_size=max_size or max(size if isinstance(
+                                      size, tuple) else (size,)))
     model.roi_heads.fg_bg_sampler.batch_size_per_image = rois
     return model
 
 
-def plain_train(coco: Path, size: int, iters: int, workers: int, device: str,
+def plain_train(coco: Path, size: int | tuple[int, ...], iters: int, workers: int, device: str,
                 batch: int = 2, warmup: int = 50, lr: float | None = None,
                 schedule: str = "cosine", rois: int = 128, stamps: list | None = None,
                 snapshots: dict | None = None, max_size: int | None = None):

@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
@@ -134,14 +135,25 @@ class TrainSet(TorchDataset):
     """Decodes an image and builds its target; runs in DataLoader workers.
 
     Items are (image float CHW in [0, 1], target, image id). Masks are pasted from
-    their crops straight into the full-size uint8 stack the model needs.
+    their crops straight into the uint8 stack the model needs.
+
+    `fit` (shorter, longer): the largest size the model's transform can draw an image at
+    (the largest min_size drawn, and max_size). A larger image is shrunk to it here, its
+    masks with it (nearest neighbour, from the crops): the transform then resizes a small
+    image instead of a full one. On 1-2 MP photos trained at 384-640 px the transform
+    took 245 ms a batch of 2 in the main process, and the float image and full-size mask
+    stack were 6x the pixels the model sees (bench/profile_train.py). The image is
+    shrunk bilinearly, as torchvision's transform resizes (and the Predictor's images
+    are): the model sees what it saw before, up to a pixel of rounding.
     """
 
-    def __init__(self, samples: list[Sample], labels: LabelTable, hflip: float = 0.5):
+    def __init__(self, samples: list[Sample], labels: LabelTable, hflip: float = 0.5,
+                 fit: tuple[int, int] | None = None):
         self.items = [(s.path, s.rec.id, [(labels.label(i.category_id), np.ascontiguousarray(i.mask),
                                            i.offset) for i in s.instances]) for s in samples]
         self.sizes = [(s.rec.height, s.rec.width) for s in samples]
         self.hflip = hflip
+        self.fit = fit
 
     def __len__(self) -> int:
         return len(self.items)
@@ -149,6 +161,16 @@ class TrainSet(TorchDataset):
     def aspect_groups(self) -> list[int]:
         """0 for landscape, 1 for portrait (None-sized images count as landscape)."""
         return [int((h or 1) > (w or 1)) for h, w in self.sizes]
+
+    def shrunk(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) an image of h x w is given to the model at (<= h x w)."""
+        if self.fit is None:
+            return h, w
+        short, long = self.fit
+        s = min(short / min(h, w), long / max(h, w))
+        if s >= 1:
+            return h, w
+        return max(1, round(h * s)), max(1, round(w * s))
 
     def __getitem__(self, key: int | tuple[int, bool]):
         """key: (index, flip) from EpochSampler, which draws the flips of a training run
@@ -163,21 +185,35 @@ class TrainSet(TorchDataset):
             rgb = read_image(path)
         except ImageReadError as e:  # its header was fine; its pixels are not
             return None, {"image_id": image_id, "error": str(e)}
-        h, w = rgb.shape[:2]
+        h0, w0 = rgb.shape[:2]
+        h, w = self.shrunk(h0, w0)
+        # nearest neighbour as torch's: output pixel r reads input pixel r * h0 // h
+        src_r = src_c = None
+        if (h, w) != (h0, w0):
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+            src_r, src_c = np.arange(h) * h0 // h, np.arange(w) * w0 // w
         if flip:
             rgb = rgb[:, ::-1]
-        # each crop is flipped and placed on its own, and its box comes from the crop: the
-        # full-size stack is allocated once, for the instances kept, and filled once
+        # each crop is cut to the image, shrunk and flipped on its own, and its box comes
+        # from the crop: the stack is allocated once, for the instances kept, and filled once
         kept = []
         for label, crop, (x, y) in insts:
             ch, cw = crop.shape
-            if flip:
-                crop, x = crop[:, ::-1], w - (x + cw)
             x0, y0 = max(x, 0), max(y, 0)
-            x1, y1 = min(x + cw, w), min(y + ch, h)
+            x1, y1 = min(x + cw, w0), min(y + ch, h0)
             if x1 <= x0 or y1 <= y0:
                 continue
-            part = crop[y0 - y:y1 - y, x0 - x:x1 - x]
+            if src_r is None:
+                part = crop[y0 - y:y1 - y, x0 - x:x1 - x]
+            else:
+                rows = np.flatnonzero((src_r >= y0) & (src_r < y1))
+                cols = np.flatnonzero((src_c >= x0) & (src_c < x1))
+                if not rows.size or not cols.size:
+                    continue
+                part = crop[np.ix_(src_r[rows] - y, src_c[cols] - x)]
+                x0, y0 = int(cols[0]), int(rows[0])
+            if flip:
+                part, x0 = part[:, ::-1], w - (x0 + part.shape[1])
             rows, cols = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
             if rows.size:
                 kept.append((label, part, x0, y0, (x0 + cols[0], y0 + rows[0],
@@ -185,7 +221,11 @@ class TrainSet(TorchDataset):
         masks = np.zeros((len(kept), h, w), np.uint8)
         for k, (_label, part, x0, y0, _box) in enumerate(kept):
             masks[k, y0:y0 + part.shape[0], x0:x0 + part.shape[1]] = part
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)
+        # numpy, one thread: with no loader workers (a 2-core machine) this runs in the main
+        # process, where torch's intra-op threads made the same two passes 7x slower under load
+        chw = rgb.transpose(2, 0, 1).astype(np.float32, order="C")
+        chw /= np.float32(255)  # as torch's div_: the same float32 values
+        image = torch.from_numpy(chw)
         target = {"boxes": torch.tensor([b for *_x, b in kept], dtype=torch.float32).reshape(-1, 4),
                   "labels": torch.tensor([lab for lab, *_x in kept], dtype=torch.int64),
                   "masks": torch.from_numpy(masks),

@@ -149,7 +149,8 @@ def train_sizes(cfg: TrainConfig) -> tuple[int, ...]:
 def make_feed(cfg: TrainConfig, train_s: list[Sample], labels: LabelTable, d: Dist,
               device: torch.device) -> Feed:
     """The loader over a resumable, epoch-seeded sampler."""
-    trainset = TrainSet(train_s, labels, cfg.hflip)
+    # an image larger than the transform's largest draw is shrunk to it in the loader
+    trainset = TrainSet(train_s, labels, cfg.hflip, fit=(max(train_sizes(cfg)), cfg.max_size))
     sampler = EpochSampler(len(trainset), cfg.seed, cfg.hflip, d.rank, d.world,
                            min_len=cfg.eval_every * cfg.batch_size if cfg.continuous else 0)
     batches = ResumableBatches(
