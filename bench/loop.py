@@ -93,12 +93,18 @@ def tiles(src: Path, out: Path, tile: int) -> tuple[Dataset, Dataset]:
     return pool, test
 
 
-def split_images(src: Path) -> tuple[Dataset, Dataset]:
-    """(pool, test) of a COCO file of many images: every fourth image is test."""
+def split_images(src: Path, work: Path) -> tuple[Dataset, Dataset]:
+    """(pool, test) of a COCO file of many images: every fourth image is test. The
+    images are copied into `work`, where each round's training file is written."""
+    import shutil
     ds = load_dataset(src / "instances.json" if src.is_dir() else src)
+    for rec in ds.images:
+        dst = work / rec.file_name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ds.image_path(rec), dst)
     parts = []
     for keep in (lambda k: k % 4 != 3, lambda k: k % 4 == 3):
-        out = Dataset(ds.categories, image_root=ds.image_root)
+        out = Dataset(ds.categories, image_root=work)
         for k, rec in enumerate(ds.images):
             if keep(k):
                 r = out.add_image(rec.file_name, rec.width, rec.height)
@@ -491,7 +497,7 @@ def main(argv=None) -> int:
         src = Path(a.data)
         one = (src / "instances.json").is_file() and len(
             json.loads((src / "instances.json").read_text())["images"]) == 1
-        pool, test = tiles(src, work, a.tile) if one else split_images(src)
+        pool, test = tiles(src, work, a.tile) if one else split_images(src, work)
         size = native_size(pool)
         if a.s_per_iter:
             budget.s_per_iter = a.s_per_iter
