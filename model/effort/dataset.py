@@ -179,8 +179,11 @@ def simulate_dataset(truth: Dataset, predictions: Dataset | None, *, iou: float 
         preds = offered(rec)
         decision = None if gate is None else gate.decision
         shown = preds if gate is None else gate.offered(preds)
+        # offers hidden because none pays on this version: the person, told so, does not
+        # click for the same model's candidates either (they are its offers, one at a time)
+        clicks = None if decision is not None and decision.hidden else candidates
         effort = simulate_image(rec.instances, shown, rec.height, rec.width, iou=iou,
-                                box_to_mask=box_to_mask, image=image, candidates=candidates,
+                                box_to_mask=box_to_mask, image=image, candidates=clicks,
                                 experience=experience)
         out.per_image.append(ImageResult(rec.id, rec.file_name, effort, decision))
         if gate is not None:

@@ -191,3 +191,30 @@ def test_the_annotators_gated_box_route_learns_from_each_image():
     assert route.uses_model
     m, off = route(image, box)
     assert m.all() and m.shape == (24, 24) and off == (10, 10)  # the model's filled box
+
+
+def test_offers_hidden_mean_no_click_for_the_same_models_candidates(tmp_path):
+    from model.data.annotations import Category, Dataset
+    from model.effort.dataset import simulate_dataset
+    from tests.helpers import write_image
+
+    def dataset():
+        ds = Dataset([Category(1, "obj")], image_root=tmp_path)
+        for k in range(2):
+            write_image(tmp_path / f"{k}.png", 100, 100, k)
+            ds.add_instance(ds.add_image(f"{k}.png", 100, 100), square(20))
+        return ds
+
+    def clicks(image):  # the model's candidates: exact, so a click beats the polygon
+        return [square(20, score=0.9)]
+
+    def routes(gate):
+        e = simulate_dataset(dataset(), None, candidates=clicks, gate=gate)
+        return [i.route for r in e.per_image for i in r.effort.per_instance]
+
+    assert routes(G.OnlineGate("v1", min_records=3)) == ["click", "click"]
+    junk = G.OnlineGate("v1", min_records=3)
+    for _ in range(2):
+        junk.learn([square(12, at=(60, 60), score=0.9)] * 2, [square(20)])
+    assert junk.decision.hidden
+    assert routes(junk) == ["polygon", "polygon"]  # told the model does not pay: drawn
