@@ -79,7 +79,7 @@ def route_parts(coco: Path, sizes: tuple[int, ...], max_size: int, rounds: int =
     same batches and model (the forward and backward are the same work for both)."""
     import torch
     from bench._plain import plain_model
-    from model.training.loop import _fetch
+    from model.training.loop import fetch_losses
     from model.training.rng import rng_state, torch_rng_state
     from model.net.checkpoint_schema import non_finite_problem, optimizer_tensors
     ours, plain, _ = datasets(coco, (max(sizes), max_size))
@@ -112,7 +112,7 @@ def route_parts(coco: Path, sizes: tuple[int, ...], max_size: int, rounds: int =
                     timed("checks_plain", lambda: math.isfinite(sum(losses.values()).item()))
                 else:
                     timed("checks_ours", lambda: (torch_rng_state(torch.device("cpu")),
-                                                  math.isfinite(sum(_fetch(losses, None)[0]
+                                                  math.isfinite(sum(fetch_losses(losses, None)[0]
                                                                     .values()))))
         timed("epoch_end_ours", lambda: (
             non_finite_problem(list(model.state_dict().items())

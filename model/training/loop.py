@@ -105,7 +105,7 @@ class Loop:
             stages["clip"] = time.perf_counter() - t3
             # one device sync per iteration: the loss terms and the gradient norm come
             # back together, checked before the step (a NaN never reaches the weights)
-            values, norm_value = _fetch(losses, norm)
+            values, norm_value = fetch_losses(losses, norm)
             bad = "loss" if any_rank(d, not math.isfinite(sum(values.values()))) else \
                 "gradient" if norm_value is not None and not scaler.is_enabled() and \
                 any_rank(d, not math.isfinite(norm_value)) else None
@@ -229,7 +229,7 @@ def is_oom(e: BaseException) -> bool:
         or "out of memory" in str(e).lower()
 
 
-def _fetch(losses: dict, norm) -> tuple[dict[str, float], float | None]:
+def fetch_losses(losses: dict, norm) -> tuple[dict[str, float], float | None]:
     """The loss terms (and the gradient norm) as Python floats, in one transfer."""
     parts = [v.detach().float() for v in losses.values()]
     if norm is not None:
