@@ -114,11 +114,11 @@ def instances_per_image(coco: Path) -> float:
 def learning_curve(coco: Path, a) -> str:
     """bench/learning.py on this file: both routes, val segm AP at the --curve points."""
     points = sorted(int(p) for p in a.curve.split(","))
-    got = subprocess.run([sys.executable, str(ROOT / "bench" / "learning.py"), "--coco", str(coco),
+    got = subprocess.run([sys.executable, "-m", "bench.learning", "--coco", str(coco),
                           "--size", str(a.size), "--iterations", str(points[-1]),
                           "--curve", ",".join(map(str, points)), "--device", a.device,
                           "--routes", "plain,maskloop", "--no-write"],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return next(line for line in got.splitlines() if line.startswith("learning curve"))
 
 
@@ -148,11 +148,11 @@ def summarise(results: list[dict]) -> dict:
 
 def run_child(kind: str, coco: Path, a, tmp: Path) -> dict:
     out = tmp / f"{kind}.json"
-    subprocess.run([sys.executable, __file__, "--child", kind, "--coco", str(coco), "--out",
+    subprocess.run([sys.executable, "-m", "bench.train", "--child", kind, "--coco", str(coco), "--out",
                     str(out), "--size", str(a.size), "--iters", str(a.iters),
                     "--workers", str(a.workers), "--device", a.device]
                    + (["--sizes", a.sizes] if a.sizes else [])
-                   + (["--max-size", str(a.max_size)] if a.max_size else []), check=True)
+                   + (["--max-size", str(a.max_size)] if a.max_size else []), check=True, cwd=ROOT)
     return json.loads(out.read_text())
 
 
@@ -243,9 +243,9 @@ def main() -> None:
                 runs[kind].append(run_child(kind, coco, a, tmp))
         plain, ours = (summarise(runs[k]) for k in ("plain", ours_kind))
         amp = summarise(runs["maskloop"]) if cuda else None
-    lines = report(a, coco, plain, ours, amp)
-    if a.data and a.curve:
-        lines.append(learning_curve(coco, a))
+        lines = report(a, coco, plain, ours, amp)  # reads the file: before it goes
+        if a.data and a.curve:
+            lines.append(learning_curve(coco, a))
     print("\n".join(lines))
     section = ("train-photos" if a.data and (a.one_class or a.long_side or a.sizes) else
                "train-real" if a.data else "train") + ("-cuda" if cuda else "")
