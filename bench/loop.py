@@ -464,6 +464,7 @@ def parse(argv=None):
                     help="comma-separated --json files of earlier runs (e.g. one process per "
                          "strategy): their figures as one report, no training")
     ap.add_argument("--section", default=None, help="RESULTS.md section (default loop-<data>)")
+    ap.add_argument("--plot", default=str(PLOT), help="where the plot goes (default bench/loop.png)")
     ap.add_argument("--json", default=None, help="also write every round as JSON here")
     ap.add_argument("--no-write", action="store_true", help="print only")
     return ap.parse_args(argv)
@@ -555,10 +556,10 @@ def report(results: list[Round], m: dict, a) -> int:
                      f"gives in the quality sweep); its model's recall "
                      f"{_ms([x.recall for x in last])}, mask IoU "
                      f"{_ms([x.mask_iou for x in last])}")
-    lines.append(f"plot: bench/{PLOT.name}")
+    lines.append(f"plot: bench/{Path(a.plot).name}")
     print("\n".join(lines))
     if not a.no_write:
-        plot(results, PLOT, m["strategies"], m["rounds"])
+        plot(results, Path(a.plot), m["strategies"], m["rounds"])
         write_section(a.section or f"loop-{m['data']}", "bench/loop.py", lines,
                       gpu_label(m["device"]))
     return 0
