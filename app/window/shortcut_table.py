@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.data.atomic import atomic_write_bytes
+from model.generated_docs import rewrite
 
 from .action_table import CLASS_KEYS, FIXED_KEYS, shortcut_rows
 
@@ -35,11 +35,12 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def with_table(text: str, name: str = "the document") -> str:
+def with_table(text: str, name: str | None = "the document") -> str:
     """`text` with the block between the markers replaced by the current table."""
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"{name}: no shortcut table markers ({BEGIN!r} ... {END!r})")
+        raise ValueError(f"{name + ': ' if name else ''}no shortcut table markers "
+                         f"({BEGIN!r} ... {END!r})")
     return text[:start] + BEGIN + "\n" + markdown_table() + "\n" + text[end:]
 
 
@@ -52,22 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="change nothing; exit 1 if the table differs from the actions")
     a = ap.parse_args(argv)
-    try:
-        old = a.path.read_text(encoding="utf-8")
-        new = with_table(old, str(a.path))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if new == old:
-        return 0
-    if a.check:
-        print(f"error: {a.path}: the shortcut table differs from app/window/action_table.py; run "
-              f"python -m app.window.shortcut_table {a.path}", file=sys.stderr)
-        return 1
-    atomic_write_bytes(a.path, new.encode("utf-8"))
-    print(f"{a.path}: shortcut table rewritten")
-    return 0
-
+    return rewrite(a.path, lambda old: with_table(old, None), check=a.check,
+                   stale="the shortcut table differs from app/window/action_table.py; run "
+                         f"python -m app.window.shortcut_table {a.path}",
+                   done="shortcut table rewritten")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,9 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.data.atomic import atomic_write_bytes
 from model.formats import registry
 from model.formats.export import DEFAULT_FORMAT
+from model.generated_docs import rewrite
 
 DOC = "docs/formats.md"
 BEGIN = f"<!-- formats table: python -m model.formats.format_table {DOC} makes it -->"
@@ -89,22 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="change nothing; exit 1 if a table differs from the registry")
     a = ap.parse_args(argv)
-    try:
-        old = a.path.read_text(encoding="utf-8")
-        new = update(old)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        print(f"error: {a.path}: {e}", file=sys.stderr)
-        return 2
-    if new == old:
-        return 0
-    if a.check:
-        print(f"error: {a.path}: the formats tables differ from the registry; run "
-              f"python -m model.formats.format_table {a.path}", file=sys.stderr)
-        return 1
-    atomic_write_bytes(a.path, new.encode("utf-8"))
-    print(f"{a.path}: formats tables rewritten")
-    return 0
-
+    return rewrite(a.path, update, check=a.check,
+                   stale="the formats tables differ from the registry; run "
+                         f"python -m model.formats.format_table {a.path}",
+                   done="formats tables rewritten")
 
 if __name__ == "__main__":
     sys.exit(main())
