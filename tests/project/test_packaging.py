@@ -50,3 +50,12 @@ def test_exit_codes_are_conventional(tmp_path, capsys, monkeypatch):
     assert "No space left" in err and "Traceback" not in err
     # 0
     assert main.main(["export", str(good), "--out", str(tmp_path / "o.json")]) == 0
+
+
+def test_the_test_run_keeps_only_failed_tests_temp_folders():
+    """A full run writes ~20 GB of checkpoints into tmp_path; CI's disk ran out once (stop 32)."""
+    import tomllib
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        ini = tomllib.load(f)["tool"]["pytest"]["ini_options"]
+    assert ini["tmp_path_retention_policy"] == "failed"
+    assert int(ini["tmp_path_retention_count"]) <= 1
