@@ -40,14 +40,21 @@ def make_image(size: tuple[int, int]):
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
 
-def child(route: str, runs: int, size: tuple[int, int], out: str, device: str) -> None:
+def child(route: str, runs: int, size: tuple[int, int], out: str, device: str,
+          threads: int | None) -> None:
     import numpy as np
     import torch
     from pycocotools import mask as mask_utils
 
     from model.data import masks as M
+    from model.net.devices import configure_cpu_threads
     from model.net.predictor import Predictor
 
+    # every route on the same CPU budget: the app's (all cores but the UI's) unless told
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        configure_cpu_threads(reserve=1)
     torch.manual_seed(0)
     pred = Predictor(weights="none", device=device, score_threshold=0.0,
                      amp=route == "maskloop-amp")
@@ -116,13 +123,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--size", default="4000x3000")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads for every route (default: the app's, all cores "
+                         "but one)")
     ap.add_argument("--child", choices=["torchvision", "maskloop", "maskloop-amp", "forward"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     if args.child:
-        child(args.child, args.runs, size, args.out, args.device)
+        child(args.child, args.runs, size, args.out, args.device, args.threads)
         return
     cuda = args.device.startswith("cuda")
     res = {}
@@ -131,7 +141,9 @@ def main() -> None:
             out = os.path.join(tmp, route + ".json")
             subprocess.run([sys.executable, "-m", "bench.predict", "--child", route,
                             "--runs", str(args.runs), "--size", args.size, "--out", out,
-                            "--device", args.device], check=True, cwd=ROOT)
+                            "--device", args.device]
+                           + (["--threads", str(args.threads)] if args.threads else []),
+                           check=True, cwd=ROOT)
             res[route] = json.loads(Path(out).read_text())
     tv, ml = res["torchvision"], res["maskloop"]
     t_tv, t_ml = statistics.median(tv["times"]), statistics.median(ml["times"])

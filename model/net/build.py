@@ -9,7 +9,7 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops import FrozenBatchNorm2d
 
 from model.errors import WeightsError
-from model.net.norms import BN_COUNTER, GROUPS, NORMS, SCRATCH_NORM, infer_norm  # noqa: F401
+from model.net.norms import BN_COUNTER, GROUPS, NORMS
 from model.net.archs import ARCH_V1, ARCH_V2, ARCHS
 
 DEFAULT_ANCHORS = (32, 64, 128, 256, 512)  # torchvision's, one per FPN level (P2..P6)

@@ -23,7 +23,7 @@ from model.data.annotations import Dataset
 from model.errors import TrainingError, UsageError, WeightsError
 from model.formats.sources import open_path
 from model.net import checkpoint_file as C
-from model.net.build import infer_norm
+from model.net.norms import infer_norm
 from model.net.checkpoint_schema import optimizer_fits
 from model.net.sizes import size_problem
 from model.training.anchors import fit_anchor_sizes, input_boxes

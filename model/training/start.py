@@ -9,7 +9,8 @@ import torch
 
 from model.errors import TrainingError
 from model.net import checkpoint_file as C
-from model.net.build import build_model, fit_state, infer_norm, load_state
+from model.net.build import build_model, fit_state, load_state
+from model.net.norms import infer_norm
 from model.net.weights import resolve_weights
 from model.training.data import LabelTable
 

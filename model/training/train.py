@@ -19,12 +19,12 @@ import torch.distributed as dist
 from model.errors import Cancelled
 from model.net import checkpoint_file as C
 from model.net.predictor import Predictor
-from model.training.config import TrainConfig, lr_factor  # noqa: F401 (scripts import them here)
+from model.training.config import TrainConfig
 from model.training.data import LabelTable, Sample
 from model.training.evaluation import TruthImage, evaluate_model, truth_record
 from model.training.hooks import EmitHook, Hook, Hooks
 from model.training.loop import Loop
-from model.training.prepare import Run, load_data, loader_workers, prepare, resume_random_state  # noqa: F401
+from model.training.prepare import Run, prepare, resume_random_state
 
 Emit = Callable[[dict], None]
 

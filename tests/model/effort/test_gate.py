@@ -149,7 +149,6 @@ def test_the_online_gate_offers_what_the_images_before_it_say():
 def test_the_box_route_asks_the_model_only_while_it_beats_the_classical_route():
     H = W = 120
     squares = [square(24, at=(10 + 30 * k, 20)) for k in range(3)]
-    image = np.zeros((H, W, 3), np.uint8)
 
     def filled(boxes):  # a model whose mask from a box is the box: exact on squares
         return [A.box_fill(b, W, H) for b in boxes]

@@ -3,7 +3,6 @@ resize bounds that ask for gigabytes or skip every image, and NaN or infinite we
 would predict nothing, are refused with the file and the field named."""
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
@@ -12,11 +11,10 @@ import torch
 import main
 from model.net import checkpoint_file as C
 from model.errors import UsageError, WeightsError
-from model.net.build import build_model
 from model.net.predictor import Predictor
 from model.training.config import TrainConfig
 from model.training.train import run_training
-from model.net.weights import ARCH_V1, resolve_weights
+from model.net.weights import resolve_weights
 from tests.helpers import shapes_dataset, tiny_state, write_ckpt, write_image
 
 
