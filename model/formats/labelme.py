@@ -139,13 +139,13 @@ def _shape_rle(shape: dict, k: int, path: Path, size: tuple[int, int],
     if kind == "mask":
         return _mask_shape(shape, flat, where, path, size)
     if kind == "rectangle" and boxes and shape["label"] != IGNORE:
-        x0, x1, y0, y1 = min(flat[0::2]), max(flat[0::2]), min(flat[1::2]), max(flat[1::2])
-        x0, x1 = max(x0, 0.0), min(x1, float(size[1]))
-        y0, y1 = max(y0, 0.0), min(y1, float(size[0]))
-        if x1 <= x0 or y1 <= y0:
+        # the pixels labelme itself shows for the rectangle (both corners included), so
+        # the box filled by --from-boxes covers what the person drew, not one pixel less
+        crop, (x0, y0) = fill_labelme(kind, flat[:4], *size)
+        if not crop.any():
             warnings.append(f"{path}: {where} skipped: the box is empty in the image")
             return None
-        return [x0, y0, x1 - x0, y1 - y0]
+        return [float(x0), float(y0), float(crop.shape[1]), float(crop.shape[0])]
     return rle_object(*fill_labelme(kind, flat[:4] if kind != "polygon" else flat, *size),
                       *size)
 

@@ -206,3 +206,26 @@ def test_the_checks_catch_a_broken_link_and_an_option_that_does_not_exist(tmp_pa
     assert target(cmds[1]) == ("module", "bench.loop", "--seeds 0")
     assert unknown_options({"--out": {"doc.md"}, "--no-such-option": {"doc.md"}},
                            main_help("predict")) == ["--no-such-option (in doc.md)"]
+
+
+def headline_rows() -> list[str]:
+    """The README's headline table, a row each (without its header)."""
+    section = (ROOT / "README.md").read_text().split("## Headline figures", 1)[1]
+    return [line for line in section.split("\n## ", 1)[0].splitlines()
+            if line.startswith("| ") and not line.startswith("| what")]
+
+
+def recorded(figure: str, results: set[str]) -> bool:
+    """Is the figure, at the README's precision, one that a benchmark run wrote?"""
+    places = len(figure.split(".")[1])
+    return any(round(float(n), places) == float(figure) for n in results)
+
+
+def test_every_headline_figure_is_one_a_benchmark_recorded():
+    # the README quoted 4.22 s and 2.2 ms long after bench/RESULTS.md said otherwise
+    results = set(re.findall(r"\d+\.\d+", (ROOT / "bench" / "RESULTS.md").read_text()))
+    rows = headline_rows()
+    assert len(rows) >= 8
+    stale = [(row.split("|")[1].strip(), f) for row in rows
+             for f in re.findall(r"\d+\.\d+", row.split("|")[2]) if not recorded(f, results)]
+    assert not stale, f"headline figures that no bench/RESULTS.md line holds: {stale}"

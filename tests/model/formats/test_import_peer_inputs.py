@@ -65,12 +65,15 @@ def test_labelme_rectangles_are_boxes_for_predict_from_boxes(tmp_path, capsys):
     (tmp_path / "a.json").write_text(json.dumps(doc))
     assert not any(i.box_only for i in read_labelme(tmp_path).images[0].instances)
     boxes = open_path(tmp_path, rectangles_as_boxes=True).images[0].instances
-    assert [i.box_only for i in boxes] == [True, False] and boxes[0].bbox == [10, 10, 20, 10]
+    # labelme shows both corners' pixels: the box is the rectangle's own pixels, 21 x 11
+    assert [i.box_only for i in boxes] == [True, False] and boxes[0].bbox == [10, 10, 21, 11]
     out = tmp_path / "o.json"
     assert main.main(["predict", str(tmp_path), "--from-boxes", "--method", "box",
                       "--out", str(out)]) == 0
-    anns = json.loads(out.read_text())["annotations"]
-    assert [a["area"] for a in anns] == [200.0, boxes[1].area]
+    filled = load_dataset(out, tmp_path).images[0].instances
+    as_mask = read_labelme(tmp_path).images[0].instances  # labelme's rule for the rectangle
+    assert [a.area for a in filled] == [231, boxes[1].area]
+    assert (filled[0].full_mask(60, 80) == as_mask[0].full_mask(60, 80)).all()
 
 
 def test_from_boxes_says_what_it_read_when_there_is_no_box(tmp_path, capsys):
