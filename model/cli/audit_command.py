@@ -96,6 +96,8 @@ def _given(ds: Dataset, audited, args: argparse.Namespace) -> dict[int, list[Ins
         print(f"warning: {line}", file=sys.stderr)
 
     loaded = load_predictions(Path(args.predictions), ds)
+    for line in loaded.notes:
+        print(f"note: {line}", file=sys.stderr)
     for w in loaded.warnings(ds, "they only keep the annotations they overlap from being "
                                  "'spurious', and are never offered as an alternative"):
         say(w)

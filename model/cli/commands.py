@@ -40,6 +40,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_writable(Path(args.plots), folder=True)
     gt = load_dataset(args.gt, args.images)
     preds = load_predictions(Path(args.pred), gt)
+    for line in preds.notes:
+        print(f"note: {line}", file=sys.stderr)
     _warn(preds.warnings(gt, "they are false positives of a class with no ground truth: "
                              "in no class's AP, and in the confusion matrix (--per-class) as "
                              "'(other classes)'"))

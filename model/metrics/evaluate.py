@@ -77,6 +77,7 @@ class Predictions:
     covered: set[int] | None = None
     images: int | None = None  # images a COCO file lists (None: a results list)
     left_out: dict[str, list] = field(default_factory=dict)  # kind -> [count, first example]
+    notes: list[str] = field(default_factory=list)  # how the file was matched, when unusual
 
     def count(self, kind: str, example) -> None:
         entry = self.left_out.setdefault(kind, [0, example])
@@ -134,13 +135,38 @@ def _shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def category_map(pred: Dataset, gt: Dataset, into: Predictions) -> dict[int, int | str]:
+    """A COCO file names its classes, so its categories meet the truth's by name, as its
+    images meet them by file_name: a model fine-tuned on an export whose ids were renumbered
+    (0-based YOLO classes, another tool's COCO) still scores each class against its own
+    truth. A name the truth lacks becomes that name (never a truth id it might collide
+    with); a file none of whose names the truth has is matched by id, as before."""
+    truth = {c.name: c.id for c in gt.categories}
+    if not any(c.name in truth for c in pred.categories):
+        if pred.categories and gt.categories:
+            into.notes.append(f"{into.path}: none of its category names is one of "
+                              f"{_name(gt)}'s; categories matched by id")
+        return {c.id: c.id for c in pred.categories}
+    mapping = {c.id: truth.get(c.name, c.name) for c in pred.categories}
+    moved = [(c.name, c.id, mapping[c.id]) for c in pred.categories
+             if c.name in truth and mapping[c.id] != c.id]
+    if moved:
+        name, was, now = moved[0]
+        into.notes.append(f"{into.path}: categories matched to {_name(gt)}'s by name; "
+                          f"{len(moved)} have another id there (such as {name!r}: "
+                          f"{was} -> {now})")
+    return mapping
+
+
 def results_from_dataset(pred: Dataset, gt: Dataset, into: Predictions | None = None
                          ) -> list[dict]:
-    """A predicted COCO file -> results list in the ground truth's image ids; what cannot
-    be placed is counted in `into`. A box-only annotation is a box-only result."""
+    """A predicted COCO file -> results list in the ground truth's image ids and
+    categories (category_map); what cannot be placed is counted in `into`. A box-only
+    annotation is a box-only result."""
     by_name = {r.file_name: r.id for r in gt.images}
     gt_ids = {r.id for r in gt.images}
     into = into if into is not None else Predictions(None)
+    cats = category_map(pred, gt, into)
     into.covered, into.images = set(), len(pred.images)
     results = []
     for rec in pred.images:
@@ -153,7 +179,9 @@ def results_from_dataset(pred: Dataset, gt: Dataset, into: Predictions | None = 
         into.covered.add(image_id)
         for inst in rec.instances:
             ann = annotation_json(inst, rec)
-            res = {"image_id": image_id, "category_id": inst.category_id, "bbox": ann["bbox"],
+            res = {"image_id": image_id,
+                   "category_id": cats.get(inst.category_id, inst.category_id),
+                   "bbox": ann["bbox"],
                    "score": 1.0 if inst.score is None else inst.score}
             if not (inst.box_only and not inst.edited):
                 seg = ann["segmentation"]

@@ -185,3 +185,37 @@ def test_a_class_the_dataset_lacks_is_never_an_alternative():
              Instance(1, disc(46, 14, 6), score=0.7, source="model")]
     [s] = image_suspects(rec, preds, {1})
     assert (s.reason, s.category_id, s.score) == ("missing", 1, 0.7)
+
+
+def test_a_coco_prediction_file_meets_the_truths_classes_by_name(tmp_path, capsys):
+    """A model fine-tuned on a renumbered export (YOLO's 0-based classes) names its classes
+    as the truth does; by id its discs would be scored as rings."""
+    gt = truth(tmp_path)
+    renumbered = Dataset([Category(0, "ring"), Category(1, "zebra"), Category(2, "disc")])
+    for name in ("a.png", "b.png"):
+        rec = renumbered.add_image(name, S, S)
+        renumbered.add_instance(rec, Instance(2, disc(20, 20, 8), score=0.9, source="model"))
+    renumbered.add_instance(renumbered.images[0],
+                            Instance(1, disc(50, 50, 5), score=0.8, source="model"))
+    pred = tmp_path / "pred_coco.json"
+    save_dataset(renumbered, pred)
+    assert main(["evaluate", str(gt), str(pred), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["segm"]["AP"] == 1.0  # both discs found, as discs
+    assert f"note: {pred}: categories matched to gt.json's by name; 2 have another id there " \
+           "(such as 'ring': 0 -> 2)" in err
+    assert warnings(err) == [
+        f"warning: {pred}: 1 prediction(s) have a category_id gt.json does not have (such as "
+        "'zebra'); they are false positives of a class with no ground truth: in no class's "
+        "AP, and in the confusion matrix (--per-class) as '(other classes)'"]
+    # a file with none of the truth's names is matched by id, and says so
+    other = Dataset([Category(1, "Disc"), Category(2, "Ring")])
+    for name in ("a.png", "b.png"):
+        other.add_instance(other.add_image(name, S, S),
+                           Instance(1, disc(20, 20, 8), score=0.9, source="model"))
+    save_dataset(other, pred)
+    assert main(["evaluate", str(gt), str(pred), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["segm"]["AP"] == 1.0
+    assert f"note: {pred}: none of its category names is one of gt.json's; categories " \
+           "matched by id" in err
