@@ -20,6 +20,7 @@ from model.data.atomic import atomic_write_json
 from model.data.coco import load_dataset, save_dataset
 from model.data.images import image_set
 from model.effort import store as effort_store
+from model.data.state_folder import state_folder
 from model.data.prediction_cache import (assemble, cached_of, image_entry, read_cache, snap,
                                          write_cache_json)
 from model.formats.layouts import DEFAULT_ANNOTATIONS
@@ -29,15 +30,19 @@ from model.process_settings import freeze_long_lived
 from .background import BackgroundWriter
 from .document import Document
 
-STATE_DIR = ".maskloop"
 RECOVERY = "recovery.json"
 PREDICTIONS = "predictions.json"
 _RECOVERY_KEY = recovery.KEY
 
 
+def _state_base(coco_path: Path | None, image_root: Path) -> Path:
+    return coco_path.parent if coco_path is not None else image_root
+
+
 def state_dir(coco_path: Path | None, image_root: Path) -> Path:
-    base = coco_path.parent if coco_path is not None else image_root
-    return base / STATE_DIR
+    """`.maskloop` in the dataset's folder, or the user's own when that one is a link
+    (model/data/state_folder.py)."""
+    return state_folder(_state_base(coco_path, image_root))[0]
 
 
 def _state_file(coco_path: Path | None, image_root: Path, name: str) -> Path:
@@ -74,6 +79,7 @@ class Session(QObject):
     autosaved = Signal(str)
     message = Signal(str)  # for the status bar
     writeFailed = Signal(str)  # a background write failed: said once, until one succeeds
+    stateMoved = Signal(str)  # the dataset's .maskloop is a link: where its state goes instead
 
     def __init__(self, doc: Document, autosave_seconds: int = 60):
         super().__init__()
@@ -93,6 +99,7 @@ class Session(QObject):
         self._recovery_gen = -1
         self._failing: set[str] = set()  # kinds of background write failing now
         self._disk: tuple | None = None  # the COCO file as last read or written
+        self._state_said: set[Path] = set()  # folders whose moved state was said
         self.writer = BackgroundWriter(self)
         self.writer.done.connect(self._on_written)
         self.writer.failed.connect(self._on_write_failed)
@@ -131,6 +138,7 @@ class Session(QObject):
         self._autosaved_state = self._state()
         self._cache_state = self.doc.generation
         self.opened.emit(self.display_name())
+        self._say_state_folder()
         if restored:
             self.message.emit(f"Cached predictions restored for {restored} image(s)")
 
@@ -154,6 +162,14 @@ class Session(QObject):
 
     def state_dir(self) -> Path:
         return state_dir(self.coco_path, self.doc.dataset.image_root)
+
+    def _say_state_folder(self) -> None:
+        """Once per folder: its `.maskloop` could not be used, and where the state is."""
+        base = _state_base(self.coco_path, self.doc.dataset.image_root)
+        warning = state_folder(base)[1]
+        if warning and base not in self._state_said:
+            self._state_said.add(base)
+            self.stateMoved.emit(warning)
 
     def recovery_file(self) -> Path:
         return _state_file(self.coco_path, self.doc.dataset.image_root, RECOVERY)
@@ -182,6 +198,7 @@ class Session(QObject):
         self.write_predictions(force=True)
         self._write_effort()
         self.writer.wait()
+        self._say_state_folder()
         if old_cache != self.predictions_file():  # a first save moves the cache beside it
             old_cache.unlink(missing_ok=True)
         self.saved.emit(str(path))

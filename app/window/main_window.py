@@ -270,6 +270,8 @@ class MainWindow(QMainWindow):
         self.exporter.message.connect(show)
         fl.fillBoxes.connect(self._fill_boxes)
         self.session.writeFailed.connect(lambda text: show(text, 0))  # stays until replaced
+        self.session.stateMoved.connect(
+            lambda text: self.notifier.warning("Dataset state kept elsewhere", text))
         inf.predictionSkipped.connect(lambda _i, why: show(why, 6000))
 
     def _set_auto_predict(self, on: bool) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from model.effort.rounds import format_table, rounds, total
+from model.data.state_folder import state_folder
 from model.effort.store import effort_file, read
 from model.training.versions import VersionRegistry
 
@@ -28,7 +29,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = effort_file(coco)
     entries, warning = read(path)
     order, order_warning = version_order(path.parent)
-    for w in (warning, order_warning):
+    for w in (state_folder(coco.parent)[1], warning, order_warning):
         if w:
             print(f"warning: {w}", file=sys.stderr)
     rows = rounds(entries, order)

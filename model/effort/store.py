@@ -17,19 +17,19 @@ from pathlib import Path
 from model.data import masks as M
 from model.data.annotations import Dataset
 from model.data.images import DEFAULT_MAX_PIXELS
+from model.data.state_folder import state_folder
 from model.data.atomic import atomic_write_json
 from model.effort.action_costs import KINDS, Tally
 from model.effort.record import MODEL, ORIGINS, OUTCOMES, EffortRecord, ImageEffort, Touched
 
 FORMAT = "maskloop-effort/1"
-STATE_DIR = ".maskloop"  # the dataset's state folder (the app's Session uses the same)
 NAME = "effort.json"
 
 
 def effort_file(coco_path: Path) -> Path:
     """Where the effort of the dataset saved at coco_path is kept."""
     coco_path = Path(coco_path)
-    return coco_path.parent / STATE_DIR / f"{coco_path.stem}.{NAME}"
+    return state_folder(coco_path.parent)[0] / f"{coco_path.stem}.{NAME}"
 
 
 def _count(v) -> bool:

@@ -134,3 +134,41 @@ def test_an_image_replaced_by_another_size_keeps_the_file_consistent(qtbot, make
     assert (back.images[0].width, back.images[0].height) == (80, 64)
     assert all(i.mask.shape[0] <= 64 for i in back.images[0].instances)
     assert np.all([i.id != 9 for i in back.images[0].instances])
+
+
+def test_a_state_folder_that_is_a_link_is_not_written_through(qtbot, make_window, tmp_path,
+                                                              monkeypatch):
+    """A shared dataset whose `.maskloop` links elsewhere: the autosave, the cache and the
+    recovery go to the user's own state folder, said once; nothing is written through."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))
+    coco = make_coco(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / ".maskloop").symlink_to(outside)
+    w = make_window()
+    w.actions_["actionAutoPredict"].setChecked(False)
+    said = []
+    w.notifier.shown.connect(lambda level, text: said.append((level, text)))
+    open_and_show(qtbot, w, coco)
+    state = w.session.state_dir()
+    assert state.is_relative_to(tmp_path / "user-state")
+    assert [lvl for lvl, text in said if "is a link" in text and str(state) in text] == ["warning"]
+    w.doc.select(w.doc.current.instances[0])
+    act(w, "actionDeleteInstance").trigger()
+    path = w.session.autosave(wait=True)
+    assert path.parent == state and path.is_file()
+    assert w.save() and list(outside.iterdir()) == []  # the effort record went there too
+    assert (state / f"{coco.stem}.effort.json").is_file()
+    w.doc.select(w.doc.current.instances[0])  # unsaved work after the save
+    act(w, "actionDeleteInstance").trigger()
+    assert w.doc.dirty and w.session.autosave(wait=True).parent == state
+    left = [i.id for i in w.doc.dataset.images[0].instances]
+    w.files.maybe_save = lambda: True  # a crash
+    w.close()
+    answers = Answers({"Recover unsaved work?": "Restore"})
+    w2 = make_window(answers=answers)
+    w2.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w2, coco)
+    assert "Recover unsaved work?" in answers.asked
+    assert [i.id for i in w2.doc.dataset.images[0].instances] == left
+    assert list(outside.iterdir()) == []
