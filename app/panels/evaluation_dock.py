@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QToolButton, QVBoxLayout, QWidget)
 
-from .legend import LegendColumn
+from .legend import LegendColumn, with_legend
 
 IOU_TYPES = ("segm", "bbox")
 METRICS = ("AP", "AP50", "AP75")
@@ -153,15 +153,9 @@ class EvaluationPanel(QWidget):
         bar.addWidget(self.iou_type)
         bar.addStretch(1)
         cl.addLayout(bar)
-        row = QHBoxLayout()
-        row.addWidget(self.pr, 1)
-        row.addWidget(self.pr_legend)
-        cl.addLayout(row, 1)
+        cl.addLayout(with_legend(self.pr, self.pr_legend), 1)
         confusion = QWidget()
-        row = QHBoxLayout(confusion)
-        row.setContentsMargins(0, 2, 0, 0)
-        row.addWidget(self.cm_plot, 1)
-        row.addWidget(self.cm_legend)
+        with_legend(self.cm_plot, self.cm_legend, confusion, top=2)
         # one page at a time, each with the dock's whole height: in a narrow column under
         # the instance list, three figures stacked left each one too small to read
         self.pages = QTabWidget()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QWidget
 
 MAX_NAME = 18  # characters of a name shown; the whole name is in the tooltip
 
@@ -39,3 +39,15 @@ class LegendColumn(QScrollArea):
 
     def text(self) -> str:
         return self.label.text()
+
+
+def with_legend(plot: QWidget, legend: LegendColumn, parent: QWidget | None = None,
+                top: int = 0) -> QHBoxLayout:
+    """The plot, taking the width, and its legend column on its right: in `parent` (as
+    its layout) or, with none, a layout to add."""
+    row = QHBoxLayout(parent) if parent is not None else QHBoxLayout()
+    if parent is not None:
+        row.setContentsMargins(0, top, 0, 0)
+    row.addWidget(plot, 1)
+    row.addWidget(legend)
+    return row

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
 from model.editing.review import TrainingSet
 from model.text import format_eta
 
-from ..panels.legend import LegendColumn
+from ..panels.legend import LegendColumn, with_legend
 
 WEIGHT_NAMES = {"coco": "COCO (torchvision)", "coco-v2": "COCO v2 (torchvision)",
                 "none": "random initialisation (training from scratch)"}
@@ -166,10 +166,7 @@ class TrainingPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         loss = QWidget()
-        row = QHBoxLayout(loss)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.plot, 1)
-        row.addWidget(self.legend)
+        with_legend(self.plot, self.legend, loss)
         self.pages = QTabWidget()
         self.pages.setObjectName("trainingPages")
         self.pages.setDocumentMode(True)

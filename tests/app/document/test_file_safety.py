@@ -20,6 +20,19 @@ def reviews(path) -> dict:
     return {img["id"]: img.get("review") for img in json.loads(path.read_text())["images"]}
 
 
+def crash_and_restore(qtbot, make_window, w, coco):
+    """Close `w` as a crash would (no question, no save), open `coco` again in a new
+    window, which must offer the recovery copy; restored, that window."""
+    w.files.maybe_save = lambda: True
+    w.close()
+    answers = Answers({"Recover unsaved work?": "Restore"})
+    w2 = make_window(answers=answers)
+    w2.actions_["actionAutoPredict"].setChecked(False)
+    open_and_show(qtbot, w2, coco)
+    assert "Recover unsaved work?" in answers.asked
+    return w2
+
+
 def test_two_windows_on_one_file_never_overwrite_each_other_silently(qtbot, make_window,
                                                                       tmp_path):
     coco = make_coco(tmp_path)
@@ -101,13 +114,7 @@ def test_autosave_writes_only_what_changed_and_restores_it(qtbot, make_window, t
     assert [i["id"] for i in saved["images"]] == [0]  # image 5 is unchanged: not copied
     assert saved["maskloop_recovery"]["delta"] is True
     ids_left = [i.id for i in w.doc.current.instances]
-    w.files.maybe_save = lambda: True  # a crash: no question, no save
-    w.close()
-    answers = Answers({"Recover unsaved work?": "Restore"})
-    w2 = make_window(answers=answers)
-    w2.actions_["actionAutoPredict"].setChecked(False)
-    open_and_show(qtbot, w2, coco)
-    assert "Recover unsaved work?" in answers.asked
+    w2 = crash_and_restore(qtbot, make_window, w, coco)
     assert [i.id for i in w2.doc.dataset.images[0].instances] == ids_left
     assert len(w2.doc.dataset.images[1].instances) == 2 and w2.doc.dirty
 
@@ -163,12 +170,6 @@ def test_a_state_folder_that_is_a_link_is_not_written_through(qtbot, make_window
     act(w, "actionDeleteInstance").trigger()
     assert w.doc.dirty and w.session.autosave(wait=True).parent == state
     left = [i.id for i in w.doc.dataset.images[0].instances]
-    w.files.maybe_save = lambda: True  # a crash
-    w.close()
-    answers = Answers({"Recover unsaved work?": "Restore"})
-    w2 = make_window(answers=answers)
-    w2.actions_["actionAutoPredict"].setChecked(False)
-    open_and_show(qtbot, w2, coco)
-    assert "Recover unsaved work?" in answers.asked
+    w2 = crash_and_restore(qtbot, make_window, w, coco)
     assert [i.id for i in w2.doc.dataset.images[0].instances] == left
     assert list(outside.iterdir()) == []
