@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ..colors import color_for
 from .legend import LegendColumn, with_legend
 
 IOU_TYPES = ("segm", "bbox")
@@ -23,6 +24,12 @@ METRICS = ("AP", "AP50", "AP75")
 COLUMNS = ["Class", "GT"] + [f"{t} {m}" for t in IOU_TYPES for m in METRICS]
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def curve_color(k: int) -> tuple[int, int, int]:
+    """The k-th class's curve: the ten familiar plot colours, then hues of their own (a
+    repeat would make the 11th class read as the 1st)."""
+    return PALETTE[k] if k < len(PALETTE) else color_for(k)
 
 
 class NumberItem(QTableWidgetItem):
@@ -259,7 +266,7 @@ class EvaluationPanel(QWidget):
         for k, (name, prec) in enumerate((n, p) for n, p in curves.items() if p is not None):
             if len(prec) != len(recall):
                 continue
-            color = PALETTE[k % len(PALETTE)]
+            color = curve_color(k)
             self.pr.plot(recall, np.asarray(prec, float), name=name,
                          pen=pg.mkPen(color, width=2))
             legend.append(("#%02x%02x%02x" % color, str(name)))

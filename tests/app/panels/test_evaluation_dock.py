@@ -267,3 +267,18 @@ def test_an_image_whose_file_name_leaves_the_folder_is_left_out_and_named(qtbot,
     level, title, text = w.notifier.history[-1]
     assert level == "warning" and "../outside.png" in text
     assert "1 left out: cannot be read" in w.evaluation_panel.title.text()
+
+
+def test_every_class_curve_has_its_own_colour(qtbot, make_window, tmp_path):
+    """Past ten classes the palette used to start again: class 11 drew as class 1."""
+    w = window_with_images(qtbot, make_window, tmp_path)
+    report = report_for([r.id for r in w.doc.dataset.images])
+    names = [f"class{k}" for k in range(14)]
+    curve = report["pr_curves"]["segm"]["cat"]
+    report["pr_curves"]["segm"] = {n: curve for n in names}
+    assert w.evaluation_panel.show_report(report, "fourteen classes")
+    items = w.evaluation_panel.pr.getPlotItem().listDataItems()
+    colours = [item.opts["pen"].color().name() for item in items]
+    assert len(items) == 14 and len(set(colours)) == 14
+    legend = w.evaluation_panel.pr_legend.text()
+    assert all(c in legend for c in colours)  # the legend says which is which
