@@ -225,9 +225,13 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
 
 def add_format_in_option(p: argparse.ArgumentParser) -> None:
     from model.formats import registry
-    p.add_argument("--format-in", choices=[f.name for f in registry.readers()], default=None,
+    readers = registry.readers()
+    named = ", ".join(f.name if f.title.lower() == f.name.lower() else f"{f.name} ({f.title})"
+                      for f in readers)
+    p.add_argument("--format-in", choices=[f.name for f in readers], default=None,
                    help="read the input as this format instead of telling it from the files "
-                        "(a folder that holds several, such as masks/ beside YOLO labels/)")
+                        f"(a folder that holds several, such as masks/ beside YOLO labels/): "
+                        f"{named}")
 
 
 def add_follow_symlinks_option(p: argparse.ArgumentParser) -> None:

@@ -51,7 +51,9 @@ def test_a_format_defined_in_a_test_is_in_the_cli_detection_and_export(rects, tm
     assert "rects" in _choices("--format") and "rects" in _choices("--format-in")
     with pytest.raises(SystemExit):
         main.main(["export", "--help"])
-    assert RECTS.description.split(":")[0] in capsys.readouterr().out
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert RECTS.description.split(":")[0] in shown
+    assert "rects (rectangles)" in shown  # --format-in names what each input format is
     folder = rects_folder(tmp_path / "in")
     assert detect(folder) == "rects"
     ds = open_path(folder)
