@@ -30,7 +30,17 @@ def _markdown(lines: list[str]) -> str:
     return "\n".join(out)
 
 
-def write_section(name: str, script: str, lines: list[str], gpu: str = "") -> None:
+def add_no_write_option(ap) -> None:
+    """Every script that records figures can leave RESULTS.md alone: a run on another
+    machine, or a try of an option, is not the recorded one."""
+    ap.add_argument("--no-write", action="store_true",
+                    help="print the figures only; leave bench/RESULTS.md as it is")
+
+
+def write_section(name: str, script: str, lines: list[str], gpu: str = "",
+                  write: bool = True) -> None:
+    if not write:
+        return
     machine = f"{os.cpu_count()} CPU cores" + (f", {gpu}" if gpu else "")
     body = (f"## {name} ({script})\n\n{time.strftime('%Y-%m-%d')}, {machine}.\n\n"
             + _markdown(lines) + "\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 
 W, H = 4000, 3000
 
@@ -50,6 +50,7 @@ def make_dataset(folder: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--moves", type=int, default=200)
+    add_no_write_option(ap)
     args = ap.parse_args()
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
@@ -139,7 +140,7 @@ def main() -> None:
         f"a full-image snapshot would be {W * H * 2 / 1024 / 1024:.0f} MiB)",
     ]
     print("\n".join(lines))
-    write_section("editing", "bench/editing.py", lines)
+    write_section("editing", "bench/editing.py", lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 from model.data import masks as M
 from model.data.coco import load_dataset
 from model.formats.detect import open_any  # noqa: E402
@@ -334,6 +334,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--no-memory", action="store_true")
+    add_no_write_option(ap)
     args = ap.parse_args()
     lines = []
     with tempfile.TemporaryDirectory() as d:
@@ -346,7 +347,7 @@ def main() -> None:
             lines += memory(tmp)
     for line in lines:
         print(line)
-    write_section("formats-fidelity", "bench/formats_fidelity.py", lines)
+    write_section("formats-fidelity", "bench/formats_fidelity.py", lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from bench._memory import PeakMemory, rss_bytes  # noqa: E402
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 
 
 def make_image(size: tuple[int, int]):
@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--child", choices=["torchvision", "maskloop", "maskloop-amp", "forward"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    add_no_write_option(ap)
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     if args.child:
@@ -175,7 +176,7 @@ def main() -> None:
                      f"{len(amp['rles'])} masks in all")
     print("\n".join(lines))
     write_section("predict-cuda" if cuda else "predict", "bench/predict.py", lines,
-                  gpu_label(args.device))
+                  gpu_label(args.device), write=not args.no_write)
     if not same:
         sys.exit("the two routes disagree on the masks")
 

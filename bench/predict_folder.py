@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 
 
 def weights_file(tmp: Path, size: int) -> Path:
@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--min-size", type=int, default=800)
     ap.add_argument("--max-size", type=int, default=1333)
     ap.add_argument("--score-threshold", type=float, default=0.05)
+    add_no_write_option(ap)
     a = ap.parse_args()
     folder = Path(a.folder)
     from model.data.images import list_images
@@ -112,7 +113,7 @@ def main() -> None:
              f"ratio {t_plain / t_ours:.2f}x the plain loop's images/s"]
     print("\n".join(lines))
     write_section("predict-folder-cuda" if a.device.startswith("cuda") else "predict-folder",
-                  "bench/predict_folder.py", lines, gpu_label(a.device))
+                  "bench/predict_folder.py", lines, gpu_label(a.device), write=not a.no_write)
 
 
 if __name__ == "__main__":

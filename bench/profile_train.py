@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 
 SKIP = 3  # warm-up iterations left out of the stage figures
 
@@ -177,6 +177,7 @@ def main() -> None:
     ap.add_argument("--long-side", type=int, default=None,
                     help="resize the images to this longer side (1600: 1-2 MP)")
     ap.add_argument("--device", default="cpu")
+    add_no_write_option(ap)
     a = ap.parse_args()
     if a.max_size is None and not a.sizes:
         a.max_size = 2 * a.size
@@ -221,7 +222,7 @@ def main() -> None:
     lines.append(f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     section = "profile-train-photos" if a.sizes or a.long_side or a.one_class else "profile-train"
     write_section(section + ("-cuda" if a.device.startswith("cuda") else ""),
-                  "bench/profile_train.py", lines, gpu_label(a.device))
+                  "bench/profile_train.py", lines, gpu_label(a.device), write=not a.no_write)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 from bench._memory import PeakMemory, tree_rss  # noqa: E402
 from bench._photos import describe  # noqa: E402
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 
 WARMUP = 3
 USED = {"workers": None}  # what MaskLoop's loop chose (it caps workers by the free cores)
@@ -218,6 +218,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--coco", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    add_no_write_option(ap)
     a = ap.parse_args()
     if a.child:
         child(a)
@@ -249,7 +250,7 @@ def main() -> None:
     print("\n".join(lines))
     section = ("train-photos" if a.data and (a.one_class or a.long_side or a.sizes) else
                "train-real" if a.data else "train") + ("-cuda" if cuda else "")
-    write_section(section, "bench/train.py", lines, gpu_label(a.device))
+    write_section(section, "bench/train.py", lines, gpu_label(a.device), write=not a.no_write)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 
 W, H = 4000, 3000
 
@@ -65,6 +65,7 @@ def overlay_timings() -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=3)
+    add_no_write_option(ap)
     args = ap.parse_args()
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
@@ -125,7 +126,7 @@ def main() -> None:
         f"one instance's rectangle {one * 1000:.2f} ms (ratio {one / full:.3f})",
     ]
     print("\n".join(lines))
-    write_section("ui_responsiveness", "bench/ui_responsiveness.py", lines)
+    write_section("ui_responsiveness", "bench/ui_responsiveness.py", lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

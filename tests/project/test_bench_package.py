@@ -28,3 +28,11 @@ def test_the_readme_runs_every_script_as_a_module():
     readme = (ROOT / "bench" / "README.md").read_text()
     assert SCRIPTS and [p.stem for p in SCRIPTS if f"python -m bench.{p.stem}" not in readme] == []
     assert "python bench/" not in readme
+
+
+def test_every_script_that_records_figures_can_leave_the_results_alone():
+    """A run on another machine, or a try of an option, must not replace the recorded
+    figures the README quotes: --no-write prints them only."""
+    writers = [p for p in SCRIPTS if "write_section(" in p.read_text()]
+    assert len(writers) >= 10
+    assert [p.name for p in writers if "no_write" not in p.read_text()] == []
