@@ -17,9 +17,23 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
+def source_copy(dest: Path) -> Path:
+    """What the wheel is built from, copied: setuptools leaves build/lib in the folder it
+    builds, and a stale copy there (a module since moved or deleted) would ship as if it
+    were the checkout's."""
+    import shutil
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("app", "model", "resources"):
+        shutil.copytree(ROOT / name, dest / name, ignore=skip)
+    for name in ("main.py", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def test_a_built_wheel_carries_every_module_and_the_demo_and_finds_it(tmp_path):
     out = tmp_path / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+    src = source_copy(tmp_path / "src")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(out)], check=True, cwd=tmp_path,
                    env={**os.environ, "PIP_NO_INDEX": "1"})
     wheel = next(out.glob("maskloop-*.whl"))
