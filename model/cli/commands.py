@@ -226,8 +226,7 @@ def add_export_command(sub: argparse._SubParsersAction) -> None:
 def add_format_in_option(p: argparse.ArgumentParser) -> None:
     from model.formats import registry
     readers = registry.readers()
-    named = ", ".join(f.name if f.title.lower() == f.name.lower() else f"{f.name} ({f.title})"
-                      for f in readers)
+    named = "; ".join(f"{f.name} = {f.description}" for f in readers)
     p.add_argument("--format-in", choices=[f.name for f in readers], default=None,
                    help="read the input as this format instead of telling it from the files "
                         f"(a folder that holds several, such as masks/ beside YOLO labels/): "

@@ -26,8 +26,9 @@ def user_state_root() -> Path:
     Windows), for datasets whose `.maskloop` cannot be used."""
     if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "maskloop" / "state"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                            ".local", "state")
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):  # the XDG rule: a relative one is ignored (it would move
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")  # with the cwd)
     return Path(base) / "maskloop"
 
 
@@ -65,4 +66,5 @@ def state_folder(base: Path | str) -> tuple[Path, str | None]:
     why = (f"{links[0]} is a link (to {os.path.realpath(links[0])})" if links
            else f"{own} is not a folder")
     return elsewhere, (f"{why}; MaskLoop keeps this dataset's state (recovery, cached "
-                       f"predictions, model versions, training runs) in {elsewhere} instead")
+                       f"predictions, effort record, model versions, training runs) in "
+                       f"{elsewhere} instead")

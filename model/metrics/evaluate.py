@@ -101,9 +101,13 @@ class Predictions:
                                        f"have (such as {ex})"))
         unknown = self.unknown_categories(gt)
         if unknown:
-            out.append((UNKNOWN_CATEGORY, f"{len(unknown)} prediction(s) have a category_id "
+            example = unknown[0]["category_id"]
+            # a COCO file's classes meet the truth's by name (category_map): a name left
+            what = "a category name" if self.images is not None and isinstance(example, str) \
+                else "a category_id"
+            out.append((UNKNOWN_CATEGORY, f"{len(unknown)} prediction(s) have {what} "
                                           f"{where} does not have (such as "
-                                          f"{_shown(unknown[0]['category_id'])})"))
+                                          f"{_shown(example)})"))
         return out
 
     def warnings(self, gt: Dataset, category_note: str) -> list[str]:
@@ -142,20 +146,41 @@ def category_map(pred: Dataset, gt: Dataset, into: Predictions) -> dict[int, int
     truth. A name the truth lacks becomes that name (never a truth id it might collide
     with); a file none of whose names the truth has is matched by id, as before."""
     truth = {c.name: c.id for c in gt.categories}
-    if not any(c.name in truth for c in pred.categories):
+    loose: dict[str, list] = {}  # 'PERSON', 'person ' -> person's id, where only one fits
+    for c in gt.categories:
+        loose.setdefault(name_key(c.name), []).append(c)
+    found: dict[int, int] = {}
+    near: list[tuple[str, str]] = []  # (pred's name, truth's) matched loosely
+    for c in pred.categories:
+        fits = [t for t in loose.get(name_key(c.name), []) if t.name == c.name] or \
+            loose.get(name_key(c.name), [])
+        if len(fits) == 1:
+            found[c.id] = fits[0].id
+            if fits[0].name != c.name:
+                near.append((c.name, fits[0].name))
+    if not found:
         if pred.categories and gt.categories:
             into.notes.append(f"{into.path}: none of its category names is one of "
                               f"{_name(gt)}'s; categories matched by id")
         return {c.id: c.id for c in pred.categories}
-    mapping = {c.id: truth.get(c.name, c.name) for c in pred.categories}
+    if near:
+        into.notes.append(f"{into.path}: {len(near)} category name(s) matched {_name(gt)}'s "
+                          f"only ignoring case and spaces (such as {near[0][0]!r} as "
+                          f"{near[0][1]!r})")
+    mapping = {c.id: found.get(c.id, c.name) for c in pred.categories}
     moved = [(c.name, c.id, mapping[c.id]) for c in pred.categories
-             if c.name in truth and mapping[c.id] != c.id]
+             if c.id in found and mapping[c.id] != c.id]
     if moved:
         name, was, now = moved[0]
         into.notes.append(f"{into.path}: categories matched to {_name(gt)}'s by name; "
                           f"{len(moved)} have another id there (such as {name!r}: "
                           f"{was} -> {now})")
     return mapping
+
+
+def name_key(name: str) -> str:
+    """A class name as people mean it: case and runs of spaces aside."""
+    return " ".join(str(name).split()).casefold()
 
 
 def results_from_dataset(pred: Dataset, gt: Dataset, into: Predictions | None = None

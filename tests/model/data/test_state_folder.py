@@ -48,3 +48,13 @@ def test_a_file_named_like_the_state_folder_is_not_written_through(tmp_path, use
     (tmp_path / ".maskloop").write_text("not a folder")
     folder, warning = state_folder(tmp_path)
     assert folder.parent == user_state and "is not a folder" in warning
+
+
+def test_a_relative_state_home_is_ignored_as_the_xdg_rule_says(tmp_path, monkeypatch):
+    """A relative XDG_STATE_HOME would move the state with the working folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", "relstate")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    os.symlink(tmp_path, tmp_path / ".maskloop")
+    folder, warning = state_folder(tmp_path)
+    assert folder.parent == tmp_path / "home" / ".local" / "state" / "maskloop"
+    assert "effort record" in warning

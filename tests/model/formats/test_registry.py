@@ -53,7 +53,7 @@ def test_a_format_defined_in_a_test_is_in_the_cli_detection_and_export(rects, tm
         main.main(["export", "--help"])
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
     assert RECTS.description.split(":")[0] in shown
-    assert "rects (rectangles)" in shown  # --format-in names what each input format is
+    assert f"rects = {RECTS.description}" in shown  # --format-in says what each input is
     folder = rects_folder(tmp_path / "in")
     assert detect(folder) == "rects"
     ds = open_path(folder)

@@ -205,11 +205,22 @@ def test_a_coco_prediction_file_meets_the_truths_classes_by_name(tmp_path, capsy
     assert f"note: {pred}: categories matched to gt.json's by name; 2 have another id there " \
            "(such as 'ring': 0 -> 2)" in err
     assert warnings(err) == [
-        f"warning: {pred}: 1 prediction(s) have a category_id gt.json does not have (such as "
+        f"warning: {pred}: 1 prediction(s) have a category name gt.json does not have (such as "
         "'zebra'); they are false positives of a class with no ground truth: in no class's "
         "AP, and in the confusion matrix (--per-class) as '(other classes)'"]
+    # names that differ in case or spaces only still meet, and the note says so
+    loose = Dataset([Category(7, " DISC"), Category(8, "ring")])
+    for name in ("a.png", "b.png"):
+        loose.add_instance(loose.add_image(name, S, S),
+                           Instance(7, disc(20, 20, 8), score=0.9, source="model"))
+    save_dataset(loose, pred)
+    assert main(["evaluate", str(gt), str(pred), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["segm"]["AP"] == 1.0 and warnings(err) == []
+    assert f"note: {pred}: 1 category name(s) matched gt.json's only ignoring case and " \
+           "spaces (such as ' DISC' as 'disc')" in err
     # a file with none of the truth's names is matched by id, and says so
-    other = Dataset([Category(1, "Disc"), Category(2, "Ring")])
+    other = Dataset([Category(1, "Circle"), Category(2, "Annulus")])
     for name in ("a.png", "b.png"):
         other.add_instance(other.add_image(name, S, S),
                            Instance(1, disc(20, 20, 8), score=0.9, source="model"))
