@@ -138,7 +138,6 @@ class Session(QObject):
         self._autosaved_state = self._state()
         self._cache_state = self.doc.generation
         self.opened.emit(self.display_name())
-        self._say_state_folder()
         if restored:
             self.message.emit(f"Cached predictions restored for {restored} image(s)")
 
@@ -163,7 +162,7 @@ class Session(QObject):
     def state_dir(self) -> Path:
         return state_dir(self.coco_path, self.doc.dataset.image_root)
 
-    def _say_state_folder(self) -> None:
+    def say_state_folder(self) -> None:
         """Once per folder: its `.maskloop` could not be used, and where the state is."""
         base = _state_base(self.coco_path, self.doc.dataset.image_root)
         warning = state_folder(base)[1]
@@ -198,7 +197,7 @@ class Session(QObject):
         self.write_predictions(force=True)
         self._write_effort()
         self.writer.wait()
-        self._say_state_folder()
+        self.say_state_folder()
         if old_cache != self.predictions_file():  # a first save moves the cache beside it
             old_cache.unlink(missing_ok=True)
         self.saved.emit(str(path))

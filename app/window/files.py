@@ -76,6 +76,7 @@ class FileController(QObject):
         self.remember(Path(path).resolve())
         self.settings.last_folder = str(Path(path).resolve().parent)
         self._offer_recovery()
+        self.session.say_state_folder()  # after the question, not hidden under it
         self.titleChanged.emit()
         return True
 
@@ -136,6 +137,7 @@ class FileController(QObject):
         self.message.emit(f"Opened {len(ds.images)} images; file names are relative to "
                           f"{ds.image_root}", 8000)
         self._offer_recovery()
+        self.session.say_state_folder()  # after the question, not hidden under it
         self.titleChanged.emit()
         return True
 

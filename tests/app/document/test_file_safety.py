@@ -20,13 +20,18 @@ def reviews(path) -> dict:
     return {img["id"]: img.get("review") for img in json.loads(path.read_text())["images"]}
 
 
-def crash_and_restore(qtbot, make_window, w, coco):
+def crash_and_restore(qtbot, make_window, w, coco, shown: list | None = None):
     """Close `w` as a crash would (no question, no save), open `coco` again in a new
-    window, which must offer the recovery copy; restored, that window."""
+    window, which must offer the recovery copy; restored, that window. `shown` gets the
+    questions asked and the notices shown, in their order."""
     w.files.maybe_save = lambda: True
     w.close()
     answers = Answers({"Recover unsaved work?": "Restore"})
     w2 = make_window(answers=answers)
+    if shown is not None:
+        asks = w2.notifier.ask
+        w2.notifier.ask = lambda title, *a: shown.append(title) or asks(title, *a)
+        w2.notifier.shown.connect(lambda level, text: shown.append(text))
     w2.actions_["actionAutoPredict"].setChecked(False)
     open_and_show(qtbot, w2, coco)
     assert "Recover unsaved work?" in answers.asked
@@ -170,6 +175,9 @@ def test_a_state_folder_that_is_a_link_is_not_written_through(qtbot, make_window
     act(w, "actionDeleteInstance").trigger()
     assert w.doc.dirty and w.session.autosave(wait=True).parent == state
     left = [i.id for i in w.doc.dataset.images[0].instances]
-    w2 = crash_and_restore(qtbot, make_window, w, coco)
+    shown = []
+    w2 = crash_and_restore(qtbot, make_window, w, coco, shown)
     assert [i.id for i in w2.doc.dataset.images[0].instances] == left
+    # the question first, then the notice (shown under the question, it went unread)
+    assert shown[0] == "Recover unsaved work?" and "is a link" in shown[1]
     assert list(outside.iterdir()) == []
