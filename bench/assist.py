@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 
 W, H = 4000, 3000
 
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--train-device", default="cpu", help="where the nuclei checkpoint is "
                                                           "trained (cuda: section assist-cuda)")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--no-write", action="store_true")
+    add_no_write_option(ap)
     args = ap.parse_args()
     from bench.learning import make_crops
     from model.data.coco import load_dataset

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 from model.audit.suspects import REASONS, Suspect, find_suspects  # noqa: E402
 from model.data.annotations import Category, Dataset, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402
@@ -168,7 +168,7 @@ def main() -> None:
     ap.add_argument("--min-size", type=int, default=192)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-folds", action="store_true")
-    ap.add_argument("--no-write", action="store_true")
+    add_no_write_option(ap)
     args = ap.parse_args()
     lines = []
     for data in args.data:

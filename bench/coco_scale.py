@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 
 H, W = 480, 640
 
@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--per-image", type=float, default=19.6)
     ap.add_argument("--keep", default=None, help="write the file here and keep it")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_no_write_option(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)

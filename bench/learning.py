@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 from model.net.checkpoint_file import snapshot_path
 
 CROP = 256
@@ -219,7 +219,7 @@ def main() -> None:
     ap.add_argument("--coco", default=None, help="any COCO file instead of the nuclei crops")
     ap.add_argument("--size", type=int, default=None, help="min_size (crops: 256)")
     ap.add_argument("--curve", default=None, help="iterations where the curve is read")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_no_write_option(ap)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--train-json", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import gpu_label, write_section  # noqa: E402
+from bench._results import gpu_label, add_no_write_option, write_section  # noqa: E402
 from model.data.annotations import Dataset, ImageRecord, Instance  # noqa: E402
 from model.data.coco import load_dataset, save_dataset  # noqa: E402
 from model.data.images import read_image  # noqa: E402
@@ -466,7 +466,7 @@ def parse(argv=None):
     ap.add_argument("--section", default=None, help="RESULTS.md section (default loop-<data>)")
     ap.add_argument("--plot", default=str(PLOT), help="where the plot goes (default bench/loop.png)")
     ap.add_argument("--json", default=None, help="also write every round as JSON here")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_no_write_option(ap)
     return ap.parse_args(argv)
 
 

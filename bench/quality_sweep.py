@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 from model.data.annotations import Dataset, Instance  # noqa: E402
 from model.data.coco import load_dataset  # noqa: E402
 from model.data.masks import tight_crop  # noqa: E402
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--iou", type=float, default=0.9)
     ap.add_argument("--section", default=None)
-    ap.add_argument("--no-write", action="store_true")
+    add_no_write_option(ap)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     truth = load_dataset(a.data)

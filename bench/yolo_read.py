@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench._results import write_section  # noqa: E402
+from bench._results import add_no_write_option, write_section  # noqa: E402
 
 SIZE = 640
 SHAPES = {"triangles": 3, "8-point polygons": 8, "boxes": 0}
@@ -97,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--baseline-lines", type=int, default=10_000)
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    add_no_write_option(ap)
     args = ap.parse_args()
     lines = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -85,8 +85,8 @@ class RoundsPanel(QWidget):
         t = total(self.rows)
         if not self.rows:
             self.summary.setText("No effort recorded yet: review, correct or draw, and it is "
-                                 "counted here (kept in the dataset's state folder, .maskloop/, when "
-                                 "you save).")
+                                 "counted here (kept in the dataset's state folder, "
+                                 ".maskloop/, when you save).")
         else:
             api = t["actions_per_instance"]
             self.summary.setText(f"{t['images']} image(s), {t['instances']} instance(s), "

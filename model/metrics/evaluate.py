@@ -102,7 +102,8 @@ class Predictions:
         unknown = self.unknown_categories(gt)
         if unknown:
             example = unknown[0]["category_id"]
-            # a COCO file's classes meet the truth's by name (category_map): a name left
+            # a COCO file's classes meet the truth's by name (category_map): what is left
+            # unmatched is a name there, and an id only in a results list
             what = "a category name" if self.images is not None and isinstance(example, str) \
                 else "a category_id"
             out.append((UNKNOWN_CATEGORY, f"{len(unknown)} prediction(s) have {what} "
@@ -145,15 +146,14 @@ def category_map(pred: Dataset, gt: Dataset, into: Predictions) -> dict[int, int
     (0-based YOLO classes, another tool's COCO) still scores each class against its own
     truth. A name the truth lacks becomes that name (never a truth id it might collide
     with); a file none of whose names the truth has is matched by id, as before."""
-    truth = {c.name: c.id for c in gt.categories}
-    loose: dict[str, list] = {}  # 'PERSON', 'person ' -> person's id, where only one fits
+    loose: dict[str, list] = {}  # 'PERSON', 'person ' -> the truth's categories so named
     for c in gt.categories:
         loose.setdefault(name_key(c.name), []).append(c)
     found: dict[int, int] = {}
     near: list[tuple[str, str]] = []  # (pred's name, truth's) matched loosely
     for c in pred.categories:
-        fits = [t for t in loose.get(name_key(c.name), []) if t.name == c.name] or \
-            loose.get(name_key(c.name), [])
+        alike = loose.get(name_key(c.name), [])
+        fits = [t for t in alike if t.name == c.name] or alike  # the exact name first
         if len(fits) == 1:
             found[c.id] = fits[0].id
             if fits[0].name != c.name:
